@@ -1,0 +1,48 @@
+# Two commands matter: `make dev` and `make test`. Both install what is missing first.
+PYTHON  ?= python3
+VENV    := .venv
+PY      := $(VENV)/bin/python
+PORT    ?= 7071
+ORG     ?= region-jonkoping
+
+.PHONY: dev test lint bench deps chromium clean
+
+deps: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+# Debian's Chromium drives the page tests; Playwright never downloads a browser here.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$(test "$$(id -u)" = 0 || echo sudo); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+# Checkov lives in a virtual environment of its own: beside the app's packages pip backtracks for minutes.
+$(VENV)-infra/.installed: requirements-infra.txt
+	test -x $(VENV)-infra/bin/python || $(PYTHON) -m venv $(VENV)-infra
+	$(VENV)-infra/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-infra.txt
+	touch $@
+
+dev: deps
+	PORT=$(PORT) ORG=$(ORG) $(PY) -m shared.local.dev
+
+test: deps chromium $(VENV)-infra/.installed
+	$(PY) -m pytest
+
+lint: deps
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy shared functions function_app.py
+
+bench: deps
+	$(PY) -m bench
+
+clean:
+	rm -rf $(VENV) $(VENV)-infra node_modules .pytest_cache .hypothesis

@@ -1,0 +1,7 @@
+"""The Function App: one app object that registers the trigger modules in functions/, nothing else."""
+
+import azure.functions as func
+
+from functions import http
+
+app = func.AsgiFunctionApp(app=http.asgi_app, http_auth_level=func.AuthLevel.ANONYMOUS)

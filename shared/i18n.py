@@ -1,0 +1,73 @@
+"""Interface texts in sv, nb and en, and choosing the reader's language."""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+
+from shared.organisation import Organisation
+
+LOCALES: tuple[str, ...] = ("sv", "nb", "en")
+_DIR = Path(__file__).resolve().parent / "locales"
+# Browsers say "no" or "nn" for Norwegian more often than "nb".
+_ALIASES = {"no": "nb", "nn": "nb", "se": "sv"}
+
+
+@cache
+def catalog(locale: str) -> dict[str, str]:
+    return json.loads((_DIR / f"{locale}.json").read_text(encoding="utf-8"))
+
+
+def translate(locale: str, key: str, **values: object) -> str:
+    text = catalog(locale if locale in LOCALES else "en")[key]
+    return text.format(**values) if values else text
+
+
+def plural(locale: str, key: str, n: int, **values: object) -> str:
+    """Keys come as KEY_one / KEY_other (and KEY_none for zero where the text differs)."""
+    texts = catalog(locale)
+    if n == 0 and f"{key}_none" in texts:
+        return translate(locale, f"{key}_none", n=n, **values)
+    return translate(locale, f"{key}_one" if n == 1 else f"{key}_other", n=n, **values)
+
+
+def _normalise(tag: str) -> str | None:
+    primary = tag.strip().split(";")[0].strip().lower().replace("_", "-").split("-")[0]
+    primary = _ALIASES.get(primary, primary)
+    return primary if primary in LOCALES else None
+
+
+def parse_accept_language(header: str | None) -> list[str]:
+    """Locales from an Accept-Language header, best first (q-values honoured, malformed parts ignored)."""
+    if not header:
+        return []
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header[:500].split(",")):
+        pieces = part.split(";")
+        locale = _normalise(pieces[0])
+        if locale is None:
+            continue
+        quality = 1.0
+        for param in pieces[1:]:
+            name, _, value = param.strip().partition("=")
+            if name == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        if quality > 0:
+            ranked.append((-quality, index, locale))
+    return [locale for _, _, locale in sorted(ranked)]
+
+
+def choose_locale(query_lang: str | None, accept_language: str | None, organisation: Organisation) -> str:
+    """?lang= wins (any complete locale); then the browser's wishes among the organisation's; then its default."""
+    if query_lang:
+        chosen = _normalise(query_lang)
+        if chosen:
+            return chosen
+    for locale in parse_accept_language(accept_language):
+        if locale in organisation.locales:
+            return locale
+    return organisation.default_locale

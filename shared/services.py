@@ -1,0 +1,78 @@
+"""Composition root: builds the app's collaborators once per process, from settings, on first use."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from shared.intake import IntakeService
+from shared.organisation import Organisation
+from shared.settings import Settings
+from shared.sms import LocalOutboxSender, SmsSender, TwilioSender
+from shared.storage import StorageAccount
+from shared.templates import Templates
+
+
+@dataclass
+class Services:
+    settings: Settings
+    organisation: Organisation
+    storage: StorageAccount
+    sender: SmsSender
+    templates: Templates
+    intake: IntakeService
+    _ready: bool = False
+
+    def ensure_ready(self) -> None:
+        """Create tables and queues once; retried on the next request if storage was down."""
+        if not self._ready:
+            self.storage.ensure_resources()
+            self._ready = True
+
+
+def build_sender(settings: Settings) -> SmsSender:
+    if settings.uses_twilio:
+        assert settings.twilio_account_sid and settings.twilio_auth_token  # checked by Settings
+        return TwilioSender(
+            settings.twilio_account_sid,
+            settings.twilio_auth_token.get_secret_value(),
+            from_=settings.twilio_from,
+            messaging_service_sid=settings.twilio_messaging_service_sid,
+            api_base_url=settings.twilio_api_base_url,
+        )
+    return LocalOutboxSender()
+
+
+def build_services(settings: Settings, *, sender: SmsSender | None = None) -> Services:
+    organisation = settings.organisation
+    storage = StorageAccount.from_settings(settings)
+    templates = Templates()
+    sender = sender or build_sender(settings)
+    intake = IntakeService(
+        storage=storage,
+        sender=sender,
+        templates=templates,
+        organisation=organisation,
+        client_registrations_per_hour=settings.client_registrations_per_hour,
+    )
+    return Services(settings, organisation, storage, sender, templates, intake)
+
+
+_lock = threading.Lock()
+_current: Services | None = None
+
+
+def get_services() -> Services:
+    """The process's services, built from the environment the first time they are needed."""
+    global _current
+    with _lock:
+        if _current is None:
+            _current = build_services(Settings())  # type: ignore[call-arg]  # fields come from the environment
+        return _current
+
+
+def use_services(services: Services | None) -> None:
+    """Install services built elsewhere (the dev runner, tests); None forgets them."""
+    global _current
+    with _lock:
+        _current = services

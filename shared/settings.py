@@ -1,0 +1,58 @@
+"""All settings, read from environment variables the way Azure app settings arrive."""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.organisation import Organisation, parse_organisation
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(case_sensitive=True, extra="ignore", frozen=True)
+
+    # Storage: a connection string locally; in Azure the managed identity and an account name.
+    storage_connection_string: str | None = Field(None, validation_alias="AzureWebJobsStorage")
+    storage_account_name: str | None = Field(None, validation_alias="AzureWebJobsStorage__accountName")
+    storage_client_id: str | None = Field(None, validation_alias="AzureWebJobsStorage__clientId")
+
+    organisation_config: str = Field(validation_alias="ORGANISATION_CONFIG")
+
+    twilio_account_sid: str | None = Field(None, validation_alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: SecretStr | None = Field(None, validation_alias="TWILIO_AUTH_TOKEN")
+    twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
+    twilio_messaging_service_sid: str | None = Field(None, validation_alias="TWILIO_MESSAGING_SERVICE_SID")
+    twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
+    sms_rate_per_second: float = Field(1.0, gt=0, le=1000, validation_alias="SMS_RATE_PER_SECOND")
+
+    public_base_url: str | None = Field(None, validation_alias="PUBLIC_BASE_URL")
+    admin_token: SecretStr | None = Field(None, validation_alias="ADMIN_TOKEN")
+
+    formation_schedule: str = Field("0 */5 * * * *", validation_alias="FORMATION_SCHEDULE")
+    join_window_days: int = Field(14, ge=0, le=365, validation_alias="JOIN_WINDOW_DAYS")
+    client_registrations_per_hour: int = Field(
+        20, ge=1, le=100_000, validation_alias="CLIENT_REGISTRATIONS_PER_HOUR"
+    )
+
+    # Local development only: enables /dev/outbox and trusts no proxy headers.
+    dev_mode: bool = Field(False, validation_alias="DEV_MODE")
+
+    @model_validator(mode="after")
+    def _storage_given(self) -> Settings:
+        if not self.storage_connection_string and not self.storage_account_name:
+            raise ValueError("set AzureWebJobsStorage (connection string) or AzureWebJobsStorage__accountName")
+        if self.twilio_account_sid and not (self.twilio_from or self.twilio_messaging_service_sid):
+            raise ValueError("TWILIO_ACCOUNT_SID needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID")
+        if self.twilio_account_sid and not self.twilio_auth_token:
+            raise ValueError("TWILIO_ACCOUNT_SID needs TWILIO_AUTH_TOKEN")
+        return self
+
+    @cached_property
+    def organisation(self) -> Organisation:
+        return parse_organisation(self.organisation_config)
+
+    @property
+    def uses_twilio(self) -> bool:
+        return bool(self.twilio_account_sid)

@@ -1,0 +1,170 @@
+"""Clients for Table Storage and Storage Queues, created lazily and shared per process.
+
+Locally (and in tests) the account is reached with a connection string; in Azure with the
+app's managed identity and the account name, as the Functions host itself does.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceExistsError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+
+if TYPE_CHECKING:
+    from azure.data.tables import TableClient, TableServiceClient
+    from azure.storage.queue import QueueClient, QueueServiceClient
+
+    from shared.settings import Settings
+
+INTERESTS = "interests"  # one partition per theme: interests, groups, outbox rows
+FACILITATORS = "facilitators"
+RATE_LIMITS = "ratelimits"
+AUDIT = "audit"
+TABLES = (INTERESTS, FACILITATORS, RATE_LIMITS, AUDIT)
+
+FORMATION_REQUESTS = "formation-requests"
+NOTIFICATIONS = "notifications"
+QUEUES = (FORMATION_REQUESTS, NOTIFICATIONS)
+
+# Fail fast: a resident waiting on a form is better served by a clear 503 than a minute of retries.
+_CLIENT_OPTIONS: dict[str, Any] = {
+    "retry_total": 2,
+    "retry_backoff_factor": 0.2,
+    "connection_timeout": 3,
+    "read_timeout": 15,
+}
+
+
+class StorageUnavailable(RuntimeError):
+    """Storage could not be reached or answered with a server error."""
+
+
+@contextmanager
+def storage_errors() -> Iterator[None]:
+    """Turn transport failures and 5xx answers into StorageUnavailable; let 4xx through."""
+    try:
+        yield
+    except (ServiceRequestError, ServiceResponseError) as exc:
+        raise StorageUnavailable(type(exc).__name__) from exc
+    except HttpResponseError as exc:
+        if exc.status_code is None or exc.status_code >= 500:
+            raise StorageUnavailable(f"storage answered {exc.status_code}") from exc
+        raise
+
+
+class StorageAccount:
+    def __init__(
+        self,
+        *,
+        connection_string: str | None = None,
+        account_name: str | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        if not connection_string and not account_name:
+            raise ValueError("a connection string or an account name is required")
+        self._connection_string = connection_string
+        self._account_name = account_name
+        self._client_id = client_id
+        self._lock = threading.Lock()
+        self._tables: dict[str, TableClient] = {}
+        self._queues: dict[str, QueueClient] = {}
+        self._table_service: TableServiceClient | None = None
+        self._queue_service: QueueServiceClient | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> StorageAccount:
+        return cls(
+            connection_string=settings.storage_connection_string,
+            account_name=settings.storage_account_name,
+            client_id=settings.storage_client_id,
+        )
+
+    def _credential(self) -> Any:
+        from azure.identity import DefaultAzureCredential
+
+        return DefaultAzureCredential(managed_identity_client_id=self._client_id)
+
+    def table_service(self) -> TableServiceClient:
+        from azure.data.tables import TableServiceClient
+
+        with self._lock:
+            if self._table_service is None:
+                if self._connection_string:
+                    self._table_service = TableServiceClient.from_connection_string(
+                        self._connection_string, **_CLIENT_OPTIONS
+                    )
+                else:
+                    self._table_service = TableServiceClient(
+                        f"https://{self._account_name}.table.core.windows.net",
+                        credential=self._credential(),
+                        **_CLIENT_OPTIONS,
+                    )
+            return self._table_service
+
+    def queue_service(self) -> QueueServiceClient:
+        from azure.storage.queue import QueueServiceClient
+
+        with self._lock:
+            if self._queue_service is None:
+                if self._connection_string:
+                    self._queue_service = QueueServiceClient.from_connection_string(
+                        self._connection_string, **_CLIENT_OPTIONS
+                    )
+                else:
+                    self._queue_service = QueueServiceClient(
+                        f"https://{self._account_name}.queue.core.windows.net",
+                        credential=self._credential(),
+                        **_CLIENT_OPTIONS,
+                    )
+            return self._queue_service
+
+    def table(self, name: str) -> TableClient:
+        client = self._tables.get(name)
+        if client is None:
+            client = self.table_service().get_table_client(name)
+            with self._lock:
+                client = self._tables.setdefault(name, client)
+        return client
+
+    def queue(self, name: str) -> QueueClient:
+        """A queue client speaking base64 text, as the Functions queue trigger expects."""
+        client = self._queues.get(name)
+        if client is None:
+            from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
+
+            client = self.queue_service().get_queue_client(
+                name,
+                message_encode_policy=TextBase64EncodePolicy(),
+                message_decode_policy=TextBase64DecodePolicy(),
+            )
+            with self._lock:
+                client = self._queues.setdefault(name, client)
+        return client
+
+    def ensure_resources(self) -> None:
+        """Create the tables and queues if missing (Bicep creates them in Azure; this serves local runs)."""
+        with storage_errors():
+            service = self.table_service()
+            for name in TABLES:
+                try:
+                    service.create_table(name)
+                except ResourceExistsError:
+                    pass
+            queues = self.queue_service()
+            for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
+                try:
+                    queues.create_queue(name)
+                except ResourceExistsError:
+                    pass
+
+    def enqueue(self, queue: str, text: str) -> None:
+        with storage_errors():
+            self.queue(queue).send_message(text)

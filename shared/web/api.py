@@ -1,0 +1,199 @@
+"""The JSON API: the same rules as the form, for apps and integrations."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, Header, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.intake import (
+    AlreadyVerified,
+    CodeExpired,
+    Duplicate,
+    NotFound,
+    SmsUnavailable,
+    Undeliverable,
+    WrongCode,
+    validate_interest,
+)
+from shared.ratelimit import RateLimited
+from shared.web.common import client_address, error_json, locale_for, message, services_of
+
+router = APIRouter(prefix="/api", tags=["residents"])
+_REQUIRED_CODES = {
+    "theme": "theme_required",
+    "name": "name_required",
+    "phone": "phone_required",
+    "age_confirmed": "age_required",
+    "consent": "consent_required",
+    "locale": "locale_unknown",
+    "code": "code_format",
+}
+
+
+class FieldProblem(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="Machine-readable reason.")
+    message: str = Field(description="The reason in the caller's language.")
+    errors: dict[str, FieldProblem] | None = Field(None, description="Problems by field.")
+
+
+class ThemeOut(BaseModel):
+    id: str
+    label: str
+    description: str
+    waiting: int = Field(description="Verified people waiting for a group in this theme.")
+    needed: int = Field(description="How many more are needed before a group starts.")
+
+
+class InterestIn(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    theme: str = Field(max_length=60)
+    name: str = Field(max_length=200, description="First name or alias; anonymity is fine.")
+    phone: str = Field(max_length=60, description="Mobile number, national or international form.")
+    locale: Literal["sv", "nb", "en"] | None = None
+    area: str | None = Field(None, max_length=60)
+    age_confirmed: bool
+    consent: bool
+
+
+class InterestCreated(BaseModel):
+    id: str
+    status: Literal["pending_verification"] = "pending_verification"
+    withdraw_token: str = Field(description="Keep it: DELETE /api/interests/{id} with it as a bearer token.")
+
+
+class VerifyIn(BaseModel):
+    code: str = Field(max_length=20)
+
+
+class VerifyOut(BaseModel):
+    status: Literal["waiting"] = "waiting"
+    needed: int
+
+
+def _errors(status: int, description: str) -> dict:
+    return {status: {"model": ErrorOut, "description": description}}
+
+
+def validation_error_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    locale = locale_for(request)
+    problems: dict[str, dict[str, str]] = {}
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ())]
+        if err.get("type") in {"json_invalid", "model_attributes_type", "dict_type"} or len(loc) < 2:
+            return error_json(400, "bad_request", locale)
+        field = loc[1] if loc[0] == "body" else loc[-1]
+        code = _REQUIRED_CODES.get(field, "bad_request")
+        problems.setdefault(field, {"code": code, "message": message(locale, code)})
+    return error_json(422, "validation_failed", locale, errors=problems)
+
+
+@router.get("/themes", response_model=list[ThemeOut])
+def themes(request: Request, lang: str | None = Query(None, max_length=10), area: str | None = None) -> list[ThemeOut]:
+    services = services_of(request)
+    locale = locale_for(request)
+    counts = services.intake.waiting_counts()
+    chosen_area = area if area and services.organisation.area(area) else None
+    result = []
+    for theme in services.organisation.themes:
+        text = services.organisation.theme_text(theme.id, locale)
+        result.append(
+            ThemeOut(
+                id=theme.id,
+                label=text.label,
+                description=text.description,
+                waiting=services.intake.waiting(theme.id, chosen_area, counts),
+                needed=services.intake.needed(theme.id, chosen_area, counts),
+            )
+        )
+    return result
+
+
+@router.post(
+    "/interests",
+    status_code=201,
+    response_model=InterestCreated,
+    responses={
+        **_errors(409, "This number is already registered for this theme."),
+        **_errors(422, "Invalid fields, each with a localized message."),
+        **_errors(429, "Too many codes for this number or client; see Retry-After."),
+        **_errors(503, "Storage or SMS temporarily unavailable."),
+    },
+)
+def register(body: InterestIn, request: Request) -> Response:
+    services = services_of(request)
+    locale = locale_for(request, body.locale)
+    result = validate_interest(body.model_dump(), services.organisation, locale=locale, require_pledge=False)
+    if isinstance(result, dict):
+        errors = {f: {"code": e.code, "message": message(locale, e.code, e.params)} for f, e in result.items()}
+        return error_json(422, "validation_failed", locale, errors=errors)
+    services.ensure_ready()
+    try:
+        registration = services.intake.register(result, client_address=client_address(request))
+    except RateLimited as exc:
+        return error_json(429, "rate_limited", locale, headers={"Retry-After": str(exc.retry_after)})
+    except Duplicate:
+        return error_json(409, "duplicate", locale)
+    except Undeliverable as exc:
+        problem = {"phone": {"code": exc.code, "message": message(locale, exc.code)}}
+        return error_json(422, "validation_failed", locale, errors=problem)
+    except SmsUnavailable:
+        return error_json(503, "storage_unavailable", locale, headers={"Retry-After": "30"})
+    created = InterestCreated(id=registration.interest_id, withdraw_token=registration.withdraw_token)
+    return JSONResponse(created.model_dump(), status_code=201)
+
+
+@router.post(
+    "/interests/{interest_id}/verify",
+    response_model=VerifyOut,
+    responses={
+        **_errors(400, "Wrong code, or not six digits."),
+        **_errors(404, "No such interest."),
+        **_errors(409, "Already verified."),
+        **_errors(410, "The code expired or was tried too many times: register again."),
+    },
+)
+def verify(interest_id: str, body: VerifyIn, request: Request) -> Response:
+    services = services_of(request)
+    locale = locale_for(request)
+    code = body.code.strip()
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
+        return error_json(400, "code_format", locale)
+    try:
+        verified = services.intake.verify(interest_id, code)
+    except NotFound:
+        return error_json(404, "not_found", locale)
+    except AlreadyVerified:
+        return error_json(409, "already_verified", locale)
+    except WrongCode:
+        return error_json(400, "code_wrong", locale)
+    except CodeExpired:
+        return error_json(410, "code_expired", locale)
+    return JSONResponse(VerifyOut(needed=verified.needed).model_dump())
+
+
+@router.delete(
+    "/interests/{interest_id}",
+    status_code=204,
+    response_class=Response,
+    responses={**_errors(401, "Missing bearer token."), **_errors(404, "No such interest, or the token is wrong.")},
+)
+def withdraw(interest_id: str, request: Request, authorization: str | None = Header(None)) -> Response:
+    locale = locale_for(request)
+    scheme, _, token = (authorization or "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return error_json(401, "unauthorized", locale, headers={"WWW-Authenticate": "Bearer"})
+    try:
+        services_of(request).intake.withdraw(interest_id, token.strip())
+    except NotFound:
+        return error_json(404, "not_found", locale)
+    return Response(status_code=204)

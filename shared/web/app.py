@@ -1,0 +1,132 @@
+"""The HTTP surface: one FastAPI app, served by Azure Functions (AsgiFunctionApp) and by uvicorn locally."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.services import Services, get_services
+from shared.storage import StorageUnavailable
+from shared.web import api, pages
+from shared.web.common import error_json, locale_for, render_message
+
+log = logging.getLogger(__name__)
+MAX_BODY_BYTES = 64 * 1024
+_STATIC = Path(__file__).resolve().parent.parent / "static"
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413 before any handler reads them."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            await self._too_large(scope, receive, send)
+            return
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.limit:
+                    raise _TooLarge()
+            return message
+
+        try:
+            await self.app(scope, limited_receive, send)
+        except _TooLarge:
+            await self._too_large(scope, receive, send)
+
+    async def _too_large(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = JSONResponse({"error": "body_too_large", "message": "Request body too large."}, status_code=413)
+        await response(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass
+
+
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    # Withdraw links carry a token: never leak them to another site.
+    "Referrer-Policy": "no-referrer",
+    "Cache-Control": "no-store",
+}
+
+
+def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        current = services()  # a bad configuration fails here, at start, naming the field
+        try:
+            current.ensure_ready()
+        except StorageUnavailable:
+            log.warning("storage unreachable at start; will retry on first use")
+        yield
+
+    app = FastAPI(
+        title="Gruppstart",
+        summary="Register interest in a self-help group; groups start when enough people share a theme.",
+        version="1.0.0",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    app.add_middleware(BodyLimit)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Callable) -> Response:
+        response: Response = await call_next(request)
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+    @app.exception_handler(StorageUnavailable)
+    async def storage_down(request: Request, exc: StorageUnavailable) -> Response:
+        log.warning("storage unavailable: %s", exc)
+        locale = locale_for(request)
+        if request.url.path.startswith("/api/"):
+            return error_json(503, "storage_unavailable", locale, headers={"Retry-After": "30"})
+        return render_message(request, "unavailable_title", "unavailable_text", status_code=503)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        return api.validation_error_response(request, exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        locale = locale_for(request)
+        if request.url.path.startswith("/api/") or exc.status_code not in (404, 405):
+            code = {404: "not_found", 405: "bad_request", 401: "unauthorized"}.get(exc.status_code, "bad_request")
+            return error_json(exc.status_code, code, locale, headers=getattr(exc, "headers", None))
+        return render_message(request, "not_found_title", "err_not_found", status_code=exc.status_code)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    return app

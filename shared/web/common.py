@@ -1,0 +1,90 @@
+"""Helpers shared by the pages and the JSON API: services, language, errors, client address."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from shared import i18n
+from shared.services import Services
+
+
+def services_of(request: Request) -> Services:
+    return request.app.state.services()
+
+
+def locale_for(request: Request, explicit: str | None = None) -> str:
+    organisation = services_of(request).organisation
+    return i18n.choose_locale(
+        explicit or request.query_params.get("lang"), request.headers.get("accept-language"), organisation
+    )
+
+
+def message(locale: str, code: str, params: Mapping[str, object] | None = None) -> str:
+    key = f"err_{code}"
+    if key not in i18n.catalog(locale):
+        key = "err_bad_request"
+    return i18n.translate(locale, key, **(params or {}))
+
+
+def error_json(
+    status_code: int,
+    code: str,
+    locale: str,
+    *,
+    errors: Mapping[str, Mapping[str, str]] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> JSONResponse:
+    if code == "storage_unavailable":
+        text = i18n.translate(locale, "unavailable_text")
+    elif code == "validation_failed":
+        text = i18n.translate(locale, "errors_heading")
+    else:
+        text = message(locale, code)
+    body: dict[str, Any] = {"error": code, "message": text}
+    if errors:
+        body["errors"] = dict(errors)
+    return JSONResponse(body, status_code=status_code, headers=dict(headers or {}))
+
+
+def page(request: Request, name: str, locale: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
+    services = services_of(request)
+    organisation = services.organisation
+    languages = [(code, i18n.translate(code, "lang_name")) for code in organisation.locales]
+    if locale not in organisation.locales:
+        languages.append((locale, i18n.translate(locale, "lang_name")))
+    context.setdefault("errors", {})
+    context.setdefault("values", {})
+    body = services.templates.page(name, locale, organisation=organisation, languages=languages, **context)
+    return HTMLResponse(body, status_code=status_code)
+
+
+def render_message(request: Request, title_key: str, text_key: str, *, status_code: int = 200) -> HTMLResponse:
+    locale = locale_for(request)
+    return page(
+        request,
+        "message.html",
+        locale,
+        status_code=status_code,
+        title=i18n.translate(locale, title_key),
+        text=i18n.translate(locale, text_key),
+    )
+
+
+def client_address(request: Request) -> str | None:
+    """The resident's address, for the per-client cap.
+
+    Behind Azure's front end the client is the last X-Forwarded-For entry (the one the platform
+    appended; earlier ones are whatever the client claimed). Locally there is no proxy to trust.
+    """
+    if not services_of(request).settings.dev_mode:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        last = forwarded.split(",")[-1].strip()
+        if last:
+            if last.count(":") == 1:  # IPv4 with port, as Azure sends it
+                last = last.split(":")[0]
+            return last.strip("[]")
+    return request.client.host if request.client else None

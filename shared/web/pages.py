@@ -1,0 +1,221 @@
+"""Resident pages: server-rendered, work without JavaScript, one question per field."""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from shared import i18n
+from shared.intake import (
+    AlreadyVerified,
+    CodeExpired,
+    Duplicate,
+    FieldError,
+    IntakeError,
+    NotFound,
+    SmsUnavailable,
+    Undeliverable,
+    WrongCode,
+    validate_interest,
+)
+from shared.ratelimit import RateLimited
+from shared.storage import StorageUnavailable
+from shared.web.common import client_address, locale_for, message, page, render_message, services_of
+
+router = APIRouter(include_in_schema=False)
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+_KEPT = ("theme", "name", "phone", "area", "age_confirmed", "consent", "pledge")
+
+
+def theme_choices(request: Request, locale: str) -> list[dict]:
+    services = services_of(request)
+    counts = services.intake.waiting_counts()
+    return [
+        {
+            "id": theme.id,
+            "label": services.organisation.theme_text(theme.id, locale).label,
+            "description": services.organisation.theme_text(theme.id, locale).description,
+            "needed": services.intake.needed(theme.id, None, counts),
+        }
+        for theme in services.organisation.themes
+    ]
+
+
+def _form(request: Request, locale: str, *, values: dict, errors: dict, status_code: int) -> HTMLResponse:
+    try:
+        themes = theme_choices(request, locale)
+    except StorageUnavailable:
+        # Counts are a courtesy: the form must still render, with the values kept.
+        themes = [
+            {
+                "id": t.id,
+                "label": services_of(request).organisation.theme_text(t.id, locale).label,
+                "description": services_of(request).organisation.theme_text(t.id, locale).description,
+                "needed": 0,
+            }
+            for t in services_of(request).organisation.themes
+        ]
+    return page(
+        request,
+        "form.html",
+        locale,
+        status_code=status_code,
+        themes=themes,
+        areas=services_of(request).organisation.areas,
+        values=values,
+        errors=errors,
+    )
+
+
+async def _form_data(request: Request) -> dict[str, str]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type not in FORM_TYPES:
+        raise HTTPException(415)
+    try:
+        form = await request.form(max_files=0, max_fields=30)
+    except Exception:  # malformed multipart or undecodable bytes
+        raise HTTPException(400) from None
+    return {k: v for k, v in form.items() if isinstance(v, str)}
+
+
+def _messages(locale: str, errors: dict[str, FieldError]) -> dict[str, str]:
+    return {field: message(locale, e.code, e.params) for field, e in errors.items()}
+
+
+@router.get("/", response_class=HTMLResponse)
+def form(request: Request) -> HTMLResponse:
+    services_of(request).ensure_ready()
+    return _form(request, locale_for(request), values={}, errors={}, status_code=200)
+
+
+@router.post("/", response_class=HTMLResponse)
+async def submit(request: Request) -> HTMLResponse:
+    data = await _form_data(request)
+    locale = locale_for(request, data.get("locale"))
+    values = {k: data.get(k, "") for k in _KEPT}
+    if data.get("website"):
+        # A bot filled the hidden field: answer as if all went well, store nothing, send nothing.
+        return page(
+            request, "verify.html", locale, interest_id="", withdraw_token="", last_digits=secrets.token_hex(1)[:2]
+        )
+    services = services_of(request)
+    result = validate_interest(data, services.organisation, locale=locale, require_pledge=True)
+    if isinstance(result, dict):
+        return _form(request, locale, values=values, errors=_messages(locale, result), status_code=422)
+    try:
+        services.ensure_ready()
+        registration = services.intake.register(result, client_address=client_address(request))
+    except StorageUnavailable:
+        errors = {"content": i18n.translate(locale, "unavailable_text")}
+        return _form(request, locale, values=values, errors=errors, status_code=503)
+    except RateLimited as exc:
+        response = _form(
+            request, locale, values=values, errors={"phone": message(locale, "rate_limited")}, status_code=429
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except (Duplicate, Undeliverable) as exc:
+        status = 409 if isinstance(exc, Duplicate) else 422
+        return _form(request, locale, values=values, errors={"phone": message(locale, exc.code)}, status_code=status)
+    except SmsUnavailable:
+        errors = {"content": i18n.translate(locale, "unavailable_text")}
+        return _form(request, locale, values=values, errors=errors, status_code=503)
+    return page(
+        request,
+        "verify.html",
+        locale,
+        interest_id=registration.interest_id,
+        withdraw_token=registration.withdraw_token,
+        last_digits=registration.phone_last_digits,
+    )
+
+
+_VERIFY_STATUS: dict[type[IntakeError], int] = {WrongCode: 400, CodeExpired: 410, NotFound: 410}
+
+
+@router.post("/verify", response_class=HTMLResponse)
+async def verify(request: Request) -> HTMLResponse:
+    data = await _form_data(request)
+    locale = locale_for(request)
+    services = services_of(request)
+    interest_id = data.get("id", "")
+    token = data.get("withdraw_token", "")
+    last_digits = "".join(c for c in data.get("last_digits", "")[:2] if c.isdigit())
+    code = "".join(data.get("code", "").split())
+
+    def again(error: str, status_code: int, text: str | None = None) -> HTMLResponse:
+        return page(
+            request,
+            "verify.html",
+            locale,
+            status_code=status_code,
+            interest_id=interest_id,
+            withdraw_token=token,
+            last_digits=last_digits,
+            values={"code": code[:6]},
+            errors={"code": text or message(locale, error)},
+        )
+
+    if not code.isascii() or not code.isdigit() or len(code) != 6:
+        return again("code_format", 400)
+    try:
+        verified = services.intake.verify(interest_id, code)
+    except StorageUnavailable:
+        return again("", 503, i18n.translate(locale, "unavailable_text"))
+    except AlreadyVerified:
+        record = services.intake.get(interest_id)
+        return _thanks(request, locale, record.theme, services.intake.needed(record.theme, record.area), "", "")
+    except (WrongCode, CodeExpired, NotFound) as exc:
+        return again(exc.code if not isinstance(exc, NotFound) else "code_expired", _VERIFY_STATUS[type(exc)])
+    return _thanks(request, locale, verified.theme, verified.needed, interest_id, token)
+
+
+def _thanks(request: Request, locale: str, theme: str, needed: int, interest_id: str, token: str) -> HTMLResponse:
+    organisation = services_of(request).organisation
+    withdraw_url = f"/withdraw?{urlencode({'id': interest_id, 'token': token, 'lang': locale})}" if token else None
+    return page(
+        request,
+        "thanks.html",
+        locale,
+        theme_label=organisation.theme_text(theme, locale).label,
+        needed=needed,
+        withdraw_url=withdraw_url,
+    )
+
+
+@router.get("/withdraw", response_class=HTMLResponse)
+def withdraw_confirm(request: Request, id: str = "", token: str = "") -> HTMLResponse:  # noqa: A002
+    return page(request, "withdraw.html", locale_for(request), interest_id=id[:80], token=token[:100])
+
+
+@router.post("/withdraw", response_class=HTMLResponse)
+async def withdraw(request: Request) -> HTMLResponse:
+    data = await _form_data(request)
+    try:
+        services_of(request).intake.withdraw(data.get("id", ""), data.get("token", ""))
+    except NotFound:
+        return render_message(request, "withdraw_title", "withdraw_invalid", status_code=404)
+    return render_message(request, "withdrawn_title", "withdrawn_text")
+
+
+@router.get("/dev/outbox", response_class=HTMLResponse)
+def dev_outbox(request: Request) -> HTMLResponse:
+    services = services_of(request)
+    messages = getattr(services.sender, "messages", None)
+    if not services.settings.dev_mode or messages is None:
+        raise HTTPException(404)
+    return page(request, "dev_outbox.html", "en", messages=list(reversed(messages())))
+
+
+@router.get("/dev/outbox.json")
+def dev_outbox_json(request: Request) -> JSONResponse:
+    services = services_of(request)
+    messages = getattr(services.sender, "messages", None)
+    if not services.settings.dev_mode or messages is None:
+        raise HTTPException(404)
+    return JSONResponse(
+        [{"sid": m.sid, "to": m.to, "body": m.body, "sent_at": m.sent_at.isoformat()} for m in messages()]
+    )
