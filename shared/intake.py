@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -13,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
@@ -202,7 +204,7 @@ class IntakeService:
         self._counts_lock = threading.Lock()
 
     @property
-    def _interests(self):  # noqa: ANN202 - TableClient, created lazily
+    def _interests(self):
         return self._storage.table(INTERESTS)
 
     def _limiter(self) -> RateLimiter:
@@ -218,7 +220,7 @@ class IntakeService:
         code = f"{secrets.randbelow(1_000_000):06d}"
         salt = secrets.token_hex(16)
         token = secrets.token_urlsafe(32)
-        fields = {
+        fields: dict[str, Any] = {
             "name": interest.name,
             "locale": interest.locale,
             "area": interest.area,
@@ -264,9 +266,7 @@ class IntakeService:
                     raise Duplicate() from None
                 created = True
 
-        body = self._templates.sms(
-            "verification", interest.locale, code=code, organisation=self._org.name, minutes=10
-        )
+        body = self._templates.sms("verification", interest.locale, code=code, organisation=self._org.name, minutes=10)
         try:
             self._sender.send(interest.phone, body)
         except PermanentSmsError:
@@ -306,10 +306,8 @@ class IntakeService:
             self._interests.submit_transaction(ops)
         except TableTransactionError:
             # The marker may already be gone; remove the interest on its own.
-            try:
+            with contextlib.suppress(ResourceNotFoundError):
                 self._interests.delete_entity(record.theme, record.key)
-            except ResourceNotFoundError:
-                pass
 
     # verify -----------------------------------------------------------------------------
 
@@ -421,6 +419,7 @@ class IntakeService:
 
     def needed(self, theme: str, area: str | None = None, counts: Mapping[str, int] | None = None) -> int:
         return max(0, self._org.group_size.min - self.waiting(theme, area, counts))
+
 
 __all__ = [
     "AlreadyVerified",

@@ -99,7 +99,11 @@ class Organisation(Strict):
         theme = self.theme(theme_id)
         if theme is None:
             raise KeyError(theme_id)
-        return theme.text.get(locale) or theme.text[self.default_locale]  # type: ignore[index]
+        for candidate in (locale, self.default_locale):
+            for code, text in theme.text.items():
+                if code == candidate:
+                    return text
+        return next(iter(theme.text.values()))
 
 
 class OrganisationConfigError(ValueError):

@@ -32,9 +32,7 @@ class Settings(BaseSettings):
 
     formation_schedule: str = Field("0 */5 * * * *", validation_alias="FORMATION_SCHEDULE")
     join_window_days: int = Field(14, ge=0, le=365, validation_alias="JOIN_WINDOW_DAYS")
-    client_registrations_per_hour: int = Field(
-        20, ge=1, le=100_000, validation_alias="CLIENT_REGISTRATIONS_PER_HOUR"
-    )
+    client_registrations_per_hour: int = Field(20, ge=1, le=100_000, validation_alias="CLIENT_REGISTRATIONS_PER_HOUR")
 
     # Local development only: enables /dev/outbox and trusts no proxy headers.
     dev_mode: bool = Field(False, validation_alias="DEV_MODE")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import TYPE_CHECKING, Any
 
 from azure.core.exceptions import (
@@ -154,16 +154,12 @@ class StorageAccount:
         with storage_errors():
             service = self.table_service()
             for name in TABLES:
-                try:
+                with suppress(ResourceExistsError):
                     service.create_table(name)
-                except ResourceExistsError:
-                    pass
             queues = self.queue_service()
             for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
-                try:
+                with suppress(ResourceExistsError):
                     queues.create_queue(name)
-                except ResourceExistsError:
-                    pass
 
     def enqueue(self, queue: str, text: str) -> None:
         with storage_errors():

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development key (public, documented; not a secret).
-KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="  # noqa: S105
+KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 
 
 def free_port() -> int:
@@ -70,7 +70,8 @@ class Azurite:
             for port in self.ports.values():
                 _wait_for(port, deadline)
         except TimeoutError:
-            error = self._process.stderr.read().decode(errors="replace") if self._process.poll() is not None else ""
+            exited = self._process.poll() is not None and self._process.stderr is not None
+            error = self._process.stderr.read().decode(errors="replace") if exited else ""  # type: ignore[union-attr]
             self.stop()
             raise RuntimeError(f"Azurite failed to start: {error.strip()[:500]}") from None
         return self.connection_string

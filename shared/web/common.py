@@ -53,7 +53,7 @@ def error_json(
 def page(request: Request, name: str, locale: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
     services = services_of(request)
     organisation = services.organisation
-    languages = [(code, i18n.translate(code, "lang_name")) for code in organisation.locales]
+    languages: list[tuple[str, str]] = [(code, i18n.translate(code, "lang_name")) for code in organisation.locales]
     if locale not in organisation.locales:
         languages.append((locale, i18n.translate(locale, "lang_name")))
     context.setdefault("errors", {})

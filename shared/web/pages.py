@@ -187,7 +187,7 @@ def _thanks(request: Request, locale: str, theme: str, needed: int, interest_id:
 
 
 @router.get("/withdraw", response_class=HTMLResponse)
-def withdraw_confirm(request: Request, id: str = "", token: str = "") -> HTMLResponse:  # noqa: A002
+def withdraw_confirm(request: Request, id: str = "", token: str = "") -> HTMLResponse:
     return page(request, "withdraw.html", locale_for(request), interest_id=id[:80], token=token[:100])
 
 
