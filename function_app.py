@@ -2,6 +2,7 @@
 
 import azure.functions as func
 
-from functions import http
+from functions import formation, http
 
 app = func.AsgiFunctionApp(app=http.asgi_app, http_auth_level=func.AuthLevel.ANONYMOUS)
+app.register_functions(formation.bp)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 import time
@@ -98,7 +99,7 @@ class Interest(BaseModel):
 
     @classmethod
     def from_entity(cls, entity: dict) -> Interest:
-        etag = getattr(entity, "metadata", {}).get("etag")
+        etag = _etag(entity)
         return cls(
             theme=entity["PartitionKey"],
             key=entity["RowKey"],
@@ -118,3 +119,174 @@ class Interest(BaseModel):
             code_attempts=entity.get("CodeAttempts", 0),
             etag=etag,
         )
+
+
+class GroupStatus(StrEnum):
+    AWAITING_FACILITATOR = "awaiting_facilitator"  # formed, nobody invited until a facilitator is assigned
+    FORMING = "forming"  # facilitator assigned, members invited
+    ACTIVE = "active"  # first meeting set
+    ON_ITS_OWN = "on_its_own"  # the facilitator's meetings are over
+    CLOSED = "closed"
+
+
+# Groups that still take new members (within the join window) and count toward a facilitator's load.
+JOINABLE = (GroupStatus.AWAITING_FACILITATOR, GroupStatus.FORMING, GroupStatus.ACTIVE)
+FACILITATED = (GroupStatus.FORMING, GroupStatus.ACTIVE)
+
+
+def public_id(theme: str, key: str) -> str:
+    """'stress', 'group.0193…' → 'stress.0193…' (ids of groups and interests share this shape)."""
+    return f"{theme}.{key.split('.', 1)[1]}"
+
+
+def _etag(entity: dict) -> str | None:
+    return getattr(entity, "metadata", {}).get("etag")
+
+
+class Group(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    theme: str
+    key: str  # RowKey "group.…"
+    area: str | None = None
+    locale: str
+    status: GroupStatus
+    facilitator_id: str | None = None
+    member_keys: tuple[str, ...] = ()  # RowKeys of the members' interests
+    formed_at: datetime
+    facilitator_assigned_at: datetime | None = None
+    etag: str | None = None
+
+    @property
+    def id(self) -> str:
+        return public_id(self.theme, self.key)
+
+    def to_entity(self) -> dict:
+
+        entity: dict[str, object] = {
+            "PartitionKey": self.theme,
+            "RowKey": self.key,
+            "Kind": "group",
+            "Area": self.area or "",
+            "Locale": self.locale,
+            "Status": self.status.value,
+            "FacilitatorId": self.facilitator_id or "",
+            "MemberKeys": json.dumps(list(self.member_keys)),
+            "MemberCount": len(self.member_keys),
+            "FormedAt": self.formed_at,
+        }
+        if self.facilitator_assigned_at is not None:
+            entity["FacilitatorAssignedAt"] = self.facilitator_assigned_at
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: dict) -> Group:
+
+        return cls(
+            theme=entity["PartitionKey"],
+            key=entity["RowKey"],
+            area=entity.get("Area") or None,
+            locale=entity["Locale"],
+            status=GroupStatus(entity["Status"]),
+            facilitator_id=entity.get("FacilitatorId") or None,
+            member_keys=tuple(json.loads(entity.get("MemberKeys") or "[]")),
+            formed_at=entity["FormedAt"],
+            facilitator_assigned_at=entity.get("FacilitatorAssignedAt"),
+            etag=_etag(entity),
+        )
+
+
+class MessageKind(StrEnum):
+    INVITATION = "invitation"  # to a member: your group starts
+    ROSTER = "roster"  # to the facilitator: the members' names and numbers
+    MEMBER_JOINED = "member_joined"  # to the facilitator
+    MEMBER_LEFT = "member_left"  # to the facilitator
+    COORDINATOR_ALERT = "coordinator_alert"
+
+
+class RecipientType(StrEnum):
+    MEMBER = "member"
+    FACILITATOR = "facilitator"
+    COORDINATOR = "coordinator"
+
+
+class MessageStatus(StrEnum):
+    PENDING = "pending"
+    SENDING = "sending"
+    SENT = "sent"  # accepted by the provider
+    DELIVERED = "delivered"
+    UNDELIVERED = "undelivered"
+    FAILED = "failed"
+
+
+class OutboxMessage(BaseModel):
+    """A text to send, written in the same transaction as the change it tells about.
+
+    It names who and what, never the text itself: the body is rendered when it is sent, so a
+    withdrawn member's name never reaches a roster sent after they left.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    theme: str
+    key: str  # RowKey "outbox.…"
+    kind: MessageKind
+    recipient_type: RecipientType
+    recipient_id: str = ""  # interest RowKey or facilitator id; empty for the coordinator
+    group_key: str = ""
+    locale: str
+    subject_keys: tuple[str, ...] = ()  # members who joined or left
+    reason: str = ""  # for coordinator alerts
+    status: MessageStatus = MessageStatus.PENDING
+    created_at: datetime
+    enqueued_at: datetime | None = None
+    provider_sid: str = ""
+    error_code: int | None = None
+    etag: str | None = None
+
+    def to_entity(self) -> dict:
+        entity: dict[str, object] = {
+            "PartitionKey": self.theme,
+            "RowKey": self.key,
+            "Kind": "outbox",
+            "MessageKind": self.kind.value,
+            "RecipientType": self.recipient_type.value,
+            "RecipientId": self.recipient_id,
+            "GroupKey": self.group_key,
+            "Locale": self.locale,
+            "SubjectKeys": json.dumps(list(self.subject_keys)),
+            "Reason": self.reason,
+            "Status": self.status.value,
+            "CreatedAt": self.created_at,
+            "ProviderSid": self.provider_sid,
+        }
+        if self.enqueued_at is not None:
+            entity["EnqueuedAt"] = self.enqueued_at
+        if self.error_code is not None:
+            entity["ErrorCode"] = self.error_code
+        return entity
+
+    @classmethod
+    def from_entity(cls, entity: dict) -> OutboxMessage:
+
+        return cls(
+            theme=entity["PartitionKey"],
+            key=entity["RowKey"],
+            kind=MessageKind(entity["MessageKind"]),
+            recipient_type=RecipientType(entity["RecipientType"]),
+            recipient_id=entity.get("RecipientId", ""),
+            group_key=entity.get("GroupKey", ""),
+            locale=entity["Locale"],
+            subject_keys=tuple(json.loads(entity.get("SubjectKeys") or "[]")),
+            reason=entity.get("Reason", ""),
+            status=MessageStatus(entity["Status"]),
+            created_at=entity["CreatedAt"],
+            enqueued_at=entity.get("EnqueuedAt"),
+            provider_sid=entity.get("ProviderSid", ""),
+            error_code=entity.get("ErrorCode"),
+            etag=_etag(entity),
+        )
+
+    def queue_text(self) -> str:
+
+        return json.dumps({"theme": self.theme, "row": self.key}, separators=(",", ":"))

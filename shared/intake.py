@@ -10,6 +10,7 @@ import re
 import secrets
 import threading
 import time
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -45,6 +46,13 @@ NAME_MAX = 40
 # Letters of any script, digits, and the few marks names and aliases use.
 _NAME = re.compile(r"^[^\W_](?:[\w .'\-]*[^\W_.])?$")
 _CODE = re.compile(r"^[0-9]{6}$")
+
+
+def _name_ok(name: str) -> bool:
+    """Combining marks (NFD input, Indic vowel signs) belong to the letter before them."""
+    if unicodedata.category(name[0]).startswith("M"):
+        return False
+    return bool(_NAME.match("".join(c for c in name if not unicodedata.category(c).startswith("M"))))
 
 
 # --- validation (pure) -------------------------------------------------------------------
@@ -85,12 +93,12 @@ def validate_interest(
     elif organisation.theme(theme) is None:
         errors["theme"] = FieldError("theme_unknown")
 
-    name = " ".join(text("name").split())
+    name = unicodedata.normalize("NFC", " ".join(text("name").split()))
     if not name:
         errors["name"] = FieldError("name_required")
     elif len(name) > NAME_MAX:
         errors["name"] = FieldError("name_too_long")
-    elif not _NAME.match(name):
+    elif not _name_ok(name):
         errors["name"] = FieldError("name_invalid")
 
     phone_raw = text("phone")
@@ -360,11 +368,11 @@ class IntakeService:
             if not correct:
                 raise WrongCode()
             self._invalidate_counts()
-            self._request_formation(record.theme)
+            self.request_formation(record.theme)
             return Verified(record.theme, self.needed(record.theme, record.area))
         raise CodeExpired()
 
-    def _request_formation(self, theme: str) -> None:
+    def request_formation(self, theme: str) -> None:
         try:
             self._storage.enqueue(FORMATION_REQUESTS, theme)
         except Exception:  # the timer sweep forms the group a few minutes later instead

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import timedelta
 
+from shared.facilitators import FacilitatorStore
+from shared.formation import FormationService
 from shared.intake import IntakeService
 from shared.organisation import Organisation
 from shared.settings import Settings
 from shared.sms import LocalOutboxSender, SmsSender, TwilioSender
-from shared.storage import StorageAccount
+from shared.storage import FACILITATORS, StorageAccount
 from shared.templates import Templates
 
 
@@ -21,6 +24,8 @@ class Services:
     sender: SmsSender
     templates: Templates
     intake: IntakeService
+    facilitators: FacilitatorStore
+    formation: FormationService
     _ready: bool = False
 
     def ensure_ready(self) -> None:
@@ -55,7 +60,14 @@ def build_services(settings: Settings, *, sender: SmsSender | None = None) -> Se
         organisation=organisation,
         client_registrations_per_hour=settings.client_registrations_per_hour,
     )
-    return Services(settings, organisation, storage, sender, templates, intake)
+    facilitators = FacilitatorStore(lambda: storage.table(FACILITATORS), organisation)
+    formation = FormationService(
+        storage=storage,
+        organisation=organisation,
+        facilitators=facilitators,
+        join_window=timedelta(days=settings.join_window_days),
+    )
+    return Services(settings, organisation, storage, sender, templates, intake, facilitators, formation)
 
 
 _lock = threading.Lock()

@@ -58,11 +58,10 @@ def fresh_tables(services: Services) -> None:
     """Empty every table and queue this app uses, so each test starts from nothing."""
     from shared.storage import QUEUES, TABLES
 
-    services.storage.ensure_resources()
+    tables = services.storage.table_service()
     for name in TABLES:
-        table = services.storage.table(name)
-        for row in table.list_entities(select=["PartitionKey", "RowKey"]):
-            table.delete_entity(row["PartitionKey"], row["RowKey"])
+        tables.delete_table(name)  # quicker than deleting rows one by one; Azurite frees the name at once
+    services.storage.ensure_resources()
     for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
         services.storage.queue(name).clear_messages()
 

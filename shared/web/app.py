@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.services import Services, get_services
 from shared.storage import StorageUnavailable
-from shared.web import api, pages
+from shared.web import admin_api, api, pages
 from shared.web.common import error_json, locale_for, render_message
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,7 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(api.router)
+    app.include_router(admin_api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     return app

@@ -1,0 +1,144 @@
+"""Operators' JSON API: facilitators and groups, behind the ADMIN_TOKEN bearer token."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+
+from azure.core.exceptions import ResourceNotFoundError
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from shared.domain import Group, Interest
+from shared.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
+from shared.storage import INTERESTS, storage_errors
+from shared.web.common import error_json, locale_for, message, services_of
+
+
+def require_admin(request: Request) -> None:
+    """Bearer ADMIN_TOKEN. With no token configured every request is refused: there is no default."""
+    configured = services_of(request).settings.admin_token
+    scheme, _, given = request.headers.get("authorization", "").partition(" ")
+    expected = configured.get_secret_value() if configured else ""
+    ok = bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), expected)
+    if not ok:
+        raise HTTPException(401, headers={"WWW-Authenticate": "Bearer"})
+
+
+router = APIRouter(prefix="/api/admin", tags=["operators"], dependencies=[Depends(require_admin)])
+
+
+class FacilitatorOut(BaseModel):
+    id: str
+    name: str
+    phone: str
+    themes: list[str]
+    areas: list[str]
+    locales: list[str]
+    capacity: int
+    active: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, f: Facilitator) -> FacilitatorOut:
+        return cls(**f.model_dump())
+
+
+class MemberOut(BaseModel):
+    id: str
+    name: str
+
+
+class GroupOut(BaseModel):
+    id: str
+    theme: str
+    area: str | None
+    status: str
+    locale: str
+    facilitator: dict | None = Field(None, description="{id, name} of the facilitator, if assigned.")
+    members: list[MemberOut]
+    created: datetime
+
+
+def _invalid(request: Request, exc: InvalidFacilitator) -> JSONResponse:
+    locale = locale_for(request)
+    errors = {f: {"code": code, "message": message(locale, code)} for f, code in exc.errors.items()}
+    return error_json(422, "validation_failed", locale, errors=errors)
+
+
+@router.get("/facilitators", response_model=list[FacilitatorOut])
+def list_facilitators(request: Request) -> list[FacilitatorOut]:
+    return [FacilitatorOut.of(f) for f in services_of(request).facilitators.list()]
+
+
+@router.post("/facilitators", status_code=201, response_model=FacilitatorOut)
+def add_facilitator(body: FacilitatorIn, request: Request) -> Response:
+    try:
+        created = services_of(request).facilitators.create(body)
+    except InvalidFacilitator as exc:
+        return _invalid(request, exc)
+    _request_sweep(request)
+    return JSONResponse(FacilitatorOut.of(created).model_dump(mode="json"), status_code=201)
+
+
+@router.patch("/facilitators/{facilitator_id}", response_model=FacilitatorOut)
+def change_facilitator(facilitator_id: str, body: FacilitatorPatch, request: Request) -> Response:
+    try:
+        updated = services_of(request).facilitators.update(facilitator_id, body)
+    except InvalidFacilitator as exc:
+        return _invalid(request, exc)
+    if updated is None:
+        return error_json(404, "not_found", locale_for(request))
+    _request_sweep(request)
+    return JSONResponse(FacilitatorOut.of(updated).model_dump(mode="json"))
+
+
+@router.delete("/facilitators/{facilitator_id}", status_code=204, response_class=Response)
+def remove_facilitator(facilitator_id: str, request: Request) -> Response:
+    if not services_of(request).facilitators.delete(facilitator_id):
+        return error_json(404, "not_found", locale_for(request))
+    return Response(status_code=204)
+
+
+def _request_sweep(request: Request) -> None:
+    """New capacity may let groups awaiting a facilitator start: ask for formation in every theme."""
+    services = services_of(request)
+    for theme in services.organisation.themes:
+        services.intake.request_formation(theme.id)
+
+
+@router.get("/groups", response_model=list[GroupOut])
+def list_groups(request: Request, theme: str | None = Query(None, max_length=60)) -> list[GroupOut]:
+    services = services_of(request)
+    if theme is not None and services.organisation.theme(theme) is None:
+        raise HTTPException(404)
+    facilitators = {f.id: f for f in services.facilitators.list()}
+    table = services.storage.table(INTERESTS)
+    query = "Kind eq 'group'" + (" and PartitionKey eq @theme" if theme else "")
+    result = []
+    with storage_errors():
+        for row in table.query_entities(query, parameters={"theme": theme} if theme else None):
+            group = Group.from_entity(row)
+            members = []
+            for key in group.member_keys:
+                try:
+                    member = Interest.from_entity(table.get_entity(group.theme, key))
+                except ResourceNotFoundError:
+                    continue  # withdrew
+                members.append(MemberOut(id=member.id, name=member.name))
+            facilitator = facilitators.get(group.facilitator_id or "")
+            result.append(
+                GroupOut(
+                    id=group.id,
+                    theme=group.theme,
+                    area=group.area,
+                    status=group.status.value,
+                    locale=group.locale,
+                    facilitator={"id": facilitator.id, "name": facilitator.name} if facilitator else None,
+                    members=members,
+                    created=group.formed_at,
+                )
+            )
+    result.sort(key=lambda g: g.created)
+    return result

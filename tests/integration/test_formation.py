@@ -1,0 +1,261 @@
+"""Group formation against Azurite: thresholds, joins, races, crash safety, awaiting facilitators."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+
+from shared.domain import (
+    INTEREST_PREFIX,
+    Group,
+    GroupStatus,
+    Interest,
+    InterestStatus,
+    MessageKind,
+    OutboxMessage,
+    utcnow,
+)
+from shared.facilitators import FacilitatorIn
+from shared.formation import FormationService
+from shared.intake import ValidInterest
+from shared.storage import INTERESTS, NOTIFICATIONS
+from tests.conftest import municipality
+
+THEME = "stress"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow()
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+def verified(services, n: int, theme: str = THEME, start: int = 0, locale: str = "sv") -> list[str]:
+    """Register and verify n people through the intake service, as the form does."""
+    ids = []
+    for i in range(start, start + n):
+        phone = f"+4670{1000000 + i:07d}"
+        reg = services.intake.register(
+            ValidInterest(theme=theme, name=f"Person {i}", phone=phone, locale=locale, area="habo"),
+            client_address=None,
+        )
+        code = re.search(r"\b(\d{6})\b", services.sender.messages()[-1].body).group(1)
+        services.intake.verify(reg.interest_id, code)
+        ids.append(reg.interest_id)
+    return ids
+
+
+def seed_waiting(services, n: int, theme: str = THEME) -> None:
+    """Verified interests written straight to the table, 100 per transaction (intake is tested elsewhere)."""
+    now = utcnow()
+    entities = [
+        Interest(
+            theme=theme,
+            key=f"{INTEREST_PREFIX}{i:012x}{i:012x}",
+            name=f"Person {i}",
+            phone=f"+4670{1000000 + i:07d}",
+            locale="sv",
+            area="habo",
+            status=InterestStatus.WAITING,
+            consent_version="test",
+            created_at=now + timedelta(milliseconds=i),
+            verified_at=now,
+            withdraw_token_hash="x",
+        ).to_entity()
+        for i in range(n)
+    ]
+    table = services.storage.table(INTERESTS)
+    for start in range(0, n, 100):
+        table.submit_transaction([("create", e) for e in entities[start : start + 100]])
+
+
+def add_facilitator(services, name: str = "Eva Lind", capacity: int = 3, **kw):
+    data = {"name": name, "phone": "+46701740610", "locales": ["sv", "en"], "capacity": capacity, **kw}
+    return services.facilitators.create(FacilitatorIn(**data))
+
+
+def rows(services, theme: str = THEME) -> list[dict]:
+    return list(services.storage.table(INTERESTS).query_entities("PartitionKey eq @t", parameters={"t": theme}))
+
+
+def groups(services, theme: str = THEME) -> list[Group]:
+    return [Group.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "group"]
+
+
+def outbox(services, theme: str = THEME) -> list[OutboxMessage]:
+    return [OutboxMessage.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "outbox"]
+
+
+def queued(services) -> list[str]:
+    queue = services.storage.queue(NOTIFICATIONS)
+    return [m.content for m in queue.peek_messages(max_messages=32)]
+
+
+def drain(services) -> list[str]:
+    queue = services.storage.queue(NOTIFICATIONS)
+    texts = []
+    while True:
+        batch = list(queue.receive_messages(messages_per_page=32, max_messages=32))
+        if not batch:
+            return texts
+        for message in batch:
+            texts.append(message.content)
+            queue.delete_message(message)
+
+
+def test_five_verified_form_one_group_with_a_facilitator_and_six_messages(services):
+    facilitator = add_facilitator(services)
+    verified(services, 5)
+
+    report = services.formation.form_theme(THEME)
+
+    assert report.groups_formed == 1
+    [group] = groups(services)
+    assert group.status is GroupStatus.FORMING
+    assert group.facilitator_id == facilitator.id
+    assert len(group.member_keys) == 5
+    messages = outbox(services)
+    assert Counter(m.kind for m in messages) == {MessageKind.INVITATION: 5, MessageKind.ROSTER: 1}
+    assert {m.recipient_id for m in messages if m.kind is MessageKind.INVITATION} == set(group.member_keys)
+    assert sorted(drain(services)) == sorted(m.queue_text() for m in messages)
+    members = [Interest.from_entity(r) for r in rows(services) if r["RowKey"] in group.member_keys]
+    assert all(m.status is InterestStatus.GROUPED and m.group_id == group.key for m in members)
+
+
+def test_four_verified_wait(services):
+    add_facilitator(services)
+    verified(services, 4)
+    report = services.formation.form_theme(THEME)
+    assert report.groups_formed == 0
+    assert groups(services) == []
+    assert services.intake.needed(THEME) == 1
+
+
+def test_a_sixth_joins_the_open_group_with_one_invitation_and_one_update(services):
+    add_facilitator(services)
+    verified(services, 5)
+    services.formation.form_theme(THEME)
+    drain(services)
+
+    verified(services, 1, start=5)
+    report = services.formation.form_theme(THEME)
+
+    assert report.members_joined == 1 and report.groups_formed == 0
+    [group] = groups(services)
+    assert len(group.member_keys) == 6
+    new = [m for m in outbox(services) if m.created_at > group.formed_at]
+    assert Counter(m.kind for m in new) == {MessageKind.INVITATION: 1, MessageKind.MEMBER_JOINED: 1}
+    assert len(drain(services)) == 2
+
+
+def test_racing_workers_never_put_a_person_in_two_groups(make_services):
+    doc = municipality("region-jonkoping")["organisation"]
+    services = make_services(doc)
+    for i in range(6):
+        add_facilitator(services, name=f"Facilitator {i}", capacity=10)
+    seed_waiting(services, 200)
+
+    workers = [
+        FormationService(
+            storage=services.storage,
+            organisation=services.organisation,
+            facilitators=services.facilitators,
+            join_window=timedelta(days=14),
+        )
+        for _ in range(4)
+    ]
+    errors: list[BaseException] = []
+
+    def run(worker: FormationService) -> None:
+        try:
+            worker.form_theme(THEME)
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert not errors
+
+    formed = groups(services)
+    all_members = [key for g in formed for key in g.member_keys]
+    assert len(all_members) == len(set(all_members)), "someone is in two groups"
+    assert all(5 <= len(g.member_keys) <= 8 for g in formed)
+    assert len(all_members) == 200  # 200 = 25 groups of 8
+    interests = {r["RowKey"]: Interest.from_entity(r) for r in rows(services) if r.get("Kind") == "interest"}
+    for g in formed:
+        for key in g.member_keys:
+            assert interests[key].group_id == g.key
+    invitations = [m for m in outbox(services) if m.kind is MessageKind.INVITATION]
+    assert Counter(m.recipient_id for m in invitations) == Counter(all_members)  # one invitation each
+
+
+def test_a_crash_between_commit_and_enqueue_is_repaired_by_the_next_sweep_once(services):
+    add_facilitator(services)
+    verified(services, 5)
+    clock = Clock()
+
+    def crash(_messages):
+        raise RuntimeError("host died after commit")
+
+    crashing = FormationService(
+        storage=services.storage,
+        organisation=services.organisation,
+        facilitators=services.facilitators,
+        join_window=timedelta(days=14),
+        clock=clock,
+        after_commit=crash,
+    )
+    with pytest.raises(RuntimeError):
+        crashing.form_theme(THEME)
+    assert len(outbox(services)) == 6
+    assert drain(services) == []
+
+    sweeper = FormationService(
+        storage=services.storage,
+        organisation=services.organisation,
+        facilitators=services.facilitators,
+        join_window=timedelta(days=14),
+        clock=clock,
+    )
+    assert sweeper.sweep().messages_queued == 0  # too fresh: the original enqueue may still be coming
+    clock.advance(minutes=4)
+    assert sweeper.sweep().messages_queued == 6
+    texts = drain(services)
+    assert sorted(texts) == sorted(m.queue_text() for m in outbox(services))
+    assert sweeper.sweep().messages_queued == 0  # once
+    clock.advance(minutes=4)
+    assert sweeper.sweep().messages_queued == 6  # still unsent later: tried again, never lost
+
+
+def test_no_eligible_facilitator_awaits_then_assigns_when_one_is_added(services):
+    add_facilitator(services, name="Nils Berg", themes=["sorg"])  # not trained for stress
+    verified(services, 5)
+
+    services.formation.form_theme(THEME)
+    [group] = groups(services)
+    assert group.status is GroupStatus.AWAITING_FACILITATOR and group.facilitator_id is None
+    assert [m.kind for m in outbox(services)] == [MessageKind.COORDINATOR_ALERT]
+    drain(services)
+
+    services.formation.sweep()  # nothing changes, and the coordinator is not alerted again
+    assert [m.kind for m in outbox(services)] == [MessageKind.COORDINATOR_ALERT]
+
+    eva = add_facilitator(services, themes=["stress"])
+    report = services.formation.sweep()
+    assert report.facilitators_assigned == 1
+    [group] = groups(services)
+    assert group.status is GroupStatus.FORMING and group.facilitator_id == eva.id
+    kinds = Counter(m.kind for m in outbox(services))
+    assert kinds == {MessageKind.COORDINATOR_ALERT: 1, MessageKind.INVITATION: 5, MessageKind.ROSTER: 1}
