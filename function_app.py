@@ -2,7 +2,8 @@
 
 import azure.functions as func
 
-from functions import formation, http
+from functions import formation, http, notifications
 
 app = func.AsgiFunctionApp(app=http.asgi_app, http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(formation.bp)
+app.register_functions(notifications.bp)

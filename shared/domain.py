@@ -237,9 +237,12 @@ class OutboxMessage(BaseModel):
     locale: str
     subject_keys: tuple[str, ...] = ()  # members who joined or left
     reason: str = ""  # for coordinator alerts
+    # Who left, for the facilitator's update: the member's own row is already erased. Cleared once sent.
+    subject_name: str = ""
     status: MessageStatus = MessageStatus.PENDING
     created_at: datetime
     enqueued_at: datetime | None = None
+    claimed_at: datetime | None = None
     provider_sid: str = ""
     error_code: int | None = None
     etag: str | None = None
@@ -260,8 +263,12 @@ class OutboxMessage(BaseModel):
             "CreatedAt": self.created_at,
             "ProviderSid": self.provider_sid,
         }
+        if self.subject_name:
+            entity["SubjectName"] = self.subject_name
         if self.enqueued_at is not None:
             entity["EnqueuedAt"] = self.enqueued_at
+        if self.claimed_at is not None:
+            entity["ClaimedAt"] = self.claimed_at
         if self.error_code is not None:
             entity["ErrorCode"] = self.error_code
         return entity
@@ -282,6 +289,8 @@ class OutboxMessage(BaseModel):
             status=MessageStatus(entity["Status"]),
             created_at=entity["CreatedAt"],
             enqueued_at=entity.get("EnqueuedAt"),
+            claimed_at=entity.get("ClaimedAt"),
+            subject_name=entity.get("SubjectName", ""),
             provider_sid=entity.get("ProviderSid", ""),
             error_code=entity.get("ErrorCode"),
             etag=_etag(entity),

@@ -9,6 +9,7 @@ from datetime import timedelta
 from shared.facilitators import FacilitatorStore
 from shared.formation import FormationService
 from shared.intake import IntakeService
+from shared.notify import Notifier, RateGate
 from shared.organisation import Organisation
 from shared.settings import Settings
 from shared.sms import LocalOutboxSender, SmsSender, TwilioSender
@@ -26,6 +27,7 @@ class Services:
     intake: IntakeService
     facilitators: FacilitatorStore
     formation: FormationService
+    notifier: Notifier
     _ready: bool = False
 
     def ensure_ready(self) -> None:
@@ -67,7 +69,16 @@ def build_services(settings: Settings, *, sender: SmsSender | None = None) -> Se
         facilitators=facilitators,
         join_window=timedelta(days=settings.join_window_days),
     )
-    return Services(settings, organisation, storage, sender, templates, intake, facilitators, formation)
+    notifier = Notifier(
+        storage=storage,
+        sender=sender,
+        templates=templates,
+        organisation=organisation,
+        facilitators=facilitators,
+        gate=RateGate(settings.sms_rate_per_second),
+        public_base_url=settings.public_base_url,
+    )
+    return Services(settings, organisation, storage, sender, templates, intake, facilitators, formation, notifier)
 
 
 _lock = threading.Lock()

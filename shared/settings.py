@@ -25,7 +25,8 @@ class Settings(BaseSettings):
     twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
     twilio_messaging_service_sid: str | None = Field(None, validation_alias="TWILIO_MESSAGING_SERVICE_SID")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
-    sms_rate_per_second: float = Field(1.0, gt=0, le=1000, validation_alias="SMS_RATE_PER_SECOND")
+    # Twilio queues what exceeds a sender's MPS; staying under it keeps delivery times honest.
+    sms_rate_per_second: float = Field(10.0, gt=0, le=1000, validation_alias="SMS_RATE_PER_SECOND")
 
     public_base_url: str | None = Field(None, validation_alias="PUBLIC_BASE_URL")
     admin_token: SecretStr | None = Field(None, validation_alias="ADMIN_TOKEN")
