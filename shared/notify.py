@@ -50,9 +50,12 @@ MAX_RETRY_WAIT = 5.0
 class RateGate:
     """At most `rate` sends per second across all threads of this process (Twilio's MPS per sender)."""
 
-    def __init__(self, rate: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._interval = 1.0 / rate
         self._clock = clock
+        self._sleep = sleep
         self._next = 0.0
         self._lock = threading.Lock()
 
@@ -63,7 +66,7 @@ class RateGate:
             self._next = slot + self._interval
         delay = slot - now
         if delay > 0:
-            time.sleep(delay)
+            self._sleep(delay)
 
 
 class NotificationMessageError(ValueError):

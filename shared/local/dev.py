@@ -9,10 +9,14 @@ import os
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING, Any
 
 from shared.organisation import MUNICIPALITIES, OrganisationConfigError
 
-DEMO_FACILITATORS = [
+if TYPE_CHECKING:
+    from shared.services import Services
+
+DEMO_FACILITATORS: list[dict[str, Any]] = [
     {"name": "Eva Lind", "phone": "+46701740610", "locales": ["sv", "en"], "capacity": 3},
     {"name": "Ola Nordmann", "phone": "+4741234568", "locales": ["nb", "en"], "capacity": 3},
 ]
@@ -91,7 +95,7 @@ def main() -> None:
             azurite.stop()
 
 
-def _seed_facilitators(services) -> None:  # type: ignore[no-untyped-def]
+def _seed_facilitators(services: Services) -> None:
     from shared.facilitators import FacilitatorIn
 
     if services.facilitators.list():

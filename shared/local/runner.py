@@ -12,6 +12,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -114,6 +115,18 @@ class _TimerFunction:
     call: Callable[[func.TimerRequest], Any]
 
 
+_INDEXED: dict[int, list[Any]] = {}
+_INDEX_LOCK = threading.Lock()
+
+
+def indexed_functions(app: func.FunctionApp | func.AsgiFunctionApp) -> list[Any]:
+    """`app.get_functions()` indexes once per app object (a second call raises), so keep the first answer."""
+    with _INDEX_LOCK:
+        if id(app) not in _INDEXED:
+            _INDEXED[id(app)] = app.get_functions()
+        return _INDEXED[id(app)]
+
+
 def _resolve(value: str, settings: dict[str, str]) -> str:
     """The host's %SETTING% binding expressions."""
     return re.sub(r"%([^%]+)%", lambda m: settings[m.group(1)], value)
@@ -122,19 +135,23 @@ def _resolve(value: str, settings: dict[str, str]) -> str:
 class LocalHost:
     def __init__(
         self,
-        app: func.FunctionApp,
+        app: func.FunctionApp | func.AsgiFunctionApp,
         storage: StorageAccount,
         *,
         settings: dict[str, str],
         rules: QueueRules | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        only: set[str] | None = None,
     ) -> None:
+        """`only` limits the run to those function names (tests use it to stop before a stage)."""
         self.storage = storage
         self.rules = rules or QueueRules.from_host_json()
         self.clock = clock
         self.queues: list[_QueueFunction] = []
         self.timers: list[_TimerFunction] = []
-        for function in app.get_functions():
+        for function in indexed_functions(app):
+            if only is not None and function.get_function_name() not in only:
+                continue
             trigger = function.get_trigger()
             data = trigger.get_dict_repr() if trigger else {}
             if data.get("type") == "queueTrigger":
@@ -216,6 +233,23 @@ class LocalHost:
             if not done:
                 return total
         return total
+
+    def run_until_idle(self, timeout: float = 30.0) -> int:
+        """Process until every trigger queue is empty, counting messages hidden while they wait for a retry."""
+        deadline = time.monotonic() + timeout
+        total = 0
+        while time.monotonic() < deadline:
+            done = sum(self.process_queue_once(q) for q in self.queues)
+            total += done
+            if done:
+                continue
+            remaining = sum(
+                self.storage.queue(q.queue).get_queue_properties().approximate_message_count or 0 for q in self.queues
+            )
+            if remaining == 0:
+                return total
+            time.sleep(0.1)
+        raise TimeoutError("queues still hold messages")
 
     # background loop for make dev --------------------------------------------------------------------
 

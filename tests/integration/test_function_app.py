@@ -1,0 +1,155 @@
+"""What the Functions host would index from function_app.py, and the registered functions called with real
+azure.functions objects (the host itself cannot run here)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import azure.functions as func
+import pytest
+from azure.functions.timer import TimerRequest
+
+from shared.domain import GroupStatus
+from shared.local.runner import indexed_functions
+from shared.services import use_services
+from tests.integration.test_formation import THEME, add_facilitator, groups, seed_waiting
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def indexed() -> dict[str, dict]:
+    import function_app
+
+    return {f.get_function_name(): json.loads(f.get_function_json()) for f in indexed_functions(function_app.app)}
+
+
+@pytest.fixture(scope="module")
+def functions_by_name():
+    import function_app
+
+    return {f.get_function_name(): f.get_user_function() for f in indexed_functions(function_app.app)}
+
+
+def trigger(indexed: dict[str, dict], name: str) -> dict:
+    [binding] = [b for b in indexed[name]["bindings"] if b["direction"] == "IN"]
+    return binding
+
+
+def test_the_host_finds_exactly_these_functions(indexed):
+    assert set(indexed) == {
+        "http_app_func",
+        "form_groups_on_request",
+        "sweep_formation",
+        "send_notification",
+        "record_poisoned_notification",
+    }
+    assert all(f["scriptFile"] == "function_app.py" for f in indexed.values())
+
+
+def test_http_binding_serves_every_route_anonymously(indexed):
+    binding = trigger(indexed, "http_app_func")
+    assert binding["type"] == "httpTrigger"
+    assert binding["route"] == "/{*route}"
+    assert binding["authLevel"] == "ANONYMOUS"  # the form is public; admin routes check their own token
+    assert {"GET", "POST", "PATCH", "DELETE"} <= set(binding["methods"])
+    host = json.loads((ROOT / "host.json").read_text())
+    assert host["extensions"]["http"]["routePrefix"] == ""
+    assert host["extensionBundle"]["id"] == "Microsoft.Azure.Functions.ExtensionBundle"
+    assert host["extensionBundle"]["version"].startswith("[4.")
+
+
+@pytest.mark.parametrize(
+    ("name", "queue"),
+    [
+        ("form_groups_on_request", "formation-requests"),
+        ("send_notification", "notifications"),
+        ("record_poisoned_notification", "notifications-poison"),
+    ],
+)
+def test_queue_bindings(indexed, name, queue):
+    binding = trigger(indexed, name)
+    assert binding["type"] == "queueTrigger"
+    assert binding["queueName"] == queue
+    assert binding["connection"] == "AzureWebJobsStorage"
+
+
+def test_timer_binding_reads_its_schedule_from_settings_and_never_runs_on_startup(indexed):
+    binding = trigger(indexed, "sweep_formation")
+    assert binding["type"] == "timerTrigger"
+    assert binding["schedule"] == "%FORMATION_SCHEDULE%"
+    assert binding["runOnStartup"] is False  # it would fire on every scale-out
+
+
+def test_importing_the_app_creates_no_clients_and_loads_no_sdk_it_does_not_need():
+    code = (
+        "import sys, function_app; "
+        "print(sorted(m for m in ('twilio', 'azure.identity', 'azure.data.tables', 'fastapi', 'shared.services')"
+        " if m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, check=True, env={}
+    )
+    assert result.stdout.strip() == "[]"  # no settings needed to import, nothing connected
+
+
+class Context:
+    """The parts of the host's invocation context the ASGI middleware reads."""
+
+    invocation_id = "00000000-0000-0000-0000-000000000001"
+    function_name = "http_app_func"
+    function_directory = str(ROOT)
+    trace_context = None
+    retry_context = None
+    thread_local_storage = None
+
+
+def test_the_http_function_serves_the_api_through_the_asgi_middleware(services, functions_by_name):
+    use_services(services)
+    try:
+        request = func.HttpRequest(
+            method="GET",
+            url="http://localhost/api/themes?lang=en",
+            headers={"accept": "application/json"},
+            params={"lang": "en"},
+            route_params={"route": "api/themes"},
+            body=b"",
+        )
+        response = asyncio.run(functions_by_name["http_app_func"](request, Context()))
+        assert response.status_code == 200
+        themes = json.loads(response.get_body())
+        assert [t["id"] for t in themes] == [t.id for t in services.organisation.themes]
+        assert themes[0]["label"] == "Illness" and themes[0]["needed"] == 5
+    finally:
+        use_services(None)
+
+
+def test_a_formation_request_message_forms_the_group(services, functions_by_name):
+    use_services(services)
+    try:
+        add_facilitator(services)
+        seed_waiting(services, 5)
+        message = func.QueueMessage(id="1", body=THEME.encode())
+        functions_by_name["form_groups_on_request"](message)
+        [group] = groups(services)
+        assert group.status is GroupStatus.FORMING and len(group.member_keys) == 5
+        # An unknown theme is dropped, not retried into the poison queue.
+        functions_by_name["form_groups_on_request"](func.QueueMessage(id="2", body=b"no-such-theme"))
+    finally:
+        use_services(None)
+
+
+def test_the_timer_sweeps_every_theme(services, functions_by_name):
+    use_services(services)
+    try:
+        add_facilitator(services)
+        seed_waiting(services, 6)
+        functions_by_name["sweep_formation"](TimerRequest(past_due=False))
+        [group] = groups(services)
+        assert len(group.member_keys) == 6
+    finally:
+        use_services(None)

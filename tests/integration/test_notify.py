@@ -1,0 +1,193 @@
+"""The notification pipeline end to end: outbox rows → queue → the registered notify function → the real
+twilio SDK → a Twilio-compatible server on loopback. Run by the in-process host with host.json's rules."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from shared.domain import MessageKind, MessageStatus
+from shared.local.runner import LocalHost, QueueRules
+from shared.services import Services, use_services
+from shared.sms import TwilioSender
+from shared.storage import NOTIFICATIONS
+from tests.integration.test_formation import THEME, add_facilitator, outbox, seed_waiting
+from tests.support.twilio_server import LoopbackTwilio, Reject, ServerError, Throttle
+
+BASE = "https://gruppstart.example"
+FAST = QueueRules(max_dequeue_count=5, visibility_timeout=1, batch_size=8, max_polling_interval=0.1)
+
+
+@pytest.fixture
+def twilio() -> Iterator[LoopbackTwilio]:
+    with LoopbackTwilio() as server:
+        yield server
+
+
+@pytest.fixture
+def wired(make_services, twilio: LoopbackTwilio) -> Iterator[tuple[Services, LocalHost]]:
+    """Services sending through the real SDK to the loopback server, installed for the registered functions."""
+    import function_app
+
+    sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46700000001", api_base_url=twilio.base_url)
+    services = make_services(sender=sender, PUBLIC_BASE_URL=BASE, SMS_RATE_PER_SECOND="1000")
+    use_services(services)
+    host = LocalHost(function_app.app, services.storage, settings={"FORMATION_SCHEDULE": "0 */5 * * * *"}, rules=FAST)
+    yield services, host
+    use_services(None)
+
+
+def host_app():
+    import function_app
+
+    return function_app.app
+
+
+def member_rows(services: Services) -> dict[str, dict]:
+    table = services.storage.table("interests")
+    return {
+        r["Phone"]: r
+        for r in table.query_entities("PartitionKey eq @t and Kind eq 'interest'", parameters={"t": THEME})
+    }
+
+
+def form_group(services: Services, n: int = 5) -> None:
+    add_facilitator(services, name="Eva Lind")
+    seed_waiting(services, n)
+    services.formation.form_theme(THEME)
+
+
+def test_a_group_of_five_gets_five_invitations_and_one_roster_once_each(wired, twilio):
+    services, host = wired
+    form_group(services)
+
+    host.run_until_idle()
+
+    accepted = twilio.accepted
+    assert len(accepted) == 6
+    members = member_rows(services)
+    invitations = [m for m in accepted if m.to in members]
+    assert sorted(m.to for m in invitations) == sorted(members)
+    for message in invitations:
+        name = members[message.to]["Name"]
+        assert message.body.startswith(f"Hej {name}!")  # the members chose Swedish
+        assert "Eva" in message.body and "STOPP" in message.body
+        assert "+46" not in message.body  # a member never sees anyone's number
+    [roster] = [m for m in accepted if m.to == "+46701740610"]
+    for phone, row in members.items():
+        assert f"{row['Name']} {phone}" in roster.body
+    # Each send asks for delivery receipts at the public URL, naming its outbox row.
+    assert all(m.status_callback and m.status_callback.startswith(f"{BASE}/api/sms/status?theme=") for m in accepted)
+    rows = outbox(services)
+    assert {r.status for r in rows} == {MessageStatus.SENT}
+    assert {r.provider_sid for r in rows} == {m.sid for m in accepted}
+
+
+def test_the_same_queue_message_delivered_twice_sends_once(wired, twilio):
+    services, host = wired
+    form_group(services)
+    queue = services.storage.queue(NOTIFICATIONS)
+    first = next(iter(outbox(services)))
+    queue.send_message(first.queue_text())  # a duplicate, as a redelivery or a sweep would cause
+
+    host.run_until_idle()
+
+    assert len(twilio.accepted) == 6
+    assert Counter(m.to for m in twilio.accepted).most_common(1)[0][1] == 1
+
+
+def test_a_429_then_201_sends_once(wired, twilio):
+    services, host = wired
+    add_facilitator(services)
+    seed_waiting(services, 5)
+    twilio.plan(Throttle(retry_after=1))
+
+    services.formation.form_theme(THEME)
+    host.run_until_idle()
+
+    assert len(twilio.received) == 7  # one throttled attempt, then six accepted
+    assert len(twilio.accepted) == 6
+    assert len({m.to for m in twilio.accepted}) == 6
+
+
+def test_an_invalid_number_is_not_retried_and_the_coordinator_is_told_once(wired, twilio):
+    services, host = wired
+    form_group_numbers = "+46701000002"  # the third seeded person
+    twilio.reject_numbers({form_group_numbers: 21211})
+    form_group(services)
+
+    host.run_until_idle()
+
+    to_bad = [m for m in twilio.received if m.to == form_group_numbers]
+    assert len(to_bad) == 1  # never retried
+    [failed] = [r for r in outbox(services) if r.status is MessageStatus.FAILED]
+    assert failed.error_code == 21211
+    alerts = [m for m in twilio.accepted if m.to == services.organisation.coordinator_phone]
+    assert len(alerts) == 1
+    assert "21211" in alerts[0].body and form_group_numbers not in alerts[0].body
+    # Delivering the failed row's message again changes nothing.
+    services.storage.queue(NOTIFICATIONS).send_message(failed.queue_text())
+    host.run_until_idle()
+    assert len([m for m in twilio.received if m.to == form_group_numbers]) == 1
+    assert len([m for m in twilio.accepted if m.to == services.organisation.coordinator_phone]) == 1
+
+
+def test_a_message_failing_every_time_ends_in_the_poison_queue_and_is_visible(wired, twilio):
+    services, host = wired
+    add_facilitator(services)
+    seed_waiting(services, 5)
+    services.formation.form_theme(THEME)
+    queue = services.storage.queue(NOTIFICATIONS)
+    # Keep one message aside, send the rest, then make the provider fail for ours.
+    target = next(r for r in outbox(services) if r.kind is MessageKind.ROSTER)
+    for message in queue.receive_messages(messages_per_page=32):
+        queue.delete_message(message)
+    twilio.plan(*[ServerError(status=503)] * FAST.max_dequeue_count)
+    queue.send_message(target.queue_text())
+
+    only_send = LocalHost(
+        host_app(),
+        services.storage,
+        settings={"FORMATION_SCHEDULE": "0 */5 * * * *"},
+        rules=FAST,
+        only={"send_notification"},
+    )
+    only_send.run_until_idle()
+
+    poison = [m.content for m in services.storage.queue(f"{NOTIFICATIONS}-poison").peek_messages(max_messages=32)]
+    assert poison == [target.queue_text()]
+    attempts = [m for m in twilio.received if m.to == "+46701740610"]
+    assert len(attempts) == FAST.max_dequeue_count and not [m for m in attempts if m.status_code == 201]
+
+    # The poison queue's own function records the row as failed and tells the coordinator.
+    host.run_until_idle()
+    row = next(r for r in outbox(services) if r.key == target.key)
+    assert row.status is MessageStatus.FAILED
+    assert [m.to for m in twilio.accepted] == [services.organisation.coordinator_phone]
+
+
+def test_no_number_or_name_reaches_the_logs(wired, twilio, caplog):
+    services, host = wired
+    caplog.set_level(logging.DEBUG)
+    twilio.plan(Throttle(retry_after=1), Reject(code=21211, status=400))
+    form_group(services)
+    host.run_until_idle()
+
+    text = caplog.text
+    for phone, row in member_rows(services).items():
+        assert phone not in text and phone[3:] not in text
+        assert row["Name"] not in text
+    assert "+46701740610" not in text and "Eva Lind" not in text
+
+
+def test_host_json_retry_rules_are_what_the_runner_uses():
+    rules = QueueRules.from_host_json()
+    host_json = json.loads(Path("host.json").read_text())
+    assert rules.max_dequeue_count == host_json["extensions"]["queues"]["maxDequeueCount"]
+    assert replace(rules, visibility_timeout=1).max_dequeue_count == rules.max_dequeue_count
