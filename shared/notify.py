@@ -108,6 +108,7 @@ class Notifier:
         public_base_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
+        stale_claim: timedelta = STALE_CLAIM,
     ) -> None:
         self._storage = storage
         self._sender = sender
@@ -118,6 +119,7 @@ class Notifier:
         self._base_url = public_base_url.rstrip("/") if public_base_url else None
         self._clock = clock
         self._sleep = sleep
+        self._stale_claim = stale_claim
 
     def _table(self) -> Any:
         return self._storage.table(INTERESTS)
@@ -140,8 +142,10 @@ class Notifier:
         if message.status not in (MessageStatus.PENDING, MessageStatus.SENDING):
             return Outcome(False, "already_done")
         claimed_at = message.claimed_at
-        if message.status is MessageStatus.SENDING and claimed_at and now - claimed_at < STALE_CLAIM:
+        if message.status is MessageStatus.SENDING and claimed_at and now - claimed_at < self._stale_claim:
             return Outcome(False, "claimed_elsewhere")
+        # A stale claim: whoever held it died, maybe after the provider accepted the text.
+        earlier_claim = claimed_at if message.status is MessageStatus.SENDING else None
         claimed = self._update(message, {"Status": MessageStatus.SENDING.value, "ClaimedAt": now})
         if claimed is None:
             return Outcome(False, "claimed_elsewhere")
@@ -155,6 +159,11 @@ class Notifier:
         callback = None
         if self._base_url:
             callback = f"{self._base_url}/api/sms/status?{urlencode({'theme': theme, 'row': row})}"
+        if earlier_claim is not None:
+            found = self._sender.find_sent(phone, body, earlier_claim)
+            if found is not None:
+                self._record_sent(claimed, found.sid)
+                return Outcome(False, "already_done")
         self._gate.wait()
         try:
             result = self._sender.send(phone, body, status_callback=callback)
@@ -170,11 +179,14 @@ class Notifier:
             if exc.retry_after:
                 self._sleep(min(exc.retry_after, MAX_RETRY_WAIT))
             raise
-        sent: dict[str, Any] = {"Status": MessageStatus.SENT.value, "ProviderSid": result.sid, "SentAt": self._clock()}
+        self._record_sent(claimed, result.sid)
+        return Outcome(True, "sent")
+
+    def _record_sent(self, claimed: OutboxMessage, sid: str) -> None:
+        sent: dict[str, Any] = {"Status": MessageStatus.SENT.value, "ProviderSid": sid, "SentAt": self._clock()}
         if claimed.subject_name:
             sent["SubjectName"] = ""  # the leaver's name is not kept once the facilitator knows
         self._update(claimed, sent, force=True)
-        return Outcome(True, "sent")
 
     # rendering ---------------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
@@ -40,6 +40,10 @@ __all__ = [
     "TwilioSender",
     "masked",
 ]
+
+
+# How far the provider's clock and ours may disagree when matching a message to a claim.
+_CLOCK_SKEW: Final = timedelta(minutes=2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +80,13 @@ class TransientSmsError(SmsError):
 @runtime_checkable
 class SmsSender(Protocol):
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SentMessage: ...
+
+    def find_sent(self, to: str, body: str, since: datetime) -> SentMessage | None:
+        """The message with this body the provider accepted for `to` at or after `since`, if any.
+
+        Lets a sender that died between the provider's answer and recording it find out, instead of
+        sending the same text twice."""
+        ...
 
 
 # --- masking -------------------------------------------------------------------------------------
@@ -380,6 +391,19 @@ class TwilioSender:
         status = getattr(message, "status", None)
         return SentMessage(sid=str(sid), status=str(status) if status else "unknown")
 
+    def find_sent(self, to: str, body: str, since: datetime) -> SentMessage | None:
+        sdk = self._load()
+        try:
+            # Twilio filters by sent date (whole days); the creation time and body narrow it down.
+            candidates = sdk.messages.list(to=to, date_sent_after=since - timedelta(days=1), limit=50)
+        except (sdk.twilio_error, sdk.request_error, json.JSONDecodeError) as exc:
+            raise TransientSmsError(f"SMS provider lookup failed ({type(exc).__name__})") from None
+        for message in candidates:
+            created = getattr(message, "date_created", None)
+            if getattr(message, "body", None) == body and (created is None or created >= since - _CLOCK_SKEW):
+                return SentMessage(sid=str(message.sid), status=str(getattr(message, "status", "unknown")))
+        return None
+
 
 # --- local outbox --------------------------------------------------------------------------------
 
@@ -428,6 +452,13 @@ class LocalOutboxSender:
     def clear(self) -> None:
         with self._lock:
             self._messages.clear()
+
+    def find_sent(self, to: str, body: str, since: datetime) -> SentMessage | None:
+        with self._lock:
+            for message in reversed(self._messages):
+                if message.to == to and message.body == body and message.sent_at >= since - _CLOCK_SKEW:
+                    return SentMessage(sid=message.sid, status="queued")
+        return None
 
 
 def _one_line(text: str) -> str:

@@ -191,3 +191,36 @@ def test_host_json_retry_rules_are_what_the_runner_uses():
     host_json = json.loads(Path("host.json").read_text())
     assert rules.max_dequeue_count == host_json["extensions"]["queues"]["maxDequeueCount"]
     assert replace(rules, visibility_timeout=1).max_dequeue_count == rules.max_dequeue_count
+
+
+@pytest.mark.parametrize("provider_has_it", [True, False])
+def test_a_sender_that_died_mid_send_is_reconciled_with_the_provider(wired, twilio, provider_has_it):
+    """A stale claim means an invocation died after claiming; the provider is asked before sending again."""
+    from datetime import timedelta
+
+    from shared.domain import utcnow
+
+    services, _host = wired
+    add_facilitator(services)
+    seed_waiting(services, 5)
+    services.formation.form_theme(THEME)
+    target = next(r for r in outbox(services) if r.kind is MessageKind.INVITATION)
+    table = services.storage.table("interests")
+    claimed_at = utcnow() - timedelta(minutes=5)
+    table.update_entity(
+        {"PartitionKey": target.theme, "RowKey": target.key, "Status": "sending", "ClaimedAt": claimed_at},
+        mode="merge",
+    )
+    phone, body = services.notifier._render(target)  # exactly what the dead invocation would have sent
+    if provider_has_it:
+        earlier = services.sender.send(phone, body)
+
+    outcome = services.notifier.handle(target.queue_text())
+
+    row = next(r for r in outbox(services) if r.key == target.key)
+    assert row.status is MessageStatus.SENT
+    assert [m.to for m in twilio.accepted].count(phone) == 1  # never twice, never lost
+    if provider_has_it:
+        assert outcome.reason == "already_done" and row.provider_sid == earlier.sid
+    else:
+        assert outcome.sent

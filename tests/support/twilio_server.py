@@ -195,7 +195,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.server.twilio._handle_message(self, match["account"], form)
 
     def do_GET(self) -> None:
-        self._answer(404, _error_document(20404, 404))
+        parts = urlsplit(self.path)
+        match = _MESSAGES_PATH.match(parts.path)
+        if match is None:
+            self._answer(404, _error_document(20404, 404))
+            return
+        if not self.authorized(match["account"]):
+            self._answer(401, _error_document(20003, 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+            return
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self._answer(200, self.server.twilio._list_document(match["account"], query.get("To"), parts.path))
 
     def authorized(self, account: str) -> bool:
         twilio = self.server.twilio
@@ -232,6 +241,7 @@ class LoopbackTwilio:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._received: list[ReceivedMessage] = []
+        self._documents: list[dict[str, Any]] = []  # accepted messages as the API lists them
         self._plan: deque[Response] = deque()
         self._rejected: dict[str, int] = {}
         self._fail_every: tuple[int, int] | None = None
@@ -317,6 +327,7 @@ class LoopbackTwilio:
         """Forget received messages and all scripting."""
         with self._lock:
             self._received.clear()
+            self._documents.clear()
             self._plan.clear()
             self._rejected.clear()
             self._fail_every = None
@@ -378,6 +389,22 @@ class LoopbackTwilio:
             self._received.append(message)
             self._changed.notify_all()
         return message
+
+    def _list_document(self, account: str, to: str | None, path: str) -> dict[str, Any]:
+        """`GET …/Messages.json?To=…`: accepted messages, newest first, one page (as Twilio's list answers)."""
+        with self._lock:
+            messages = [d for d in reversed(self._documents) if to is None or d["to"] == to][:50]
+        return {
+            "messages": messages,
+            "page": 0,
+            "page_size": 50,
+            "start": 0,
+            "end": max(0, len(messages) - 1),
+            "uri": path,
+            "first_page_uri": path,
+            "next_page_uri": None,
+            "previous_page_uri": None,
+        }
 
     def _handle_message(self, handler: _Handler, account: str, form: dict[str, str]) -> None:
         if not handler.authorized(account):
@@ -444,6 +471,8 @@ class LoopbackTwilio:
             "uri": uri,
         }
         message = self._record(form, sid, 201)
+        with self._lock:
+            self._documents.append(document)
         handler._answer(201, document)
         if self._on_accept is not None:
             self._on_accept(message)
