@@ -51,10 +51,12 @@ def parse_accept_language(header: str | None) -> list[str]:
         quality = 1.0
         for param in pieces[1:]:
             name, _, value = param.strip().partition("=")
-            if name == "q":
+            if name.strip().lower() == "q":  # "q" is case-insensitive (RFC 9110 §12.4.2)
                 try:
                     quality = float(value)
                 except ValueError:
+                    quality = 0.0
+                if not 0.0 <= quality <= 1.0:  # also NaN and inf
                     quality = 0.0
         if quality > 0:
             ranked.append((-quality, index, locale))

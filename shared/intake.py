@@ -251,12 +251,13 @@ class IntakeService:
             if existing is not None:
                 # An unconfirmed earlier try (a lost code, a typo in the name): replace it, same place in line.
                 record = existing.model_copy(update=fields)
-                self._interests.update_entity(
+                written = self._interests.update_entity(
                     record.to_entity(),
                     mode=UpdateMode.REPLACE,
                     etag=existing.etag,
                     match_condition=MatchConditions.IfNotModified,
                 )
+                record = record.model_copy(update={"etag": (written or {}).get("etag")})
                 created = False
             else:
                 record = Interest(
@@ -278,10 +279,10 @@ class IntakeService:
         try:
             self._sender.send(interest.phone, body)
         except PermanentSmsError:
-            self._undo(record, created)
+            self._undo(record, created, existing)
             raise Undeliverable() from None
         except SmsError:
-            self._undo(record, created)
+            self._undo(record, created, existing)
             raise SmsUnavailable() from None
         return Registration(record.id, token, interest.phone[-2:])
 
@@ -295,13 +296,20 @@ class IntakeService:
         except ResourceNotFoundError:
             return None
 
-    def _undo(self, record: Interest, created: bool) -> None:
-        """A code that could not be sent leaves nothing behind (a replaced try keeps its old row)."""
-        if not created:
-            return
+    def _undo(self, record: Interest, created: bool, previous: Interest | None) -> None:
+        """A code that could not be sent leaves nothing behind (a replaced try gets its old row back)."""
         try:
             with storage_errors():
-                self._delete_interest(record)
+                if created:
+                    self._delete_interest(record)
+                elif previous is not None and record.etag:
+                    # The code that reached the phone last time, and the token given then, work again.
+                    self._interests.update_entity(
+                        previous.to_entity(),
+                        mode=UpdateMode.REPLACE,
+                        etag=record.etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
         except Exception:  # the retention sweep removes unverified rows that outlive their code
             log.warning("could not remove an unconfirmed interest after a failed send", exc_info=False)
 

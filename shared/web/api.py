@@ -32,6 +32,15 @@ _REQUIRED_CODES = {
     "locale": "locale_unknown",
     "code": "code_format",
 }
+# A value that is there but of the wrong type or size: the field's "invalid" message, not "required".
+_INVALID_CODES = {
+    **_REQUIRED_CODES,
+    "theme": "theme_unknown",
+    "name": "name_invalid",
+    "phone": "phone_invalid",
+    "area": "area_unknown",
+}
+_TOO_LONG_CODES = {**_INVALID_CODES, "name": "name_too_long"}
 
 
 class FieldProblem(BaseModel):
@@ -92,8 +101,14 @@ def validation_error_response(request: Request, exc: RequestValidationError) -> 
         if err.get("type") in {"json_invalid", "model_attributes_type", "dict_type"} or len(loc) < 2:
             return error_json(400, "bad_request", locale)
         field = loc[1] if loc[0] == "body" else loc[-1]
-        code = _REQUIRED_CODES.get(field, "bad_request")
-        problems.setdefault(field, {"code": code, "message": message(locale, code)})
+        if err.get("type") == "missing" or err.get("input") is None:
+            code = _REQUIRED_CODES.get(field, "bad_request")
+        elif err.get("type") == "string_too_long":
+            code = _TOO_LONG_CODES.get(field, "bad_request")
+        else:
+            code = _INVALID_CODES.get(field, "bad_request")
+        params = {"age": services_of(request).organisation.minimum_age}
+        problems.setdefault(field, {"code": code, "message": message(locale, code, params)})
     return error_json(422, "validation_failed", locale, errors=problems)
 
 

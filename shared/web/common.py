@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,7 +85,22 @@ def client_address(request: Request) -> str | None:
         forwarded = request.headers.get("x-forwarded-for", "")
         last = forwarded.split(",")[-1].strip()
         if last:
-            if last.count(":") == 1:  # IPv4 with port, as Azure sends it
+            if last.startswith("["):  # IPv6 with port, as Azure sends it: [2001:db8::1]:443
+                last = last[1:].partition("]")[0]
+            elif last.count(":") == 1:  # IPv4 with port, as Azure sends it
                 last = last.split(":")[0]
-            return last.strip("[]")
-    return request.client.host if request.client else None
+            return _subscriber(last)
+    return _subscriber(request.client.host) if request.client else None
+
+
+def _subscriber(address: str) -> str:
+    """One key per subscriber: an IPv6 client owns its whole /64 and could otherwise rotate addresses."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return address.strip()
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

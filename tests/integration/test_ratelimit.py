@@ -1,0 +1,132 @@
+"""The rate limiter against Azurite: at most `limit` events in any span of `window`, counted per key."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from azure.data.tables import TableClient
+
+from shared.local.azurite import Azurite
+from shared.ratelimit import RateLimited, RateLimiter
+from shared.storage import RATE_LIMITS, StorageAccount
+
+HOUR = timedelta(hours=1)
+
+
+class Clock:
+    def __init__(self, start: datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        self.now += timedelta(**delta)
+
+
+@pytest.fixture
+def table(azurite: Azurite) -> Iterator[TableClient]:
+    storage = StorageAccount(connection_string=azurite.connection_string)
+    storage.ensure_resources()
+    client = storage.table(RATE_LIMITS)
+    for row in client.list_entities(select=["PartitionKey", "RowKey"]):
+        client.delete_entity(row["PartitionKey"], row["RowKey"])
+    yield client
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock(datetime(2026, 3, 2, 9, 0, tzinfo=UTC))
+
+
+def test_the_limit_is_reached_then_refused_with_retry_after(table: TableClient, clock: Clock) -> None:
+    limiter = RateLimiter(table, clock)
+    for _ in range(3):
+        limiter.hit("phone.a", 3, HOUR)
+        clock.advance(minutes=5)
+    with pytest.raises(RateLimited) as caught:
+        limiter.hit("phone.a", 3, HOUR)
+    # The first hit (9:00) leaves the window at 10:00; it is now 9:15.
+    assert 45 * 60 <= caught.value.retry_after <= 46 * 60
+    # A refused hit is not counted: waiting out Retry-After is enough.
+    clock.advance(seconds=caught.value.retry_after)
+    limiter.hit("phone.a", 3, HOUR)
+    with pytest.raises(RateLimited):
+        limiter.hit("phone.a", 3, HOUR)
+
+
+def test_keys_and_windows_are_counted_apart(table: TableClient, clock: Clock) -> None:
+    limiter = RateLimiter(table, clock)
+    limiter.hit("phone.a", 1, HOUR)
+    limiter.hit("phone.b", 1, HOUR)
+    limiter.hit("phone.a", 1, timedelta(minutes=1))
+    with pytest.raises(RateLimited):
+        limiter.hit("phone.a", 1, HOUR)
+    clock.advance(minutes=2)
+    limiter.hit("phone.a", 1, timedelta(minutes=1))  # the short window has passed, the hour has not
+    with pytest.raises(RateLimited):
+        limiter.hit("phone.a", 1, HOUR)
+
+
+def test_no_span_of_one_window_holds_more_than_the_limit(table: TableClient, clock: Clock) -> None:
+    """A fixed window would allow 3 just before the hour turns and 3 just after."""
+    limiter = RateLimiter(table, clock)
+    clock.now = datetime(2026, 3, 2, 9, 59, 57, tzinfo=UTC)
+    allowed: list[datetime] = []
+    for _ in range(200):  # one try every 30 s for 100 minutes
+        try:
+            limiter.hit("phone.a", 3, HOUR)
+            allowed.append(clock.now)
+        except RateLimited:
+            pass
+        clock.advance(seconds=30)
+    for index, start in enumerate(allowed):
+        within = [t for t in allowed[index:] if t - start < HOUR]
+        assert len(within) <= 3, f"{len(within)} hits within an hour from {start:%H:%M:%S}"
+    assert len(allowed) >= 4  # the limiter does let hits through again after an hour
+
+
+def test_concurrent_hits_never_pass_the_limit(table: TableClient, clock: Clock) -> None:
+    limiter = RateLimiter(table, clock)
+    passed: list[int] = []
+    refused: list[int] = []
+    barrier = threading.Barrier(12)
+
+    def attempt(n: int) -> None:
+        barrier.wait()
+        try:
+            limiter.hit("client.x", 5, HOUR)
+            passed.append(n)
+        except RateLimited:
+            refused.append(n)
+
+    threads = [threading.Thread(target=attempt, args=(n,)) for n in range(12)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(passed) <= 5
+    assert len(passed) + len(refused) == 12
+    with pytest.raises(RateLimited):
+        limiter.hit("client.x", 5, HOUR)
+
+
+def test_a_large_limit_keeps_one_small_row(table: TableClient, clock: Clock) -> None:
+    limiter = RateLimiter(table, clock)
+    for _ in range(150):
+        limiter.hit("client.busy", 100_000, HOUR)
+        clock.advance(seconds=47)
+    rows = list(table.query_entities("PartitionKey eq 'client.busy'"))
+    assert len(rows) == 1
+    assert sum(len(str(v)) for v in rows[0].values()) < 4096
+
+
+def test_rows_say_when_they_expire(table: TableClient, clock: Clock) -> None:
+    limiter = RateLimiter(table, clock)
+    limiter.hit("phone.a", 3, HOUR)
+    [row] = table.list_entities()
+    expires = row["ExpiresAt"]
+    assert clock.now + HOUR <= expires <= clock.now + HOUR + timedelta(minutes=2)

@@ -1,0 +1,160 @@
+"""The organisation document: both shipped municipality files are valid; a bad one names the wrong field."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shared.organisation import (
+    MUNICIPALITIES,
+    Organisation,
+    OrganisationConfigError,
+    load_municipality_file,
+    parse_organisation,
+)
+
+FILES = sorted(MUNICIPALITIES.glob("*.json"))
+
+
+def _document(stem: str) -> dict[str, Any]:
+    return load_municipality_file(MUNICIPALITIES / f"{stem}.json")["organisation"]
+
+
+def test_both_municipalities_are_shipped() -> None:
+    assert {p.stem for p in FILES} >= {"region-jonkoping", "aurskog-holand"}
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_shipped_municipality_file_is_valid(path: Path) -> None:
+    document = load_municipality_file(path)["organisation"]
+    organisation = parse_organisation(document)
+    assert organisation.id == path.stem
+    assert organisation.default_locale in organisation.locales
+    for theme in organisation.themes:
+        for locale in organisation.locales:
+            text = organisation.theme_text(theme.id, locale)
+            assert text.label and text.description
+    # The same document also parses from the JSON text the ORGANISATION_CONFIG setting carries.
+    assert parse_organisation(json.dumps(document)) == organisation
+
+
+def test_region_jonkoping() -> None:
+    org = parse_organisation(_document("region-jonkoping"))
+    assert org.country == "SE"
+    assert org.default_locale == "sv"
+    assert org.minimum_age == 20
+    assert (org.group_size.min, org.group_size.max) == (5, 8)
+    assert len(org.areas) == 13  # the municipalities of Jönköpings län
+    assert org.area("jonkoping") is not None
+    theme_ids = {t.id for t in org.themes}
+    assert {"sjukdom", "sjukskrivning", "separation", "stress"} <= theme_ids
+
+
+def test_aurskog_holand() -> None:
+    org = parse_organisation(_document("aurskog-holand"))
+    assert org.country == "NO"
+    assert org.default_locale == "nb"
+    assert "nb" in org.locales
+    assert org.minimum_age == 18
+
+
+def test_group_size_defaults_to_five_to_eight() -> None:
+    document = _document("aurskog-holand")
+    document.pop("group_size", None)
+    size = parse_organisation(document).group_size
+    assert (size.min, size.max) == (5, 8)
+
+
+def test_theme_text_falls_back_to_the_default_locale() -> None:
+    org = parse_organisation(_document("region-jonkoping"))
+    assert "nb" not in org.locales
+    assert org.theme_text("stress", "nb") == org.theme_text("stress", "sv")
+    with pytest.raises(KeyError):
+        org.theme_text("knitting", "sv")
+
+
+Mutation = Callable[[dict[str, Any]], None]
+
+
+def _set(path: str, value: object) -> Mutation:
+    def mutate(doc: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = doc
+        for part in parents:
+            target = target[int(part)] if part.isdigit() else target[part]
+        target[last] = value
+
+    return mutate
+
+
+def _drop(path: str) -> Mutation:
+    def mutate(doc: dict[str, Any]) -> None:
+        *parents, last = path.split(".")
+        target: Any = doc
+        for part in parents:
+            target = target[int(part)] if part.isdigit() else target[part]
+        del target[last]
+
+    return mutate
+
+
+@pytest.mark.parametrize(
+    ("mutate", "named"),
+    [
+        (_set("group_size.min", 1), "group_size.min"),
+        (_set("group_size.max", 99), "group_size.max"),
+        (_set("group_size", {"min": 9, "max": 6}), "group_size"),
+        (_set("default_locale", "nb"), "default_locale"),
+        (_set("default_locale", "de"), "default_locale"),
+        (_drop("themes.0.text.en"), "sjukdom"),  # the theme that lacks English
+        (_set("themes.0.text.sv.label", ""), "themes.0.text.sv.label"),
+        (_set("themes.0.id", "Not A Slug"), "themes.0.id"),
+        (_set("themes", []), "themes"),
+        (_drop("country"), "country"),
+        (_set("country", "DK"), "country"),
+        (_set("locales", ["sv", "fi"]), "locales"),
+        (_set("minimum_age", 12), "minimum_age"),
+        (_set("coordinator_phone", "not a number"), "coordinator_phone"),
+        (_set("unexpected", True), "unexpected"),
+        (_drop("consent_version"), "consent_version"),
+        (_set("areas.1.id", "aneby"), "area"),  # two areas with one id
+        (_set("match_by_area", "maybe"), "match_by_area"),
+    ],
+)
+def test_a_bad_document_names_the_field(mutate: Mutation, named: str) -> None:
+    document = copy.deepcopy(_document("region-jonkoping"))
+    assert document["areas"][0]["id"] == "aneby"
+    mutate(document)
+    with pytest.raises(OrganisationConfigError) as caught:
+        parse_organisation(document)
+    assert named in str(caught.value)
+
+
+def test_a_theme_lacking_a_locales_text_names_the_theme_and_the_locale() -> None:
+    document = _document("aurskog-holand")
+    theme = document["themes"][2]
+    del theme["text"]["en"]
+    with pytest.raises(OrganisationConfigError) as caught:
+        parse_organisation(document)
+    message = str(caught.value)
+    assert theme["id"] in message
+    assert "en" in message.replace(theme["id"], "")
+
+
+def test_text_that_is_not_json_is_refused_clearly() -> None:
+    with pytest.raises(OrganisationConfigError, match="not valid JSON"):
+        parse_organisation("{name: 'Region'")
+    with pytest.raises(OrganisationConfigError, match="ORGANISATION_CONFIG"):
+        parse_organisation("[]")
+
+
+def test_the_organisation_is_immutable() -> None:
+    org = parse_organisation(_document("region-jonkoping"))
+    with pytest.raises(ValueError):
+        org.minimum_age = 5  # type: ignore[misc]
+    assert isinstance(org, Organisation)
