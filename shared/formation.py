@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -50,6 +51,7 @@ from shared.organisation import Organisation
 from shared.storage import INTERESTS, NOTIFICATIONS, StorageAccount, storage_errors
 
 log = logging.getLogger(__name__)
+_ENQUEUE_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="enqueue")
 
 MAX_ATTEMPTS = 20
 # A pending outbox row older than this was probably never enqueued (a crash after commit).
@@ -64,6 +66,7 @@ class FormationReport:
     messages_queued: int = 0
     retries: int = 0
     transactions: int = 0
+    entities_written: int = 0
 
 
 @dataclass
@@ -83,6 +86,26 @@ class _Loads:
         self.count[facilitator_id] += 1
         if facilitator_id not in self.last or self.last[facilitator_id] < at:
             self.last[facilitator_id] = at
+
+
+Change = tuple[list, list[OutboxMessage], Callable[[], None]]
+MAX_TRANSACTION_OPERATIONS = 100  # Table Storage's limit for one entity-group transaction
+
+
+def _packed(changes: list[Change]) -> Iterator[list[Change]]:
+    """Consecutive group changes sharing one transaction while they fit: every change stays whole in one
+    transaction (atomic per group), and a theme with many groups needs a few round trips, not one each."""
+    pack: list[Change] = []
+    size = 0
+    for change in changes:
+        ops = len(change[0])
+        if pack and size + ops > MAX_TRANSACTION_OPERATIONS:
+            yield pack
+            pack, size = [], 0
+        pack.append(change)
+        size += ops
+    if pack:
+        yield pack
 
 
 class FormationService:
@@ -197,7 +220,7 @@ class FormationService:
             )
             if plan.is_empty:
                 return
-            changes: list[tuple[list, list[OutboxMessage], Callable[[], None]]] = []
+            changes: list[Change] = []
             for assignment in plan.assignments:
                 changes.append(self._assign(partition, assignment, now, report, loads))
             for join in plan.joins:
@@ -205,16 +228,18 @@ class FormationService:
             for new_group in plan.new_groups:
                 changes.append(self._new_group(theme, partition, new_group, now, report, loads))
             lost_race = False
-            for operations, messages, on_commit in changes:
+            for pack in _packed(changes):
                 try:
                     with storage_errors():
-                        self._table().submit_transaction(operations)
+                        self._table().submit_transaction([op for operations, _, _ in pack for op in operations])
                 except TableTransactionError:
                     lost_race = True  # someone else changed these rows: re-read and plan again
                     break
                 report.transactions += 1
-                on_commit()
-                self._dispatch(messages, report)
+                report.entities_written += sum(len(operations) for operations, _, _ in pack)
+                for _, _, on_commit in pack:
+                    on_commit()
+                self._dispatch([m for _, messages, _ in pack for m in messages], report)
             if not lost_race:
                 return
             report.retries += 1
@@ -415,12 +440,18 @@ class FormationService:
             return
         if self._after_commit is not None:
             self._after_commit(messages)
-        try:
-            for message in messages:
-                self._storage.enqueue(NOTIFICATIONS, message.queue_text())
-                report.messages_queued += 1
-        except Exception:  # the sweep re-enqueues what is still pending
+        # One queue call per text, a few at a time: a group's texts reach the queue in one round trip's time.
+        results = list(_ENQUEUE_POOL.map(self._enqueue, messages))
+        report.messages_queued += sum(results)
+        if not all(results):  # the sweep re-enqueues what is still pending
             log.warning("enqueue after commit failed; the sweep will re-enqueue", exc_info=False)
+
+    def _enqueue(self, message: OutboxMessage) -> bool:
+        try:
+            self._storage.enqueue(NOTIFICATIONS, message.queue_text())
+            return True
+        except Exception:
+            return False
 
     def redispatch_pending(self) -> int:
         """Put back on the queue every outbox row still pending a while after it was written or last queued."""

@@ -50,9 +50,11 @@ def build_sender(settings: Settings) -> SmsSender:
     return LocalOutboxSender()
 
 
-def build_services(settings: Settings, *, sender: SmsSender | None = None) -> Services:
+def build_services(
+    settings: Settings, *, sender: SmsSender | None = None, storage: StorageAccount | None = None
+) -> Services:
     organisation = settings.organisation
-    storage = StorageAccount.from_settings(settings)
+    storage = storage or StorageAccount.from_settings(settings)
     templates = Templates()
     sender = sender or build_sender(settings)
     intake = IntakeService(

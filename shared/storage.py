@@ -67,12 +67,15 @@ class StorageAccount:
         connection_string: str | None = None,
         account_name: str | None = None,
         client_id: str | None = None,
+        client_options: dict[str, Any] | None = None,
     ) -> None:
+        """`client_options` go to every SDK client (benchmarks pass a raw_request_hook to count calls)."""
         if not connection_string and not account_name:
             raise ValueError("a connection string or an account name is required")
         self._connection_string = connection_string
         self._account_name = account_name
         self._client_id = client_id
+        self._options = {**_CLIENT_OPTIONS, **(client_options or {})}
         self._lock = threading.Lock()
         self._tables: dict[str, TableClient] = {}
         self._queues: dict[str, QueueClient] = {}
@@ -99,13 +102,13 @@ class StorageAccount:
             if self._table_service is None:
                 if self._connection_string:
                     self._table_service = TableServiceClient.from_connection_string(
-                        self._connection_string, **_CLIENT_OPTIONS
+                        self._connection_string, **self._options
                     )
                 else:
                     self._table_service = TableServiceClient(
                         f"https://{self._account_name}.table.core.windows.net",
                         credential=self._credential(),
-                        **_CLIENT_OPTIONS,
+                        **self._options,
                     )
             return self._table_service
 
@@ -116,13 +119,13 @@ class StorageAccount:
             if self._queue_service is None:
                 if self._connection_string:
                     self._queue_service = QueueServiceClient.from_connection_string(
-                        self._connection_string, **_CLIENT_OPTIONS
+                        self._connection_string, **self._options
                     )
                 else:
                     self._queue_service = QueueServiceClient(
                         f"https://{self._account_name}.queue.core.windows.net",
                         credential=self._credential(),
-                        **_CLIENT_OPTIONS,
+                        **self._options,
                     )
             return self._queue_service
 

@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.services import Services, get_services
 from shared.storage import StorageUnavailable
-from shared.web import admin_api, api, pages
+from shared.web import admin_api, api, pages, sms_webhooks
 from shared.web.common import error_json, locale_for, render_message
 
 log = logging.getLogger(__name__)
@@ -137,5 +137,6 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
     app.include_router(api.router)
     app.include_router(admin_api.router)
     app.include_router(pages.router)
+    app.include_router(sms_webhooks.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     return app

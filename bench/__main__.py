@@ -1,0 +1,426 @@
+"""`make bench`: registration, formation, time to invite, sending rate, cold start and memory.
+
+Each row is a measurement, the baseline it is compared with (measured in the same run on the same
+Azurite), their ratio and the goal. Nothing here is a pass/fail test: it prints, and with
+`--write` records the table in bench/RESULTS.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from bench.common import (
+    ROOT,
+    counted_services,
+    env_for,
+    free_port,
+    fresh,
+    organisation,
+    peak_rss_mib,
+    percentile,
+    server_process,
+)
+from shared.intake import ValidInterest
+from shared.local.azurite import Azurite
+
+CONCURRENCY = 8
+
+
+@dataclass
+class Row:
+    measure: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    goal: str = ""
+    met: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return self.value / self.baseline if self.baseline else None
+
+
+def phone(i: int) -> str:
+    return f"070{1_000_000 + i:07d}"
+
+
+# --- registration -------------------------------------------------------------------------------------
+
+
+def raw_op_seconds(services, operations: int = 400) -> float:  # type: ignore[no-untyped-def]
+    """Mean latency of one plain azure-data-tables call (alternating write and read), 8 threads at once."""
+    table = services.storage.table("ratelimits")
+    latencies: list[float] = []
+    lock = threading.Lock()
+
+    def worker(n: int) -> None:
+        mine = []
+        for i in range(operations // CONCURRENCY):
+            entity = {"PartitionKey": f"bench-{n}", "RowKey": str(i % 20), "Count": i}
+            start = time.perf_counter()
+            if i % 2:
+                table.get_entity(entity["PartitionKey"], entity["RowKey"])
+            else:
+                table.upsert_entity(entity)
+            mine.append(time.perf_counter() - start)
+        with lock:
+            latencies.extend(mine)
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        list(pool.map(worker, range(CONCURRENCY)))
+    return statistics.mean(latencies)
+
+
+def ops_per_registration(services, counter, samples: int = 50) -> float:  # type: ignore[no-untyped-def]
+    """Storage calls for one register + verify, through the service, counted at the HTTP layer."""
+    counter.take()
+    for i in range(samples):
+        reg = services.intake.register(
+            ValidInterest(theme="stress", name="Bench", phone=f"+46{phone(900_000 + i)[1:]}", locale="sv", area="habo"),
+            client_address="127.0.0.1",
+        )
+        code = re.search(r"\d{6}", services.sender.messages()[-1].body).group(0)  # type: ignore[union-attr]
+        services.intake.verify(reg.interest_id, code)
+    return counter.take() / samples
+
+
+def registration(azurite: Azurite, count: int) -> list[Row]:
+    doc = organisation()
+    env = env_for(azurite.connection_string, doc)
+    services, counter = counted_services(env)
+    fresh(services)
+    ops = ops_per_registration(services, counter)
+    raw = raw_op_seconds(services)
+    fresh(services)
+
+    port = free_port()
+    themes = [t["id"] for t in doc["themes"]]
+    areas = [a["id"] for a in doc["areas"]]
+    with server_process(["-m", "uvicorn", "functions.http:asgi_app", "--port", str(port), "--log-level", "warning"],
+                        env, port) as process:
+        base = f"http://127.0.0.1:{port}"
+        durations: list[float] = []
+        lock = threading.Lock()
+
+        def client(n: int) -> None:
+            mine = []
+            with httpx.Client(base_url=base, timeout=30) as http:
+                for i in range(n, count, CONCURRENCY):
+                    number = phone(i)
+                    body = {
+                        "theme": themes[i % len(themes)],
+                        "name": f"Person {i}",
+                        "phone": number,
+                        "area": areas[i % len(areas)],
+                        "age_confirmed": True,
+                        "consent": True,
+                    }
+                    start = time.perf_counter()
+                    created = http.post("/api/interests", json=body)
+                    elapsed = time.perf_counter() - start
+                    created.raise_for_status()
+                    # Reading the code from the dev outbox is the test harness, not the registration: untimed.
+                    e164 = "+46" + number[1:]
+                    messages = http.get("/dev/outbox.json").json()
+                    code = next(re.search(r"\d{6}", m["body"]).group(0) for m in reversed(messages) if m["to"] == e164)
+                    start = time.perf_counter()
+                    http.post(f"/api/interests/{created.json()['id']}/verify", json={"code": code}).raise_for_status()
+                    mine.append(elapsed + time.perf_counter() - start)
+            with lock:
+                durations.extend(mine)
+
+        wall = time.perf_counter()
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            list(pool.map(client, range(CONCURRENCY)))
+        wall = time.perf_counter() - wall
+        rss = peak_rss_mib(process.pid)
+
+    per_registration = statistics.mean(durations)
+    floor = ops * raw
+    return [
+        Row("storage operations per verified registration", ops, "ops"),
+        Row(f"time per registration over HTTP, {CONCURRENCY} clients", per_registration * 1000, "ms",
+            floor * 1000, "≤ 1.3× ops × one raw call", per_registration <= 1.3 * floor),
+        Row(f"registrations per second ({count}, {CONCURRENCY} clients)", count / wall, "/s"),
+        Row(f"peak RSS of the app server after {count} registrations", rss, "MiB"),
+    ]
+
+
+# --- formation ------------------------------------------------------------------------------------------
+
+
+def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list[Row]:
+    from shared.domain import INTEREST_PREFIX, Interest, InterestStatus, utcnow
+    from shared.facilitators import FacilitatorIn
+
+    doc = organisation(themes)
+    services, counter = counted_services(env_for(azurite.connection_string, doc))
+    groups_expected = themes * -(-per_theme // 8)
+
+    def add_facilitators() -> None:
+        for i in range(groups_expected // 20 + 5):  # capacity is at most 20 groups each
+            services.facilitators.create(
+                FacilitatorIn(name=f"Facilitator {i}", phone=f"+46{phone(800_000 + i)[1:]}", locales=["sv"], capacity=20)
+            )
+
+    fresh(services)
+    table = services.storage.table("interests")
+    now = utcnow()
+
+    def interests(prefix: str) -> list[list[dict]]:
+        batches = []
+        for t in range(themes):
+            theme = f"tema-{t:03d}"
+            batches.append([
+                Interest(
+                    theme=theme, key=f"{INTEREST_PREFIX}{prefix}{i:011x}{i:012x}", name=f"P {i}", phone=f"+4670{i:08d}"[:12],
+                    locale="sv", area=None, status=InterestStatus.WAITING, consent_version="b", created_at=now,
+                    verified_at=now, withdraw_token_hash="x",
+                ).to_entity()
+                for i in range(per_theme)
+            ])
+        return batches
+
+    fresh(services)
+    add_facilitators()
+    for batch in interests("a"):
+        for first in range(0, len(batch), 100):
+            table.submit_transaction([("create", e) for e in batch[first : first + 100]])
+
+    counter.take()
+    start = time.perf_counter()
+    report = services.formation.sweep()
+    elapsed = time.perf_counter() - start
+    ops = counter.take()
+
+    # Baseline: as many entities as formation wrote (claims, groups, outbox rows), in full 100-op transactions.
+    fresh(services)
+    filler = [
+        {"PartitionKey": f"tema-{i % themes:03d}", "RowKey": f"floor.{i:08d}", "Name": "x" * 12, "Status": "waiting"}
+        for i in range(report.entities_written)
+    ]
+    by_partition: dict[str, list[dict]] = {}
+    for entity in filler:
+        by_partition.setdefault(entity["PartitionKey"], []).append(entity)
+    start = time.perf_counter()
+    for rows in by_partition.values():
+        for first in range(0, len(rows), 100):
+            table.submit_transaction([("create", e) for e in rows[first : first + 100]])
+    floor = time.perf_counter() - start
+    members = themes * per_theme
+    return [
+        Row(f"form groups from {members} verified interests over {themes} themes", elapsed, "s", floor,
+            "≤ 1.5× writing its entities in 100-op transactions", elapsed <= 1.5 * floor),
+        Row("entities formation wrote (claims, groups, outbox rows)", report.entities_written, ""),
+        Row("storage operations per formed member (incl. queueing each text)", ops / members, "ops"),
+        Row("groups formed", report.groups_formed, "groups"),
+    ]
+
+
+# --- time to invite and sending rate ----------------------------------------------------------------------
+
+
+def time_to_invite(azurite: Azurite, groups: int = 20) -> list[Row]:
+    from tests.support.twilio_server import LoopbackTwilio
+
+    doc = organisation(groups)
+    doc["areas"] = []
+    accepted: list[tuple[float, str, str]] = []
+    lock = threading.Lock()
+
+    def on_accept(message) -> None:  # type: ignore[no-untyped-def]
+        with lock:
+            accepted.append((time.perf_counter(), message.to, message.body))
+
+    with LoopbackTwilio(on_accept=on_accept) as twilio:
+        env = env_for(
+            azurite.connection_string, doc,
+            TWILIO_ACCOUNT_SID=twilio.account_sid, TWILIO_AUTH_TOKEN=twilio.auth_token,
+            TWILIO_FROM="+46700000001", TWILIO_API_BASE_URL=twilio.base_url, SMS_RATE_PER_SECOND="10",
+        )
+        services, _ = counted_services(env)
+        fresh(services)
+        port = free_port()
+        with server_process(["-m", "shared.local.dev"], env, port):
+            base = f"http://127.0.0.1:{port}"
+            http = httpx.Client(base_url=base, timeout=30)
+            admin = {"authorization": "Bearer bench-admin-token"}
+            for i in range(3):
+                http.post("/api/admin/facilitators", headers=admin, json={
+                    "name": f"Bench {i}", "phone": f"070-17406{30 + i}", "locales": ["sv", "en"], "capacity": 20,
+                }).raise_for_status()
+            delays = []
+            for g in range(groups):
+                t0 = 0.0
+                for p in range(5):
+                    number = phone(g * 10 + p)
+                    e164 = "+46" + number[1:]
+                    created = http.post("/api/interests", json={
+                        "theme": f"tema-{g:03d}", "name": f"M{g}-{p}", "phone": number,
+                        "age_confirmed": True, "consent": True,
+                    })
+                    created.raise_for_status()
+                    code = None
+                    for _ in range(200):
+                        with lock:
+                            code = next((re.match(r"\d{6}", b).group(0) for _, to, b in reversed(accepted)
+                                         if to == e164 and re.match(r"\d{6}", b)), None)
+                        if code:
+                            break
+                        time.sleep(0.01)
+                    http.post(f"/api/interests/{created.json()['id']}/verify", json={"code": code}).raise_for_status()
+                    t0 = time.perf_counter()
+                deadline = t0 + 30
+                while time.perf_counter() < deadline:
+                    with lock:
+                        texts = [t for t, _to, body in accepted if t >= t0 and not re.match(r"\d{6}", body)]
+                    if len(texts) >= 6:
+                        delays.append(sorted(texts)[5] - t0)
+                        break
+                    time.sleep(0.01)
+                else:
+                    delays.append(float("inf"))
+    p50, p95 = percentile(delays, 50), percentile(delays, 95)
+    return [
+        Row(f"fifth verification → sixth SMS accepted, median of {groups} groups", p50, "s"),
+        Row(f"fifth verification → sixth SMS accepted, 95th percentile of {groups}", p95, "s", 5.0, "< 5 s",
+            p95 < 5.0),
+    ]
+
+
+def sending_rate(azurite: Azurite, rate: float = 20.0, messages_wanted: int = 150) -> list[Row]:
+    import function_app
+    from shared.facilitators import FacilitatorIn
+    from shared.local.runner import LocalHost, QueueRules
+    from shared.services import use_services
+    from shared.sms import TwilioSender
+    from tests.support.twilio_server import LoopbackTwilio
+
+    doc = organisation(messages_wanted // 6 + 1)
+    with LoopbackTwilio() as twilio:
+        sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46700000001", api_base_url=twilio.base_url)
+        services, _ = counted_services(env_for(azurite.connection_string, doc, SMS_RATE_PER_SECOND=str(rate)), sender)
+        fresh(services)
+        services.facilitators.create(FacilitatorIn(name="Rate", phone="+46701740640", locales=["sv"], capacity=100))
+        for t, theme in enumerate(doc["themes"]):
+            for p in range(5):
+                services.intake.register  # noqa: B018
+            from shared.domain import INTEREST_PREFIX, Interest, InterestStatus, utcnow
+
+            services.storage.table("interests").submit_transaction([
+                ("create", Interest(
+                    theme=theme["id"], key=f"{INTEREST_PREFIX}{t:012x}{p:012x}", name=f"R{p}", phone=f"+4670{t:04d}{p:04d}",
+                    locale="sv", status=InterestStatus.WAITING, consent_version="b", created_at=utcnow(),
+                    withdraw_token_hash="x").to_entity()) for p in range(5)
+            ])
+        use_services(services)
+        services.formation.sweep()
+        host = LocalHost(function_app.app, services.storage, settings={"FORMATION_SCHEDULE": "0 */5 * * * *"},
+                         rules=QueueRules(max_dequeue_count=5, visibility_timeout=5, batch_size=16,
+                                          max_polling_interval=0.1), only={"send_notification"})
+        host.run_until_idle(timeout=120)
+        use_services(None)
+        times = sorted(m.received_at.timestamp() for m in twilio.accepted)
+    measured = (len(times) - 1) / (times[-1] - times[0])
+    return [Row(f"sending rate over {len(times)} texts, 16 concurrent invocations", measured, "/s", rate,
+                "within 5% of SMS_RATE_PER_SECOND", abs(measured - rate) / rate <= 0.05)]
+
+
+# --- cold start ---------------------------------------------------------------------------------------------
+
+
+def import_seconds(module: str, runs: int = 7) -> float:
+    code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
+                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+        samples.append(float(out.stdout.strip()))
+    return statistics.median(samples)
+
+
+def cold_start() -> list[Row]:
+    baseline = import_seconds("azure.functions")
+    app = import_seconds("function_app")
+    first_request = import_seconds("shared.web.app")
+    return [
+        Row("import function_app in a fresh interpreter", app * 1000, "ms", baseline * 1000,
+            "< 2× import azure.functions", app < 2 * baseline),
+        Row("import the web stack on the first HTTP event (FastAPI, SDKs)", first_request * 1000, "ms",
+            baseline * 1000),
+    ]
+
+
+# --- output ---------------------------------------------------------------------------------------------------
+
+
+def table(rows: list[Row]) -> str:
+    lines = ["| measure | value | baseline | ratio | goal | met |", "|---|---:|---:|---:|---|---|"]
+    for r in rows:
+        baseline = f"{r.baseline:,.3g} {r.unit}" if r.baseline is not None else ""
+        ratio = f"{r.ratio:.2f}×" if r.ratio is not None else ""
+        met = "" if r.met is None else ("yes" if r.met else "**no**")
+        lines.append(f"| {r.measure} | {r.value:,.3g} {r.unit} | {baseline} | {ratio} | {r.goal} | {met} |")
+    return "\n".join(lines)
+
+
+def machine() -> str:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    import os
+
+    return f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB, Python {platform.python_version()}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--registrations", type=int, default=10_000)
+    parser.add_argument("--only", choices=["registration", "formation", "invite", "rate", "cold"], default=None)
+    parser.add_argument("--write", action="store_true", help="record the table in bench/RESULTS.md")
+    args = parser.parse_args()
+
+    rows: list[Row] = []
+    with Azurite() as azurite:
+        steps = {
+            "cold": cold_start,
+            "formation": lambda: formation(azurite),
+            "rate": lambda: sending_rate(azurite),
+            "invite": lambda: time_to_invite(azurite),
+            "registration": lambda: registration(azurite, args.registrations),
+        }
+        for name, step in steps.items():
+            if args.only in (None, name):
+                print(f"… {name}", file=sys.stderr, flush=True)
+                rows.extend(step())
+    output = table(rows)
+    print(output)
+    if args.write:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        (ROOT / "bench" / "RESULTS.md").write_text(
+            f"# Benchmark results\n\nRun {stamp} on {machine()}, Azurite {azurite_version()} in memory.\n\n{output}\n",
+            encoding="utf-8",
+        )
+
+
+def azurite_version() -> str:
+    import json
+
+    return json.loads((ROOT / "node_modules" / "azurite" / "package.json").read_text())["version"]
+
+
+if __name__ == "__main__":
+    main()

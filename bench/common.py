@@ -1,0 +1,141 @@
+"""Shared pieces of the benchmarks: synthetic organisations, counted storage, a server process, percentiles."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from shared.local.azurite import free_port
+from shared.organisation import MUNICIPALITIES
+from shared.services import Services, build_services
+from shared.settings import Settings
+from shared.sms import LocalOutboxSender, SmsSender
+from shared.storage import StorageAccount
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def organisation(themes: int = 0) -> dict[str, Any]:
+    """Region Jönköping's document, or one with `themes` synthetic themes (for formation at scale)."""
+    doc = json.loads((MUNICIPALITIES / "region-jonkoping.json").read_text(encoding="utf-8"))["organisation"]
+    if themes:
+        doc["themes"] = [
+            {
+                "id": f"tema-{i:03d}",
+                "text": {
+                    "sv": {"label": f"Tema {i}", "description": "Ett tema för mätningar."},
+                    "en": {"label": f"Theme {i}", "description": "A theme for measurements."},
+                },
+            }
+            for i in range(themes)
+        ]
+    return doc
+
+
+class OpCounter:
+    """Counts every HTTP request the storage SDKs send (azure-core's raw_request_hook)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def __call__(self, request: Any) -> None:
+        with self._lock:
+            self.count += 1
+
+    def take(self) -> int:
+        with self._lock:
+            value, self.count = self.count, 0
+            return value
+
+
+def env_for(connection_string: str, doc: dict[str, Any], **extra: str) -> dict[str, str]:
+    return {
+        "AzureWebJobsStorage": connection_string,
+        "ORGANISATION_CONFIG": json.dumps(doc),
+        "DEV_MODE": "true",
+        "ADMIN_TOKEN": "bench-admin-token",
+        "CLIENT_REGISTRATIONS_PER_HOUR": "100000",
+        **extra,
+    }
+
+
+def counted_services(env: dict[str, str], sender: SmsSender | None = None) -> tuple[Services, OpCounter]:
+    counter = OpCounter()
+    settings = Settings(**env)  # type: ignore[arg-type]
+    storage = StorageAccount(
+        connection_string=settings.storage_connection_string, client_options={"raw_request_hook": counter}
+    )
+    services = build_services(settings, sender=sender or LocalOutboxSender(echo=None), storage=storage)
+    services.ensure_ready()
+    counter.take()
+    return services, counter
+
+
+def fresh(services: Services) -> None:
+    from shared.storage import QUEUES, TABLES
+
+    service = services.storage.table_service()
+    for name in TABLES:
+        service.delete_table(name)
+    services.storage.ensure_resources()
+    for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
+        services.storage.queue(name).clear_messages()
+
+
+@contextmanager
+def server_process(module_args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
+    """The app in a process of its own (as the dev server runs), so client load does not share its GIL."""
+    process = subprocess.Popen(
+        [sys.executable, *module_args],
+        cwd=ROOT,
+        env={**os.environ, **env, "PORT": str(port), "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        import httpx
+
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"server did not start: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            time.sleep(0.1)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def peak_rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM")
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    if not ordered:
+        return float("nan")
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+__all__ = ["ROOT", "OpCounter", "counted_services", "env_for", "free_port", "fresh", "organisation", "percentile"]

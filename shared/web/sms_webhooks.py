@@ -1,0 +1,327 @@
+"""Twilio's webhooks: delivery status of our texts, and texts residents send back (STOP, HELP, …).
+
+Both are form posts signed by Twilio (X-Twilio-Signature, HMAC-SHA1 of the URL Twilio called and
+the sorted form parameters, keyed with the account's auth token). The signature is checked with
+the SDK's RequestValidator against the public URL — PUBLIC_BASE_URL, the path and the query
+string as sent — because behind Azure's front end the request's own URL is not the one Twilio
+signed. No auth token configured, a missing or a wrong signature: 403, and nothing changes.
+
+STOP and its Nordic words erase the number everywhere (`shared.erasure`); the reply confirms in
+the person's language. Twilio keeps its own opt-out list too: after STOP it blocks further texts
+to the number from the sender, and depending on the account's opt-out settings it may answer
+STOP itself instead of delivering our reply. Our part is the erasure.
+
+Nothing here logs a number, a name or a message body.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from datetime import UTC, datetime
+from typing import Any
+from xml.sax.saxutils import escape
+
+from azure.core import MatchConditions
+from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
+from azure.data.tables import UpdateMode
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from shared.domain import OUTBOX_PREFIX, MessageStatus, OutboxMessage, RecipientType
+from shared.erasure import erase_number, interests_of_number
+from shared.services import Services
+from shared.storage import INTERESTS, storage_errors
+from shared.web.common import services_of
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/api/sms", tags=["sms-webhooks"])
+
+# Twilio's own opt-out words (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE) and
+# the Swedish and Norwegian ones residents use: all of them withdraw the number here too.
+STOP_WORDS = frozenset(
+    {
+        "stop",
+        "stopp",
+        "stopall",
+        "sluta",
+        "avsluta",
+        "avbryt",
+        "avmeld",
+        "avmelde",
+        "unsubscribe",
+        "cancel",
+        "end",
+        "quit",
+        "optout",
+        "revoke",
+    }
+)
+HELP_WORDS = frozenset({"help", "hjelp", "hjälp", "info"})
+# Replies (templates sms/<locale>/{stop,help,unknown}_reply.txt) stay within this many segments.
+MAX_REPLY_SEGMENTS = 2
+
+# Twilio's message statuses → ours. A callback never moves a row back to pending or sending:
+# those are the notifier's claim states, and a row put back there would be sent again.
+_STATUSES: dict[str, MessageStatus] = {
+    "accepted": MessageStatus.SENT,
+    "scheduled": MessageStatus.SENT,
+    "queued": MessageStatus.SENT,
+    "sending": MessageStatus.SENT,
+    "sent": MessageStatus.SENT,
+    "delivered": MessageStatus.DELIVERED,
+    "read": MessageStatus.DELIVERED,
+    "undelivered": MessageStatus.UNDELIVERED,
+    "failed": MessageStatus.FAILED,
+    "canceled": MessageStatus.FAILED,
+}
+# How far along a text is; a status only ever moves forward (delivered is final).
+_RANK: dict[MessageStatus, int] = {
+    MessageStatus.PENDING: 0,
+    MessageStatus.SENDING: 1,
+    MessageStatus.SENT: 2,
+    MessageStatus.UNDELIVERED: 3,
+    MessageStatus.FAILED: 3,
+    MessageStatus.DELIVERED: 4,
+}
+_NOT_DELIVERED = (MessageStatus.UNDELIVERED, MessageStatus.FAILED)
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+_EDGES = re.compile(r"^[\W_]+|[\W_]+$")
+
+
+def _form_schema(fields: dict[str, str], required: list[str]) -> dict[str, Any]:
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {name: {"type": "string", "description": text} for name, text in fields.items()},
+                        "required": required,
+                    }
+                }
+            },
+        },
+        "parameters": [
+            {
+                "name": "X-Twilio-Signature",
+                "in": "header",
+                "required": True,
+                "schema": {"type": "string"},
+                "description": "Twilio's signature of the public URL and the form parameters.",
+            }
+        ],
+    }
+
+
+# --- signature -----------------------------------------------------------------------------------
+
+
+def public_url(request: Request, base_url: str | None) -> str:
+    """The URL Twilio called: PUBLIC_BASE_URL + path (+ ? + query string as sent); else the request's own."""
+    if not base_url:
+        return str(request.url)
+    url = base_url.rstrip("/") + request.url.path
+    query = request.scope.get("query_string", b"").decode("latin-1")
+    return f"{url}?{query}" if query else url
+
+
+async def _signed_form(request: Request, services: Services) -> FormData | None:
+    """The form parameters if Twilio signed this request; None otherwise (answer 403)."""
+    token = services.settings.twilio_auth_token
+    signature = request.headers.get("x-twilio-signature", "")
+    if token is None or not token.get_secret_value() or not signature:
+        return None
+    form = await request.form()
+    if any(not isinstance(value, str) for _, value in form.multi_items()):
+        return None  # Twilio posts text fields only
+    from twilio.request_validator import RequestValidator  # lazily: the SDK is cold-start time
+
+    url = public_url(request, services.settings.public_base_url)
+    if not RequestValidator(token.get_secret_value()).validate(url, form, signature):
+        return None
+    return form
+
+
+def _forbidden() -> Response:
+    return Response(status_code=403)
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+# --- delivery status -----------------------------------------------------------------------------
+
+
+_STATUS_FIELDS = {
+    "MessageSid": "The provider's id of the message.",
+    "MessageStatus": "queued, sending, sent, delivered, undelivered or failed.",
+    "ErrorCode": "The provider's error code, for undelivered and failed.",
+}
+
+
+@router.post(
+    "/status",
+    status_code=204,
+    response_class=Response,
+    summary="Twilio delivery status callback",
+    description=(
+        "Twilio's StatusCallback for a text from the outbox; the query names the row "
+        "(`?theme=…&row=outbox.…`, as the notifier set it). Unknown rows and statuses are ignored (204). "
+        "Undelivered or failed alerts the coordinator once. 403 without a valid X-Twilio-Signature."
+    ),
+    responses={403: {"description": "Missing or wrong X-Twilio-Signature; nothing changed."}},
+    openapi_extra=_form_schema(_STATUS_FIELDS, ["MessageStatus"]),
+)
+async def delivery_status(request: Request) -> Response:
+    services = services_of(request)
+    form = await _signed_form(request, services)
+    if form is None:
+        return _forbidden()
+    theme = request.query_params.get("theme", "")
+    row = request.query_params.get("row", "")
+    status = _STATUSES.get(_field(form, "MessageStatus").strip().lower())
+    if status is None or services.organisation.theme(theme) is None or not row.startswith(OUTBOX_PREFIX):
+        return Response(status_code=204)
+    code = _field(form, "ErrorCode").strip()
+    error_code = int(code) if code.isdigit() and len(code) < 10 else None
+    await run_in_threadpool(record_status, services, theme, row, status, error_code)
+    return Response(status_code=204)
+
+
+def record_status(
+    services: Services, theme: str, row: str, status: MessageStatus, error_code: int | None = None
+) -> MessageStatus | None:
+    """Move the outbox row forward to `status`; alert the coordinator once if it did not arrive.
+
+    Returns the row's status afterwards, None for an unknown row.
+    """
+    table = services.storage.table(INTERESTS)
+    for _ in range(8):  # re-read when the notifier or another callback changed the row meanwhile
+        with storage_errors():
+            try:
+                entity = table.get_entity(theme, row)
+            except ResourceNotFoundError:
+                return None  # erased with the person it was for, or never ours
+        if entity.get("Kind") != "outbox":
+            return None
+        message = OutboxMessage.from_entity(entity)
+        if _RANK[status] <= _RANK[message.status]:
+            break  # not news (or late news: delivered stays delivered)
+        changes: dict[str, Any] = {
+            "PartitionKey": theme,
+            "RowKey": row,
+            "Status": status.value,
+            "StatusAt": datetime.now(UTC),
+        }
+        if error_code is not None and status in _NOT_DELIVERED:
+            changes["ErrorCode"] = error_code
+        try:
+            with storage_errors():
+                table.update_entity(
+                    changes, mode=UpdateMode.MERGE, etag=message.etag, match_condition=MatchConditions.IfNotModified
+                )
+        except ResourceNotFoundError:
+            return None
+        except ResourceModifiedError:
+            continue
+        message = message.model_copy(update={"status": status})
+        break
+    else:
+        log.warning("a delivery status could not be recorded: the row kept changing")
+        return None
+    if status in _NOT_DELIVERED and message.status in _NOT_DELIVERED:
+        # Also on a repeated callback: the alert is keyed by the message, so it is written once.
+        if message.recipient_type is not RecipientType.COORDINATOR:
+            services.notifier.alert_coordinator(message, "undelivered", error_code)
+        else:
+            log.warning("a coordinator alert was not delivered")
+    return message.status
+
+
+# --- inbound texts -------------------------------------------------------------------------------
+
+
+_INBOUND_FIELDS = {
+    "From": "The sender's number (E.164).",
+    "To": "Our number.",
+    "Body": "The text.",
+    "MessageSid": "The provider's id of the message.",
+}
+
+
+def keyword(body: str) -> str:
+    """'  Stopp! ' → 'stopp': case, surrounding space and punctuation do not matter."""
+    text = unicodedata.normalize("NFC", body or "").strip().casefold()
+    return _EDGES.sub("", text)
+
+
+def fallback_locale(phone: str) -> str:
+    """The language of a number with no interest left to tell us: by country code."""
+    if phone.startswith("+46"):
+        return "sv"
+    if phone.startswith("+47"):
+        return "nb"
+    return "en"
+
+
+def twiml(text: str) -> Response:
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
+    return Response(body, media_type="application/xml")
+
+
+@router.post(
+    "/inbound",
+    response_class=Response,
+    summary="Twilio incoming message webhook",
+    description=(
+        "A text sent to our number. STOP (STOPP, SLUTA, AVSLUTA, AVBRYT, AVMELD, UNSUBSCRIBE, CANCEL, END, "
+        "QUIT, … in any case) erases the number everywhere: waiting interests, group memberships (the "
+        "facilitator is told), the texts addressed to it, rate-limit counters. HELP/HJELP/HJÄLP/INFO answers who "
+        "sends these texts and how to leave; anything else that this number is not read. The answer is TwiML "
+        "in the sender's language. 403 without a valid X-Twilio-Signature."
+    ),
+    responses={
+        200: {"content": {"application/xml": {}}, "description": "TwiML with one reply message."},
+        403: {"description": "Missing or wrong X-Twilio-Signature; nothing changed."},
+    },
+    openapi_extra=_form_schema(_INBOUND_FIELDS, ["From", "Body"]),
+)
+async def inbound(request: Request) -> Response:
+    services = services_of(request)
+    form = await _signed_form(request, services)
+    if form is None:
+        return _forbidden()
+    phone = _field(form, "From").strip()
+    word = keyword(_field(form, "Body"))
+    well_formed = bool(_E164.match(phone))
+    if word in STOP_WORDS:
+        kind = "stop_reply"
+        locale: str | None = None
+        if well_formed:
+            report = await run_in_threadpool(erase_number, services.storage, services.organisation, phone)
+            locale = report.locale
+            log.info(
+                "STOP: erased %d interest(s), left %d group(s), %d facilitator(s) told",
+                report.interests_erased,
+                report.groups_left,
+                report.facilitators_notified,
+            )
+    else:
+        kind = "help_reply" if word in HELP_WORDS else "unknown_reply"
+        locale = None
+        if well_formed:
+            interests = await run_in_threadpool(interests_of_number, services.storage, services.organisation, phone)
+            locale = interests[0].locale if interests else None
+    locale = locale or fallback_locale(phone)
+    return twiml(services.templates.sms(kind, locale, organisation=services.organisation.name))
+
+
+__all__ = ["HELP_WORDS", "STOP_WORDS", "fallback_locale", "keyword", "public_url", "record_status", "router"]

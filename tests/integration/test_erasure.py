@@ -1,0 +1,346 @@
+"""Erasing a number against Azurite: waiting and grouped people, the facilitator's update, lost races."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+import phonenumbers
+import pytest
+from azure.core.exceptions import ResourceNotFoundError
+from azure.data.tables import UpdateMode
+
+from shared import erasure
+from shared.domain import (
+    PHONE_PREFIX,
+    Group,
+    GroupStatus,
+    Interest,
+    InterestStatus,
+    MessageKind,
+    MessageStatus,
+    OutboxMessage,
+    RecipientType,
+    utcnow,
+)
+from shared.erasure import erase_number, interests_of_number
+from shared.facilitators import FacilitatorIn
+from shared.intake import ValidInterest
+from shared.phone import phone_key
+from shared.services import Services
+from shared.storage import INTERESTS, NOTIFICATIONS, QUEUES, RATE_LIMITS, TABLES
+
+THEME = "stress"
+OTHER_THEME = "sorg"
+LEAVER = "+46735510003"
+LEAVER_NAME = "Ylva Quennerstedt"
+
+
+# --- helpers (the approach of test_formation.py, with numbers and names easy to search for) ------------
+
+
+def person(i: int) -> tuple[str, str]:
+    return f"Medlem Nummer{i}", f"+4673552{i:04d}"
+
+
+def register_verified(
+    services: Services, name: str, phone: str, *, theme: str = THEME, locale: str = "sv", verify: bool = True
+) -> str:
+    """Register through the intake service and verify with the code from the outbox, as a resident does."""
+    registration = services.intake.register(
+        ValidInterest(theme=theme, name=name, phone=phone, locale=locale, area="habo"), client_address=None
+    )
+    if verify:
+        match = re.search(r"\b(\d{6})\b", services.sender.messages()[-1].body)  # type: ignore[attr-defined]
+        assert match
+        services.intake.verify(registration.interest_id, match.group(1))
+    return registration.interest_id
+
+
+def add_facilitator(services: Services, name: str = "Eva Lind", phone: str = "+46701740610"):
+    return services.facilitators.create(FacilitatorIn(name=name, phone=phone, locales=["sv", "en"], capacity=3))
+
+
+def form_group(
+    services: Services, *, with_facilitator: bool = True, leaver_locale: str = "sv", theme: str = THEME
+) -> Group:
+    """Five verified people — the leaver among them — formed into one group."""
+    if with_facilitator:
+        add_facilitator(services)
+    for i in range(4):
+        register_verified(services, *person(i), theme=theme)
+    register_verified(services, LEAVER_NAME, LEAVER, theme=theme, locale=leaver_locale)
+    report = services.formation.form_theme(theme)
+    assert report.groups_formed == 1
+    [group] = groups(services, theme)
+    return group
+
+
+def rows(services: Services, theme: str = THEME) -> list[dict]:
+    return list(services.storage.table(INTERESTS).query_entities("PartitionKey eq @t", parameters={"t": theme}))
+
+
+def groups(services: Services, theme: str = THEME) -> list[Group]:
+    return [Group.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "group"]
+
+
+def messages_of(services: Services, theme: str = THEME) -> list[OutboxMessage]:
+    return [OutboxMessage.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "outbox"]
+
+
+def rows_by_key(services: Services) -> dict[str, dict]:
+    return {r["RowKey"]: r for r in rows(services)}
+
+
+def leaver_key(services: Services) -> str:
+    return next(i.key for i in interests(services) if i.phone == LEAVER)
+
+
+def interests(services: Services, theme: str = THEME) -> list[Interest]:
+    return [Interest.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "interest"]
+
+
+def drain(services: Services) -> list[str]:
+    queue = services.storage.queue(NOTIFICATIONS)
+    texts: list[str] = []
+    while True:
+        batch = list(queue.receive_messages(messages_per_page=32, max_messages=32))
+        if not batch:
+            return texts
+        for message in batch:
+            texts.append(message.content)
+            queue.delete_message(message)
+
+
+def queued(services: Services) -> list[str]:
+    return [m.content for m in services.storage.queue(NOTIFICATIONS).peek_messages(max_messages=32)]
+
+
+def number_forms(e164: str) -> set[str]:
+    """The forms a number could be written in: E.164, without +, national digits (in 0701… too)."""
+    national = str(phonenumbers.parse(e164).national_number)
+    return {e164, e164.lstrip("+"), national}
+
+
+def number_needles(e164: str) -> set[str]:
+    """What a stored row could hold of a number: its forms and the key derived from it."""
+    return number_forms(e164) | {phone_key(e164)}
+
+
+def traces(services: Services, needles: Iterable[str]) -> list[str]:
+    """Where any needle occurs: every property (keys included) of every table, every message of every queue."""
+    needles = [n.casefold() for n in needles]
+    found = []
+    for table in TABLES:
+        for entity in services.storage.table(table).list_entities():
+            for prop, value in entity.items():
+                text = str(value).casefold()
+                if any(n in text for n in needles):
+                    found.append(f"{table}/{prop}")
+    for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
+        for message in services.storage.queue(name).peek_messages(max_messages=32):
+            if any(n in str(message.content).casefold() for n in needles):
+                found.append(f"queue {name}")
+    return found
+
+
+# --- waiting and pending ------------------------------------------------------------------------------
+
+
+def test_a_waiting_person_is_erased_and_nobody_else_is_touched(services):
+    for i in range(3):
+        register_verified(services, *person(i))
+    register_verified(services, LEAVER_NAME, LEAVER, locale="en")
+    before = {i.key: i for i in interests(services) if i.phone != LEAVER}
+    assert services.storage.table(RATE_LIMITS).query_entities(
+        "PartitionKey eq @p", parameters={"p": PHONE_PREFIX + phone_key(LEAVER)}
+    ), "registration counts codes per number"
+
+    report = erase_number(services.storage, services.organisation, LEAVER)
+
+    assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 0, 0)
+    assert report.rate_limit_rows_erased == 1
+    assert report.locale == "en"
+    after = {i.key: i for i in interests(services)}
+    assert after.keys() == before.keys()
+    assert all(after[k].etag == before[k].etag for k in before), "the others' rows are unchanged"
+    assert traces(services, number_needles(LEAVER) | {LEAVER_NAME}) == []
+    assert messages_of(services) == [] and queued(services) == []
+
+
+def test_an_unconfirmed_registration_is_erased_too(services):
+    register_verified(services, LEAVER_NAME, LEAVER, verify=False)
+    [pending] = interests(services)
+    assert pending.status is InterestStatus.PENDING_VERIFICATION
+
+    report = erase_number(services.storage, services.organisation, LEAVER)
+
+    assert report.interests_erased == 1
+    assert traces(services, number_needles(LEAVER) | {LEAVER_NAME}) == []
+
+
+def test_every_theme_is_erased_and_the_newest_interest_gives_the_language(services):
+    register_verified(services, LEAVER_NAME, LEAVER, theme=THEME, locale="sv")
+    register_verified(services, LEAVER_NAME, LEAVER, theme=OTHER_THEME, locale="en")
+    assert len(interests_of_number(services.storage, services.organisation, LEAVER)) == 2
+
+    report = erase_number(services.storage, services.organisation, LEAVER)
+
+    assert report.interests_erased == 2
+    assert report.locale == "en"
+    assert interests_of_number(services.storage, services.organisation, LEAVER) == []
+    assert traces(services, number_needles(LEAVER)) == []
+
+
+def test_an_unknown_number_erases_nothing(services):
+    register_verified(services, *person(1))
+    report = erase_number(services.storage, services.organisation, "+46709999999")
+    assert report == erasure.ErasureReport()
+    assert not report.found
+    assert len(interests(services)) == 1
+
+
+def test_a_marker_left_behind_is_removed(services):
+    register_verified(services, LEAVER_NAME, LEAVER)
+    [interest] = interests(services)
+    services.storage.table(INTERESTS).delete_entity(THEME, interest.key)  # the interest alone is gone
+
+    report = erase_number(services.storage, services.organisation, LEAVER)
+
+    assert report.interests_erased == 0
+    with pytest.raises(ResourceNotFoundError):
+        services.storage.table(INTERESTS).get_entity(THEME, PHONE_PREFIX + phone_key(LEAVER))
+
+
+# --- grouped --------------------------------------------------------------------------------------
+
+
+def test_a_member_leaves_the_group_and_the_facilitator_is_told(services):
+    group = form_group(services)
+    leaver = next(i for i in interests(services) if i.phone == LEAVER)
+    assert leaver.key in group.member_keys
+    drain(services)
+
+    report = erase_number(services.storage, services.organisation, LEAVER)
+
+    assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 1, 1)
+    assert report.outbox_rows_erased == 1  # the leaver's invitation: a queued copy now finds nothing to send
+    [after] = groups(services)
+    assert after.member_keys == tuple(k for k in group.member_keys if k != leaver.key)
+    assert rows_by_key(services)[after.key]["MemberCount"] == 4
+    [left] = [m for m in messages_of(services) if m.kind is MessageKind.MEMBER_LEFT]
+    assert left.recipient_type is RecipientType.FACILITATOR
+    assert left.recipient_id == group.facilitator_id
+    assert left.group_key == group.key
+    assert left.subject_keys == (leaver.key,)
+    assert left.subject_name == LEAVER_NAME
+    assert left.status is MessageStatus.PENDING
+    assert queued(services) == [left.queue_text()]
+    assert not [m for m in messages_of(services) if m.recipient_id == leaver.key]
+    assert traces(services, number_needles(LEAVER)) == []
+    assert traces(services, {LEAVER_NAME}) == ["interests/SubjectName"]  # until the facilitator is told
+
+
+def test_the_facilitator_gets_the_leavers_name_once_and_then_it_is_gone(services, outbox):
+    form_group(services)
+    invitation = next(
+        m for m in messages_of(services) if m.kind is MessageKind.INVITATION and m.recipient_id == leaver_key(services)
+    )
+    drain(services)
+    erase_number(services.storage, services.organisation, LEAVER)
+    [queue_text] = queued(services)
+    sent_before = len(outbox.messages())
+
+    assert services.notifier.send(THEME, invitation.key).reason == "gone"  # the leaver gets no invitation
+    outcome = services.notifier.handle(queue_text)
+
+    assert outcome.sent
+    [text] = outbox.messages()[sent_before:]
+    assert text.to == "+46701740610"
+    assert LEAVER_NAME in text.body and "Nu 4 i gruppen" in text.body
+    assert traces(services, number_needles(LEAVER) | {LEAVER_NAME}) == []
+
+
+def test_a_member_of_a_group_awaiting_a_facilitator_leaves_without_an_update(services):
+    group = form_group(services, with_facilitator=False)
+    assert group.status is GroupStatus.AWAITING_FACILITATOR
+    drain(services)
+
+    report = erase_number(services.storage, services.organisation, LEAVER)
+
+    assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 1, 0)
+    [after] = groups(services)
+    assert len(after.member_keys) == 4
+    assert not [m for m in messages_of(services) if m.kind is MessageKind.MEMBER_LEFT]
+    assert queued(services) == []
+
+
+def test_a_closed_group_is_updated_without_telling_anyone(services):
+    group = form_group(services)
+    services.storage.table(INTERESTS).update_entity(
+        {"PartitionKey": THEME, "RowKey": group.key, "Status": GroupStatus.CLOSED.value}, mode=UpdateMode.MERGE
+    )
+    drain(services)
+
+    report = erase_number(services.storage, services.organisation, LEAVER)
+
+    assert (report.groups_left, report.facilitators_notified) == (1, 0)
+    assert len(groups(services)[0].member_keys) == 4
+    assert queued(services) == []
+
+
+def test_a_lost_race_on_the_group_row_is_retried(services, monkeypatch):
+    """Someone else changes the group between our read and our commit: we read again and win."""
+    form_group(services)
+    drain(services)
+    real = erasure._group_of
+    calls = []
+
+    def racing(storage, interest):
+        group = real(storage, interest)
+        calls.append(group)
+        if len(calls) == 1 and group is not None:
+            # Another writer (an admin note, a formation run) touches the row after our read.
+            storage.table(INTERESTS).update_entity(
+                {"PartitionKey": group.theme, "RowKey": group.key, "Touched": len(calls)}, mode=UpdateMode.MERGE
+            )
+        return group
+
+    monkeypatch.setattr(erasure, "_group_of", racing)
+
+    report = erase_number(services.storage, services.organisation, LEAVER)
+
+    assert len(calls) == 2
+    assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 1, 1)
+    [after] = groups(services)
+    assert len(after.member_keys) == 4
+    left = [m for m in messages_of(services) if m.kind is MessageKind.MEMBER_LEFT]
+    assert len(left) == 1, "no update from the lost try"
+    assert len(queued(services)) == 1
+
+
+def test_a_race_lost_every_time_gives_up_without_a_half_erasure(services, monkeypatch):
+    form_group(services)
+    real = erasure._group_of
+
+    def always_racing(storage, interest):
+        group = real(storage, interest)
+        assert group is not None
+        storage.table(INTERESTS).update_entity(
+            {"PartitionKey": group.theme, "RowKey": group.key, "Touched": utcnow()}, mode=UpdateMode.MERGE
+        )
+        return group
+
+    monkeypatch.setattr(erasure, "_group_of", always_racing)
+
+    with pytest.raises(erasure.ErasureGaveUp):
+        erase_number(services.storage, services.organisation, LEAVER)
+    assert any(i.phone == LEAVER for i in interests(services)), "all or nothing"
+    assert len(groups(services)[0].member_keys) == 5
+
+
+def test_helpers_find_what_they_look_for(services):
+    """The scan would see a number if one were left: it is no vacuous check."""
+    register_verified(services, LEAVER_NAME, LEAVER)
+    found = traces(services, number_needles(LEAVER))
+    assert "interests/Phone" in found and "interests/RowKey" in found and "ratelimits/PartitionKey" in found
