@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""Turn a municipality file into the parameters of infra/main.bicep.
+
+A municipality file is {"deployment": {...}, "organisation": {...}}. Every key of "deployment"
+is a parameter of main.bicep by the same (camelCase) name; "organisation" is the parameter
+`organisation`, which the template hands to the app as compact JSON in ORGANISATION_CONFIG.
+deploy.sh, the azd hook and tests/infra all use this one mapping.
+
+Standard library only: operators run it with any python3. When the project's packages are
+importable (make deps), the organisation is also validated with the app's own model.
+
+    python3 infra/deploy_params.py infra/municipalities/region-jonkoping.json            # ARM parameters file on stdout
+    python3 infra/deploy_params.py infra/municipalities/region-jonkoping.json --field location
+    python3 infra/deploy_params.py infra/municipalities/region-jonkoping.json --azd infra/main.parameters.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+INFRA = Path(__file__).resolve().parent
+ROOT = INFRA.parent
+MUNICIPALITIES = INFRA / "municipalities"
+
+PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
+
+# Template parameters a municipality file must not set: deploy.sh (or azd) fills them in.
+FILLED_IN_BY_DEPLOY = ("deployerPrincipalId", "deployerPrincipalType")
+
+NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
+E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
+ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
+DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+
+
+class MunicipalityError(ValueError):
+    """A municipality file that cannot be deployed; the message says what to fix."""
+
+
+def known_municipalities() -> list[str]:
+    return sorted(p.stem for p in MUNICIPALITIES.glob("*.json"))
+
+
+def municipality_path(name_or_path: str) -> Path:
+    """`region-jonkoping` or a path to a file; raises with the known names if there is none."""
+    candidate = Path(name_or_path)
+    path = candidate if candidate.suffix == ".json" else MUNICIPALITIES / f"{name_or_path}.json"
+    if not path.is_file():
+        known = ", ".join(known_municipalities()) or "(none)"
+        raise MunicipalityError(
+            f"unknown municipality {name_or_path!r}: no {path}. Known municipalities: {known}. "
+            "Create one with: python3 infra/new_municipality.py"
+        )
+    return path
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise MunicipalityError(f"{path}: not valid JSON: {exc}") from None
+    if not isinstance(document, dict) or set(document) != {"deployment", "organisation"}:
+        raise MunicipalityError(f'{path}: expected exactly the keys "deployment" and "organisation"')
+    if not isinstance(document["deployment"], dict) or not isinstance(document["organisation"], dict):
+        raise MunicipalityError(f'{path}: "deployment" and "organisation" must be objects')
+    return document
+
+
+def check_deployment(path: Path, document: dict[str, Any]) -> list[str]:
+    """Checks the template cannot express (it has no regular expressions); returns problems."""
+    deployment, organisation = document["deployment"], document["organisation"]
+    problems = []
+    for key in ("location", "namePrefix", "smsSender"):
+        if not isinstance(deployment.get(key), str) or not deployment.get(key):
+            problems.append(f"deployment.{key} is required (a non-empty string)")
+    for key in FILLED_IN_BY_DEPLOY:
+        if key in deployment:
+            problems.append(f"deployment.{key} is filled in by the deploy; remove it from the file")
+    if "organisation" in deployment:
+        problems.append('deployment.organisation: the organisation belongs under the top-level "organisation"')
+    prefix = deployment.get("namePrefix")
+    if isinstance(prefix, str) and not (2 <= len(prefix) <= 10 and NAME_PREFIX.match(prefix)):
+        problems.append(
+            "deployment.namePrefix must be 2-10 lowercase letters, digits and single hyphens, "
+            f"starting with a letter (got {prefix!r})"
+        )
+    sender = deployment.get("smsSender")
+    if isinstance(sender, str) and sender and not (E164.match(sender) or ALPHANUMERIC_SENDER.match(sender)):
+        problems.append(
+            "deployment.smsSender must be an E.164 number (+46701234567) or an alphanumeric sender "
+            f"of 1-11 letters, digits and spaces with at least one letter (got {sender!r})"
+        )
+    rate = deployment.get("smsRatePerSecond")
+    if rate is not None and not (isinstance(rate, str) and DECIMAL.match(rate) and 0 < float(rate) <= 1000):
+        problems.append(f'deployment.smsRatePerSecond must be a decimal number in text, e.g. "1" (got {rate!r})')
+    sid = deployment.get("twilioAccountSid")
+    if sid and not re.match(r"^AC[0-9a-f]{32}$", str(sid)):
+        problems.append(f"deployment.twilioAccountSid must look like AC followed by 32 hex digits (got {sid!r})")
+    msid = deployment.get("twilioMessagingServiceSid")
+    if msid and not re.match(r"^MG[0-9a-f]{32}$", str(msid)):
+        problems.append(
+            f"deployment.twilioMessagingServiceSid must look like MG followed by 32 hex digits (got {msid!r})"
+        )
+    base = deployment.get("publicBaseUrl")
+    if base and not (isinstance(base, str) and base.startswith("https://") and not base.endswith("/")):
+        problems.append(f"deployment.publicBaseUrl must start with https:// and not end with / (got {base!r})")
+    if organisation.get("id") != path.stem:
+        problems.append(f"organisation.id ({organisation.get('id')!r}) must equal the file name ({path.stem!r})")
+    return problems
+
+
+def validate_organisation(document: dict[str, Any]) -> str | None:
+    """Validates with the app's model when it can be imported; returns a note when it cannot."""
+    sys.path.insert(0, str(ROOT))
+    try:
+        from shared.organisation import parse_organisation
+    except ImportError as exc:
+        return f"organisation not validated here ({exc.name} is not installed; `make deps` installs it)"
+    finally:
+        sys.path.remove(str(ROOT))
+    parse_organisation(document["organisation"])  # raises OrganisationConfigError naming each field
+    return None
+
+
+def template_parameters(document: dict[str, Any]) -> dict[str, Any]:
+    """The mapping itself: deployment keys as they are, plus the organisation document."""
+    parameters = dict(document["deployment"])
+    parameters["organisation"] = document["organisation"]
+    return parameters
+
+
+def parameters_file(document: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    values = template_parameters(document) | (extra or {})
+    return {
+        "$schema": PARAMETERS_SCHEMA,
+        "contentVersion": "1.0.0.0",
+        "parameters": {name: {"value": value} for name, value in values.items()},
+    }
+
+
+def resource_group(document: dict[str, Any]) -> str:
+    return f"rg-gruppstart-{document['organisation']['id']}"
+
+
+FIELD_NAMES = ("id", "name", "location", "namePrefix", "smsSender", "twilioAccountSid", "resourceGroup")
+
+
+def fields(document: dict[str, Any]) -> dict[str, str]:
+    """Single values deploy.sh needs, as text."""
+    deployment = document["deployment"]
+    return {
+        "id": document["organisation"]["id"],
+        "name": document["organisation"].get("name", ""),
+        "location": deployment["location"],
+        "namePrefix": deployment["namePrefix"],
+        "smsSender": deployment["smsSender"],
+        "twilioAccountSid": deployment.get("twilioAccountSid", ""),
+        "resourceGroup": resource_group(document),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("municipality", help="a name under infra/municipalities/ or a path to a file")
+    parser.add_argument("--field", choices=FIELD_NAMES, help="print one value instead of the parameters file")
+    parser.add_argument("--fields", action="store_true", help="print every field as NAME<tab>VALUE lines")
+    parser.add_argument(
+        "--azd", metavar="PATH", help="write an azd parameters file (deployer from ${AZURE_PRINCIPAL_ID})"
+    )
+    parser.add_argument(
+        "--no-validate", action="store_true", help="skip validating the organisation with the app's model"
+    )
+    parser.add_argument("--quiet", action="store_true", help="no notes on standard error")
+    args = parser.parse_args(argv)
+    try:
+        path = municipality_path(args.municipality)
+        document = load(path)
+        problems = check_deployment(path, document)
+        if problems:
+            raise MunicipalityError(f"{path}:\n  - " + "\n  - ".join(problems))
+        note = None if args.no_validate else validate_organisation(document)
+    except (MunicipalityError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if note and not args.quiet:
+        print(f"note: {note}", file=sys.stderr)
+    if args.field:
+        print(fields(document)[args.field])
+    elif args.fields:
+        for name, value in fields(document).items():
+            print(f"{name}\t{value}")
+    elif args.azd:
+        extra = {"deployerPrincipalId": "${AZURE_PRINCIPAL_ID}"}
+        Path(args.azd).write_text(
+            json.dumps(parameters_file(document, extra), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
+        )
+    else:
+        print(json.dumps(parameters_file(document), ensure_ascii=False, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,306 @@
+metadata name = 'Gruppstart'
+metadata description = 'One Gruppstart instance for one municipality or region: a Python Function App on the Flex Consumption plan with its storage (tables, queues, deployment container), user-assigned identity and least roles, Application Insights on Log Analytics, and a Key Vault for the two secrets. Parameters come from infra/municipalities/<id>.json (see infra/deploy_params.py).'
+
+targetScope = 'resourceGroup'
+
+// ---------------------------------------------------------------------------------------------
+// Parameters. Each one is a key of "deployment" in a municipality file, except organisation
+// (the file's "organisation" document) and the two deployer* ones (deploy.sh fills them in).
+// ---------------------------------------------------------------------------------------------
+
+@description('Required. Azure region of every resource; one that offers Flex Consumption, e.g. swedencentral or norwayeast.')
+param location string
+
+@description('Required. Short prefix of every resource name: 2-10 lowercase letters, digits and single hyphens, starting with a letter, e.g. gs-rjl.')
+@minLength(2)
+@maxLength(10)
+param namePrefix string
+
+@description('Required. Sender of outgoing SMS (TWILIO_FROM): an E.164 number, which residents can reply STOP to, or an alphanumeric sender of at most 11 characters, which they cannot.')
+@minLength(1)
+@maxLength(16)
+param smsSender string
+
+@description('Required. The organisation document the app validates (the file\'s "organisation"); the app receives it as compact JSON in ORGANISATION_CONFIG.')
+param organisation object
+
+@description('Optional. Twilio Account SID (AC...). Empty: no SMS goes out through Twilio.')
+@maxLength(34)
+param twilioAccountSid string = ''
+
+@description('Optional. Twilio Messaging Service SID (MG...). When set, Twilio picks the sender from the service.')
+@maxLength(34)
+param twilioMessagingServiceSid string = ''
+
+@description('Optional. Most SMS sent per second, as a decimal number in text (Bicep has no decimal type), e.g. \'1\' for a single long code or \'10\'.')
+@minLength(1)
+@maxLength(8)
+param smsRatePerSecond string = '10'
+
+@description('Optional. NCRONTAB schedule (six fields, UTC) of the formation sweep.')
+@minLength(11)
+param formationSchedule string = '0 */5 * * * *'
+
+@description('Optional. Days a new member may still join a group that has started.')
+@minValue(0)
+@maxValue(365)
+param joinWindowDays int = 14
+
+@description('Optional. Registrations one client address may make per hour.')
+@minValue(1)
+@maxValue(100000)
+param clientRegistrationsPerHour int = 20
+
+@description('Optional. NCRONTAB schedule (six fields, UTC) of the daily group lifecycle run (reminders, check-ins, closing groups).')
+@minLength(11)
+param lifecycleSchedule string = '0 0 7 * * *'
+
+@description('Optional. Meetings the facilitator leads before a group goes on by itself.')
+@minValue(1)
+@maxValue(52)
+param facilitatorMeetings int = 5
+
+@description('Optional. Weeks after the start at which the facilitator gets a check-in SMS.')
+@minValue(1)
+@maxValue(104)
+param checkInWeeks int = 7
+
+@description('Optional. Days an interest that never joined a group is kept before it is erased.')
+@minValue(1)
+@maxValue(3650)
+param retentionDays int = 180
+
+@description('Optional. Days after a group closes before its members\' names and numbers are erased.')
+@minValue(0)
+@maxValue(3650)
+param closedGroupRetentionDays int = 30
+
+@description('Optional. Public base URL when a custom domain fronts the app, without a trailing slash. Empty: https://<function app>.azurewebsites.net.')
+param publicBaseUrl string = ''
+
+@description('Optional. Client ID of an Entra ID app registration that signs operators in to the admin pages (see infra/README.md). Empty: App Service Authentication stays off and ADMIN_TOKEN alone protects the admin routes.')
+param adminSignInClientId string = ''
+
+@description('Optional. Upper bound of Function App instances.')
+@minValue(40)
+@maxValue(1000)
+param maximumInstanceCount int = 40
+
+@description('Optional. Days Log Analytics keeps logs and telemetry.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('Optional. Object ID of the principal running the deployment, given Key Vault Secrets Officer so it can write the secrets. deploy.sh fills it in; empty: no assignment.')
+param deployerPrincipalId string = ''
+
+@description('Optional. Kind of the deploying principal.')
+@allowed([
+  'User'
+  'ServicePrincipal'
+  'Group'
+])
+param deployerPrincipalType string = 'User'
+
+@description('Optional. Tags added to every resource.')
+param tags object = {}
+
+// ---------------------------------------------------------------------------------------------
+// Names: the prefix plus a token unique to the subscription, resource group and prefix.
+// ---------------------------------------------------------------------------------------------
+
+var resourceToken = toLower(uniqueString(subscription().id, resourceGroup().id, namePrefix))
+var allTags = union(tags, {
+  app: 'gruppstart'
+  municipality: organisation.id
+})
+var names = {
+  identity: 'id-${namePrefix}-${resourceToken}'
+  storage: take('st${replace(namePrefix, '-', '')}${resourceToken}', 24)
+  logAnalytics: 'log-${namePrefix}-${resourceToken}'
+  applicationInsights: 'appi-${namePrefix}-${resourceToken}'
+  keyVault: take('kv-${namePrefix}-${resourceToken}', 24)
+  plan: 'plan-${namePrefix}-${resourceToken}'
+  functionApp: 'func-${namePrefix}-${resourceToken}'
+}
+var deploymentContainerName = 'app-package'
+
+// What the app uses in storage; it also creates any that are missing.
+var queueNames = [
+  'formation-requests'
+  'formation-requests-poison'
+  'notifications'
+  'notifications-poison'
+]
+var tableNames = [
+  'interests'
+  'facilitators'
+  'verifications'
+  'ratelimits'
+  'audit'
+]
+
+// Names of the Key Vault secrets that deploy.sh writes.
+var twilioAuthTokenSecretName = 'twilio-auth-token'
+var adminTokenSecretName = 'admin-token'
+
+// Paths App Service Authentication leaves open when it is on: the resident pages and API and the
+// Twilio webhooks. Everything else, /admin and /api/admin included, needs an Entra ID sign-in
+// (or token): there the app trusts the sign-in headers, so the platform must be the one setting them.
+var publicPaths = [
+  '/'
+  '/verify'
+  '/verify/*'
+  '/thanks'
+  '/thanks/*'
+  '/withdraw'
+  '/static/*'
+  '/favicon.ico'
+  '/robots.txt'
+  '/healthz'
+  '/api/themes'
+  '/api/themes/*'
+  '/api/interests'
+  '/api/interests/*'
+  '/api/sms/inbound'
+  '/api/sms/status'
+  '/api/openapi.json'
+  '/api/docs'
+  '/docs/oauth2-redirect'
+]
+
+// ---------------------------------------------------------------------------------------------
+// Resources
+// ---------------------------------------------------------------------------------------------
+
+module identity 'modules/identity.bicep' = {
+  name: 'identity'
+  params: {
+    name: names.identity
+    location: location
+    tags: allTags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: names.logAnalytics
+    applicationInsightsName: names.applicationInsights
+    location: location
+    retentionInDays: logRetentionDays
+    tags: allTags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  name: 'storage'
+  params: {
+    name: names.storage
+    location: location
+    deploymentContainerName: deploymentContainerName
+    queueNames: queueNames
+    tableNames: tableNames
+    tags: allTags
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  name: 'keyvault'
+  params: {
+    name: names.keyVault
+    location: location
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
+    tags: allTags
+  }
+}
+
+module roles 'modules/roles.bicep' = {
+  name: 'roles'
+  params: {
+    appPrincipalId: identity.outputs.principalId
+    storageAccountName: storage.outputs.name
+    keyVaultName: keyVault.outputs.name
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    deployerPrincipalId: deployerPrincipalId
+    deployerPrincipalType: deployerPrincipalType
+  }
+}
+
+// Every setting the app reads (shared/settings.py), by its app-setting name; the function app
+// module adds PUBLIC_BASE_URL. tests/infra checks this list against the Settings class both ways.
+var appSettings = {
+  // Storage through the managed identity; the host reads the same three settings.
+  AzureWebJobsStorage__accountName: storage.outputs.name
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identity.outputs.clientId
+  // Telemetry through the managed identity (the component refuses keys).
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.connectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identity.outputs.clientId};Authorization=AAD'
+  ORGANISATION_CONFIG: string(organisation)
+  FORMATION_SCHEDULE: formationSchedule
+  JOIN_WINDOW_DAYS: string(joinWindowDays)
+  CLIENT_REGISTRATIONS_PER_HOUR: string(clientRegistrationsPerHour)
+  LIFECYCLE_SCHEDULE: lifecycleSchedule
+  FACILITATOR_MEETINGS: string(facilitatorMeetings)
+  CHECK_IN_WEEKS: string(checkInWeeks)
+  RETENTION_DAYS: string(retentionDays)
+  CLOSED_GROUP_RETENTION_DAYS: string(closedGroupRetentionDays)
+  // The admin pages trust the platform's sign-in headers only where App Service Authentication
+  // is on, and it is on exactly when adminSignInClientId is given.
+  APP_SERVICE_AUTH: empty(adminSignInClientId) ? 'false' : 'true'
+  SMS_RATE_PER_SECOND: smsRatePerSecond
+  TWILIO_ACCOUNT_SID: twilioAccountSid
+  TWILIO_FROM: smsSender
+  TWILIO_MESSAGING_SERVICE_SID: twilioMessagingServiceSid
+  // Secrets: Key Vault references, resolved with the identity (keyVaultReferenceIdentity).
+  TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${twilioAuthTokenSecretName}/)'
+  ADMIN_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${adminTokenSecretName}/)'
+}
+
+module functionApp 'modules/functionapp.bicep' = {
+  name: 'functionapp'
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: location
+    identityResourceId: identity.outputs.resourceId
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainerName: deploymentContainerName
+    appSettings: appSettings
+    publicBaseUrl: publicBaseUrl
+    maximumInstanceCount: maximumInstanceCount
+    adminSignInClientId: adminSignInClientId
+    adminSignInExcludedPaths: publicPaths
+    tags: allTags
+  }
+  // The app must be able to read storage and the vault the moment it starts.
+  dependsOn: [
+    roles
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Outputs (azd copies them into its environment; deploy.sh reads them)
+// ---------------------------------------------------------------------------------------------
+
+@description('The Function App\'s name.')
+output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
+
+@description('The Function App\'s resource ID.')
+output AZURE_FUNCTION_APP_ID string = functionApp.outputs.resourceId
+
+@description('The Key Vault\'s name.')
+output AZURE_KEY_VAULT_NAME string = keyVault.outputs.name
+
+@description('The storage account\'s name.')
+output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
+
+@description('The base URL of the public form, the API and the Twilio webhooks.')
+output PUBLIC_BASE_URL string = functionApp.outputs.publicBaseUrl
+
+@description('The Key Vault secret holding the Twilio auth token.')
+output TWILIO_AUTH_TOKEN_SECRET_NAME string = twilioAuthTokenSecretName
+
+@description('The Key Vault secret holding the admin token.')
+output ADMIN_TOKEN_SECRET_NAME string = adminTokenSecretName

@@ -1,0 +1,234 @@
+"""infra/deploy.sh: the dry run prints the whole deployment without running anything; a real run
+(against tests/infra/fake_az.py) is idempotent and never prints a secret; unknown municipalities
+are refused. Also the app package and the azd parameters file."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import INFRA, MUNICIPALITY_FILES, ROOT, load_infra_module
+
+DEPLOY = INFRA / "deploy.sh"
+TWILIO_TOKEN = "twilio-token-7c1e5b"
+ADMIN_TOKEN = "admin-token-93fd2a"
+
+
+def run_deploy(
+    *args: str, env: dict[str, str] | None = None, path_dirs: tuple[Path, ...] = ()
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if k not in {"TWILIO_AUTH_TOKEN", "ADMIN_TOKEN"}}
+    environment |= {"PATH": os.pathsep.join([*map(str, path_dirs), environment.get("PATH", "")])} | (env or {})
+    for name in (
+        "AZURE_FUNCTION_APP_NAME",
+        "AZURE_FUNCTION_APP_ID",
+        "AZURE_KEY_VAULT_NAME",
+        "PUBLIC_BASE_URL",
+        "AZURE_RESOURCE_GROUP",
+    ):
+        if name not in (env or {}):
+            environment.pop(name, None)
+    return subprocess.run(
+        ["bash", str(DEPLOY), *args],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.fixture
+def tripwire_az(tmp_path: Path) -> tuple[Path, Path]:
+    """An `az` on PATH that records that it was called: a dry run must never call it."""
+    bin_dir, marker = tmp_path / "bin", tmp_path / "az-was-called"
+    bin_dir.mkdir()
+    (bin_dir / "az").write_text(f'#!/bin/sh\necho "$@" >> "{marker}"\nexit 99\n')
+    (bin_dir / "az").chmod(0o755)
+    return bin_dir, marker
+
+
+@pytest.fixture
+def fake_az(tmp_path: Path) -> dict[str, Any]:
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    (bin_dir / "az").write_text(f'#!/bin/sh\nexec "{sys.executable}" "{Path(__file__).with_name("fake_az.py")}" "$@"\n')
+    (bin_dir / "az").chmod(0o755)
+    state, log = tmp_path / "az-state.json", tmp_path / "az-calls.jsonl"
+    return {"bin": bin_dir, "env": {"FAKE_AZ_STATE": str(state), "FAKE_AZ_LOG": str(log)}, "state": state, "log": log}
+
+
+def calls(fake: dict[str, Any], since: int = 0) -> list[dict[str, Any]]:
+    lines = fake["log"].read_text().splitlines() if fake["log"].exists() else []
+    return [json.loads(line) for line in lines[since:]]
+
+
+def secrets_written(entries: list[dict[str, Any]]) -> list[str]:
+    return [e["args"][e["args"].index("--name") + 1] for e in entries if e["args"][:3] == ["keyvault", "secret", "set"]]
+
+
+def line_index(lines: list[str], pattern: str) -> int:
+    for number, line in enumerate(lines):
+        if re.search(pattern, line):
+            return number
+    raise AssertionError(f"no line matches {pattern!r}")
+
+
+@pytest.mark.parametrize("path", MUNICIPALITY_FILES, ids=lambda p: p.stem)
+def test_dry_run_prints_the_whole_deployment_and_runs_nothing(path: Path, tripwire_az: tuple[Path, Path]) -> None:
+    bin_dir, marker = tripwire_az
+    document = json.loads(path.read_text(encoding="utf-8"))
+    municipality, location = path.stem, document["deployment"]["location"]
+    done = run_deploy(
+        municipality,
+        "--dry-run",
+        env={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN, "ADMIN_TOKEN": ADMIN_TOKEN},
+        path_dirs=(bin_dir,),
+    )
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists(), f"the dry run called az: {marker.read_text()}"
+    out = done.stdout
+    lines = out.splitlines()
+    group = rf"^az group create --name rg-gruppstart-{municipality} --location {location} "
+    deployment = (
+        rf"^az deployment group create --resource-group rg-gruppstart-{municipality} --name gruppstart-{municipality} "
+        r"--template-file infra/main\.bicep --parameters @\S+parameters\.json "
+    )
+    order = [
+        line_index(lines, group),
+        line_index(lines, deployment),
+        line_index(lines, r"^az keyvault secret set .*--name twilio-auth-token --value '\*\*\*' "),
+        line_index(lines, r"^az keyvault secret set .*--name admin-token --value '\*\*\*' "),
+        line_index(
+            lines,
+            r"^az functionapp deployment source config-zip --resource-group "
+            rf"rg-gruppstart-{municipality} .*--src \S+\.zip --build-remote true",
+        ),
+        line_index(lines, r"A message comes in: +\S+/api/sms/inbound$"),
+        line_index(lines, r"Status callback: +\S+/api/sms/status$"),
+        line_index(lines, r"Public form: +\S+/$"),
+    ]
+    assert order[:5] == sorted(order[:5]), "resource group, template, secrets, package, in that order"
+    assert "deployerPrincipalId=" in lines[order[1]]
+    assert TWILIO_TOKEN not in out + done.stderr and ADMIN_TOKEN not in out + done.stderr
+    # the parameters the dry run shows are the mapping's, organisation included
+    shown = json.loads("\n".join(line[4:] for line in lines if line.startswith("#   ")))
+    assert shown["parameters"]["organisation"]["value"] == document["organisation"]
+    assert shown["parameters"]["location"]["value"] == location
+
+
+def test_unknown_municipality_is_refused_with_the_known_ones(tripwire_az: tuple[Path, Path]) -> None:
+    bin_dir, marker = tripwire_az
+    done = run_deploy("atlantis", "--dry-run", path_dirs=(bin_dir,))
+    assert done.returncode != 0
+    assert "unknown municipality 'atlantis'" in done.stderr
+    for path in MUNICIPALITY_FILES:
+        assert path.stem in done.stderr
+    assert not done.stdout.strip().startswith("az ")
+    assert not marker.exists()
+
+
+def test_missing_municipality_and_bad_options_are_refused() -> None:
+    assert run_deploy().returncode == 2
+    assert run_deploy("region-jonkoping", "--frobnicate").returncode == 2
+
+
+def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, Any]) -> None:
+    env = fake_az["env"] | {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
+    first = run_deploy("region-jonkoping", env=env, path_dirs=(fake_az["bin"],))
+    assert first.returncode == 0, first.stderr
+    entries = calls(fake_az)
+    commands = [" ".join(e["args"][:3]) for e in entries]
+    assert "group create --name" in commands
+    deployment = next(e for e in entries if e["args"][:3] == ["deployment", "group", "create"])
+    assert deployment["parameters"]["organisation"]["value"]["id"] == "region-jonkoping"
+    assert "deployerPrincipalId=11111111-2222-3333-4444-555555555555" in deployment["args"]
+    assert sorted(secrets_written(entries)) == ["admin-token", "twilio-auth-token"]
+    assert any(
+        e["args"][0] == "rest" and "configreferences/appsettings/refresh" in " ".join(e["args"]) for e in entries
+    )
+    package = next(e for e in entries if e["args"][:2] == ["functionapp", "deployment"])["package"]
+    assert "function_app.py" in package and "host.json" in package and "requirements.txt" in package
+    assert not [n for n in package if n.split("/")[0] in {"tests", "infra", "bench", "node_modules", ".git"}]
+    assert "https://func-gs-test-abc123.azurewebsites.net/api/sms/inbound" in first.stdout
+    admin_token = json.loads(fake_az["state"].read_text())["secrets"]["admin-token"]
+    assert len(admin_token) >= 32
+    for secret in (TWILIO_TOKEN, admin_token):
+        assert secret not in first.stdout + first.stderr
+
+    second = run_deploy("region-jonkoping", env=env, path_dirs=(fake_az["bin"],))
+    assert second.returncode == 0, second.stderr
+    again = calls(fake_az, since=len(entries))
+    assert secrets_written(again) == [], "a second run writes no secret"
+    assert not [e for e in again if e["args"][0] == "rest"], "and refreshes nothing"
+    assert json.loads(fake_az["state"].read_text())["secrets"]["admin-token"] == admin_token, "admin token kept"
+    assert admin_token not in second.stdout + second.stderr
+
+    rotated = run_deploy(
+        "region-jonkoping", env=fake_az["env"] | {"TWILIO_AUTH_TOKEN": "new-twilio-token"}, path_dirs=(fake_az["bin"],)
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert secrets_written(calls(fake_az, since=len(entries) + len(again))) == ["twilio-auth-token"]
+
+
+def test_real_run_stops_when_twilio_is_configured_but_no_token_is_given(
+    fake_az: dict[str, Any], tmp_path: Path
+) -> None:
+    document = json.loads((INFRA / "municipalities" / "region-jonkoping.json").read_text(encoding="utf-8"))
+    document["deployment"]["twilioAccountSid"] = "AC" + "0" * 32
+    path = tmp_path / "municipalities" / "region-jonkoping.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    done = run_deploy(str(path), env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode != 0
+    assert "TWILIO_AUTH_TOKEN is not set" in done.stderr
+    assert not [e for e in calls(fake_az) if e["args"][:2] == ["functionapp", "deployment"]], "nothing published"
+
+
+def test_azd_postprovision_step_uses_the_outputs_from_the_environment(fake_az: dict[str, Any]) -> None:
+    outputs = {
+        "AZURE_KEY_VAULT_NAME": "kv-from-azd",
+        "AZURE_FUNCTION_APP_ID": "/subscriptions/1/resourceGroups/rg/providers/Microsoft.Web/sites/func-from-azd",
+        "PUBLIC_BASE_URL": "https://func-from-azd.azurewebsites.net",
+    }
+    done = run_deploy("aurskog-holand", "--step", "secrets", env=fake_az["env"] | outputs, path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    entries = calls(fake_az)
+    assert secrets_written(entries) == ["admin-token"]
+    assert all("kv-from-azd" in e["args"] for e in entries if e["args"][0] == "keyvault")
+    assert not [e for e in entries if e["args"][0] in {"group", "deployment", "functionapp"}]
+
+
+def test_azd_parameters_file(tmp_path: Path, deploy_params: Any) -> None:
+    target = tmp_path / "main.parameters.json"
+    deploy_params.main(["region-jonkoping", "--azd", str(target), "--quiet"])
+    parameters = json.loads(target.read_text(encoding="utf-8"))["parameters"]
+    assert parameters["deployerPrincipalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
+    assert parameters["organisation"]["value"]["id"] == "region-jonkoping"
+
+
+def test_hook_scripts_and_deploy_script_are_valid_shell() -> None:
+    for script in [DEPLOY, *sorted((INFRA / "hooks").glob("*.sh"))]:
+        shell = "bash" if script == DEPLOY else "sh"
+        done = subprocess.run([shell, "-n", str(script)], capture_output=True, text=True, check=False)
+        assert done.returncode == 0, f"{script.name}: {done.stderr}"
+    azure_yaml = (ROOT / "azure.yaml").read_text(encoding="utf-8")
+    for hook in re.findall(r"run: (\S+)", azure_yaml):
+        assert (ROOT / hook).is_file(), hook
+
+
+def test_package_leaves_out_tests_infra_and_tooling() -> None:
+    package = load_infra_module("package")
+    files = {str(p) for p in package.package_files()}
+    assert {"function_app.py", "host.json", "requirements.txt"} <= files
+    assert any(f.startswith("shared/") for f in files)
+    for excluded in ("tests/", "infra/", "bench/", "node_modules/", ".venv", ".git/", "__pycache__", "azure.yaml"):
+        assert not [f for f in files if f.startswith(excluded) or f"/{excluded}" in f], excluded
