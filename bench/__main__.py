@@ -109,8 +109,9 @@ def registration(azurite: Azurite, count: int) -> list[Row]:
     port = free_port()
     themes = [t["id"] for t in doc["themes"]]
     areas = [a["id"] for a in doc["areas"]]
-    with server_process(["-m", "uvicorn", "functions.http:asgi_app", "--port", str(port), "--log-level", "warning"],
-                        env, port) as process:
+    with server_process(
+        ["-m", "uvicorn", "functions.http:asgi_app", "--port", str(port), "--log-level", "warning"], env, port
+    ) as process:
         base = f"http://127.0.0.1:{port}"
         durations: list[float] = []
         lock = threading.Lock()
@@ -152,8 +153,14 @@ def registration(azurite: Azurite, count: int) -> list[Row]:
     floor = ops * raw
     return [
         Row("storage operations per verified registration", ops, "ops"),
-        Row(f"time per registration over HTTP, {CONCURRENCY} clients", per_registration * 1000, "ms",
-            floor * 1000, "≤ 1.3× ops × one raw call", per_registration <= 1.3 * floor),
+        Row(
+            f"time per registration over HTTP, {CONCURRENCY} clients",
+            per_registration * 1000,
+            "ms",
+            floor * 1000,
+            "≤ 1.3× ops × one raw call",
+            per_registration <= 1.3 * floor,
+        ),
         Row(f"registrations per second ({count}, {CONCURRENCY} clients)", count / wall, "/s"),
         Row(f"peak RSS of the app server after {count} registrations", rss, "MiB"),
     ]
@@ -173,7 +180,9 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list
     def add_facilitators() -> None:
         for i in range(groups_expected // 20 + 5):  # capacity is at most 20 groups each
             services.facilitators.create(
-                FacilitatorIn(name=f"Facilitator {i}", phone=f"+46{phone(800_000 + i)[1:]}", locales=["sv"], capacity=20)
+                FacilitatorIn(
+                    name=f"Facilitator {i}", phone=f"+46{phone(800_000 + i)[1:]}", locales=["sv"], capacity=20
+                )
             )
 
     fresh(services)
@@ -184,14 +193,24 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list
         batches = []
         for t in range(themes):
             theme = f"tema-{t:03d}"
-            batches.append([
-                Interest(
-                    theme=theme, key=f"{INTEREST_PREFIX}{prefix}{i:011x}{i:012x}", name=f"P {i}", phone=f"+4670{i:08d}"[:12],
-                    locale="sv", area=None, status=InterestStatus.WAITING, consent_version="b", created_at=now,
-                    verified_at=now, withdraw_token_hash="x",
-                ).to_entity()
-                for i in range(per_theme)
-            ])
+            batches.append(
+                [
+                    Interest(
+                        theme=theme,
+                        key=f"{INTEREST_PREFIX}{prefix}{i:011x}{i:012x}",
+                        name=f"P {i}",
+                        phone=f"+4670{i:08d}"[:12],
+                        locale="sv",
+                        area=None,
+                        status=InterestStatus.WAITING,
+                        consent_version="b",
+                        created_at=now,
+                        verified_at=now,
+                        withdraw_token_hash="x",
+                    ).to_entity()
+                    for i in range(per_theme)
+                ]
+            )
         return batches
 
     fresh(services)
@@ -222,8 +241,14 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list
     floor = time.perf_counter() - start
     members = themes * per_theme
     return [
-        Row(f"form groups from {members} verified interests over {themes} themes", elapsed, "s", floor,
-            "≤ 1.5× writing its entities in 100-op transactions", elapsed <= 1.5 * floor),
+        Row(
+            f"form groups from {members} verified interests over {themes} themes",
+            elapsed,
+            "s",
+            floor,
+            "≤ 1.5× writing its entities in 100-op transactions",
+            elapsed <= 1.5 * floor,
+        ),
         Row("entities formation wrote (claims, groups, outbox rows)", report.entities_written, ""),
         Row("storage operations per formed member (incl. queueing each text)", ops / members, "ops"),
         Row("groups formed", report.groups_formed, "groups"),
@@ -247,9 +272,13 @@ def time_to_invite(azurite: Azurite, groups: int = 20) -> list[Row]:
 
     with LoopbackTwilio(on_accept=on_accept) as twilio:
         env = env_for(
-            azurite.connection_string, doc,
-            TWILIO_ACCOUNT_SID=twilio.account_sid, TWILIO_AUTH_TOKEN=twilio.auth_token,
-            TWILIO_FROM="+46700000001", TWILIO_API_BASE_URL=twilio.base_url, SMS_RATE_PER_SECOND="10",
+            azurite.connection_string,
+            doc,
+            TWILIO_ACCOUNT_SID=twilio.account_sid,
+            TWILIO_AUTH_TOKEN=twilio.auth_token,
+            TWILIO_FROM="+46700000001",
+            TWILIO_API_BASE_URL=twilio.base_url,
+            SMS_RATE_PER_SECOND="10",
         )
         services, _ = counted_services(env)
         fresh(services)
@@ -259,25 +288,44 @@ def time_to_invite(azurite: Azurite, groups: int = 20) -> list[Row]:
             http = httpx.Client(base_url=base, timeout=30)
             admin = {"authorization": "Bearer bench-admin-token"}
             for i in range(3):
-                http.post("/api/admin/facilitators", headers=admin, json={
-                    "name": f"Bench {i}", "phone": f"070-17406{30 + i}", "locales": ["sv", "en"], "capacity": 20,
-                }).raise_for_status()
+                http.post(
+                    "/api/admin/facilitators",
+                    headers=admin,
+                    json={
+                        "name": f"Bench {i}",
+                        "phone": f"070-17406{30 + i}",
+                        "locales": ["sv", "en"],
+                        "capacity": 20,
+                    },
+                ).raise_for_status()
             delays = []
             for g in range(groups):
                 t0 = 0.0
                 for p in range(5):
                     number = phone(g * 10 + p)
                     e164 = "+46" + number[1:]
-                    created = http.post("/api/interests", json={
-                        "theme": f"tema-{g:03d}", "name": f"M{g}-{p}", "phone": number,
-                        "age_confirmed": True, "consent": True,
-                    })
+                    created = http.post(
+                        "/api/interests",
+                        json={
+                            "theme": f"tema-{g:03d}",
+                            "name": f"M{g}-{p}",
+                            "phone": number,
+                            "age_confirmed": True,
+                            "consent": True,
+                        },
+                    )
                     created.raise_for_status()
                     code = None
                     for _ in range(200):
                         with lock:
-                            code = next((re.match(r"\d{6}", b).group(0) for _, to, b in reversed(accepted)
-                                         if to == e164 and re.match(r"\d{6}", b)), None)
+                            code = next(
+                                (
+                                    re.match(r"\d{6}", b).group(0)
+                                    for _, to, b in reversed(accepted)
+                                    if to == e164 and re.match(r"\d{6}", b)
+                                ),
+                                None,
+                            )
                         if code:
                             break
                         time.sleep(0.01)
@@ -296,8 +344,7 @@ def time_to_invite(azurite: Azurite, groups: int = 20) -> list[Row]:
     p50, p95 = percentile(delays, 50), percentile(delays, 95)
     return [
         Row(f"fifth verification → sixth SMS accepted, median of {groups} groups", p50, "s"),
-        Row(f"fifth verification → sixth SMS accepted, 95th percentile of {groups}", p95, "s", 5.0, "< 5 s",
-            p95 < 5.0),
+        Row(f"fifth verification → sixth SMS accepted, 95th percentile of {groups}", p95, "s", 5.0, "< 5 s", p95 < 5.0),
     ]
 
 
@@ -320,23 +367,48 @@ def sending_rate(azurite: Azurite, rate: float = 20.0, messages_wanted: int = 15
                 services.intake.register  # noqa: B018
             from shared.domain import INTEREST_PREFIX, Interest, InterestStatus, utcnow
 
-            services.storage.table("interests").submit_transaction([
-                ("create", Interest(
-                    theme=theme["id"], key=f"{INTEREST_PREFIX}{t:012x}{p:012x}", name=f"R{p}", phone=f"+4670{t:04d}{p:04d}",
-                    locale="sv", status=InterestStatus.WAITING, consent_version="b", created_at=utcnow(),
-                    withdraw_token_hash="x").to_entity()) for p in range(5)
-            ])
+            services.storage.table("interests").submit_transaction(
+                [
+                    (
+                        "create",
+                        Interest(
+                            theme=theme["id"],
+                            key=f"{INTEREST_PREFIX}{t:012x}{p:012x}",
+                            name=f"R{p}",
+                            phone=f"+4670{t:04d}{p:04d}",
+                            locale="sv",
+                            status=InterestStatus.WAITING,
+                            consent_version="b",
+                            created_at=utcnow(),
+                            withdraw_token_hash="x",
+                        ).to_entity(),
+                    )
+                    for p in range(5)
+                ]
+            )
         use_services(services)
         services.formation.sweep()
-        host = LocalHost(function_app.app, services.storage, settings={"FORMATION_SCHEDULE": "0 */5 * * * *"},
-                         rules=QueueRules(max_dequeue_count=5, visibility_timeout=5, batch_size=16,
-                                          max_polling_interval=0.1), only={"send_notification"})
+        host = LocalHost(
+            function_app.app,
+            services.storage,
+            settings=services.settings,
+            rules=QueueRules(max_dequeue_count=5, visibility_timeout=5, batch_size=16, max_polling_interval=0.1),
+            only={"send_notification"},
+        )
         host.run_until_idle(timeout=120)
         use_services(None)
         times = sorted(m.received_at.timestamp() for m in twilio.accepted)
     measured = (len(times) - 1) / (times[-1] - times[0])
-    return [Row(f"sending rate over {len(times)} texts, 16 concurrent invocations", measured, "/s", rate,
-                "within 5% of SMS_RATE_PER_SECOND", abs(measured - rate) / rate <= 0.05)]
+    return [
+        Row(
+            f"sending rate over {len(times)} texts, 16 concurrent invocations",
+            measured,
+            "/s",
+            rate,
+            "within 5% of SMS_RATE_PER_SECOND",
+            abs(measured - rate) / rate <= 0.05,
+        )
+    ]
 
 
 # --- cold start ---------------------------------------------------------------------------------------------
@@ -346,8 +418,14 @@ def import_seconds(module: str, runs: int = 7) -> float:
     code = f"import time; t = time.perf_counter(); import {module}; print(time.perf_counter() - t)"
     samples = []
     for _ in range(runs):
-        out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True,
-                             env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)})
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+            env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT)},
+        )
         samples.append(float(out.stdout.strip()))
     return statistics.median(samples)
 
@@ -357,10 +435,17 @@ def cold_start() -> list[Row]:
     app = import_seconds("function_app")
     first_request = import_seconds("shared.web.app")
     return [
-        Row("import function_app in a fresh interpreter", app * 1000, "ms", baseline * 1000,
-            "< 2× import azure.functions", app < 2 * baseline),
-        Row("import the web stack on the first HTTP event (FastAPI, SDKs)", first_request * 1000, "ms",
-            baseline * 1000),
+        Row(
+            "import function_app in a fresh interpreter",
+            app * 1000,
+            "ms",
+            baseline * 1000,
+            "< 2× import azure.functions",
+            app < 2 * baseline,
+        ),
+        Row(
+            "import the web stack on the first HTTP event (FastAPI, SDKs)", first_request * 1000, "ms", baseline * 1000
+        ),
     ]
 
 
@@ -378,9 +463,17 @@ def table(rows: list[Row]) -> str:
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    mem = next(line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal"))
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = next(
+        line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
+    )
     import os
 
     return f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB, Python {platform.python_version()}"

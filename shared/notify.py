@@ -186,7 +186,10 @@ class Notifier:
         sent: dict[str, Any] = {"Status": MessageStatus.SENT.value, "ProviderSid": sid, "SentAt": self._clock()}
         if claimed.subject_name:
             sent["SubjectName"] = ""  # the leaver's name is not kept once the facilitator knows
-        self._update(claimed, sent, force=True)
+        if self._update(claimed, sent) is None:
+            # A delivery receipt got here first (delivered, undelivered…): keep its status, add the sid.
+            del sent["Status"]
+            self._update(claimed, sent, force=True)
 
     # rendering ---------------------------------------------------------------------------
 
@@ -213,6 +216,22 @@ class Notifier:
                 return None
             facilitator = self._facilitators.get(group.facilitator_id or "")
             locale = member.locale
+            if message.kind in (MessageKind.MEETING_SET, MessageKind.MEETING_REMINDER):
+                from shared.lifecycle import format_meeting_time, organisation_tz
+
+                if group.first_meeting_at is None:
+                    return None
+                body = self._templates.sms(
+                    message.kind.value,
+                    locale,
+                    name=member.name,
+                    theme=theme_of(message.theme, locale).label.lower(),
+                    when=format_meeting_time(group.first_meeting_at, locale, organisation_tz(self._org)),
+                    place=group.meeting_place,
+                    facilitator=facilitator.first_name if facilitator else "",
+                    **common,
+                )
+                return member.phone, body
             body = self._templates.sms(
                 "invitation",
                 locale,
@@ -230,6 +249,13 @@ class Notifier:
         context: dict[str, Any] = {"theme": theme_of(message.theme, locale).label, "count": len(members), **common}
         if message.kind is MessageKind.ROSTER:
             context["members"] = members
+        elif message.kind is MessageKind.FACILITATOR_CHECK_IN:
+            started = group.first_meeting_at or group.formed_at
+            context.update(
+                name=facilitator.first_name,
+                weeks=max(1, (self._clock() - started).days // 7),
+                coordinator=self._org.coordinator_phone,
+            )
         elif message.kind is MessageKind.MEMBER_JOINED:
             context["joined"] = [m for m in members if m.key in message.subject_keys]
             if not context["joined"]:

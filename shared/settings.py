@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.organisation import Organisation, parse_organisation
@@ -30,13 +30,31 @@ class Settings(BaseSettings):
 
     public_base_url: str | None = Field(None, validation_alias="PUBLIC_BASE_URL")
     admin_token: SecretStr | None = Field(None, validation_alias="ADMIN_TOKEN")
+    # True only where App Service Authentication is on: then the platform, not the client, sets the
+    # X-MS-CLIENT-PRINCIPAL* headers and the admin pages trust them. Off, those headers are ignored.
+    app_service_auth: bool = Field(False, validation_alias="APP_SERVICE_AUTH")
 
     formation_schedule: str = Field("0 */5 * * * *", validation_alias="FORMATION_SCHEDULE")
     join_window_days: int = Field(14, ge=0, le=365, validation_alias="JOIN_WINDOW_DAYS")
     client_registrations_per_hour: int = Field(20, ge=1, le=100_000, validation_alias="CLIENT_REGISTRATIONS_PER_HOUR")
 
+    # Group lifecycle and retention (shared/lifecycle.py, shared/retention.py).
+    lifecycle_schedule: str = Field("0 0 7 * * *", validation_alias="LIFECYCLE_SCHEDULE")
+    facilitator_meetings: int = Field(5, ge=1, le=52, validation_alias="FACILITATOR_MEETINGS")
+    check_in_weeks: int = Field(7, ge=1, le=104, validation_alias="CHECK_IN_WEEKS")
+    retention_days: int = Field(180, ge=1, le=3650, validation_alias="RETENTION_DAYS")
+    closed_group_retention_days: int = Field(30, ge=0, le=3650, validation_alias="CLOSED_GROUP_RETENTION_DAYS")
+
     # Local development only: enables /dev/outbox and trusts no proxy headers.
     dev_mode: bool = Field(False, validation_alias="DEV_MODE")
+
+    @field_validator("admin_token", "twilio_auth_token", mode="before")
+    @classmethod
+    def _unresolved_reference_is_unset(cls, value: object) -> object:
+        # If Key Vault cannot be read, Azure passes the reference text itself: never take that as a secret.
+        if isinstance(value, str) and value.strip().startswith("@Microsoft.KeyVault("):
+            return None
+        return value
 
     @model_validator(mode="after")
     def _storage_given(self) -> Settings:
@@ -51,6 +69,17 @@ class Settings(BaseSettings):
     @cached_property
     def organisation(self) -> Organisation:
         return parse_organisation(self.organisation_config)
+
+    def app_settings(self) -> dict[str, str]:
+        """Every setting by its app-setting name, as the host resolves %NAME% in binding expressions."""
+        values = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value is not None and isinstance(field.validation_alias, str):
+                values[field.validation_alias] = (
+                    value.get_secret_value() if isinstance(value, SecretStr) else str(value)
+                )
+        return values
 
     @property
     def uses_twilio(self) -> bool:

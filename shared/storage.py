@@ -6,6 +6,7 @@ app's managed identity and the account name, as the Functions host itself does.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -17,6 +18,11 @@ from azure.core.exceptions import (
     ServiceRequestError,
     ServiceResponseError,
 )
+
+# The SDKs log each request's URL at INFO (urllib3 at DEBUG). Row keys in those URLs are derived from
+# phone numbers (phone markers, rate-limit keys): keep them out of Application Insights.
+for _noisy in ("azure.core.pipeline.policies.http_logging_policy", "urllib3.connectionpool"):
+    logging.getLogger(_noisy).setLevel(logging.WARNING)
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient, TableServiceClient

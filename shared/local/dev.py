@@ -75,7 +75,7 @@ def main() -> None:
     host = LocalHost(
         function_app.app,
         services.storage,
-        settings={"FORMATION_SCHEDULE": settings.formation_schedule, **os.environ},
+        settings=settings,
     )
     host.start()
     sms = "Twilio" if settings.uses_twilio else f"the local outbox (http://127.0.0.1:{port}/dev/outbox)"

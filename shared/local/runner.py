@@ -24,6 +24,7 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from shared.settings import Settings
 from shared.storage import StorageAccount
 
 log = logging.getLogger(__name__)
@@ -138,12 +139,13 @@ class LocalHost:
         app: func.FunctionApp | func.AsgiFunctionApp,
         storage: StorageAccount,
         *,
-        settings: dict[str, str],
+        settings: Settings,
         rules: QueueRules | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         only: set[str] | None = None,
     ) -> None:
         """`only` limits the run to those function names (tests use it to stop before a stage)."""
+        expressions = settings.app_settings()
         self.storage = storage
         self.rules = rules or QueueRules.from_host_json()
         self.clock = clock
@@ -158,7 +160,7 @@ class LocalHost:
                 self.queues.append(
                     _QueueFunction(
                         function.get_function_name(),
-                        _resolve(data["queueName"], settings),
+                        _resolve(data["queueName"], expressions),
                         function.get_user_function(),
                     )
                 )
@@ -167,7 +169,9 @@ class LocalHost:
                     raise ValueError(f"{function.get_function_name()}: run_on_startup fires on every scale-out")
                 self.timers.append(
                     _TimerFunction(
-                        function.get_function_name(), _resolve(data["schedule"], settings), function.get_user_function()
+                        function.get_function_name(),
+                        _resolve(data["schedule"], expressions),
+                        function.get_user_function(),
                     )
                 )
         self._stop = threading.Event()

@@ -38,7 +38,7 @@ def wired(make_services, twilio: LoopbackTwilio) -> Iterator[tuple[Services, Loc
     sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46700000001", api_base_url=twilio.base_url)
     services = make_services(sender=sender, PUBLIC_BASE_URL=BASE, SMS_RATE_PER_SECOND="1000")
     use_services(services)
-    host = LocalHost(function_app.app, services.storage, settings={"FORMATION_SCHEDULE": "0 */5 * * * *"}, rules=FAST)
+    host = LocalHost(function_app.app, services.storage, settings=services.settings, rules=FAST)
     yield services, host
     use_services(None)
 
@@ -154,7 +154,7 @@ def test_a_message_failing_every_time_ends_in_the_poison_queue_and_is_visible(wi
     only_send = LocalHost(
         host_app(),
         services.storage,
-        settings={"FORMATION_SCHEDULE": "0 */5 * * * *"},
+        settings=services.settings,
         rules=FAST,
         only={"send_notification"},
     )
@@ -224,3 +224,18 @@ def test_a_sender_that_died_mid_send_is_reconciled_with_the_provider(wired, twil
         assert outcome.reason == "already_done" and row.provider_sid == earlier.sid
     else:
         assert outcome.sent
+
+
+def test_a_delivery_receipt_that_arrives_before_the_send_is_recorded_keeps_its_status(wired, twilio):
+    services, _host = wired
+    form_group(services)
+    target = next(r for r in outbox(services) if r.kind is MessageKind.INVITATION)
+    claimed = services.notifier._update(target, {"Status": MessageStatus.SENDING.value})
+    services.storage.table("interests").update_entity(  # the status webhook, faster than our own write
+        {"PartitionKey": target.theme, "RowKey": target.key, "Status": MessageStatus.DELIVERED.value}, mode="merge"
+    )
+
+    services.notifier._record_sent(claimed, "SM" + "0" * 32)
+
+    row = next(r for r in outbox(services) if r.key == target.key)
+    assert row.status is MessageStatus.DELIVERED and row.provider_sid == "SM" + "0" * 32

@@ -136,3 +136,16 @@ def test_the_app_refuses_to_start_with_a_bad_organisation(monkeypatch: pytest.Mo
     app = create_app(lambda: build_services(settings))
     with pytest.raises(OrganisationConfigError, match="default_locale"), TestClient(app):
         pass
+
+
+def test_an_unresolved_key_vault_reference_is_never_taken_as_a_secret():
+    """If the app cannot read Key Vault, Azure hands over the reference text: treat it as not set."""
+    from shared.settings import Settings
+
+    reference = "@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/admin-token/)"
+    settings = Settings(
+        AzureWebJobsStorage="UseDevelopmentStorage=true",
+        ORGANISATION_CONFIG="{}",
+        ADMIN_TOKEN=reference,
+    )
+    assert settings.admin_token is None
