@@ -8,6 +8,7 @@ Azurite), their ratio and the goal. Nothing here is a pass/fail test: it prints,
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 import statistics
@@ -32,6 +33,8 @@ from bench.common import (
     peak_rss_mib,
     percentile,
     server_process,
+    waiting_entities,
+    write_batched,
 )
 from shared.intake import ValidInterest
 from shared.local.azurite import Azurite
@@ -170,7 +173,6 @@ def registration(azurite: Azurite, count: int) -> list[Row]:
 
 
 def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list[Row]:
-    from shared.domain import INTEREST_PREFIX, Interest, InterestStatus, utcnow
     from shared.facilitators import FacilitatorIn
 
     doc = organisation(themes)
@@ -187,37 +189,11 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list
 
     fresh(services)
     table = services.storage.table("interests")
-    now = utcnow()
-
-    def interests(prefix: str) -> list[list[dict]]:
-        batches = []
-        for t in range(themes):
-            theme = f"tema-{t:03d}"
-            batches.append(
-                [
-                    Interest(
-                        theme=theme,
-                        key=f"{INTEREST_PREFIX}{prefix}{i:011x}{i:012x}",
-                        name=f"P {i}",
-                        phone=f"+4670{i:08d}"[:12],
-                        locale="sv",
-                        area=None,
-                        status=InterestStatus.WAITING,
-                        consent_version="b",
-                        created_at=now,
-                        verified_at=now,
-                        withdraw_token_hash="x",
-                    ).to_entity()
-                    for i in range(per_theme)
-                ]
-            )
-        return batches
-
     fresh(services)
     add_facilitators()
-    for batch in interests("a"):
-        for first in range(0, len(batch), 100):
-            table.submit_transaction([("create", e) for e in batch[first : first + 100]])
+    for t in range(themes):
+        theme = f"tema-{t:03d}"
+        write_batched(table, waiting_entities(theme, per_theme, tag=f"{t:03x}"))
 
     counter.take()
     start = time.perf_counter()
@@ -361,31 +337,11 @@ def sending_rate(azurite: Azurite, rate: float = 20.0, messages_wanted: int = 15
         sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46700000001", api_base_url=twilio.base_url)
         services, _ = counted_services(env_for(azurite.connection_string, doc, SMS_RATE_PER_SECOND=str(rate)), sender)
         fresh(services)
-        services.facilitators.create(FacilitatorIn(name="Rate", phone="+46701740640", locales=["sv"], capacity=100))
+        for i in range(len(doc["themes"]) // 20 + 1):
+            number = f"+4670174064{i}"
+            services.facilitators.create(FacilitatorIn(name=f"Rate {i}", phone=number, locales=["sv"], capacity=20))
         for t, theme in enumerate(doc["themes"]):
-            for p in range(5):
-                services.intake.register  # noqa: B018
-            from shared.domain import INTEREST_PREFIX, Interest, InterestStatus, utcnow
-
-            services.storage.table("interests").submit_transaction(
-                [
-                    (
-                        "create",
-                        Interest(
-                            theme=theme["id"],
-                            key=f"{INTEREST_PREFIX}{t:012x}{p:012x}",
-                            name=f"R{p}",
-                            phone=f"+4670{t:04d}{p:04d}",
-                            locale="sv",
-                            status=InterestStatus.WAITING,
-                            consent_version="b",
-                            created_at=utcnow(),
-                            withdraw_token_hash="x",
-                        ).to_entity(),
-                    )
-                    for p in range(5)
-                ]
-            )
+            write_batched(services.storage.table("interests"), waiting_entities(theme["id"], 5, tag=f"{t:03x}"))
         use_services(services)
         services.formation.sweep()
         host = LocalHost(
@@ -474,7 +430,6 @@ def machine() -> str:
     mem = next(
         line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
     )
-    import os
 
     return f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB, Python {platform.python_version()}"
 

@@ -57,6 +57,34 @@ class OpCounter:
             return value
 
 
+def waiting_entities(theme: str, count: int, tag: str) -> list[dict[str, Any]]:
+    """Verified people waiting in one theme, as table entities (seeding, not what is measured)."""
+    from shared.domain import INTEREST_PREFIX, Interest, InterestStatus, utcnow
+
+    now = utcnow()
+    return [
+        Interest(
+            theme=theme,
+            key=f"{INTEREST_PREFIX}{tag}{i:012x}".ljust(len(INTEREST_PREFIX) + 24, "0"),
+            name=f"Person {i}",
+            phone=f"+4670{abs(hash((theme, i))) % 10**7:07d}",
+            locale="sv",
+            status=InterestStatus.WAITING,
+            consent_version="bench",
+            created_at=now,
+            verified_at=now,
+            withdraw_token_hash="-",
+        ).to_entity()
+        for i in range(count)
+    ]
+
+
+def write_batched(table: Any, entities: list[dict[str, Any]]) -> None:
+    """Entities of one partition in full 100-operation transactions."""
+    for first in range(0, len(entities), 100):
+        table.submit_transaction([("create", e) for e in entities[first : first + 100]])
+
+
 def env_for(connection_string: str, doc: dict[str, Any], **extra: str) -> dict[str, str]:
     return {
         "AzureWebJobsStorage": connection_string,
