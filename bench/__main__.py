@@ -112,9 +112,7 @@ def registration(azurite: Azurite, count: int) -> list[Row]:
     port = free_port()
     themes = [t["id"] for t in doc["themes"]]
     areas = [a["id"] for a in doc["areas"]]
-    with server_process(
-        ["-m", "uvicorn", "functions.http:asgi_app", "--port", str(port), "--log-level", "warning"], env, port
-    ) as process:
+    with server_process(["-m", "shared.local.dev"], env, port) as process:
         base = f"http://127.0.0.1:{port}"
         durations: list[float] = []
         lock = threading.Lock()

@@ -377,7 +377,7 @@ class IntakeService:
                 raise WrongCode()
             self._invalidate_counts()
             self.request_formation(record.theme)
-            return Verified(record.theme, self.needed(record.theme, record.area))
+            return Verified(record.theme, self.needed(record.theme, record.area, self._theme_counts(record.theme)))
         raise CodeExpired()
 
     def request_formation(self, theme: str) -> None:
@@ -417,6 +417,18 @@ class IntakeService:
                 counts[self._bucket(row["PartitionKey"], row.get("Area") or None)] += 1
         with self._counts_lock:
             self._counts = (time.monotonic(), dict(counts))
+        return dict(counts)
+
+    def _theme_counts(self, theme: str) -> dict[str, int]:
+        """Waiting counts of one theme's partition only: what a verification needs to answer, at the cost
+        of that theme's queue (a handful of rows while groups form), not every theme's."""
+        counts: Counter[str] = Counter()
+        with storage_errors():
+            rows = self._interests.query_entities(
+                "PartitionKey eq @theme and Status eq 'waiting'", parameters={"theme": theme}, select=["Area"]
+            )
+            for row in rows:
+                counts[self._bucket(theme, row.get("Area") or None)] += 1
         return dict(counts)
 
     def _invalidate_counts(self) -> None:
