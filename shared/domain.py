@@ -155,6 +155,14 @@ class Group(BaseModel):
     member_keys: tuple[str, ...] = ()  # RowKeys of the members' interests
     formed_at: datetime
     facilitator_assigned_at: datetime | None = None
+    # Lifecycle (shared/lifecycle.py) and retention (shared/retention.py).
+    first_meeting_at: datetime | None = None
+    meeting_place: str = ""  # an address or a video link; cleared when the members are erased
+    closed_at: datetime | None = None
+    reminder_sent: bool = False
+    check_in_sent: bool = False
+    members_erased_at: datetime | None = None  # the closed group's people were erased then...
+    members_erased: int = 0  # ...this many: the row keeps counts, not people
     etag: str | None = None
 
     @property
@@ -177,6 +185,18 @@ class Group(BaseModel):
         }
         if self.facilitator_assigned_at is not None:
             entity["FacilitatorAssignedAt"] = self.facilitator_assigned_at
+        lifecycle = {
+            "FirstMeetingAt": self.first_meeting_at,
+            "ClosedAt": self.closed_at,
+            "MembersErasedAt": self.members_erased_at,
+        }
+        entity.update({k: v for k, v in lifecycle.items() if v is not None})
+        entity.update(
+            MeetingPlace=self.meeting_place,
+            ReminderSent=self.reminder_sent,
+            CheckInSent=self.check_in_sent,
+            MembersErased=self.members_erased,
+        )
         return entity
 
     @classmethod
@@ -192,6 +212,13 @@ class Group(BaseModel):
             member_keys=tuple(json.loads(entity.get("MemberKeys") or "[]")),
             formed_at=entity["FormedAt"],
             facilitator_assigned_at=entity.get("FacilitatorAssignedAt"),
+            first_meeting_at=entity.get("FirstMeetingAt"),
+            meeting_place=entity.get("MeetingPlace") or "",
+            closed_at=entity.get("ClosedAt"),
+            reminder_sent=bool(entity.get("ReminderSent")),
+            check_in_sent=bool(entity.get("CheckInSent")),
+            members_erased_at=entity.get("MembersErasedAt"),
+            members_erased=entity.get("MembersErased") or 0,
             etag=_etag(entity),
         )
 
@@ -202,6 +229,9 @@ class MessageKind(StrEnum):
     MEMBER_JOINED = "member_joined"  # to the facilitator
     MEMBER_LEFT = "member_left"  # to the facilitator
     COORDINATOR_ALERT = "coordinator_alert"
+    MEETING_SET = "meeting_set"  # to a member: the first meeting's time and place
+    MEETING_REMINDER = "meeting_reminder"  # to a member, the day before the first meeting
+    FACILITATOR_CHECK_IN = "facilitator_check_in"  # to the facilitator, some weeks after the start
 
 
 class RecipientType(StrEnum):

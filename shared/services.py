@@ -9,8 +9,11 @@ from datetime import timedelta
 from shared.facilitators import FacilitatorStore
 from shared.formation import FormationService
 from shared.intake import IntakeService
+from shared.lifecycle import Lifecycle, LifecycleRules, organisation_tz
 from shared.notify import Notifier, RateGate
+from shared.operations import Operations
 from shared.organisation import Organisation
+from shared.retention import Retention, RetentionRules, Statistics
 from shared.settings import Settings
 from shared.sms import LocalOutboxSender, SmsSender, TwilioSender
 from shared.storage import FACILITATORS, StorageAccount
@@ -28,6 +31,9 @@ class Services:
     facilitators: FacilitatorStore
     formation: FormationService
     notifier: Notifier
+    operations: Operations
+    lifecycle: Lifecycle
+    retention: Retention
     _ready: bool = False
 
     def ensure_ready(self) -> None:
@@ -80,7 +86,44 @@ def build_services(
         gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
     )
-    return Services(settings, organisation, storage, sender, templates, intake, facilitators, formation, notifier)
+    statistics = Statistics(storage, organisation)
+    operations = Operations(
+        storage=storage, organisation=organisation, facilitators=facilitators, statistics=statistics
+    )
+    retention = Retention(
+        storage=storage,
+        organisation=organisation,
+        statistics=statistics,
+        rules=RetentionRules(
+            retention=timedelta(days=settings.retention_days),
+            closed_group_retention=timedelta(days=settings.closed_group_retention_days),
+        ),
+    )
+    lifecycle = Lifecycle(
+        storage=storage,
+        organisation=organisation,
+        retention=retention,
+        rules=LifecycleRules(
+            facilitator_meetings=settings.facilitator_meetings,
+            check_in_weeks=settings.check_in_weeks,
+            close_on_its_own_after=timedelta(days=settings.retention_days),
+            tz=organisation_tz(organisation),
+        ),
+    )
+    return Services(
+        settings,
+        organisation,
+        storage,
+        sender,
+        templates,
+        intake,
+        facilitators,
+        formation,
+        notifier,
+        operations,
+        lifecycle,
+        retention,
+    )
 
 
 _lock = threading.Lock()

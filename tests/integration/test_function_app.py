@@ -47,6 +47,7 @@ def test_the_host_finds_exactly_these_functions(indexed):
         "sweep_formation",
         "send_notification",
         "record_poisoned_notification",
+        "run_lifecycle",
     }
     assert all(f["scriptFile"] == "function_app.py" for f in indexed.values())
 
@@ -83,6 +84,13 @@ def test_timer_binding_reads_its_schedule_from_settings_and_never_runs_on_startu
     assert binding["type"] == "timerTrigger"
     assert binding["schedule"] == "%FORMATION_SCHEDULE%"
     assert binding["runOnStartup"] is False  # it would fire on every scale-out
+
+
+def test_the_lifecycle_timer_reads_its_schedule_from_settings_and_never_runs_on_startup(indexed):
+    binding = trigger(indexed, "run_lifecycle")
+    assert binding["type"] == "timerTrigger"
+    assert binding["schedule"] == "%LIFECYCLE_SCHEDULE%"
+    assert binding["runOnStartup"] is False
 
 
 def test_importing_the_app_creates_no_clients_and_loads_no_sdk_it_does_not_need():

@@ -1,0 +1,25 @@
+"""Lifecycle timer: once a day, move groups along (reminders, on their own, check-ins) and erase what
+retention says is due. The work is in shared/lifecycle.py and shared/retention.py."""
+
+import logging
+
+import azure.functions as func
+
+bp = func.Blueprint()
+log = logging.getLogger(__name__)
+
+
+@bp.function_name("run_lifecycle")
+@bp.timer_trigger(arg_name="timer", schedule="%LIFECYCLE_SCHEDULE%", run_on_startup=False, use_monitor=True)
+def run_lifecycle(timer: func.TimerRequest) -> None:
+    from shared.services import get_services  # imported on first call: keeps indexing fast
+
+    report = get_services().lifecycle.run()
+    log.info(
+        "lifecycle: %s reminders, %s on their own, %s check-ins, %s closed, %s messages queued",
+        report.reminders,
+        report.on_its_own,
+        report.check_ins,
+        report.closed,
+        report.messages_queued,
+    )

@@ -1,0 +1,341 @@
+"""Retention and the lifecycle timer against Azurite with a fake clock: what is erased when, that a scan of
+every table and queue finds no trace of an erased person afterwards, and that the statistics survive."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from shared.domain import GroupStatus, InterestStatus, MessageKind, MessageStatus, utcnow
+from shared.facilitators import FacilitatorIn
+from shared.formation import FormationService
+from shared.intake import IntakeService, ValidInterest
+from shared.lifecycle import Lifecycle, LifecycleRules, organisation_tz
+from shared.notify import Notifier, RateGate
+from shared.operations import Operations
+from shared.retention import Retention, RetentionRules, Statistics
+from shared.services import Services
+from shared.storage import AUDIT, INTERESTS, NOTIFICATIONS, RATE_LIMITS
+from tests.integration.test_formation import groups, outbox, rows
+from tests.integration.test_operations import csv_rows, number_needles, traces
+
+THEME = "stress"
+LIVE_THEME = "sjukdom"  # a group that keeps running while the other closes
+WAIT_THEME = "sorg"  # too few to form a group
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def set(self, when: datetime) -> None:
+        assert when >= self.now, "time only moves forward"
+        self.now = when
+
+
+@dataclass
+class World:
+    services: Services
+    clock: Clock
+    intake: IntakeService
+    formation: FormationService
+    operations: Operations
+    retention: Retention
+    lifecycle: Lifecycle
+    notifier: Notifier
+    statistics: Statistics
+
+    def register(self, theme: str, name: str, phone: str, *, verify: bool = True) -> str:
+        reg = self.intake.register(
+            ValidInterest(theme=theme, name=name, phone=phone, locale="sv", area="habo"), client_address="203.0.113.5"
+        )
+        if verify:
+            code = self.services.sender.messages()[-1].body.split()[0]  # type: ignore[attr-defined]
+            self.intake.verify(reg.interest_id, code)
+        return reg.interest_id
+
+    def deliver(self) -> list[tuple[str, str]]:
+        """Send what is queued through a notifier on the same clock; (to, body) of each text sent."""
+        queue = self.services.storage.queue(NOTIFICATIONS)
+        before = len(self.services.sender.messages())  # type: ignore[attr-defined]
+        while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32)):
+            for message in batch:
+                self.notifier.handle(message.content)
+                queue.delete_message(message)
+        return [(m.to, m.body) for m in self.services.sender.messages()[before:]]  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+def world(make_services) -> Iterator[World]:
+    services = make_services()
+    clock = Clock(utcnow().replace(microsecond=0))
+    org, storage = services.organisation, services.storage
+    statistics = Statistics(storage, org)
+    retention = Retention(
+        storage=storage,
+        organisation=org,
+        statistics=statistics,
+        rules=RetentionRules(retention=timedelta(days=180), closed_group_retention=timedelta(days=30)),
+        clock=clock,
+    )
+    yield World(
+        services=services,
+        clock=clock,
+        intake=IntakeService(
+            storage=storage,
+            sender=services.sender,
+            templates=services.templates,
+            organisation=org,
+            client_registrations_per_hour=1000,
+            clock=clock,
+        ),
+        formation=FormationService(
+            storage=storage,
+            organisation=org,
+            facilitators=services.facilitators,
+            join_window=timedelta(days=14),
+            clock=clock,
+        ),
+        operations=Operations(
+            storage=storage, organisation=org, facilitators=services.facilitators, statistics=statistics, clock=clock
+        ),
+        retention=retention,
+        lifecycle=Lifecycle(
+            storage=storage,
+            organisation=org,
+            retention=retention,
+            rules=LifecycleRules(
+                facilitator_meetings=5,
+                check_in_weeks=7,
+                close_on_its_own_after=timedelta(days=180),
+                tz=organisation_tz(org),
+            ),
+            clock=clock,
+        ),
+        notifier=Notifier(
+            storage=storage,
+            sender=services.sender,
+            templates=services.templates,
+            organisation=org,
+            facilitators=services.facilitators,
+            gate=RateGate(1000),
+            clock=clock,
+        ),
+        statistics=statistics,
+    )
+
+
+def add_facilitator(world: World, name: str = "Eva Lind", phone: str = "+46701740611"):
+    return world.services.facilitators.create(FacilitatorIn(name=name, phone=phone, locales=["sv"], capacity=5))
+
+
+def person(theme: str, i: int) -> tuple[str, str]:
+    """Names and numbers easy to search for, distinct per theme."""
+    offset = {THEME: 100, LIVE_THEME: 200, WAIT_THEME: 300}[theme]
+    return f"Medlem Nummer{offset + i}", f"+46735510{offset + i:03d}"
+
+
+def form(world: World, theme: str) -> str:
+    for i in range(5):
+        world.register(theme, *person(theme, i))
+    world.formation.form_theme(theme)
+    [group] = groups(world.services, theme)
+    return group.id
+
+
+def erased_completely(world: World, people: list[tuple[str, str]]) -> None:
+    for name, phone in people:
+        assert traces(world.services, number_needles(phone) | {name}) == [], name
+
+
+def kept(world: World, people: list[tuple[str, str]]) -> None:
+    """The scan does find people who should still be there (the scan itself works)."""
+    for name, phone in people:
+        assert traces(world.services, {phone, name}), name
+
+
+def retention_keeps_the_statistics(world: World):
+    before = world.statistics.csv()
+    report = world.retention.run()
+    assert world.statistics.csv() == before, "aggregate counts changed with erasure"
+    return report
+
+
+def test_retention_erases_each_kind_of_data_on_time_and_leaves_no_trace(world):
+    services, clock = world.services, world.clock
+    t0 = clock()
+    add_facilitator(world)
+    closing = form(world, THEME)
+    form(world, LIVE_THEME)
+    wanda = person(WAIT_THEME, 0)
+    ulla = person(WAIT_THEME, 1)
+    world.register(WAIT_THEME, *wanda)  # verified, never grouped
+    world.register(WAIT_THEME, *ulla, verify=False)  # never confirmed her number
+    world.deliver()
+    assert services.storage.table(RATE_LIMITS).list_entities().next()  # counters exist
+    world.operations.set_first_meeting(closing, t0 + timedelta(days=3), "Folkets hus, rum 3")
+    world.deliver()
+
+    # A day after her code expired, the unconfirmed registration goes; so do expired counters.
+    clock.set(t0 + timedelta(days=1, minutes=5))
+    report = retention_keeps_the_statistics(world)
+    assert report.unverified_erased == 0 and report.rate_limit_rows_erased >= 12  # hourly counters: long expired
+    clock.set(t0 + timedelta(days=1, minutes=11))
+    report = retention_keeps_the_statistics(world)
+    assert report.unverified_erased == 1 and report.markers_erased == 1
+    erased_completely(world, [ulla])
+    kept(world, [wanda])
+    assert list(services.storage.table(RATE_LIMITS).list_entities()) == []
+
+    # 30 days after closing, the closed group's people go; the group row keeps counts, not people.
+    clock.set(t0 + timedelta(days=10))
+    world.operations.close_group(closing)
+    clock.set(t0 + timedelta(days=39))
+    assert retention_keeps_the_statistics(world).members_erased == 0
+    clock.set(t0 + timedelta(days=40))
+    report = retention_keeps_the_statistics(world)
+    assert (report.groups_erased, report.members_erased, report.markers_erased) == (1, 5, 5)
+    [group] = groups(services, THEME)
+    assert group.status is GroupStatus.CLOSED and group.member_keys == () and group.members_erased == 5
+    assert group.meeting_place == "" and group.first_meeting_at is not None and group.members_erased_at == clock()
+    assert outbox(services, THEME) == []  # the texts about and to them went with them
+    erased_completely(world, [person(THEME, i) for i in range(5)])
+    kept(world, [wanda, *[person(LIVE_THEME, i) for i in range(5)]])
+
+    # Someone registering later is kept for their own 180 days.
+    clock.set(t0 + timedelta(days=100))
+    lars = person(WAIT_THEME, 2)
+    world.register(WAIT_THEME, *lars)
+
+    # 180 days on: never grouped, she goes; the running group's people stay, its old texts go.
+    clock.set(t0 + timedelta(days=180))
+    report = retention_keeps_the_statistics(world)
+    assert report.never_grouped_erased == 1 and report.outbox_rows_erased == 6  # 5 invitations + the roster
+    erased_completely(world, [wanda])
+    kept(world, [lars, *[person(LIVE_THEME, i) for i in range(5)]])
+    assert outbox(services, LIVE_THEME) == []
+    live = [r for r in rows(services, LIVE_THEME) if r.get("Kind") == "interest"]
+    assert len(live) == 5 and {r["Status"] for r in live} == {InterestStatus.GROUPED.value}
+
+    # Nothing more is due: a second run erases nothing.
+    assert retention_keeps_the_statistics(world).rows_erased == 0
+
+    # The counts survived every erasure.
+    stats = {(r["theme"], r["month"]): r for r in csv_rows(world.statistics.csv())}
+    month = t0.astimezone(organisation_tz(services.organisation)).strftime("%Y-%m")
+    assert stats[(THEME, month)]["registrations"] == "5" and stats[(THEME, month)]["groups_formed"] == "1"
+    assert stats[(WAIT_THEME, month)]["registrations"] == "2" and stats[(WAIT_THEME, month)]["verified"] == "1"
+    # Each run left an audit row with counts only.
+    audit = [r for r in services.storage.table(AUDIT).list_entities() if r.get("Action") == "retention"]
+    assert len(audit) == 6 and sum(r["Count"] for r in audit) > 0
+
+
+def test_an_erased_group_member_keeps_the_time_it_took_to_form_in_the_statistics(world):
+    clock = world.clock
+    t0 = clock()
+    add_facilitator(world)
+    for i in range(4):
+        world.register(THEME, *person(THEME, i))
+    clock.set(t0 + timedelta(days=3, hours=1))  # the fifth arrives three days later: the group forms
+    world.register(THEME, *person(THEME, 4))
+    world.formation.form_theme(THEME)
+    [group] = groups(world.services, THEME)
+    before = csv_rows(world.statistics.csv())
+    assert [r["median_days_to_group"] for r in before if r["theme"] == THEME] == ["3"]  # 4 waited 3 days, 1 none
+    world.operations.close_group(group.id)
+    clock.set(clock() + timedelta(days=31))
+    world.retention.run()
+    assert csv_rows(world.statistics.csv()) == before
+    stats_rows = [r for r in rows(world.services) if r.get("Kind") == "stats"]
+    assert len(stats_rows) == 1 and stats_rows[0]["Registrations"] == 5
+    assert all("Medlem" not in str(v) and "+46" not in str(v) for r in stats_rows for v in r.values())
+
+
+def test_the_lifecycle_reminds_moves_on_checks_in_and_closes_each_once(world):
+    services, clock = world.services, world.clock
+    tz = organisation_tz(services.organisation)
+    add_facilitator(world)
+    group_id = form(world, THEME)
+    world.deliver()
+    local_day = (clock() + timedelta(days=6)).astimezone(tz).date()
+    first = datetime(local_day.year, local_day.month, local_day.day, 18, tzinfo=tz).astimezone(UTC)
+    world.operations.set_first_meeting(group_id, first, "Folkets hus")
+    world.deliver()
+
+    def run_at(when: datetime) -> Counter[str]:
+        clock.set(when)
+        report = world.lifecycle.run()
+        return Counter(
+            {
+                "reminders": report.reminders,
+                "on_its_own": report.on_its_own,
+                "check_ins": report.check_ins,
+                "closed": report.closed,
+            }
+        )
+
+    def morning(days_from_first: int) -> datetime:
+        day = first.astimezone(tz).date() + timedelta(days=days_from_first)
+        return datetime(day.year, day.month, day.day, 7, tzinfo=tz).astimezone(UTC)
+
+    assert +run_at(morning(-2)) == Counter()
+    assert +run_at(morning(-1)) == Counter(reminders=1)
+    assert +run_at(morning(-1) + timedelta(hours=2)) == Counter()  # once
+    texts = world.deliver()
+    assert len(texts) == 5 and all(body.startswith("Påminnelse, Medlem") for _to, body in texts)
+    assert all("kl. 18.00" in body and "Folkets hus" in body for _to, body in texts)
+
+    assert +run_at(morning(28)) == Counter()  # the fifth meeting is tonight
+    assert +run_at(morning(29)) == Counter(on_its_own=1)
+    assert groups(services)[0].status is GroupStatus.ON_ITS_OWN
+    assert +run_at(morning(50)) == Counter(check_ins=1)
+    assert +run_at(morning(51)) == Counter()
+    [(to, body)] = world.deliver()
+    assert to == "+46701740611" and "7 veckor" in body and services.organisation.coordinator_phone in body
+    assert "Medlem" not in body  # a check-in names no member
+    kinds = Counter(m.kind for m in outbox(services) if m.status is MessageStatus.SENT)
+    assert kinds[MessageKind.MEETING_REMINDER] == 5 and kinds[MessageKind.FACILITATOR_CHECK_IN] == 1
+
+    assert +run_at(morning(181)) == Counter(closed=1)
+    [group] = groups(services)
+    assert group.status is GroupStatus.CLOSED and group.closed_at == clock()
+    assert {m.kind for m in outbox(services)} == {MessageKind.FACILITATOR_CHECK_IN}  # older texts: past retention
+
+    clock.set(clock() + timedelta(days=30))
+    report = world.lifecycle.run()
+    assert report.retention is not None and report.retention.members_erased == 5
+    erased_completely(world, [person(THEME, i) for i in range(5)])
+
+
+def test_retention_only_takes_rows_still_as_it_read_them(world):
+    """A waiting person claimed into a group between the read and the erasure is not erased."""
+    services, clock = world.services, world.clock
+    t0 = clock()
+    add_facilitator(world)
+    for i in range(4):
+        world.register(THEME, *person(THEME, i))
+    clock.set(t0 + timedelta(days=181))
+    world.register(THEME, *person(THEME, 4))
+
+    real_erase = world.retention._erase_partition
+
+    def form_first(partition, now, report):
+        if partition.theme == THEME:
+            world.formation.form_theme(THEME)  # the claim lands after the read
+        real_erase(partition, now, report)
+
+    world.retention._erase_partition = form_first  # type: ignore[method-assign]
+    report = world.retention.run()
+    assert report.retries >= 1 and report.never_grouped_erased == 0
+    [group] = groups(services, THEME)
+    assert len(group.member_keys) == 5
+    live = [r for r in rows(services, THEME) if r.get("Kind") == "interest"]
+    assert len(live) == 5
+    assert services.storage.table(INTERESTS).get_entity(THEME, group.key)["MemberCount"] == 5
