@@ -27,7 +27,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
@@ -49,12 +49,15 @@ from shared.organisation import Organisation
 from shared.phone import phone_key
 from shared.storage import INTERESTS, NOTIFICATIONS, RATE_LIMITS, StorageAccount, storage_errors
 
+if TYPE_CHECKING:
+    from shared.retention import Statistics
+
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 10
 # A table transaction holds at most 100 operations; the rest of a (very unusual) backlog of
 # outbox rows addressed to the person is deleted right after the commit.
-_OUTBOX_IN_TRANSACTION = 90
+_OUTBOX_IN_TRANSACTION = 85  # with the interest, marker, group, update and statistics rows: under 100
 
 
 class ErasureGaveUp(RuntimeError):
@@ -81,6 +84,7 @@ class _Found:
     theme: str
     marker: dict[str, Any]
     interest: Interest | None
+    timestamp: datetime | None = None  # when the interest row last changed (for time-to-group statistics)
 
 
 def _read(storage: StorageAccount, theme: str, pkey: str) -> _Found | None:
@@ -91,12 +95,15 @@ def _read(storage: StorageAccount, theme: str, pkey: str) -> _Found | None:
         except ResourceNotFoundError:
             return None
         interest: Interest | None = None
+        timestamp = None
         if marker.get("Interest"):
             try:
-                interest = Interest.from_entity(table.get_entity(theme, marker["Interest"]))
+                entity = table.get_entity(theme, marker["Interest"])
+                interest = Interest.from_entity(entity)
+                timestamp = _timestamp(entity)
             except ResourceNotFoundError:
                 interest = None
-    return _Found(theme, marker, interest)
+    return _Found(theme, marker, interest, timestamp)
 
 
 def interests_of_number(storage: StorageAccount, organisation: Organisation, phone_e164: str) -> list[Interest]:
@@ -113,13 +120,17 @@ def erase_number(
     phone_e164: str,
     *,
     clock: Callable[[], datetime] = utcnow,
+    statistics: Statistics | None = None,
 ) -> ErasureReport:
-    """Remove every trace of `phone_e164`: interests, markers, group memberships, texts to them, counters."""
+    """Remove every trace of `phone_e164`: interests, markers, group memberships, texts to them, counters.
+
+    With `statistics`, each erased interest's counts are folded into the statistics rows in the same
+    transaction that deletes it, so aggregate figures survive the person."""
     pkey = phone_key(phone_e164)
     report = ErasureReport()
     newest: Interest | None = None
     for theme in organisation.themes:
-        erased = _erase_in_partition(storage, theme.id, pkey, clock, report)
+        erased = _erase_in_partition(storage, theme.id, pkey, clock, report, statistics)
         if erased is not None and (newest is None or erased.created_at > newest.created_at):
             newest = erased
     report.locale = newest.locale if newest is not None else None
@@ -127,8 +138,26 @@ def erase_number(
     return report
 
 
+def erase_interest(
+    storage: StorageAccount,
+    interest: Interest,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    statistics: Statistics | None = None,
+) -> ErasureReport:
+    """A resident's own withdrawal of one interest: as erasure does it, within that theme only."""
+    report = ErasureReport()
+    _erase_in_partition(storage, interest.theme, phone_key(interest.phone), clock, report, statistics)
+    return report
+
+
 def _erase_in_partition(
-    storage: StorageAccount, theme: str, pkey: str, clock: Callable[[], datetime], report: ErasureReport
+    storage: StorageAccount,
+    theme: str,
+    pkey: str,
+    clock: Callable[[], datetime],
+    report: ErasureReport,
+    statistics: Statistics | None = None,
 ) -> Interest | None:
     """Erase the number's interest in one theme; returns the erased interest (None if there was none)."""
     table = storage.table(INTERESTS)
@@ -197,6 +226,8 @@ def _erase_in_partition(
                 )
                 operations.append(("create", message.to_entity()))
 
+        if statistics is not None:
+            operations += statistics.fold_ops(theme, [(interest, group, found.timestamp)])
         try:
             with storage_errors():
                 table.submit_transaction(operations)
@@ -218,6 +249,10 @@ def _erase_in_partition(
                 log.warning("member-left update written but not queued; the sweep will queue it")
         return interest
     raise ErasureGaveUp(f"erasure lost the race in one partition {MAX_ATTEMPTS} times")
+
+
+def _timestamp(entity: Any) -> datetime | None:
+    return getattr(entity, "metadata", {}).get("timestamp")
 
 
 def _etag(entity: Any) -> str | None:

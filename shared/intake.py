@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
@@ -30,12 +30,16 @@ from shared.domain import (
     split_interest_id,
     utcnow,
 )
+from shared.erasure import erase_interest
 from shared.organisation import Organisation
 from shared.phone import PhoneError, parse_mobile, phone_key
 from shared.ratelimit import RateLimiter
 from shared.sms import PermanentSmsError, SmsError, SmsSender
 from shared.storage import FORMATION_REQUESTS, INTERESTS, StorageAccount, storage_errors
 from shared.templates import Templates
+
+if TYPE_CHECKING:
+    from shared.retention import Statistics
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +204,7 @@ class IntakeService:
         client_registrations_per_hour: int,
         clock: Callable[[], datetime] = utcnow,
         counts_ttl: float = 5.0,
+        statistics: Statistics | None = None,
     ) -> None:
         self._storage = storage
         self._sender = sender
@@ -208,6 +213,7 @@ class IntakeService:
         self._client_limit = client_registrations_per_hour
         self._clock = clock
         self._counts_ttl = counts_ttl
+        self._statistics = statistics
         self._counts: tuple[float, dict[str, int]] | None = None
         self._counts_lock = threading.Lock()
 
@@ -397,8 +403,8 @@ class IntakeService:
             raise
         if not hmac.compare_digest(_hash(token), record.withdraw_token_hash):
             raise NotFound()
-        with storage_errors():
-            self._delete_interest(record)
+        # As erasure does it: out of the group (the facilitator is told), texts to them gone, counts kept.
+        erase_interest(self._storage, record, clock=self._clock, statistics=self._statistics)
         self._invalidate_counts()
 
     # counts -----------------------------------------------------------------------------

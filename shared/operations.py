@@ -728,21 +728,10 @@ class Operations:
         }
 
     def erase_person(self, phone: str) -> int:
-        """Erase the number everywhere (shared.erasure.erase_number, as STOP does); the erased interests'
-        counts go to the statistics first-hand. Returns how many rows were erased."""
+        """Erase the number everywhere (shared.erasure.erase_number, as STOP does); each erased interest's
+        counts go to the statistics in the transaction that deletes it. Returns how many rows were erased."""
         e164 = self._phone(phone)
-        before = self._records_of(e164)
-        people: list[tuple[Interest, Group | None, datetime | None]] = []
-        for interest, entity in before:
-            group = self._read_group(interest.theme, interest.group_id) if interest.group_id else None
-            people.append((interest, group, entity_timestamp(entity)))
-        try:
-            report = erase_number(self._storage, self._org, e164, clock=self._clock)
-        finally:
-            # Count whoever is gone now, even if the erasure stopped half-way (it is safe to run again).
-            for theme in sorted({i.theme for i, _g, _t in people}):
-                gone = [p for p in people if p[0].theme == theme and self._interest(theme, p[0].key) is None]
-                self._stats.fold(theme, gone)
+        report = erase_number(self._storage, self._org, e164, clock=self._clock, statistics=self._stats)
         log.info("operator erasure: %s interests erased", report.interests_erased)
         return 2 * report.interests_erased + report.outbox_rows_erased + report.rate_limit_rows_erased
 

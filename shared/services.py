@@ -34,6 +34,7 @@ class Services:
     operations: Operations
     lifecycle: Lifecycle
     retention: Retention
+    statistics: Statistics
     _ready: bool = False
 
     def ensure_ready(self) -> None:
@@ -63,12 +64,14 @@ def build_services(
     storage = storage or StorageAccount.from_settings(settings)
     templates = Templates()
     sender = sender or build_sender(settings)
+    statistics = Statistics(storage, organisation)
     intake = IntakeService(
         storage=storage,
         sender=sender,
         templates=templates,
         organisation=organisation,
         client_registrations_per_hour=settings.client_registrations_per_hour,
+        statistics=statistics,
     )
     facilitators = FacilitatorStore(lambda: storage.table(FACILITATORS), organisation)
     formation = FormationService(
@@ -86,7 +89,6 @@ def build_services(
         gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
     )
-    statistics = Statistics(storage, organisation)
     operations = Operations(
         storage=storage, organisation=organisation, facilitators=facilitators, statistics=statistics
     )
@@ -123,6 +125,7 @@ def build_services(
         operations,
         lifecycle,
         retention,
+        statistics,
     )
 
 

@@ -20,6 +20,7 @@ import logging
 import re
 import unicodedata
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -306,7 +307,9 @@ async def inbound(request: Request) -> Response:
         kind = "stop_reply"
         locale: str | None = None
         if well_formed:
-            report = await run_in_threadpool(erase_number, services.storage, services.organisation, phone)
+            report = await run_in_threadpool(
+                partial(erase_number, statistics=services.statistics), services.storage, services.organisation, phone
+            )
             locale = report.locale
             log.info(
                 "STOP: erased %d interest(s), left %d group(s), %d facilitator(s) told",

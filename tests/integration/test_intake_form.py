@@ -122,7 +122,8 @@ def form(**changes: str | None) -> dict[str, str]:
 
 
 def interest_rows(services: Services) -> list[dict[str, Any]]:
-    return [dict(e) for e in services.storage.table(INTERESTS).list_entities()]
+    """Every row about people (interests, phone markers, groups, texts); aggregate statistics rows aside."""
+    return [dict(e) for e in services.storage.table(INTERESTS).list_entities() if e.get("Kind") != "stats"]
 
 
 def code_from(outbox: LocalOutboxSender) -> str:
