@@ -4,29 +4,40 @@ from __future__ import annotations
 
 import hmac
 from datetime import datetime
+from typing import Annotated
 
 from azure.core.exceptions import ResourceNotFoundError
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from shared.domain import Group, Interest
 from shared.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
 from shared.storage import INTERESTS, storage_errors
+from shared.web.api import error_responses, require_json
 from shared.web.common import error_json, locale_for, message, services_of
 
+_bearer = HTTPBearer(auto_error=False, description="The ADMIN_TOKEN setting.")
 
-def require_admin(request: Request) -> None:
+
+def require_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> None:
     """Bearer ADMIN_TOKEN. With no token configured every request is refused: there is no default."""
     configured = services_of(request).settings.admin_token
-    scheme, _, given = request.headers.get("authorization", "").partition(" ")
     expected = configured.get_secret_value() if configured else ""
-    ok = bool(expected) and scheme.lower() == "bearer" and hmac.compare_digest(given.strip(), expected)
-    if not ok:
+    given = credentials.credentials.strip() if credentials else ""
+    if not (expected and given and hmac.compare_digest(given, expected)):
         raise HTTPException(401, headers={"WWW-Authenticate": "Bearer"})
 
 
-router = APIRouter(prefix="/api/admin", tags=["operators"], dependencies=[Depends(require_admin)])
+router = APIRouter(
+    prefix="/api/admin",
+    tags=["operators"],
+    dependencies=[Depends(require_admin), Depends(require_json)],
+    responses=error_responses(400, 401, 404, 413, 415, 422, 503),
+)
 
 
 class FacilitatorOut(BaseModel):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +22,46 @@ from shared.intake import (
 from shared.ratelimit import RateLimited
 from shared.web.common import client_address, error_json, locale_for, message, services_of
 
-router = APIRouter(prefix="/api", tags=["residents"])
+
+def require_json(request: Request) -> None:
+    """JSON in, or 415: a body of another type would otherwise read as missing fields."""
+    if request.method in ("POST", "PUT", "PATCH"):
+        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if media_type != "application/json" and not media_type.endswith("+json"):
+            raise HTTPException(415)
+
+
+class FieldProblem(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: str = Field(description="Machine-readable reason.")
+    message: str = Field(description="The reason in the caller's language.")
+    errors: dict[str, FieldProblem] | None = Field(None, description="Problems by field.")
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict]:
+    """OpenAPI entries for the error bodies these routes send, all shaped as ErrorOut."""
+    described = {
+        400: "Malformed request: not JSON, bytes that are not UTF-8, a body that is not an object.",
+        401: "Missing or wrong bearer token.",
+        404: "Not found.",
+        409: "Conflict with what is stored.",
+        410: "Gone: the code expired or was tried too many times.",
+        413: "Body over 64 KiB.",
+        415: "Body is not application/json.",
+        422: "Invalid fields, each with a localized message.",
+        429: "Too many requests; see Retry-After.",
+        503: "Storage or SMS temporarily unavailable; see Retry-After.",
+    }
+    return {status: {"model": ErrorOut, "description": described[status]} for status in statuses}
+
+
+# Every route here may meet a malformed or oversized body, a wrong type, bad fields, or storage down.
+COMMON_ERRORS = error_responses(400, 413, 415, 422, 503)
+router = APIRouter(prefix="/api", tags=["residents"], dependencies=[Depends(require_json)], responses=COMMON_ERRORS)
 _REQUIRED_CODES = {
     "theme": "theme_required",
     "name": "name_required",
@@ -41,17 +80,6 @@ _INVALID_CODES = {
     "area": "area_unknown",
 }
 _TOO_LONG_CODES = {**_INVALID_CODES, "name": "name_too_long"}
-
-
-class FieldProblem(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorOut(BaseModel):
-    error: str = Field(description="Machine-readable reason.")
-    message: str = Field(description="The reason in the caller's language.")
-    errors: dict[str, FieldProblem] | None = Field(None, description="Problems by field.")
 
 
 class ThemeOut(BaseModel):

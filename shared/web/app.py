@@ -16,7 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.services import Services, get_services
 from shared.storage import StorageUnavailable
-from shared.web import admin_api, api, pages, sms_webhooks
+from shared.web import admin_api, admin_pages, api, pages, sms_webhooks
 from shared.web.common import error_json, locale_for, render_message
 
 log = logging.getLogger(__name__)
@@ -125,8 +125,17 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         locale = locale_for(request)
+        if not request.url.path.startswith("/api/") and exc.status_code in (400, 415):
+            # A page posted something we cannot read: answer as a page, in the reader's language.
+            text = "err_unsupported_type" if exc.status_code == 415 else "err_bad_request"
+            return render_message(request, "errors_heading", text, status_code=exc.status_code)
         if request.url.path.startswith("/api/") or exc.status_code not in (404, 405):
-            code = {404: "not_found", 405: "bad_request", 401: "unauthorized"}.get(exc.status_code, "bad_request")
+            code = {
+                401: "unauthorized",
+                404: "not_found",
+                413: "body_too_large",
+                415: "unsupported_type",
+            }.get(exc.status_code, "bad_request")
             return error_json(exc.status_code, code, locale, headers=getattr(exc, "headers", None))
         return render_message(request, "not_found_title", "err_not_found", status_code=exc.status_code)
 
@@ -136,6 +145,7 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(admin_api.router)
+    app.include_router(admin_pages.router)
     app.include_router(pages.router)
     app.include_router(sms_webhooks.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")

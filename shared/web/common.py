@@ -6,7 +6,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from shared import i18n
@@ -73,6 +73,33 @@ def render_message(request: Request, title_key: str, text_key: str, *, status_co
         title=i18n.translate(locale, title_key),
         text=i18n.translate(locale, text_key),
     )
+
+
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+async def read_form(request: Request, *, max_fields: int = 30) -> dict[str, str]:
+    """An urlencoded form body, read strictly: 415 for any other type, 400 unless every byte decodes as UTF-8.
+
+    Starlette's own form parser falls back to Latin-1 and replaces bad %-escapes, which would store
+    mojibake names and numbers; our forms (and Twilio's webhooks) only ever send this one type."""
+    from urllib.parse import parse_qsl
+
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != FORM_TYPE:
+        raise HTTPException(415)
+    body = await request.body()
+    try:
+        pairs = parse_qsl(
+            body.decode("ascii"),  # urlencoded text is ASCII; anything else arrived raw
+            keep_blank_values=True,
+            encoding="utf-8",
+            errors="strict",
+            max_num_fields=max_fields,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise HTTPException(400) from None
+    return dict(pairs)
 
 
 def client_address(request: Request) -> str | None:

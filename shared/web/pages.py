@@ -23,10 +23,9 @@ from shared.intake import (
 )
 from shared.ratelimit import RateLimited
 from shared.storage import StorageUnavailable
-from shared.web.common import client_address, locale_for, message, page, render_message, services_of
+from shared.web.common import client_address, locale_for, message, page, read_form, render_message, services_of
 
 router = APIRouter(include_in_schema=False)
-FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 _KEPT = ("theme", "name", "phone", "area", "age_confirmed", "consent", "pledge")
 
 
@@ -71,14 +70,7 @@ def _form(request: Request, locale: str, *, values: dict, errors: dict, status_c
 
 
 async def _form_data(request: Request) -> dict[str, str]:
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type not in FORM_TYPES:
-        raise HTTPException(415)
-    try:
-        form = await request.form(max_files=0, max_fields=30)
-    except Exception:  # malformed multipart or undecodable bytes
-        raise HTTPException(400) from None
-    return {k: v for k, v in form.items() if isinstance(v, str)}
+    return await read_form(request)
 
 
 def _messages(locale: str, errors: dict[str, FieldError]) -> dict[str, str]:

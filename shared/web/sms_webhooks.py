@@ -30,17 +30,17 @@ from azure.data.tables import UpdateMode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData
 
 from shared.domain import OUTBOX_PREFIX, MessageStatus, OutboxMessage, RecipientType
 from shared.erasure import erase_number, interests_of_number
 from shared.services import Services
 from shared.storage import INTERESTS, storage_errors
-from shared.web.common import services_of
+from shared.web.api import error_responses
+from shared.web.common import read_form, services_of
 
 log = logging.getLogger(__name__)
 
-router = APIRouter(prefix="/api/sms", tags=["sms-webhooks"])
+router = APIRouter(prefix="/api/sms", tags=["sms-webhooks"], responses=error_responses(400, 413, 415, 503))
 
 # Twilio's own opt-out words (STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT, OPTOUT, REVOKE) and
 # the Swedish and Norwegian ones residents use: all of them withdraw the number here too.
@@ -132,15 +132,13 @@ def public_url(request: Request, base_url: str | None) -> str:
     return f"{url}?{query}" if query else url
 
 
-async def _signed_form(request: Request, services: Services) -> FormData | None:
+async def _signed_form(request: Request, services: Services) -> dict[str, str] | None:
     """The form parameters if Twilio signed this request; None otherwise (answer 403)."""
+    form = await read_form(request, max_fields=100)  # Twilio posts urlencoded UTF-8 only: else 415/400
     token = services.settings.twilio_auth_token
     signature = request.headers.get("x-twilio-signature", "")
     if token is None or not token.get_secret_value() or not signature:
         return None
-    form = await request.form()
-    if any(not isinstance(value, str) for _, value in form.multi_items()):
-        return None  # Twilio posts text fields only
     from twilio.request_validator import RequestValidator  # lazily: the SDK is cold-start time
 
     url = public_url(request, services.settings.public_base_url)
@@ -153,7 +151,7 @@ def _forbidden() -> Response:
     return Response(status_code=403)
 
 
-def _field(form: FormData, name: str) -> str:
+def _field(form: dict[str, str], name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
 

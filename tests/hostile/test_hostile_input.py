@@ -269,11 +269,6 @@ def test_json_routes_given_another_content_type_are_a_4xx_and_store_nothing(
     assert interests(hostile) == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the JSON API answers 400 bad_request, not 415, to a JSON body sent as another content type "
-    "(FastAPI reads the body only for JSON types; the app maps the resulting error to 400)",
-)
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded", None])
 def test_json_routes_given_another_content_type_answer_415(web: TestClient, content_type: str | None) -> None:
     for method, path, body in JSON_ROUTES:
@@ -286,10 +281,6 @@ def signature(path: str, params: dict[str, str]) -> str:
     return RequestValidator(TWILIO_TOKEN).compute_signature(PUBLIC + path, params)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the Twilio webhooks parse any content type as an empty form: a signed JSON post is handled (200/204)",
-)
 @pytest.mark.parametrize("path", ["/api/sms/inbound", "/api/sms/status"])
 def test_webhooks_given_another_content_type_answer_415(web: TestClient, hostile: Services, path: str) -> None:
     before = scan(hostile)
@@ -369,11 +360,6 @@ def urlencoded(data: dict[str, str], field: str, bad: bytes) -> bytes:
     return b"&".join(parts)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/web/pages.py _form_data: starlette decodes raw bytes of a form as Latin-1 and %-escapes "
-    "with U+FFFD replacement, so a form that is not UTF-8 is read as mojibake and (name, phone) stored",
-)
 @pytest.mark.parametrize("field", ["name", "phone"])
 @pytest.mark.parametrize("bad", BAD_UTF8, ids=[b.decode("latin-1") for b in BAD_UTF8])
 def test_a_form_that_is_not_utf8_is_400_and_stores_nothing(
@@ -386,11 +372,8 @@ def test_a_form_that_is_not_utf8_is_400_and_stores_nothing(
     assert response.status_code == 400
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="shared/web/pages.py _form_data: multipart values that are not UTF-8 are decoded as Latin-1 and stored",
-)
-def test_a_multipart_form_that_is_not_utf8_is_400_and_stores_nothing(web: TestClient, hostile: Services) -> None:
+def test_a_multipart_form_is_415_and_stores_nothing(web: TestClient, hostile: Services) -> None:
+    """The forms post urlencoded; multipart (whose parts fall back to Latin-1) is not accepted at all."""
     before = scan(hostile)
     parts = [
         b'--b\r\nContent-Disposition: form-data; name="%s"\r\n\r\n%s\r\n' % (k.encode(), v.encode())
@@ -399,10 +382,9 @@ def test_a_multipart_form_that_is_not_utf8_is_400_and_stores_nothing(web: TestCl
     content = b"".join(parts).replace(b"Anna", b"An\xffna") + b"--b--\r\n"
     response = web.post("/", content=content, headers={"Content-Type": "multipart/form-data; boundary=b"})
     assert scan(hostile) == before
-    assert response.status_code == 400
+    assert response.status_code == 415
 
 
-@pytest.mark.xfail(strict=True, reason="shared/web/pages.py _form_data reads a form that is not UTF-8 (see above)")
 @pytest.mark.parametrize("path", ["/verify", "/withdraw"])
 def test_the_other_forms_answer_400_to_bytes_that_are_not_utf8(web: TestClient, hostile: Services, path: str) -> None:
     created = register(web)
