@@ -46,8 +46,9 @@ from shared.domain import (
     utcnow,
 )
 from shared.organisation import Organisation
+from shared.outbox import queue_committed
 from shared.phone import phone_key
-from shared.storage import INTERESTS, NOTIFICATIONS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.storage import INTERESTS, RATE_LIMITS, StorageAccount, storage_errors
 
 if TYPE_CHECKING:
     from shared.retention import Statistics
@@ -243,10 +244,7 @@ def _erase_in_partition(
             report.groups_left += 1
         if message is not None:
             report.facilitators_notified += 1
-            try:
-                storage.enqueue(NOTIFICATIONS, message.queue_text())
-            except Exception:  # the sweep re-enqueues rows left pending
-                log.warning("member-left update written but not queued; the sweep will queue it")
+            queue_committed(storage, [message])
         return interest
     raise ErasureGaveUp(f"erasure lost the race in one partition {MAX_ATTEMPTS} times")
 

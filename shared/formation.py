@@ -13,7 +13,6 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -48,10 +47,10 @@ from shared.matching import (
     plan_formation,
 )
 from shared.organisation import Organisation
+from shared.outbox import queue_committed
 from shared.storage import INTERESTS, NOTIFICATIONS, StorageAccount, storage_errors
 
 log = logging.getLogger(__name__)
-_ENQUEUE_POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="enqueue")
 
 MAX_ATTEMPTS = 20
 # A pending outbox row older than this was probably never enqueued (a crash after commit).
@@ -440,18 +439,7 @@ class FormationService:
             return
         if self._after_commit is not None:
             self._after_commit(messages)
-        # One queue call per text, a few at a time: a group's texts reach the queue in one round trip's time.
-        results = list(_ENQUEUE_POOL.map(self._enqueue, messages))
-        report.messages_queued += sum(results)
-        if not all(results):  # the sweep re-enqueues what is still pending
-            log.warning("enqueue after commit failed; the sweep will re-enqueue", exc_info=False)
-
-    def _enqueue(self, message: OutboxMessage) -> bool:
-        try:
-            self._storage.enqueue(NOTIFICATIONS, message.queue_text())
-            return True
-        except Exception:
-            return False
+        report.messages_queued += queue_committed(self._storage, messages)
 
     def redispatch_pending(self) -> int:
         """Put back on the queue every outbox row still pending a while after it was written or last queued."""

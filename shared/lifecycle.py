@@ -39,7 +39,8 @@ from shared.domain import (
     utcnow,
 )
 from shared.organisation import Organisation
-from shared.storage import INTERESTS, NOTIFICATIONS, StorageAccount, storage_errors
+from shared.outbox import queue_committed
+from shared.storage import INTERESTS, StorageAccount, storage_errors
 
 if TYPE_CHECKING:
     from shared.retention import Retention, RetentionReport
@@ -233,18 +234,6 @@ def to_members(group: Group, kind: MessageKind, now: datetime) -> list[OutboxMes
     return [new_message(group, kind, RecipientType.MEMBER, recipient_id=key, now=now) for key in group.member_keys]
 
 
-def enqueue_all(storage: StorageAccount, messages: Iterable[OutboxMessage]) -> int:
-    """Queue committed outbox rows; the formation sweep re-queues any left pending if this fails."""
-    count = 0
-    try:
-        for message in messages:
-            storage.enqueue(NOTIFICATIONS, message.queue_text())
-            count += 1
-    except Exception:
-        log.warning("enqueue after commit failed; the sweep will re-enqueue", exc_info=False)
-    return count
-
-
 def group_update(group: Group, changes: dict[str, Any]) -> tuple:
     """A MERGE of `changes` into the group row, only if it is still as we read it."""
     entity = {"PartitionKey": group.theme, "RowKey": group.key, **changes}
@@ -346,7 +335,7 @@ class Lifecycle:
             report.on_its_own += todo.on_its_own
             report.check_ins += todo.check_in
             report.closed += todo.close
-            report.messages_queued += enqueue_all(self._storage, messages)
+            report.messages_queued += queue_committed(self._storage, messages)
             return
         report.gave_up += 1
         log.warning("lifecycle: a group changed under us %s times; next run tries again", MAX_ATTEMPTS)

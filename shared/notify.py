@@ -35,8 +35,9 @@ from shared.domain import (
 )
 from shared.facilitators import FacilitatorStore
 from shared.organisation import Organisation
+from shared.outbox import queue_committed
 from shared.sms import PermanentSmsError, SmsError, SmsSender
-from shared.storage import INTERESTS, NOTIFICATIONS, StorageAccount, storage_errors
+from shared.storage import INTERESTS, StorageAccount, storage_errors
 from shared.templates import Templates
 
 log = logging.getLogger(__name__)
@@ -314,10 +315,7 @@ class Notifier:
                 self._table().create_entity(alert.to_entity())
         except ResourceExistsError:
             return  # already alerted about this message
-        try:
-            self._storage.enqueue(NOTIFICATIONS, alert.queue_text())
-        except Exception:  # the sweep re-enqueues pending rows
-            log.warning("coordinator alert written but not queued; the sweep will queue it")
+        queue_committed(self._storage, [alert])
 
     def record_poisoned(self, queue_text: str) -> None:
         """A message that failed every retry: fail its row visibly and tell the coordinator once."""

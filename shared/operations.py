@@ -46,9 +46,10 @@ from shared.domain import (
 )
 from shared.erasure import erase_number
 from shared.facilitators import Facilitator, FacilitatorStore
-from shared.lifecycle import enqueue_all, group_update, new_message, to_members
+from shared.lifecycle import group_update, new_message, to_members
 from shared.notify import short_ref
 from shared.organisation import Organisation
+from shared.outbox import queue_committed
 from shared.phone import PhoneError, parse_mobile, phone_key
 from shared.retention import Statistics, entity_etag, entity_timestamp
 from shared.storage import INTERESTS, NOTIFICATIONS, RATE_LIMITS, StorageAccount, storage_errors
@@ -364,7 +365,7 @@ class Operations:
                 continue  # the group or a row beside it changed meanwhile: read again
             if change.after_commit is not None:
                 change.after_commit()
-            enqueue_all(self._storage, change.messages)
+            queue_committed(self._storage, change.messages)
             break
         else:
             raise OperationError("conflict")

@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import azure.functions as func
@@ -127,7 +128,9 @@ def test_the_http_function_serves_the_api_through_the_asgi_middleware(services, 
             route_params={"route": "api/themes"},
             body=b"",
         )
-        response = asyncio.run(functions_by_name["http_app_func"](request, Context()))
+        # On a thread of its own: Playwright's sync API may already run a loop on this one (e2e tests).
+        with ThreadPoolExecutor(1) as pool:
+            response = pool.submit(asyncio.run, functions_by_name["http_app_func"](request, Context())).result()
         assert response.status_code == 200
         themes = json.loads(response.get_body())
         assert [t["id"] for t in themes] == [t.id for t in services.organisation.themes]
