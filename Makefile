@@ -42,7 +42,7 @@ lint: deps
 	$(PY) -m mypy shared functions function_app.py
 
 bench: deps
-	$(PY) -m bench
+	$(PY) -m bench --write
 
 clean:
 	rm -rf $(VENV) $(VENV)-infra node_modules .pytest_cache .hypothesis

@@ -145,8 +145,9 @@ class Notifier:
         claimed_at = message.claimed_at
         if message.status is MessageStatus.SENDING and claimed_at and now - claimed_at < self._stale_claim:
             return Outcome(False, "claimed_elsewhere")
-        # A stale claim: whoever held it died, maybe after the provider accepted the text.
-        earlier_claim = claimed_at if message.status is MessageStatus.SENDING else None
+        # Any earlier attempt (a stale claim, or a retry after a timeout) may have reached the provider:
+        # the row keeps ClaimedAt through a transient failure, so ask the provider before sending again.
+        earlier_claim = claimed_at
         claimed = self._update(message, {"Status": MessageStatus.SENDING.value, "ClaimedAt": now})
         if claimed is None:
             return Outcome(False, "claimed_elsewhere")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import functools
 import json
+import logging
 import math
 import secrets
 import threading
@@ -331,6 +332,8 @@ class TwilioSender:
         from twilio.base.exceptions import TwilioException
         from twilio.rest import Client
 
+        # The SDK logs each request's parameters at INFO: a lookup's carry the recipient's number.
+        logging.getLogger("twilio.http_client").setLevel(logging.WARNING)
         http_client = _header_keeping_http_client_class()(timeout=self._timeout)
         # Every setting is passed explicitly. A non-empty `environment` keeps the SDK from reading
         # os.environ, where TWILIO_EDGE or TWILIO_REGION would rewrite the host of every request

@@ -239,3 +239,29 @@ def test_a_delivery_receipt_that_arrives_before_the_send_is_recorded_keeps_its_s
 
     row = next(r for r in outbox(services) if r.key == target.key)
     assert row.status is MessageStatus.DELIVERED and row.provider_sid == "SM" + "0" * 32
+
+
+def test_a_text_the_provider_accepted_after_our_timeout_is_not_sent_again(make_services, twilio):
+    """A read timeout leaves it open whether the provider took the text: the retry asks before resending."""
+    import function_app
+    from tests.support.twilio_server import Stall
+
+    sender = TwilioSender(
+        twilio.account_sid, twilio.auth_token, from_="+46700000001", api_base_url=twilio.base_url, timeout=0.5
+    )
+    services = make_services(sender=sender, SMS_RATE_PER_SECOND="1000")
+    use_services(services)
+    try:
+        host = LocalHost(function_app.app, services.storage, settings=services.settings, rules=FAST)
+        add_facilitator(services)
+        seed_waiting(services, 5)
+        twilio.plan(Stall(1.5))  # the first text is accepted, but only after the sender gave up waiting
+        services.formation.form_theme(THEME)
+
+        host.run_until_idle()
+
+        assert len(twilio.accepted) == 6
+        assert len({m.to for m in twilio.accepted}) == 6  # nobody got a text twice
+        assert {r.status for r in outbox(services)} == {MessageStatus.SENT}
+    finally:
+        use_services(None)
