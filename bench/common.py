@@ -100,7 +100,9 @@ def counted_services(env: dict[str, str], sender: SmsSender | None = None) -> tu
     counter = OpCounter()
     settings = Settings(**env)  # type: ignore[arg-type]
     storage = StorageAccount(
-        connection_string=settings.storage_connection_string, client_options={"raw_request_hook": counter}
+        connection_string=settings.storage_connection_string,
+        # Bulk writes right after a reset can wait on Azurite's clean-up: no fail-fast timeout here.
+        client_options={"raw_request_hook": counter, "read_timeout": 300, "retry_total": 0},
     )
     services = build_services(settings, sender=sender or LocalOutboxSender(echo=None), storage=storage)
     services.ensure_ready()
@@ -117,6 +119,9 @@ def fresh(services: Services) -> None:
     services.storage.ensure_resources()
     for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
         services.storage.queue(name).clear_messages()
+    # Let Azurite finish dropping the old tables before anything is timed.
+    services.storage.table("interests").upsert_entity({"PartitionKey": "warm-up", "RowKey": "0"})
+    services.storage.table("interests").delete_entity("warm-up", "0")
 
 
 @contextmanager
