@@ -34,13 +34,6 @@ def azurite() -> Iterator[Azurite]:
 
 
 @pytest.fixture
-def organisation_doc() -> dict[str, Any]:
-    """Region Jönköping's document with a unique id per test, so tests never share a theme partition's state."""
-    doc = municipality("region-jonkoping")["organisation"]
-    return doc
-
-
-@pytest.fixture
 def make_settings(azurite: Azurite) -> Callable[..., Settings]:
     def make(organisation: dict[str, Any] | None = None, **env: str) -> Settings:
         values = {
