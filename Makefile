@@ -4,6 +4,7 @@ VENV    := .venv
 PY      := $(VENV)/bin/python
 PORT    ?= 7071
 ORG     ?= region-jonkoping
+REGISTRATIONS ?= 10000
 
 .PHONY: dev test lint bench deps chromium clean
 
@@ -42,7 +43,7 @@ lint: deps
 	$(PY) -m mypy shared functions function_app.py
 
 bench: deps
-	$(PY) -m bench --write
+	$(PY) -m bench --write --registrations $(REGISTRATIONS)
 
 clean:
 	rm -rf $(VENV) $(VENV)-infra node_modules .pytest_cache .hypothesis

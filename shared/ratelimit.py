@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import math
+import random
+import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -15,6 +17,8 @@ from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, Re
 from azure.data.tables import TableClient, UpdateMode
 
 from shared.storage import storage_errors
+
+_ATTEMPTS = 20
 
 
 class RateLimited(Exception):
@@ -48,7 +52,7 @@ class RateLimiter:
         oldest_live = int((at - seconds) // slot)
         row = f"{int(seconds)}"
         with storage_errors():
-            for _ in range(8):  # optimistic concurrency: re-read on a lost race
+            for attempt in range(_ATTEMPTS):  # optimistic concurrency: re-read on a lost race
                 try:
                     entity = self._table.get_entity(key, row)
                 except ResourceNotFoundError:
@@ -84,6 +88,9 @@ class RateLimiter:
                         )
                     return
                 except (ResourceExistsError, ResourceModifiedError):
+                    # Several requests from one address (an office behind one NAT) race on one row:
+                    # step aside a random moment so they serialise instead of colliding again.
+                    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not security
                     continue
         raise RateLimited(1)  # contention this high is itself a flood
 
