@@ -506,10 +506,18 @@ def main() -> None:
     print(table(rows))
 
 
+NOTES_HEADING = "## Reading the table"
+
+
 def write_results(rows: list[Row]) -> None:
+    """The table, newly measured, and the hand-written reading of it below NOTES_HEADING, kept as it is."""
+    path = ROOT / "bench" / "RESULTS.md"
+    old = path.read_text(encoding="utf-8") if path.exists() else ""
+    notes = old[old.index(NOTES_HEADING) :] if NOTES_HEADING in old else ""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    (ROOT / "bench" / "RESULTS.md").write_text(
-        f"# Benchmark results\n\nRun {stamp} on {machine()}, Azurite {azurite_version()} in memory.\n\n{table(rows)}\n",
+    path.write_text(
+        f"# Benchmark results\n\nRun {stamp} on {machine()}, Azurite {azurite_version()} in memory.\n\n"
+        f"{table(rows)}\n\n{notes}",
         encoding="utf-8",
     )
 
