@@ -30,33 +30,22 @@ _KEPT = ("theme", "name", "phone", "area", "age_confirmed", "consent", "pledge")
 
 
 def theme_choices(request: Request, locale: str) -> list[dict]:
+    """The themes as the form lists them; `needed` is None when storage cannot tell."""
     services = services_of(request)
-    counts = services.intake.waiting_counts()
-    return [
-        {
-            "id": theme.id,
-            "label": services.organisation.theme_text(theme.id, locale).label,
-            "description": services.organisation.theme_text(theme.id, locale).description,
-            "needed": services.intake.needed(theme.id, None, counts),
-        }
-        for theme in services.organisation.themes
-    ]
+    try:
+        counts: dict[str, int] | None = services.intake.waiting_counts()
+    except StorageUnavailable:
+        counts = None  # counts are a courtesy: the form must still render, with the values kept
+    themes = []
+    for theme in services.organisation.themes:
+        text = services.organisation.theme_text(theme.id, locale)
+        needed = services.intake.needed(theme.id, None, counts) if counts is not None else None
+        themes.append({"id": theme.id, "label": text.label, "description": text.description, "needed": needed})
+    return themes
 
 
 def _form(request: Request, locale: str, *, values: dict, errors: dict, status_code: int) -> HTMLResponse:
-    try:
-        themes = theme_choices(request, locale)
-    except StorageUnavailable:
-        # Counts are a courtesy: the form must still render, with the values kept.
-        themes = [
-            {
-                "id": t.id,
-                "label": services_of(request).organisation.theme_text(t.id, locale).label,
-                "description": services_of(request).organisation.theme_text(t.id, locale).description,
-                "needed": 0,
-            }
-            for t in services_of(request).organisation.themes
-        ]
+    themes = theme_choices(request, locale)
     return page(
         request,
         "form.html",
