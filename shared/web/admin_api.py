@@ -6,15 +6,12 @@ import hmac
 from datetime import datetime
 from typing import Annotated
 
-from azure.core.exceptions import ResourceNotFoundError
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from shared.domain import Group, Interest
 from shared.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
-from shared.storage import INTERESTS, storage_errors
 from shared.web.api import error_responses, require_json
 from shared.web.common import error_json, locale_for, message, services_of
 
@@ -124,32 +121,17 @@ def list_groups(request: Request, theme: str | None = Query(None, max_length=60)
     services = services_of(request)
     if theme is not None and services.organisation.theme(theme) is None:
         raise HTTPException(404)
-    facilitators = {f.id: f for f in services.facilitators.list()}
-    table = services.storage.table(INTERESTS)
-    query = "Kind eq 'group'" + (" and PartitionKey eq @theme" if theme else "")
-    result = []
-    with storage_errors():
-        for row in table.query_entities(query, parameters={"theme": theme} if theme else None):
-            group = Group.from_entity(row)
-            members = []
-            for key in group.member_keys:
-                try:
-                    member = Interest.from_entity(table.get_entity(group.theme, key))
-                except ResourceNotFoundError:
-                    continue  # withdrew
-                members.append(MemberOut(id=member.id, name=member.name))
-            facilitator = facilitators.get(group.facilitator_id or "")
-            result.append(
-                GroupOut(
-                    id=group.id,
-                    theme=group.theme,
-                    area=group.area,
-                    status=group.status.value,
-                    locale=group.locale,
-                    facilitator={"id": facilitator.id, "name": facilitator.name} if facilitator else None,
-                    members=members,
-                    created=group.formed_at,
-                )
-            )
-    result.sort(key=lambda g: g.created)
-    return result
+    views = services.operations.groups(theme)
+    return [
+        GroupOut(
+            id=view.id,
+            theme=view.theme,
+            area=view.area,
+            status=view.status,
+            locale=view.locale,
+            facilitator={"id": view.facilitator_id, "name": view.facilitator_name} if view.facilitator_name else None,
+            members=[MemberOut(id=m.id, name=m.name) for m in view.members],
+            created=view.formed_at,
+        )
+        for view in sorted(views, key=lambda v: v.formed_at)
+    ]
