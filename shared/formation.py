@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from azure.core import MatchConditions
+from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
 from shared.domain import (
@@ -363,7 +364,7 @@ class FormationService:
             for key in group.member_keys:
                 try:
                     found.append(Interest.from_entity(table.get_entity(group.theme, key)))
-                except Exception:  # noqa: S112 - a member who withdrew meanwhile is simply not invited
+                except ResourceNotFoundError:  # withdrew meanwhile: simply not invited
                     continue
             return found
 
