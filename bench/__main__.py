@@ -36,8 +36,8 @@ from bench.common import (
     waiting_entities,
     write_batched,
 )
-from shared.intake import ValidInterest
 from shared.local.azurite import Azurite
+from shared.services.intake import ValidInterest
 
 CONCURRENCY = 8
 
@@ -193,7 +193,7 @@ def registration(azurite: Azurite, count: int) -> list[Row]:
 
 
 def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list[Row]:
-    from shared.facilitators import FacilitatorIn
+    from shared.services.facilitators import FacilitatorIn
 
     doc = organisation(themes)
     services, counter = counted_services(env_for(azurite.connection_string, doc))
@@ -215,10 +215,10 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list
         theme = f"tema-{t:03d}"
         write_batched(table, waiting_entities(theme, per_theme, tag=f"{t:03x}"))
 
-    import shared.formation
+    import shared.services.formation
 
     queueing = 0.0
-    original = shared.formation.queue_committed
+    original = shared.services.formation.queue_committed
 
     def timed_queueing(storage, messages):  # type: ignore[no-untyped-def]
         nonlocal queueing
@@ -228,13 +228,13 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list
         finally:
             queueing += time.perf_counter() - started
 
-    shared.formation.queue_committed = timed_queueing  # type: ignore[assignment]
+    shared.services.formation.queue_committed = timed_queueing  # type: ignore[assignment]
     counter.take()
     start = time.perf_counter()
     try:
         report = services.formation.sweep()
     finally:
-        shared.formation.queue_committed = original
+        shared.services.formation.queue_committed = original
     elapsed = time.perf_counter() - start
     ops = counter.take()
 
@@ -373,10 +373,10 @@ def time_to_invite(azurite: Azurite, groups: int = 20) -> list[Row]:
 
 def sending_rate(azurite: Azurite, rate: float = 20.0, messages_wanted: int = 150) -> list[Row]:
     import function_app
-    from shared.facilitators import FacilitatorIn
+    from shared.adapters.sms import TwilioSender
+    from shared.composition import use_services
     from shared.local.runner import LocalHost, QueueRules
-    from shared.services import use_services
-    from shared.sms import TwilioSender
+    from shared.services.facilitators import FacilitatorIn
     from tests.support.twilio_server import LoopbackTwilio
 
     doc = organisation(messages_wanted // 6 + 1)

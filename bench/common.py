@@ -13,12 +13,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.sms import LocalOutboxSender, SmsSender
+from shared.adapters.storage import StorageAccount
+from shared.composition import Services, build_services
+from shared.core.organisation import MUNICIPALITIES
 from shared.local.azurite import free_port
-from shared.organisation import MUNICIPALITIES
-from shared.services import Services, build_services
 from shared.settings import Settings
-from shared.sms import LocalOutboxSender, SmsSender
-from shared.storage import StorageAccount
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -59,7 +59,7 @@ class OpCounter:
 
 def waiting_entities(theme: str, count: int, tag: str) -> list[dict[str, Any]]:
     """Verified people waiting in one theme, as table entities (seeding, not what is measured)."""
-    from shared.domain import INTEREST_PREFIX, Interest, InterestStatus, utcnow
+    from shared.core.domain import INTEREST_PREFIX, Interest, InterestStatus, utcnow
 
     now = utcnow()
     return [
@@ -111,7 +111,7 @@ def counted_services(env: dict[str, str], sender: SmsSender | None = None) -> tu
 
 
 def fresh(services: Services) -> None:
-    from shared.storage import QUEUES, TABLES
+    from shared.adapters.storage import QUEUES, TABLES
 
     service = services.storage.table_service()
     for name in TABLES:

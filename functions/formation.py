@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 @bp.function_name("form_groups_on_request")
 @bp.queue_trigger(arg_name="message", queue_name="formation-requests", connection="AzureWebJobsStorage")
 def form_groups_on_request(message: func.QueueMessage) -> None:
-    from shared.services import get_services  # imported on first call: keeps indexing fast
+    from shared.composition import get_services  # imported on first call: keeps indexing fast
 
     services = get_services()
     theme = message.get_body().decode("utf-8", errors="replace").strip()
@@ -26,7 +26,7 @@ def form_groups_on_request(message: func.QueueMessage) -> None:
 @bp.function_name("sweep_formation")
 @bp.timer_trigger(arg_name="timer", schedule="%FORMATION_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def sweep_formation(timer: func.TimerRequest) -> None:
-    from shared.services import get_services  # imported on first call: keeps indexing fast
+    from shared.composition import get_services  # imported on first call: keeps indexing fast
 
     report = get_services().formation.sweep()
     log.info(

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 @bp.function_name("run_lifecycle")
 @bp.timer_trigger(arg_name="timer", schedule="%LIFECYCLE_SCHEDULE%", run_on_startup=False, use_monitor=True)
 def run_lifecycle(timer: func.TimerRequest) -> None:
-    from shared.services import get_services  # imported on first call: keeps indexing fast
+    from shared.composition import get_services  # imported on first call: keeps indexing fast
 
     report = get_services().lifecycle.run()
     log.info(

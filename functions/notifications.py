@@ -11,7 +11,7 @@ log = logging.getLogger(__name__)
 @bp.function_name("send_notification")
 @bp.queue_trigger(arg_name="message", queue_name="notifications", connection="AzureWebJobsStorage")
 def send_notification(message: func.QueueMessage) -> None:
-    from shared.services import get_services  # imported on first call: keeps indexing fast
+    from shared.composition import get_services  # imported on first call: keeps indexing fast
 
     outcome = get_services().notifier.handle(message.get_body().decode("utf-8", errors="replace"))
     log.info("notification %s (attempt %s)", outcome.reason, message.dequeue_count)
@@ -20,6 +20,6 @@ def send_notification(message: func.QueueMessage) -> None:
 @bp.function_name("record_poisoned_notification")
 @bp.queue_trigger(arg_name="message", queue_name="notifications-poison", connection="AzureWebJobsStorage")
 def record_poisoned_notification(message: func.QueueMessage) -> None:
-    from shared.services import get_services  # imported on first call: keeps indexing fast
+    from shared.composition import get_services  # imported on first call: keeps indexing fast
 
     get_services().notifier.record_poisoned(message.get_body().decode("utf-8", errors="replace"))

@@ -118,7 +118,7 @@ def validate_organisation(document: dict[str, Any]) -> str | None:
     """Validates with the app's model when it can be imported; returns a note when it cannot."""
     sys.path.insert(0, str(ROOT))
     try:
-        from shared.organisation import parse_organisation
+        from shared.core.organisation import parse_organisation
     except ImportError as exc:
         return f"organisation not validated here ({exc.name} is not installed; `make deps` installs it)"
     finally:

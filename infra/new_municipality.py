@@ -9,7 +9,7 @@ Asks for whatever no flag gives (on a terminal), or takes everything as flags (s
         --themes-from region-jonkoping --sms-sender Vaxjo --consent-version 2026-11
     .venv/bin/python infra/new_municipality.py --check infra/municipalities/*.json
 
-The organisation is validated with the app's own model (shared.organisation), the deployment
+The organisation is validated with the app's own model (shared.core.organisation), the deployment
 part with the rules of infra/deploy_params.py. Run it with the project's environment (make deps);
 with another python it re-runs itself under .venv/bin/python when that exists.
 """
@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(INFRA))
 
 try:
-    from shared.organisation import OrganisationConfigError, parse_organisation
+    from shared.core.organisation import OrganisationConfigError, parse_organisation
 except ImportError:  # not the project's environment: use it if it is there
     venv_python = ROOT / ".venv" / "bin" / "python"
     if venv_python.exists() and Path(sys.prefix).resolve() != venv_python.parent.parent.resolve():

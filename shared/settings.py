@@ -7,7 +7,7 @@ from functools import cached_property
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.organisation import Organisation, parse_organisation
+from shared.core.organisation import Organisation, parse_organisation
 
 
 class Settings(BaseSettings):

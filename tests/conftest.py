@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from shared.adapters.sms import LocalOutboxSender, SmsSender
+from shared.composition import Services, build_services
+from shared.core.organisation import MUNICIPALITIES
 from shared.local.azurite import Azurite, free_port
-from shared.organisation import MUNICIPALITIES
-from shared.services import Services, build_services
 from shared.settings import Settings
-from shared.sms import LocalOutboxSender, SmsSender
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -49,7 +49,7 @@ def make_settings(azurite: Azurite) -> Callable[..., Settings]:
 
 def fresh_tables(services: Services) -> None:
     """Empty every table and queue this app uses, so each test starts from nothing."""
-    from shared.storage import QUEUES, TABLES
+    from shared.adapters.storage import QUEUES, TABLES
 
     tables = services.storage.table_service()
     for name in TABLES:

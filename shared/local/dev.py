@@ -11,10 +11,10 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
-from shared.organisation import MUNICIPALITIES, OrganisationConfigError
+from shared.core.organisation import MUNICIPALITIES, OrganisationConfigError
 
 if TYPE_CHECKING:
-    from shared.services import Services
+    from shared.composition import Services
 
 DEMO_FACILITATORS: list[dict[str, Any]] = [
     {"name": "Eva Lind", "phone": "+46701740610", "locales": ["sv", "en"], "capacity": 3},
@@ -51,7 +51,7 @@ def main() -> None:
 
     from pydantic import ValidationError
 
-    from shared.services import build_services, use_services
+    from shared.composition import build_services, use_services
     from shared.settings import Settings
 
     try:
@@ -96,7 +96,7 @@ def main() -> None:
 
 
 def _seed_facilitators(services: Services) -> None:
-    from shared.facilitators import FacilitatorIn
+    from shared.services.facilitators import FacilitatorIn
 
     if services.facilitators.list():
         return

@@ -24,8 +24,8 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from shared.adapters.storage import StorageAccount
 from shared.settings import Settings
-from shared.storage import StorageAccount
 
 log = logging.getLogger(__name__)
 HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"

@@ -9,7 +9,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.intake import (
+from shared.adapters.ratelimit import RateLimited
+from shared.services.intake import (
     AlreadyVerified,
     CodeExpired,
     Duplicate,
@@ -19,7 +20,6 @@ from shared.intake import (
     WrongCode,
     validate_interest,
 )
-from shared.ratelimit import RateLimited
 from shared.web.common import client_address, error_json, locale_for, message, services_of
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -14,14 +13,17 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.services import Services, get_services
-from shared.storage import StorageUnavailable
-from shared.web import admin_api, admin_pages, api, pages, sms_webhooks
+from shared import PACKAGE_DIR
+from shared.adapters.storage import StorageUnavailable
+from shared.composition import Services, get_services
+from shared.web import api, pages, sms_webhooks
+from shared.web.admin import api as admin_api
+from shared.web.admin import pages as admin_pages
 from shared.web.common import error_json, locale_for, render_message
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
-_STATIC = Path(__file__).resolve().parent.parent / "static"
+_STATIC = PACKAGE_DIR / "static"
 
 
 class BodyLimit:

@@ -9,8 +9,8 @@ from typing import Any
 from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from shared import i18n
-from shared.services import Services
+from shared.composition import Services
+from shared.core import i18n
 
 
 def services_of(request: Request) -> Services:

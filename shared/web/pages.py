@@ -8,8 +8,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from shared import i18n
-from shared.intake import (
+from shared.adapters.ratelimit import RateLimited
+from shared.adapters.storage import StorageUnavailable
+from shared.core import i18n
+from shared.services.intake import (
     AlreadyVerified,
     CodeExpired,
     Duplicate,
@@ -21,8 +23,6 @@ from shared.intake import (
     WrongCode,
     validate_interest,
 )
-from shared.ratelimit import RateLimited
-from shared.storage import StorageUnavailable
 from shared.web.common import client_address, locale_for, message, page, read_form, render_message, services_of
 
 router = APIRouter(include_in_schema=False)

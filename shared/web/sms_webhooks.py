@@ -6,7 +6,7 @@ the SDK's RequestValidator against the public URL — PUBLIC_BASE_URL, the path 
 string as sent — because behind Azure's front end the request's own URL is not the one Twilio
 signed. No auth token configured, a missing or a wrong signature: 403, and nothing changes.
 
-STOP and its Nordic words erase the number everywhere (`shared.erasure`); the reply confirms in
+STOP and its Nordic words erase the number everywhere (`shared.services.erasure`); the reply confirms in
 the person's language. Twilio keeps its own opt-out list too: after STOP it blocks further texts
 to the number from the sender, and depending on the account's opt-out settings it may answer
 STOP itself instead of delivering our reply. Our part is the erasure.
@@ -31,10 +31,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from shared.domain import OUTBOX_PREFIX, MessageStatus, OutboxMessage, RecipientType
-from shared.erasure import erase_number, interests_of_number
-from shared.services import Services
-from shared.storage import INTERESTS, storage_errors
+from shared.adapters.storage import INTERESTS, storage_errors
+from shared.composition import Services
+from shared.core.domain import OUTBOX_PREFIX, MessageStatus, OutboxMessage, RecipientType
+from shared.services.erasure import erase_number, interests_of_number
 from shared.web.api import error_responses
 from shared.web.common import read_form, services_of
 

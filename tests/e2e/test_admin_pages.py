@@ -16,12 +16,12 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from shared.domain import Group
-from shared.facilitators import FacilitatorIn
-from shared.intake import ValidInterest
-from shared.services import Services
-from shared.storage import INTERESTS
-from shared.web.admin_pages import text
+from shared.adapters.storage import INTERESTS
+from shared.composition import Services
+from shared.core.domain import Group
+from shared.services.facilitators import FacilitatorIn
+from shared.services.intake import ValidInterest
+from shared.web.admin.pages import text
 from tests.conftest import LiveServer, municipality
 from tests.e2e.conftest import assert_accessible
 

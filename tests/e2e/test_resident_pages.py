@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from shared import i18n
+from shared.core import i18n
 from tests.conftest import LiveServer, municipality
 from tests.e2e.conftest import assert_accessible
 

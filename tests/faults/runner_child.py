@@ -19,9 +19,9 @@ from datetime import timedelta
 
 def main() -> int:
     import function_app
+    from shared.composition import build_services, use_services
     from shared.local.runner import LocalHost, QueueRules
-    from shared.notify import Notifier, RateGate
-    from shared.services import build_services, use_services
+    from shared.services.notify import Notifier, RateGate
     from shared.settings import Settings
 
     settings = Settings()  # type: ignore[call-arg]  # from the environment

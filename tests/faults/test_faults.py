@@ -29,7 +29,10 @@ import pytest
 from azure.core.exceptions import ServiceResponseError
 from fastapi.testclient import TestClient
 
-from shared.domain import (
+from shared.adapters.sms import LocalOutboxSender, TwilioSender
+from shared.adapters.storage import INTERESTS, NOTIFICATIONS
+from shared.composition import Services, build_services, use_services
+from shared.core.domain import (
     INTEREST_PREFIX,
     Group,
     Interest,
@@ -39,13 +42,10 @@ from shared.domain import (
     OutboxMessage,
     utcnow,
 )
-from shared.facilitators import FacilitatorIn
-from shared.intake import ValidInterest
 from shared.local import azurite as azurite_module
 from shared.local.runner import LocalHost, QueueRules
-from shared.services import Services, build_services, use_services
-from shared.sms import LocalOutboxSender, TwilioSender
-from shared.storage import INTERESTS, NOTIFICATIONS
+from shared.services.facilitators import FacilitatorIn
+from shared.services.intake import ValidInterest
 from shared.web.app import create_app
 from tests.conftest import LiveServer, municipality
 from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage

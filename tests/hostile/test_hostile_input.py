@@ -27,12 +27,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
-from shared.domain import INTEREST_PREFIX, PHONE_PREFIX, Interest, InterestStatus, MessageKind, utcnow
-from shared.erasure import erase_number
-from shared.phone import PhoneError, parse_mobile, phone_key
-from shared.services import Services
-from shared.sms import LocalOutboxSender
-from shared.storage import FORMATION_REQUESTS, INTERESTS, NOTIFICATIONS, RATE_LIMITS
+from shared.adapters.sms import LocalOutboxSender
+from shared.adapters.storage import FORMATION_REQUESTS, INTERESTS, NOTIFICATIONS, RATE_LIMITS
+from shared.composition import Services
+from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, Interest, InterestStatus, MessageKind, utcnow
+from shared.core.phone import PhoneError, parse_mobile, phone_key
+from shared.services.erasure import erase_number
 from shared.web.app import create_app
 
 ADMIN_TOKEN = "hostile-admin-token-0123456789"

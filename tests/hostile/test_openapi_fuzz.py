@@ -33,12 +33,12 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from shared.facilitators import FacilitatorIn
-from shared.intake import ValidInterest
+from shared.adapters.sms import LocalOutboxSender
+from shared.composition import Services, build_services
 from shared.local.azurite import Azurite, free_port
-from shared.services import Services, build_services
+from shared.services.facilitators import FacilitatorIn
+from shared.services.intake import ValidInterest
 from shared.settings import Settings
-from shared.sms import LocalOutboxSender
 from shared.web.app import create_app
 from tests.conftest import fresh_tables, municipality
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.organisation import parse_organisation
+from shared.core.organisation import parse_organisation
 from tests.infra.conftest import MUNICIPALITY_FILES, ROOT, decorators, has_default
 
 JSON_TYPES = {"string": (str,), "int": (int,), "bool": (bool,), "object": (dict,), "array": (list,)}

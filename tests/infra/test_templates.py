@@ -150,7 +150,7 @@ def test_storage_is_entra_only_https_tls12_and_private(parsed: dict[str, Any]) -
 
 
 def test_storage_holds_every_table_and_queue_the_app_uses(main_template: dict[str, Any]) -> None:
-    from shared import storage
+    from shared.adapters import storage
 
     variables = main_template["variables"]
     tables, queues = set(variables["tableNames"]["value"]), set(variables["queueNames"]["value"])

@@ -10,8 +10,9 @@ import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from shared import erasure
-from shared.domain import (
+from shared.adapters.storage import INTERESTS, NOTIFICATIONS, QUEUES, RATE_LIMITS, TABLES
+from shared.composition import Services
+from shared.core.domain import (
     PHONE_PREFIX,
     Group,
     GroupStatus,
@@ -23,12 +24,11 @@ from shared.domain import (
     RecipientType,
     utcnow,
 )
-from shared.erasure import erase_number, interests_of_number
-from shared.facilitators import FacilitatorIn
-from shared.intake import ValidInterest
-from shared.phone import phone_key
-from shared.services import Services
-from shared.storage import INTERESTS, NOTIFICATIONS, QUEUES, RATE_LIMITS, TABLES
+from shared.core.phone import phone_key
+from shared.services import erasure
+from shared.services.erasure import erase_number, interests_of_number
+from shared.services.facilitators import FacilitatorIn
+from shared.services.intake import ValidInterest
 
 THEME = "stress"
 OTHER_THEME = "sorg"

@@ -9,7 +9,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.domain import (
+from shared.adapters.storage import INTERESTS, NOTIFICATIONS
+from shared.core.domain import (
     INTEREST_PREFIX,
     Group,
     GroupStatus,
@@ -19,10 +20,9 @@ from shared.domain import (
     OutboxMessage,
     utcnow,
 )
-from shared.facilitators import FacilitatorIn
-from shared.formation import FormationService
-from shared.intake import ValidInterest
-from shared.storage import INTERESTS, NOTIFICATIONS
+from shared.services.facilitators import FacilitatorIn
+from shared.services.formation import FormationService
+from shared.services.intake import ValidInterest
 from tests.conftest import municipality
 
 THEME = "stress"

@@ -14,9 +14,9 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
-from shared.domain import GroupStatus
+from shared.composition import use_services
+from shared.core.domain import GroupStatus
 from shared.local.runner import indexed_functions
-from shared.services import use_services
 from tests.integration.test_formation import THEME, add_facilitator, groups, seed_waiting
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def test_the_lifecycle_timer_reads_its_schedule_from_settings_and_never_runs_on_
 def test_importing_the_app_creates_no_clients_and_loads_no_sdk_it_does_not_need():
     code = (
         "import sys, function_app; "
-        "print(sorted(m for m in ('twilio', 'azure.identity', 'azure.data.tables', 'fastapi', 'shared.services')"
+        "print(sorted(m for m in ('twilio', 'azure.identity', 'azure.data.tables', 'fastapi', 'shared.composition')"
         " if m in sys.modules))"
     )
     result = subprocess.run(

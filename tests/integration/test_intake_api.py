@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared import i18n
-from shared.intake import IntakeService
-from shared.services import Services
-from shared.sms import LocalOutboxSender
-from shared.storage import INTERESTS
+from shared.adapters.sms import LocalOutboxSender
+from shared.adapters.storage import INTERESTS
+from shared.composition import Services
+from shared.core import i18n
+from shared.services.intake import IntakeService
 from shared.web.app import create_app
 
 PHONE = "070-174 06 10"  # PTS numbers reserved for fiction: 070-174 06 05 … 070-174 06 99

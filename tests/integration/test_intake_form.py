@@ -12,13 +12,13 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared import i18n
+from shared.adapters.sms import LocalOutboxSender
+from shared.adapters.storage import INTERESTS
+from shared.composition import Services, build_services
+from shared.core import i18n
 from shared.local import azurite as azurite_module
 from shared.local.azurite import Azurite
-from shared.services import Services, build_services
 from shared.settings import Settings
-from shared.sms import LocalOutboxSender
-from shared.storage import INTERESTS
 from shared.web.app import create_app
 
 PHONE = "070-174 06 20"

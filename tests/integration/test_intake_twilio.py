@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared import i18n
-from shared.services import Services
-from shared.sms import TwilioSender
-from shared.storage import INTERESTS
+from shared.adapters.sms import TwilioSender
+from shared.adapters.storage import INTERESTS
+from shared.composition import Services
+from shared.core import i18n
 from shared.web.app import create_app
 from tests.support.twilio_server import Accept, LoopbackTwilio, Reject, ServerError, Throttle
 

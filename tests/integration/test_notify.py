@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from shared.domain import MessageKind, MessageStatus
+from shared.adapters.sms import TwilioSender
+from shared.adapters.storage import NOTIFICATIONS
+from shared.composition import Services, use_services
+from shared.core.domain import MessageKind, MessageStatus
 from shared.local.runner import LocalHost, QueueRules
-from shared.services import Services, use_services
-from shared.sms import TwilioSender
-from shared.storage import NOTIFICATIONS
 from tests.integration.test_formation import THEME, add_facilitator, outbox, seed_waiting
 from tests.support.twilio_server import LoopbackTwilio, Reject, ServerError, Throttle
 
@@ -198,7 +198,7 @@ def test_a_sender_that_died_mid_send_is_reconciled_with_the_provider(wired, twil
     """A stale claim means an invocation died after claiming; the provider is asked before sending again."""
     from datetime import timedelta
 
-    from shared.domain import utcnow
+    from shared.core.domain import utcnow
 
     services, _host = wired
     add_facilitator(services)

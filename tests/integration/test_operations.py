@@ -14,17 +14,25 @@ import phonenumbers
 import pytest
 from azure.functions.timer import TimerRequest
 
-from shared.domain import INTEREST_PREFIX, GroupStatus, Interest, InterestStatus, MessageKind, MessageStatus, utcnow
-from shared.facilitators import FacilitatorPatch
-from shared.intake import ValidInterest
-from shared.lifecycle import format_meeting_time, organisation_tz
+from shared.adapters.sms import TwilioSender
+from shared.adapters.storage import QUEUES, TABLES
+from shared.composition import Services, use_services
+from shared.core.domain import (
+    INTEREST_PREFIX,
+    GroupStatus,
+    Interest,
+    InterestStatus,
+    MessageKind,
+    MessageStatus,
+    utcnow,
+)
+from shared.core.phone import phone_key
 from shared.local.runner import LocalHost, QueueRules, indexed_functions
-from shared.notify import short_ref
-from shared.operations import OperationError
-from shared.phone import phone_key
-from shared.services import Services, use_services
-from shared.sms import TwilioSender
-from shared.storage import QUEUES, TABLES
+from shared.services.facilitators import FacilitatorPatch
+from shared.services.intake import ValidInterest
+from shared.services.lifecycle import format_meeting_time, organisation_tz
+from shared.services.notify import short_ref
+from shared.services.operations import OperationError
 from tests.conftest import municipality
 from tests.integration.test_formation import THEME, add_facilitator, groups, outbox, seed_waiting, verified
 from tests.support.twilio_server import LoopbackTwilio

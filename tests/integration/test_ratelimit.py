@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from azure.data.tables import TableClient
 
+from shared.adapters.ratelimit import RateLimited, RateLimiter
+from shared.adapters.storage import RATE_LIMITS, StorageAccount
 from shared.local.azurite import Azurite
-from shared.ratelimit import RateLimited, RateLimiter
-from shared.storage import RATE_LIMITS, StorageAccount
 
 HOUR = timedelta(hours=1)
 

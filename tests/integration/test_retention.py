@@ -10,16 +10,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.domain import GroupStatus, InterestStatus, MessageKind, MessageStatus, utcnow
-from shared.facilitators import FacilitatorIn
-from shared.formation import FormationService
-from shared.intake import IntakeService, ValidInterest
-from shared.lifecycle import Lifecycle, LifecycleRules, organisation_tz
-from shared.notify import Notifier, RateGate
-from shared.operations import Operations
-from shared.retention import Retention, RetentionRules, Statistics
-from shared.services import Services
-from shared.storage import AUDIT, INTERESTS, NOTIFICATIONS, RATE_LIMITS
+from shared.adapters.storage import AUDIT, INTERESTS, NOTIFICATIONS, RATE_LIMITS
+from shared.composition import Services
+from shared.core.domain import GroupStatus, InterestStatus, MessageKind, MessageStatus, utcnow
+from shared.services.facilitators import FacilitatorIn
+from shared.services.formation import FormationService
+from shared.services.intake import IntakeService, ValidInterest
+from shared.services.lifecycle import Lifecycle, LifecycleRules, organisation_tz
+from shared.services.notify import Notifier, RateGate
+from shared.services.operations import Operations
+from shared.services.retention import Retention, RetentionRules, Statistics
 from tests.integration.test_formation import groups, outbox, rows
 from tests.integration.test_operations import csv_rows, number_needles, traces
 

@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from shared.domain import OUTBOX_PREFIX, MessageKind, MessageStatus, OutboxMessage, RecipientType
-from shared.organisation import parse_organisation
-from shared.services import Services
-from shared.sms_segments import segment_info
-from shared.storage import INTERESTS
-from shared.templates import Templates
+from shared.adapters.storage import INTERESTS
+from shared.adapters.templates import Templates
+from shared.composition import Services
+from shared.core.domain import OUTBOX_PREFIX, MessageKind, MessageStatus, OutboxMessage, RecipientType
+from shared.core.organisation import parse_organisation
+from shared.core.sms_segments import segment_info
 from shared.web.app import create_app
 from shared.web.sms_webhooks import HELP_WORDS, MAX_REPLY_SEGMENTS, STOP_WORDS, keyword
 from tests.conftest import municipality

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.sms import PermanentSmsError, SentMessage, SmsSender, TransientSmsError, TwilioSender, masked
+from shared.adapters.sms import PermanentSmsError, SentMessage, SmsSender, TransientSmsError, TwilioSender, masked
 from tests.support.twilio_server import Accept, LoopbackTwilio, Reject, ServerError, Stall, Throttle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -304,7 +304,7 @@ def test_importing_shared_sms_does_not_import_twilio() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import shared.sms
+        import shared.adapters.sms
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"twilio", "requests", "urllib3"})
         print(heavy)
         raise SystemExit(1 if heavy else 0)

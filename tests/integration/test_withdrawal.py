@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from shared.domain import MessageKind
+from shared.core.domain import MessageKind
 from tests.integration.test_formation import THEME, add_facilitator, groups, outbox, verified
 
 

@@ -46,8 +46,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from shared.sms import masked
-from shared.sms_segments import segment_info
+from shared.adapters.sms import masked
+from shared.core.sms_segments import segment_info
 
 HOST = "127.0.0.1"  # loopback only, always
 API_VERSION = "2010-04-01"

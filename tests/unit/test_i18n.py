@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import string
-from pathlib import Path
 
 import pytest
 
-from shared import i18n
-from shared.organisation import MUNICIPALITIES, Organisation, parse_organisation
+from shared import PACKAGE_DIR
+from shared.core import i18n
+from shared.core.organisation import MUNICIPALITIES, Organisation, parse_organisation
 
-LOCALE_DIR = Path(i18n.__file__).resolve().parent / "locales"
+LOCALE_DIR = PACKAGE_DIR / "locales"
 
 
 def _catalog(locale: str) -> dict[str, str]:

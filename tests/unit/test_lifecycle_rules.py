@@ -9,9 +9,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from shared.domain import INTEREST_PREFIX, Group, GroupStatus, Interest, InterestStatus
-from shared.i18n import LOCALES
-from shared.lifecycle import (
+from shared.adapters.templates import Templates
+from shared.core.domain import INTEREST_PREFIX, Group, GroupStatus, Interest, InterestStatus
+from shared.core.i18n import LOCALES
+from shared.core.sms_segments import segment_info
+from shared.services.lifecycle import (
     MEETING_LENGTH,
     CentralEuropeanTime,
     LifecycleRules,
@@ -22,8 +24,8 @@ from shared.lifecycle import (
     on_its_own_due,
     reminder_due,
 )
-from shared.operations import PLACE_MAX, OperationError, check_meeting_time, clean_place
-from shared.retention import (
+from shared.services.operations import PLACE_MAX, OperationError, check_meeting_time, clean_place
+from shared.services.retention import (
     CSV_COLUMNS,
     Counts,
     RetentionRules,
@@ -34,8 +36,6 @@ from shared.retention import (
     outbox_expired,
     statistics_csv_text,
 )
-from shared.sms_segments import segment_info
-from shared.templates import Templates
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 RULES = LifecycleRules(

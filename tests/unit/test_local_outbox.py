@@ -8,7 +8,7 @@ from datetime import UTC
 
 import pytest
 
-from shared.sms import LocalOutboxSender, SmsSender
+from shared.adapters.sms import LocalOutboxSender, SmsSender
 
 
 def test_stores_messages_oldest_first_with_local_sids() -> None:

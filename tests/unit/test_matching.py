@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.matching import (
+from shared.core.matching import (
     Assignment,
     FacilitatorLoad,
     FormationPlan,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from shared.organisation import (
+from shared.core.organisation import (
     MUNICIPALITIES,
     Organisation,
     OrganisationConfigError,

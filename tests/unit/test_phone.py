@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.phone import MAX_INPUT, PhoneError, parse_mobile, phone_key
+from shared.core.phone import MAX_INPUT, PhoneError, parse_mobile, phone_key
 
 
 @pytest.mark.parametrize(

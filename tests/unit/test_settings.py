@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from shared.organisation import MUNICIPALITIES, OrganisationConfigError
+from shared.core.organisation import MUNICIPALITIES, OrganisationConfigError
 from shared.settings import Settings
 
 ORG = json.loads((MUNICIPALITIES / "region-jonkoping.json").read_text(encoding="utf-8"))["organisation"]
@@ -128,7 +128,7 @@ def test_a_bad_organisation_document_fails_naming_the_field(monkeypatch: pytest.
 def test_the_app_refuses_to_start_with_a_bad_organisation(monkeypatch: pytest.MonkeyPatch) -> None:
     from fastapi.testclient import TestClient
 
-    from shared.services import build_services
+    from shared.composition import build_services
     from shared.web.app import create_app
 
     document = dict(ORG, default_locale="nb")

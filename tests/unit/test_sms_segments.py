@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.sms_segments import GSM7_BASIC, GSM7_EXTENSION, SegmentInfo, fits, segment_info
+from shared.core.sms_segments import GSM7_BASIC, GSM7_EXTENSION, SegmentInfo, fits, segment_info
 
 BASIC = sorted(GSM7_BASIC)
 EXTENSION = "^{}\\[~]|€\f"

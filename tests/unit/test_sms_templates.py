@@ -7,9 +7,9 @@ from types import SimpleNamespace
 
 import pytest
 
-from shared.i18n import LOCALES
-from shared.sms_segments import segment_info
-from shared.templates import Templates
+from shared.adapters.templates import Templates
+from shared.core.i18n import LOCALES
+from shared.core.sms_segments import segment_info
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "shared" / "templates" / "sms"
 LONG_ORG = "Region Jönköpings län"  # longer than most: Aurskog-Høland kommune is 22

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from shared import i18n
-from shared.intake import NAME_MAX, FieldError, ValidInterest, validate_interest
-from shared.organisation import MUNICIPALITIES, Organisation, parse_organisation
+from shared.core import i18n
+from shared.core.organisation import MUNICIPALITIES, Organisation, parse_organisation
+from shared.services.intake import NAME_MAX, FieldError, ValidInterest, validate_interest
 
 
 def _org(stem: str) -> Organisation:

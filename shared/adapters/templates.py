@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
-from shared import i18n
+from shared import PACKAGE_DIR
+from shared.core import i18n
 
-_DIR = Path(__file__).resolve().parent / "templates"
+_DIR = PACKAGE_DIR / "templates"
 
 
 class Templates:

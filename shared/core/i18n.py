@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from functools import cache
-from pathlib import Path
 
-from shared.organisation import Organisation
+from shared import PACKAGE_DIR
+from shared.core.organisation import Organisation
 
 LOCALES: tuple[str, ...] = ("sv", "nb", "en")
-_DIR = Path(__file__).resolve().parent / "locales"
+_DIR = PACKAGE_DIR / "locales"
 # Browsers say "no" or "nn" for Norwegian more often than "nb".
 _ALIASES = {"no": "nb", "nn": "nb", "se": "sv"}
 

@@ -23,7 +23,10 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from shared.domain import (
+from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
+from shared.adapters.storage import INTERESTS, StorageAccount, storage_errors
+from shared.adapters.templates import Templates
+from shared.core.domain import (
     OUTBOX_PREFIX,
     Group,
     Interest,
@@ -33,12 +36,9 @@ from shared.domain import (
     RecipientType,
     utcnow,
 )
-from shared.facilitators import FacilitatorStore
-from shared.organisation import Organisation
-from shared.outbox import queue_committed
-from shared.sms import PermanentSmsError, SmsError, SmsSender
-from shared.storage import INTERESTS, StorageAccount, storage_errors
-from shared.templates import Templates
+from shared.core.organisation import Organisation
+from shared.services.facilitators import FacilitatorStore
+from shared.services.outbox import queue_committed
 
 log = logging.getLogger(__name__)
 
@@ -219,7 +219,7 @@ class Notifier:
             facilitator = self._facilitators.get(group.facilitator_id or "")
             locale = member.locale
             if message.kind in (MessageKind.MEETING_SET, MessageKind.MEETING_REMINDER):
-                from shared.lifecycle import format_meeting_time, organisation_tz
+                from shared.services.lifecycle import format_meeting_time, organisation_tz
 
                 if group.first_meeting_at is None:
                     return None

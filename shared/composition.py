@@ -6,18 +6,18 @@ import threading
 from dataclasses import dataclass
 from datetime import timedelta
 
-from shared.facilitators import FacilitatorStore
-from shared.formation import FormationService
-from shared.intake import IntakeService
-from shared.lifecycle import Lifecycle, LifecycleRules, organisation_tz
-from shared.notify import Notifier, RateGate
-from shared.operations import Operations
-from shared.organisation import Organisation
-from shared.retention import Retention, RetentionRules, Statistics
+from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
+from shared.adapters.storage import FACILITATORS, StorageAccount
+from shared.adapters.templates import Templates
+from shared.core.organisation import Organisation
+from shared.services.facilitators import FacilitatorStore
+from shared.services.formation import FormationService
+from shared.services.intake import IntakeService
+from shared.services.lifecycle import Lifecycle, LifecycleRules, organisation_tz
+from shared.services.notify import Notifier, RateGate
+from shared.services.operations import Operations
+from shared.services.retention import Retention, RetentionRules, Statistics
 from shared.settings import Settings
-from shared.sms import LocalOutboxSender, SmsSender, TwilioSender
-from shared.storage import FACILITATORS, StorageAccount
-from shared.templates import Templates
 
 
 @dataclass

@@ -21,7 +21,11 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.domain import (
+from shared.adapters.ratelimit import RateLimiter
+from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
+from shared.adapters.storage import FORMATION_REQUESTS, INTERESTS, StorageAccount, storage_errors
+from shared.adapters.templates import Templates
+from shared.core.domain import (
     INTEREST_PREFIX,
     PHONE_PREFIX,
     Interest,
@@ -30,16 +34,12 @@ from shared.domain import (
     split_interest_id,
     utcnow,
 )
-from shared.erasure import erase_interest
-from shared.organisation import Organisation
-from shared.phone import PhoneError, parse_mobile, phone_key
-from shared.ratelimit import RateLimiter
-from shared.sms import PermanentSmsError, SmsError, SmsSender
-from shared.storage import FORMATION_REQUESTS, INTERESTS, StorageAccount, storage_errors
-from shared.templates import Templates
+from shared.core.organisation import Organisation
+from shared.core.phone import PhoneError, parse_mobile, phone_key
+from shared.services.erasure import erase_interest
 
 if TYPE_CHECKING:
-    from shared.retention import Statistics
+    from shared.services.retention import Statistics
 
 log = logging.getLogger(__name__)
 
@@ -222,7 +222,7 @@ class IntakeService:
         return self._storage.table(INTERESTS)
 
     def _limiter(self) -> RateLimiter:
-        from shared.storage import RATE_LIMITS
+        from shared.adapters.storage import RATE_LIMITS
 
         return RateLimiter(self._storage.table(RATE_LIMITS), self._clock)
 

@@ -28,7 +28,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.domain import (
+from shared.adapters.storage import INTERESTS, StorageAccount, storage_errors
+from shared.core.domain import (
     OUTBOX_PREFIX,
     Group,
     GroupStatus,
@@ -38,12 +39,11 @@ from shared.domain import (
     new_sortable_key,
     utcnow,
 )
-from shared.organisation import Organisation
-from shared.outbox import queue_committed
-from shared.storage import INTERESTS, StorageAccount, storage_errors
+from shared.core.organisation import Organisation
+from shared.services.outbox import queue_committed
 
 if TYPE_CHECKING:
-    from shared.retention import Retention, RetentionReport
+    from shared.services.retention import Retention, RetentionReport
 
 log = logging.getLogger(__name__)
 

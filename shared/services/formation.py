@@ -21,7 +21,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.domain import (
+from shared.adapters.storage import INTERESTS, NOTIFICATIONS, StorageAccount, storage_errors
+from shared.core.domain import (
     FACILITATED,
     GROUP_PREFIX,
     JOINABLE,
@@ -36,8 +37,7 @@ from shared.domain import (
     new_sortable_key,
     utcnow,
 )
-from shared.facilitators import Facilitator, FacilitatorStore
-from shared.matching import (
+from shared.core.matching import (
     Assignment,
     FacilitatorLoad,
     Join,
@@ -47,9 +47,9 @@ from shared.matching import (
     WaitingInterest,
     plan_formation,
 )
-from shared.organisation import Organisation
-from shared.outbox import queue_committed
-from shared.storage import INTERESTS, NOTIFICATIONS, StorageAccount, storage_errors
+from shared.core.organisation import Organisation
+from shared.services.facilitators import Facilitator, FacilitatorStore
+from shared.services.outbox import queue_committed
 
 log = logging.getLogger(__name__)
 

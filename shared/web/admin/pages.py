@@ -2,7 +2,7 @@
 
 Server-rendered like the resident pages and held to the same bar (labels, errors tied to fields,
 keyboard, lang, axe-core). Access and the audit log live in admin_auth; the work itself in
-shared.operations.Operations (`services.operations`). Every change is a POST that answers with a
+shared.services.operations.Operations (`services.operations`). Every change is a POST that answers with a
 303 to a page (post/redirect/get), so reloading never repeats it.
 
 Members' phone numbers are never shown here: nothing an operator does on these pages needs them
@@ -19,7 +19,6 @@ import logging
 import secrets
 from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -27,17 +26,18 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from pydantic import ValidationError
 
-from shared import i18n
-from shared.domain import GroupStatus
-from shared.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
-from shared.lifecycle import organisation_tz
-from shared.operations import GroupView, OperationError, Operations
-from shared.organisation import Organisation
-from shared.phone import PhoneError, parse_mobile
-from shared.ratelimit import RateLimited, RateLimiter
-from shared.storage import RATE_LIMITS
-from shared.web import admin_auth
-from shared.web.admin_auth import (
+from shared import PACKAGE_DIR
+from shared.adapters.ratelimit import RateLimited, RateLimiter
+from shared.adapters.storage import RATE_LIMITS
+from shared.core import i18n
+from shared.core.domain import GroupStatus
+from shared.core.organisation import Organisation
+from shared.core.phone import PhoneError, parse_mobile
+from shared.services.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
+from shared.services.lifecycle import organisation_tz
+from shared.services.operations import GroupView, OperationError, Operations
+from shared.web.admin import auth as admin_auth
+from shared.web.admin.auth import (
     CSRF_FIELD,
     AdminRoute,
     Operator,
@@ -56,7 +56,7 @@ _MEETABLE = (GroupStatus.FORMING.value, GroupStatus.ACTIVE.value)
 SIGN_INS_PER_WINDOW = 10
 SIGN_IN_WINDOW = timedelta(minutes=15)
 PLACE_MAX = 200
-_LOCALES = Path(__file__).resolve().parent.parent / "locales" / "admin"  # beside, not among, the resident catalogs
+_LOCALES = PACKAGE_DIR / "locales" / "admin"  # beside, not among, the resident catalogs
 
 
 # --- texts ------------------------------------------------------------------------------------

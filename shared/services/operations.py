@@ -28,7 +28,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.domain import (
+from shared.adapters.storage import INTERESTS, NOTIFICATIONS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.core.domain import (
     FACILITATED,
     GROUP_PREFIX,
     INTEREST_PREFIX,
@@ -44,15 +45,14 @@ from shared.domain import (
     split_interest_id,
     utcnow,
 )
-from shared.erasure import erase_number
-from shared.facilitators import Facilitator, FacilitatorStore
-from shared.lifecycle import group_update, new_message, to_members
-from shared.notify import short_ref
-from shared.organisation import Organisation
-from shared.outbox import queue_committed
-from shared.phone import PhoneError, parse_mobile, phone_key
-from shared.retention import Statistics, entity_etag, entity_timestamp
-from shared.storage import INTERESTS, NOTIFICATIONS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.core.organisation import Organisation
+from shared.core.phone import PhoneError, parse_mobile, phone_key
+from shared.services.erasure import erase_number
+from shared.services.facilitators import Facilitator, FacilitatorStore
+from shared.services.lifecycle import group_update, new_message, to_members
+from shared.services.notify import short_ref
+from shared.services.outbox import queue_committed
+from shared.services.retention import Statistics, entity_etag, entity_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -729,7 +729,7 @@ class Operations:
         }
 
     def erase_person(self, phone: str) -> int:
-        """Erase the number everywhere (shared.erasure.erase_number, as STOP does); each erased interest's
+        """Erase the number everywhere (shared.services.erasure.erase_number, as STOP does); each erased interest's
         counts go to the statistics in the transaction that deletes it. Returns how many rows were erased."""
         e164 = self._phone(phone)
         report = erase_number(self._storage, self._org, e164, clock=self._clock, statistics=self._stats)

@@ -16,7 +16,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.storage import storage_errors
+from shared.adapters.storage import storage_errors
 
 _ATTEMPTS = 20
 

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
-from shared.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
+from shared.services.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
 from shared.web.api import error_responses, require_json
 from shared.web.common import error_json, locale_for, message, services_of
 

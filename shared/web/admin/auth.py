@@ -43,9 +43,9 @@ from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from shared.domain import new_sortable_key, utcnow
+from shared.adapters.storage import AUDIT, storage_errors
+from shared.core.domain import new_sortable_key, utcnow
 from shared.settings import Settings
-from shared.storage import AUDIT, storage_errors
 from shared.web.common import services_of
 
 log = logging.getLogger(__name__)

@@ -6,8 +6,8 @@ import logging
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 
-from shared.domain import OutboxMessage
-from shared.storage import NOTIFICATIONS, StorageAccount
+from shared.adapters.storage import NOTIFICATIONS, StorageAccount
+from shared.core.domain import OutboxMessage
 
 log = logging.getLogger(__name__)
 # One queue call per text, a few at a time: a group's texts reach the queue in one round trip's time.

@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from shared import PROJECT_DIR
+
 Locale = Literal["sv", "nb", "en"]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
@@ -124,7 +126,7 @@ def parse_organisation(document: str | dict) -> Organisation:
         raise OrganisationConfigError(f"ORGANISATION_CONFIG is invalid: {problems}") from None
 
 
-MUNICIPALITIES = Path(__file__).resolve().parent.parent / "infra" / "municipalities"
+MUNICIPALITIES = PROJECT_DIR / "infra" / "municipalities"
 
 
 def load_municipality_file(path: Path) -> dict:

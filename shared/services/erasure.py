@@ -33,7 +33,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.domain import (
+from shared.adapters.storage import INTERESTS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.core.domain import (
     OUTBOX_PREFIX,
     PHONE_PREFIX,
     Group,
@@ -45,13 +46,12 @@ from shared.domain import (
     new_sortable_key,
     utcnow,
 )
-from shared.organisation import Organisation
-from shared.outbox import queue_committed
-from shared.phone import phone_key
-from shared.storage import INTERESTS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.core.organisation import Organisation
+from shared.core.phone import phone_key
+from shared.services.outbox import queue_committed
 
 if TYPE_CHECKING:
-    from shared.retention import Statistics
+    from shared.services.retention import Statistics
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,10 @@ from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.domain import utcnow
-from shared.organisation import Organisation
-from shared.phone import PhoneError, parse_mobile
-from shared.storage import storage_errors
+from shared.adapters.storage import storage_errors
+from shared.core.domain import utcnow
+from shared.core.organisation import Organisation
+from shared.core.phone import PhoneError, parse_mobile
 
 PARTITION = "facilitator"
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]

@@ -40,7 +40,8 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
-from shared.domain import (
+from shared.adapters.storage import AUDIT, INTERESTS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.core.domain import (
     GROUP_PREFIX,
     INTEREST_PREFIX,
     OUTBOX_PREFIX,
@@ -52,9 +53,8 @@ from shared.domain import (
     new_sortable_key,
     utcnow,
 )
-from shared.lifecycle import organisation_tz
-from shared.organisation import Organisation
-from shared.storage import AUDIT, INTERESTS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.core.organisation import Organisation
+from shared.services.lifecycle import organisation_tz
 
 log = logging.getLogger(__name__)
 
