@@ -221,6 +221,16 @@ secrets() {
     note "admin-token: generated; read it with: az keyvault secret show --vault-name $AZURE_KEY_VAULT_NAME --name admin-token --query value --output tsv"
   fi
 
+  # Phone-marker key: generated once and never rotated here (markers keyed with it would orphan).
+  if $DRY_RUN; then
+    note "only when the vault has no phone-key-secret yet: a new random one"
+    write_secret phone-key-secret '***'
+  elif has_secret phone-key-secret; then
+    note "phone-key-secret: kept"
+  else
+    write_secret phone-key-secret "$("$PY" -c 'import secrets; print(secrets.token_urlsafe(48))')"
+  fi
+
   # Key Vault references are cached for up to a day; a written secret is fetched again now.
   if $DRY_RUN || $SECRETS_WRITTEN; then
     $DRY_RUN && note "only when a secret was written: make the app fetch its Key Vault references again"

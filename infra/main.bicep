@@ -51,6 +51,17 @@ param joinWindowDays int = 14
 @maxValue(100000)
 param clientRegistrationsPerHour int = 20
 
+@description('Optional. Verification texts the whole installation may send per hour (SMS pumping bound).')
+@minValue(1)
+param smsCodesPerHour int = 60
+
+@description('Optional. Verification texts the whole installation may send per day (SMS pumping bound).')
+@minValue(1)
+param smsCodesPerDay int = 300
+
+@description('Optional. The Entra ID app role operators must hold when App Service Authentication is on.')
+param adminAppRole string = 'Gruppstart.Operator'
+
 @description('Optional. NCRONTAB schedule (six fields, UTC) of the daily group lifecycle run (reminders, check-ins, closing groups).')
 @minLength(11)
 param lifecycleSchedule string = '0 0 7 * * *'
@@ -143,6 +154,7 @@ var tableNames = [
 // Names of the Key Vault secrets that deploy.sh writes.
 var twilioAuthTokenSecretName = 'twilio-auth-token'
 var adminTokenSecretName = 'admin-token'
+var phoneKeySecretName = 'phone-key-secret'
 
 // Paths App Service Authentication leaves open when it is on: the resident pages and API and the
 // Twilio webhooks. Everything else, /admin and /api/admin included, needs an Entra ID sign-in
@@ -241,6 +253,8 @@ var appSettings = {
   FORMATION_SCHEDULE: formationSchedule
   JOIN_WINDOW_DAYS: string(joinWindowDays)
   CLIENT_REGISTRATIONS_PER_HOUR: string(clientRegistrationsPerHour)
+  SMS_CODES_PER_HOUR: string(smsCodesPerHour)
+  SMS_CODES_PER_DAY: string(smsCodesPerDay)
   LIFECYCLE_SCHEDULE: lifecycleSchedule
   FACILITATOR_MEETINGS: string(facilitatorMeetings)
   CHECK_IN_WEEKS: string(checkInWeeks)
@@ -249,6 +263,7 @@ var appSettings = {
   // The admin pages trust the platform's sign-in headers only where App Service Authentication
   // is on, and it is on exactly when adminSignInClientId is given.
   APP_SERVICE_AUTH: empty(adminSignInClientId) ? 'false' : 'true'
+  ADMIN_APP_ROLE: adminAppRole
   SMS_RATE_PER_SECOND: smsRatePerSecond
   TWILIO_ACCOUNT_SID: twilioAccountSid
   TWILIO_FROM: smsSender
@@ -256,6 +271,7 @@ var appSettings = {
   // Secrets: Key Vault references, resolved with the identity (keyVaultReferenceIdentity).
   TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${twilioAuthTokenSecretName}/)'
   ADMIN_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${adminTokenSecretName}/)'
+  PHONE_KEY_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${phoneKeySecretName}/)'
 }
 
 module functionApp 'modules/functionapp.bicep' = {

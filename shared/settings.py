@@ -33,10 +33,17 @@ class Settings(BaseSettings):
     # True only where App Service Authentication is on: then the platform, not the client, sets the
     # X-MS-CLIENT-PRINCIPAL* headers and the admin pages trust them. Off, those headers are ignored.
     app_service_auth: bool = Field(False, validation_alias="APP_SERVICE_AUTH")
+    # The Entra ID app role an Easy Auth principal must hold to reach the operators' pages and API.
+    admin_app_role: str = Field("Gruppstart.Operator", min_length=1, max_length=120, validation_alias="ADMIN_APP_ROLE")
 
     formation_schedule: str = Field("0 */5 * * * *", validation_alias="FORMATION_SCHEDULE")
     join_window_days: int = Field(14, ge=0, le=365, validation_alias="JOIN_WINDOW_DAYS")
     client_registrations_per_hour: int = Field(20, ge=1, le=100_000, validation_alias="CLIENT_REGISTRATIONS_PER_HOUR")
+    # Installation-wide caps on verification texts: what bounds the SMS bill when a bot pumps codes.
+    sms_codes_per_hour: int = Field(60, ge=1, le=100_000, validation_alias="SMS_CODES_PER_HOUR")
+    sms_codes_per_day: int = Field(300, ge=1, le=1_000_000, validation_alias="SMS_CODES_PER_DAY")
+    # HMAC key for markers derived from phone numbers (Key Vault in Azure; a development default locally).
+    phone_key_secret: SecretStr | None = Field(None, validation_alias="PHONE_KEY_SECRET")
 
     # Group lifecycle and retention (shared/lifecycle.py, shared/retention.py).
     lifecycle_schedule: str = Field("0 0 7 * * *", validation_alias="LIFECYCLE_SCHEDULE")
@@ -48,7 +55,7 @@ class Settings(BaseSettings):
     # Local development only: enables /dev/outbox and trusts no proxy headers.
     dev_mode: bool = Field(False, validation_alias="DEV_MODE")
 
-    @field_validator("admin_token", "twilio_auth_token", mode="before")
+    @field_validator("admin_token", "twilio_auth_token", "phone_key_secret", mode="before")
     @classmethod
     def _unresolved_reference_is_unset(cls, value: object) -> object:
         # If Key Vault cannot be read, Azure passes the reference text itself: never take that as a secret.

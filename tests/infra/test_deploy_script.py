@@ -151,7 +151,7 @@ def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, An
     deployment = next(e for e in entries if e["args"][:3] == ["deployment", "group", "create"])
     assert deployment["parameters"]["organisation"]["value"]["id"] == "region-jonkoping"
     assert "deployerPrincipalId=11111111-2222-3333-4444-555555555555" in deployment["args"]
-    assert sorted(secrets_written(entries)) == ["admin-token", "twilio-auth-token"]
+    assert sorted(secrets_written(entries)) == ["admin-token", "phone-key-secret", "twilio-auth-token"]
     assert any(
         e["args"][0] == "rest" and "configreferences/appsettings/refresh" in " ".join(e["args"]) for e in entries
     )
@@ -202,7 +202,7 @@ def test_azd_postprovision_step_uses_the_outputs_from_the_environment(fake_az: d
     done = run_deploy("aurskog-holand", "--step", "secrets", env=fake_az["env"] | outputs, path_dirs=(fake_az["bin"],))
     assert done.returncode == 0, done.stderr
     entries = calls(fake_az)
-    assert secrets_written(entries) == ["admin-token"]
+    assert secrets_written(entries) == ["admin-token", "phone-key-secret"]
     assert all("kv-from-azd" in e["args"] for e in entries if e["args"][0] == "keyvault")
     assert not [e for e in entries if e["args"][0] in {"group", "deployment", "functionapp"}]
 
