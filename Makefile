@@ -41,6 +41,7 @@ lint: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy shared functions function_app.py
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_import_contract.py  # the layers (docs/architecture.md)
 
 bench: deps
 	$(PY) -m bench --write --registrations $(REGISTRATIONS)

@@ -24,11 +24,30 @@ import azure.functions as func
 from azure.functions.queue import QueueMessage
 from azure.functions.timer import TimerRequest
 
+from shared import PROJECT_DIR
 from shared.adapters.storage import StorageAccount
 from shared.settings import Settings
 
 log = logging.getLogger(__name__)
-HOST_JSON = Path(__file__).resolve().parents[2] / "host.json"
+HOST_JSON = PROJECT_DIR / "host.json"
+FUNCTION_APP = PROJECT_DIR / "function_app.py"
+
+
+def load_function_app(path: Path = FUNCTION_APP) -> Any:
+    """The app object of `function_app.py`, loaded by path from the project root the way the Functions
+    host indexes it — so nothing inside the `shared` package imports the entry point."""
+    import importlib.util
+    import sys
+
+    if "function_app" in sys.modules:
+        return sys.modules["function_app"].app
+    spec = importlib.util.spec_from_file_location("function_app", path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["function_app"] = module
+    spec.loader.exec_module(module)
+    return module.app
 
 
 def _timespan(text: str) -> float:
