@@ -75,8 +75,12 @@ def line_chart(title: str, xs: list[float], panels: list[tuple[str, list[Series]
             out.append(f'<polyline points="{points}" fill="none" stroke="{line.colour}" stroke-width="2"{dash}/>')
             for x, y in zip(xs, line.values, strict=True):
                 out.append(f'<circle cx="{px(x):.1f}" cy="{py(y):.1f}" r="3" fill="{line.colour}"/>')
-                if not line.dashed:
-                    out.append(f'<text x="{px(x) + 5:.1f}" y="{py(y) - 6:.1f}">{_number(y)}</text>')
+                if not line.dashed:  # the value beside its point, to the left near the right edge
+                    near_edge = px(x) > x0 + plot_w * 0.8
+                    anchor, dx = ("end", -5) if near_edge else ("start", 5)
+                    out.append(
+                        f'<text x="{px(x) + dx:.1f}" y="{py(y) - 6:.1f}" text-anchor="{anchor}">{_number(y)}</text>'
+                    )
             if len(series) > 1:  # a legend only where a panel has more than one line
                 ly = top + 12 * s + 4
                 out.append(
