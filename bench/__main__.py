@@ -3,13 +3,15 @@
 
 Each row is a measurement, the baseline it is compared with (measured in the same run on the same
 Azurite), their ratio and the goal. Nothing here is a pass/fail test: it prints, and with
-`--write` records the table in bench/RESULTS.md.
+`--write` records the rows in bench/RESULTS.md (through bench/results.json, so `--only peak,scaling
+--write` replaces those parts' rows and keeps the others).
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import signal
 import statistics
 import subprocess
 import sys
@@ -409,6 +411,8 @@ def main() -> None:
     parser.add_argument("--scaling-themes", type=int, default=100)
     parser.add_argument("--write", action="store_true", help="record the rows in bench/RESULTS.md")
     args = parser.parse_args()
+    # `kill` ends a run as Ctrl-C does: the servers and emulators it started are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     only = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = set(only) - set(PARTS)
     if unknown:
