@@ -5,6 +5,10 @@ PY      := $(VENV)/bin/python
 PORT    ?= 7071
 ORG     ?= region-jonkoping
 REGISTRATIONS ?= 10000
+PEAK_PEOPLE   ?= 2000
+PEAK_MINUTES  ?= 10
+SCALING_SIZES ?= 1000,10000
+BENCH_ONLY    ?= cold,formation,rate,invite,registration,peak,scaling
 
 .PHONY: dev test lint bench deps chromium clean
 
@@ -44,7 +48,8 @@ lint: deps
 	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_import_contract.py  # the layers (docs/architecture.md)
 
 bench: deps
-	$(PY) -m bench --write --registrations $(REGISTRATIONS)
+	$(PY) -m bench --write --only $(BENCH_ONLY) --registrations $(REGISTRATIONS) \
+		--peak-people $(PEAK_PEOPLE) --peak-minutes $(PEAK_MINUTES) --scaling-sizes $(SCALING_SIZES)
 
 clean:
 	rm -rf $(VENV) $(VENV)-infra node_modules .pytest_cache .hypothesis

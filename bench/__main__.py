@@ -1,25 +1,23 @@
-"""`make bench`: registration, formation, time to invite, sending rate, cold start and memory.
+"""`make bench`: registration, formation, time to invite, sending rate, cold start, memory, a peak day
+(bench/peak.py) and how formation's cost grows with the queue (bench/scaling.py).
 
 Each row is a measurement, the baseline it is compared with (measured in the same run on the same
 Azurite), their ratio and the goal. Nothing here is a pass/fail test: it prints, and with
-`--write` records the table in bench/RESULTS.md.
+`--write` records the rows in bench/RESULTS.md (through bench/results.json, so `--only peak,scaling
+--write` replaces those parts' rows and keeps the others).
 """
 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import re
+import signal
 import statistics
 import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 
@@ -36,24 +34,13 @@ from bench.common import (
     waiting_entities,
     write_batched,
 )
+from bench.peak import peak
+from bench.report import PARTS, Row, record, table
+from bench.scaling import measure_formation, scaling
 from shared.local.azurite import Azurite
 from shared.services.intake import ValidInterest
 
 CONCURRENCY = 8
-
-
-@dataclass
-class Row:
-    measure: str
-    value: float
-    unit: str
-    baseline: float | None = None
-    goal: str = ""
-    met: bool | None = None
-
-    @property
-    def ratio(self) -> float | None:
-        return self.value / self.baseline if self.baseline else None
 
 
 def phone(i: int) -> str:
@@ -193,88 +180,34 @@ def registration(azurite: Azurite, count: int) -> list[Row]:
 
 
 def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list[Row]:
-    from shared.services.facilitators import FacilitatorIn
-
-    doc = organisation(themes)
-    services, counter = counted_services(env_for(azurite.connection_string, doc))
-    groups_expected = themes * -(-per_theme // 8)
-
-    def add_facilitators() -> None:
-        for i in range(groups_expected // 20 + 5):  # capacity is at most 20 groups each
-            services.facilitators.create(
-                FacilitatorIn(
-                    name=f"Facilitator {i}", phone=f"+46{phone(800_000 + i)[1:]}", locales=["sv"], capacity=20
-                )
-            )
-
-    fresh(services)
-    table = services.storage.table("interests")
-    fresh(services)
-    add_facilitators()
-    for t in range(themes):
-        theme = f"tema-{t:03d}"
-        write_batched(table, waiting_entities(theme, per_theme, tag=f"{t:03x}"))
-
-    import shared.services.formation
-
-    queueing = 0.0
-    original = shared.services.formation.queue_committed
-
-    def timed_queueing(storage, messages):  # type: ignore[no-untyped-def]
-        nonlocal queueing
-        started = time.perf_counter()
-        try:
-            return original(storage, messages)
-        finally:
-            queueing += time.perf_counter() - started
-
-    shared.services.formation.queue_committed = timed_queueing  # type: ignore[assignment]
-    counter.take()
-    start = time.perf_counter()
-    try:
-        report = services.formation.sweep()
-    finally:
-        shared.services.formation.queue_committed = original
-    elapsed = time.perf_counter() - start
-    ops = counter.take()
-
-    # Baseline: as many entities as formation wrote (claims, groups, outbox rows), in full 100-op transactions,
-    # into a table of its own (dropping a table of 30,000 rows first makes Azurite stall for a while).
-    services.storage.table_service().create_table_if_not_exists("benchfloor")
-    floor_table = services.storage.table("benchfloor")
-    filler = [
-        {"PartitionKey": f"tema-{i % themes:03d}", "RowKey": f"floor.{i:08d}", "Name": "x" * 12, "Status": "waiting"}
-        for i in range(report.entities_written)
-    ]
-    by_partition: dict[str, list[dict]] = {}
-    for entity in filler:
-        by_partition.setdefault(entity["PartitionKey"], []).append(entity)
-    start = time.perf_counter()
-    for rows in by_partition.values():
-        write_batched(floor_table, rows)
-    floor = time.perf_counter() - start
-    services.storage.table_service().delete_table("benchfloor")
-    members = themes * per_theme
-    return [
+    run = measure_formation(azurite.connection_string, themes, themes * per_theme)
+    members = run.interests
+    rows = [
         Row(
             f"form groups from {members} verified interests over {themes} themes",
-            elapsed,
+            run.seconds,
             "s",
-            floor,
+            run.floor,
             "≤ 1.5× writing its entities in 100-op transactions",
-            elapsed <= 1.5 * floor,
-        ),
-        Row("… of which queueing one message per text (the notify contract)", queueing, "s"),
-        Row(
-            "… the rest: reading, matching, transactions",
-            elapsed - queueing,
-            "s",
-            floor,
-            "(the table work against the same floor)",
-        ),
-        Row("entities formation wrote (claims, groups, outbox rows)", report.entities_written, ""),
-        Row("storage operations per formed member (incl. queueing each text)", ops / members, "ops"),
-        Row("groups formed", report.groups_formed, "groups"),
+            run.seconds <= 1.5 * run.floor,
+        )
+    ]
+    if run.queueing is not None:  # while formation queues through outbox.queue_committed
+        rows += [
+            Row("… of which queueing one message per text (the notify contract)", run.queueing, "s"),
+            Row(
+                "… the rest: reading, matching, transactions",
+                run.seconds - run.queueing,
+                "s",
+                run.floor,
+                "(the table work against the same floor)",
+            ),
+        ]
+    return [
+        *rows,
+        Row("entities formation wrote (claims, groups, outbox rows)", run.entities, ""),
+        Row("storage operations per formed member (incl. queueing each text)", run.operations / members, "ops"),
+        Row("groups formed", run.groups, "groups"),
     ]
 
 
@@ -452,80 +385,65 @@ def cold_start() -> list[Row]:
     ]
 
 
-# --- output ---------------------------------------------------------------------------------------------------
+# --- the command ------------------------------------------------------------------------------------------
 
 
-def table(rows: list[Row]) -> str:
-    lines = ["| measure | value | baseline | ratio | goal | met |", "|---|---:|---:|---:|---|---|"]
-    for r in rows:
-        baseline = f"{r.baseline:,.3g} {r.unit}" if r.baseline is not None else ""
-        ratio = f"{r.ratio:.2f}×" if r.ratio is not None else ""
-        met = "" if r.met is None else ("yes" if r.met else "**no**")
-        lines.append(f"| {r.measure} | {r.value:,.3g} {r.unit} | {baseline} | {ratio} | {r.goal} | {met} |")
-    return "\n".join(lines)
-
-
-def machine() -> str:
-    cpu = next(
-        (
-            line.split(":", 1)[1].strip()
-            for line in Path("/proc/cpuinfo").read_text().splitlines()
-            if line.startswith("model name")
-        ),
-        platform.processor(),
-    )
-    mem = next(
-        line.split()[1] for line in Path("/proc/meminfo").read_text().splitlines() if line.startswith("MemTotal")
-    )
-
-    return f"{cpu}, {os.cpu_count()} cores, {int(mem) // 1024 // 1024} GiB, Python {platform.python_version()}"
+def _sizes(text: str) -> list[int]:
+    return [int(part.replace("_", "").replace(",", "")) for part in text.split() if part]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--registrations", type=int, default=10_000)
-    parser.add_argument("--only", choices=["registration", "formation", "invite", "rate", "cold"], default=None)
-    parser.add_argument("--write", action="store_true", help="record the table in bench/RESULTS.md")
-    args = parser.parse_args()
-
-    rows: list[Row] = []
-    steps = {
-        "cold": lambda _azurite: cold_start(),
-        "formation": formation,
-        "rate": sending_rate,
-        "invite": time_to_invite,
-        "registration": lambda azurite: registration(azurite, args.registrations),
-    }
-    for name, step in steps.items():
-        if args.only in (None, name):
-            print(f"… {name}", file=sys.stderr, flush=True)
-            with Azurite() as azurite:  # each step on a fresh emulator: no step pays for another's data
-                rows.extend(step(azurite))
-            if args.write:  # keep what is measured so far, should a later step fail
-                write_results(rows)
-    print(table(rows))
-
-
-NOTES_HEADING = "## Reading the table"
-
-
-def write_results(rows: list[Row]) -> None:
-    """The table, newly measured, and the hand-written reading of it below NOTES_HEADING, kept as it is."""
-    path = ROOT / "bench" / "RESULTS.md"
-    old = path.read_text(encoding="utf-8") if path.exists() else ""
-    notes = old[old.index(NOTES_HEADING) :] if NOTES_HEADING in old else ""
-    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    path.write_text(
-        f"# Benchmark results\n\nRun {stamp} on {machine()}, Azurite {azurite_version()} in memory.\n\n"
-        f"{table(rows)}\n\n{notes}",
-        encoding="utf-8",
+    parser.add_argument(
+        "--only",
+        default=",".join(PARTS),
+        help=f"comma-separated parts to run, of: {','.join(PARTS)} (default: all)",
     )
+    parser.add_argument("--peak-people", type=int, default=2000)
+    parser.add_argument("--peak-minutes", type=float, default=10.0, help="the span the people arrive over")
+    parser.add_argument("--peak-themes", type=int, default=10)
+    parser.add_argument(
+        "--scaling-sizes",
+        default="1000 10000 50000",
+        help="waiting interests per scaling point, space- or comma-separated",
+    )
+    parser.add_argument("--scaling-themes", type=int, default=100)
+    parser.add_argument("--write", action="store_true", help="record the rows in bench/RESULTS.md")
+    args = parser.parse_args()
+    # `kill` ends a run as Ctrl-C does: the servers and emulators it started are stopped on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    only = [name.strip() for name in args.only.split(",") if name.strip()]
+    unknown = set(only) - set(PARTS)
+    if unknown:
+        parser.error(f"--only: unknown part(s) {', '.join(sorted(unknown))}; parts are {', '.join(PARTS)}")
 
+    def on_azurite(step):  # type: ignore[no-untyped-def]
+        def run():  # type: ignore[no-untyped-def]
+            with Azurite() as azurite:  # each part on a fresh emulator: no part pays for another's data
+                return step(azurite), None
 
-def azurite_version() -> str:
-    import json
+        return run
 
-    return json.loads((ROOT / "node_modules" / "azurite" / "package.json").read_text())["version"]
+    steps = {
+        "cold": lambda: (cold_start(), None),
+        "formation": on_azurite(formation),
+        "rate": on_azurite(sending_rate),
+        "invite": on_azurite(time_to_invite),
+        "registration": on_azurite(lambda azurite: registration(azurite, args.registrations)),
+        "peak": on_azurite(lambda azurite: peak(azurite, args.peak_people, args.peak_minutes, args.peak_themes)),
+        "scaling": lambda: scaling(_sizes(args.scaling_sizes.replace(",", " ")), args.scaling_themes),
+    }
+    rows: list[Row] = []
+    for name, step in steps.items():
+        if name not in only:
+            continue
+        print(f"… {name}", file=sys.stderr, flush=True)
+        part_rows, extra = step()
+        rows.extend(part_rows)
+        if args.write:  # keep what is measured so far, should a later part fail
+            record(name, part_rows, extra)
+    print(table(rows))
 
 
 if __name__ == "__main__":

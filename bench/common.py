@@ -8,6 +8,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -126,7 +127,10 @@ def fresh(services: Services) -> None:
 
 @contextmanager
 def server_process(module_args: list[str], env: dict[str, str], port: int) -> Iterator[subprocess.Popen]:
-    """The app in a process of its own (as the dev server runs), so client load does not share its GIL."""
+    """The app in a process of its own (as the dev server runs), so client load does not share its GIL.
+
+    Its log is read all the time (the last lines are kept for an error message): an unread pipe fills
+    after 64 KiB, and a server blocked writing a log line stops answering."""
     process = subprocess.Popen(
         [sys.executable, *module_args],
         cwd=ROOT,
@@ -134,6 +138,9 @@ def server_process(module_args: list[str], env: dict[str, str], port: int) -> It
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
+    tail: deque[bytes] = deque(maxlen=40)
+    reader = threading.Thread(target=lambda: tail.extend(process.stderr), daemon=True)  # type: ignore[arg-type]
+    reader.start()
     try:
         import httpx
 
@@ -145,7 +152,8 @@ def server_process(module_args: list[str], env: dict[str, str], port: int) -> It
             except httpx.HTTPError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"server did not start: {process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                reader.join(timeout=2)
+                raise RuntimeError(f"server did not start: {b''.join(tail).decode(errors='replace')[-2000:]}")
             time.sleep(0.1)
         yield process
     finally:
