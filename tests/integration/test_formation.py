@@ -9,6 +9,7 @@ from datetime import timedelta
 
 import pytest
 
+from shared.adapters.entities import entity_of, group_from, interest_from, message_from
 from shared.adapters.storage import INTERESTS, NOTIFICATIONS
 from shared.core.domain import (
     INTEREST_PREFIX,
@@ -58,19 +59,21 @@ def seed_waiting(services, n: int, theme: str = THEME) -> None:
     """Verified interests written straight to the table, 100 per transaction (intake is tested elsewhere)."""
     now = utcnow()
     entities = [
-        Interest(
-            theme=theme,
-            key=f"{INTEREST_PREFIX}{i:012x}{i:012x}",
-            name=f"Person {i}",
-            phone=f"+4670{1000000 + i:07d}",
-            locale="sv",
-            area="habo",
-            status=InterestStatus.WAITING,
-            consent_version="test",
-            created_at=now + timedelta(milliseconds=i),
-            verified_at=now,
-            withdraw_token_hash="x",
-        ).to_entity()
+        entity_of(
+            Interest(
+                theme=theme,
+                key=f"{INTEREST_PREFIX}{i:012x}{i:012x}",
+                name=f"Person {i}",
+                phone=f"+4670{1000000 + i:07d}",
+                locale="sv",
+                area="habo",
+                status=InterestStatus.WAITING,
+                consent_version="test",
+                created_at=now + timedelta(milliseconds=i),
+                verified_at=now,
+                withdraw_token_hash="x",
+            )
+        )
         for i in range(n)
     ]
     table = services.storage.table(INTERESTS)
@@ -88,11 +91,11 @@ def rows(services, theme: str = THEME) -> list[dict]:
 
 
 def groups(services, theme: str = THEME) -> list[Group]:
-    return [Group.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "group"]
+    return [group_from(r) for r in rows(services, theme) if r.get("Kind") == "group"]
 
 
 def outbox(services, theme: str = THEME) -> list[OutboxMessage]:
-    return [OutboxMessage.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "outbox"]
+    return [message_from(r) for r in rows(services, theme) if r.get("Kind") == "outbox"]
 
 
 def queued(services) -> list[str]:
@@ -127,7 +130,7 @@ def test_five_verified_form_one_group_with_a_facilitator_and_six_messages(servic
     assert Counter(m.kind for m in messages) == {MessageKind.INVITATION: 5, MessageKind.ROSTER: 1}
     assert {m.recipient_id for m in messages if m.kind is MessageKind.INVITATION} == set(group.member_keys)
     assert sorted(drain(services)) == sorted(m.queue_text() for m in messages)
-    members = [Interest.from_entity(r) for r in rows(services) if r["RowKey"] in group.member_keys]
+    members = [interest_from(r) for r in rows(services) if r["RowKey"] in group.member_keys]
     assert all(m.status is InterestStatus.GROUPED and m.group_id == group.key for m in members)
 
 
@@ -193,7 +196,7 @@ def test_racing_workers_never_put_a_person_in_two_groups(make_services):
     assert len(all_members) == len(set(all_members)), "someone is in two groups"
     assert all(5 <= len(g.member_keys) <= 8 for g in formed)
     assert len(all_members) == 200  # 200 = 25 groups of 8
-    interests = {r["RowKey"]: Interest.from_entity(r) for r in rows(services) if r.get("Kind") == "interest"}
+    interests = {r["RowKey"]: interest_from(r) for r in rows(services) if r.get("Kind") == "interest"}
     for g in formed:
         for key in g.member_keys:
             assert interests[key].group_id == g.key

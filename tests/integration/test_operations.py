@@ -14,6 +14,7 @@ import phonenumbers
 import pytest
 from azure.functions.timer import TimerRequest
 
+from shared.adapters.entities import entity_of
 from shared.adapters.sms import TwilioSender
 from shared.adapters.storage import QUEUES, TABLES
 from shared.composition import Services, use_services
@@ -154,18 +155,20 @@ def test_the_overview_counts_who_waits_what_is_needed_and_groups_by_status(wired
     now = utcnow()
     for i in range(2):  # two more: five form a group, which awaits a facilitator (there is none)
         table.create_entity(
-            Interest(
-                theme=THEME,
-                key=f"{INTEREST_PREFIX}{i + 100:024x}",
-                name=f"Extra {i}",
-                phone=f"+4670200000{i}",
-                locale="sv",
-                status=InterestStatus.WAITING,
-                consent_version="t",
-                created_at=now,
-                verified_at=now,
-                withdraw_token_hash="x",
-            ).to_entity()
+            entity_of(
+                Interest(
+                    theme=THEME,
+                    key=f"{INTEREST_PREFIX}{i + 100:024x}",
+                    name=f"Extra {i}",
+                    phone=f"+4670200000{i}",
+                    locale="sv",
+                    status=InterestStatus.WAITING,
+                    consent_version="t",
+                    created_at=now,
+                    verified_at=now,
+                    withdraw_token_hash="x",
+                )
+            )
         )
     services.formation.form_theme(THEME)
     stress = next(t for t in services.operations.overview()[0] if t.theme == THEME)

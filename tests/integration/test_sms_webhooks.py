@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
+from shared.adapters.entities import message_from
 from shared.adapters.storage import INTERESTS
 from shared.adapters.templates import Templates
 from shared.composition import Services
@@ -116,7 +117,7 @@ def assert_reply(response: Any, kind: str, locale: str) -> str:
 
 
 def row(services: Services, message: OutboxMessage) -> OutboxMessage:
-    return OutboxMessage.from_entity(services.storage.table(INTERESTS).get_entity(message.theme, message.key))
+    return message_from(services.storage.table(INTERESTS).get_entity(message.theme, message.key))
 
 
 def sent_invitation(services: Services) -> OutboxMessage:
