@@ -25,17 +25,19 @@ from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import (
     OUTBOX_PREFIX,
-    MessageKind,
+    Interest,
     MessageStatus,
     OutboxMessage,
     RecipientType,
     to_coordinator,
     utcnow,
 )
-from shared.core.local_time import format_meeting_time, organisation_tz
+from shared.core.facilitators import Facilitator
+from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.services.facilitators import FacilitatorStore
 from shared.services.outbox import queue_committed
+from shared.services.sms_kinds import KINDS, Draft
 
 log = logging.getLogger(__name__)
 
@@ -191,72 +193,45 @@ class Notifier:
 
     def _render(self, rows: Rows, message: OutboxMessage) -> tuple[str, str] | None:
         """The recipient's number and the text, from current data; None if the recipient is gone."""
+        kind = KINDS[message.kind]
         group = rows.group(message.theme, message.group_key) if message.group_key else None
-        theme_of = self._org.theme_text
-        common = {"organisation": self._org.name, "ref": short_ref(message.group_key)}
+        member: Interest | None = None
+        facilitator: Facilitator | None = None
+        members: list[Interest] = []
         locale: str
-        if message.recipient_type is RecipientType.COORDINATOR:
-            locale = self._org.default_locale
-            body = self._templates.sms(
-                "coordinator_alert",
-                locale,
-                reason=message.reason,
-                error_code=message.error_code or "",
-                theme=theme_of(message.theme, locale).label,
-                **common,
-            )
-            return self._org.coordinator_phone, body
-        if message.recipient_type is RecipientType.MEMBER:
+        if kind.recipient is RecipientType.COORDINATOR:
+            phone, locale = self._org.coordinator_phone, self._org.default_locale
+        elif kind.recipient is RecipientType.MEMBER:
             member = rows.interest(message.theme, message.recipient_id)
             if member is None or group is None:
                 return None
             facilitator = self._facilitators.get(group.facilitator_id or "")
-            locale = member.locale
-            if message.kind in (MessageKind.MEETING_SET, MessageKind.MEETING_REMINDER):
-                if group.first_meeting_at is None:
-                    return None
-                body = self._templates.sms(
-                    message.kind.value,
-                    locale,
-                    name=member.name,
-                    theme=theme_of(message.theme, locale).label.lower(),
-                    when=format_meeting_time(group.first_meeting_at, locale, organisation_tz(self._org)),
-                    place=group.meeting_place,
-                    facilitator=facilitator.first_name if facilitator else "",
-                    **common,
-                )
-                return member.phone, body
-            body = self._templates.sms(
-                "invitation",
-                locale,
-                name=member.name,
-                theme=theme_of(message.theme, locale).label.lower(),
-                facilitator=facilitator.first_name if facilitator else "",
-                **common,
-            )
-            return member.phone, body
-        facilitator = self._facilitators.get(message.recipient_id)
-        if facilitator is None or group is None:
+            phone, locale = member.phone, member.locale
+        else:
+            facilitator = self._facilitators.get(message.recipient_id)
+            if facilitator is None or group is None:
+                return None
+            # The group's language, or one the facilitator reads.
+            locale = message.locale if message.locale in facilitator.locales else facilitator.locales[0]
+            phone = facilitator.phone
+            members = [m for m in (rows.interest(group.theme, k) for k in group.member_keys) if m is not None]
+        draft = Draft(
+            message=message,
+            locale=locale,
+            group=group,
+            member=member,
+            facilitator=facilitator,
+            members=members,
+            theme_label=self._org.theme_text(message.theme, locale).label,
+            now=self._clock(),
+            tz=organisation_tz(self._org),
+            coordinator_phone=self._org.coordinator_phone,
+        )
+        context = kind.context(draft)
+        if context is None:
             return None
-        locale = message.locale if message.locale in facilitator.locales else facilitator.locales[0]
-        members = [m for m in (rows.interest(group.theme, k) for k in group.member_keys) if m is not None]
-        context: dict[str, Any] = {"theme": theme_of(message.theme, locale).label, "count": len(members), **common}
-        if message.kind is MessageKind.ROSTER:
-            context["members"] = members
-        elif message.kind is MessageKind.FACILITATOR_CHECK_IN:
-            started = group.first_meeting_at or group.formed_at
-            context.update(
-                name=facilitator.first_name,
-                weeks=max(1, (self._clock() - started).days // 7),
-                coordinator=self._org.coordinator_phone,
-            )
-        elif message.kind is MessageKind.MEMBER_JOINED:
-            context["joined"] = [m for m in members if m.key in message.subject_keys]
-            if not context["joined"]:
-                return None  # they left again before we could tell
-        else:  # MEMBER_LEFT: the leaver's own row is erased; the outbox row carries their name until sent
-            context["left"] = message.subject_name or "?"
-        return facilitator.phone, self._templates.sms(message.kind.value, locale, **context)
+        common = {"organisation": self._org.name, "ref": short_ref(message.group_key)}
+        return phone, self._templates.sms(kind.template, locale, **common, **context)
 
     # bookkeeping -------------------------------------------------------------------------
 
