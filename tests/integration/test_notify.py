@@ -18,7 +18,7 @@ from shared.adapters.storage import NOTIFICATIONS
 from shared.composition import Services, use_services
 from shared.core.domain import MessageKind, MessageStatus
 from shared.local.runner import LocalHost, QueueRules
-from tests.integration.test_formation import THEME, add_facilitator, outbox, seed_waiting
+from tests.support.tables import THEME, add_facilitator, outbox, seed_waiting
 from tests.support.twilio_server import LoopbackTwilio, Reject, ServerError, Throttle
 
 BASE = "https://gruppstart.example"

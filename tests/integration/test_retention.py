@@ -21,8 +21,8 @@ from shared.services.notify import Notifier, RateGate
 from shared.services.operations import Operations
 from shared.services.retention import Retention, RetentionRules
 from shared.services.statistics import Statistics
-from tests.integration.test_formation import groups, outbox, rows
-from tests.integration.test_operations import csv_rows, number_needles, traces
+from tests.support.privacy import csv_rows, number_needles, traces
+from tests.support.tables import groups, outbox, rows
 
 THEME = "stress"
 LIVE_THEME = "sjukdom"  # a group that keeps running while the other closes

@@ -22,21 +22,17 @@ from shared.core.sms_segments import segment_info
 from shared.web.app import create_app
 from shared.web.sms_webhooks import HELP_WORDS, MAX_REPLY_SEGMENTS, STOP_WORDS, keyword
 from tests.conftest import municipality
-from tests.integration.test_erasure import (
+from tests.support.privacy import (
     LEAVER,
     LEAVER_NAME,
-    drain,
     form_group,
-    groups,
-    interests,
-    messages_of,
     number_forms,
     number_needles,
     person,
-    queued,
     register_verified,
     traces,
 )
+from tests.support.tables import drain, groups, interests, messages_of, queued
 
 BASE = "https://gruppstart.example"
 TOKEN = "f" * 32
