@@ -52,7 +52,12 @@ class FacilitatorTable:
 
 
 class RateLimitRows:
-    """The counters of the rate limiter (adapters/ratelimit.py), as erasure, export and retention see them."""
+    """The counters of the rate limiter (adapters/ratelimit.py), as erasure, export and retention see them.
+
+    The limiter itself stays hand-written on Table Storage: the limits must hold across every instance
+    of a Flex Consumption app, which in-process limiters (slowapi, limits' memory storage) cannot, and
+    no maintained library offers a Table Storage backend; one table row per key and window, ETag-
+    conditioned, needs no extra service (Redis) that would hold phone-derived keys elsewhere."""
 
     def __init__(self, storage: StorageAccount) -> None:
         self._storage = storage
