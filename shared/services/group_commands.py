@@ -58,13 +58,14 @@ class GroupCommands(GroupViews):
             raise OperationError("not_found", "group")
         return view
 
-    def load_of(self, facilitator_id: str, *, excluding: Group | None = None) -> int:
+    def load_of(self, facilitator_id: str, *, excluding: Group | GroupView | None = None) -> int:
         """Groups the facilitator runs now (forming or active), not counting `excluding`."""
         groups = self._interests.unit().groups(statuses=FACILITATED, facilitator_id=facilitator_id)
         return sum(1 for g in groups if excluding is None or (g.theme, g.key) != (excluding.theme, excluding.key))
 
-    def unavailable_reason(self, facilitator: Facilitator, group: Group) -> str | None:
-        """The eligibility rule (core/facilitators.refusal) with the facilitator's current load."""
+    def unavailable_reason(self, facilitator: Facilitator, group: Group | GroupView) -> str | None:
+        """The eligibility rule (core/facilitators.refusal) with the facilitator's current load: what
+        assignment checks, and what the admin pages should ask to list who may take a group."""
         return refusal(
             facilitator,
             theme=group.theme,
