@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from shared.adapters.entities import entity_of
 from shared.adapters.sms import LocalOutboxSender, SmsSender
 from shared.adapters.storage import StorageAccount
 from shared.composition import Services, build_services
@@ -64,18 +65,20 @@ def waiting_entities(theme: str, count: int, tag: str) -> list[dict[str, Any]]:
 
     now = utcnow()
     return [
-        Interest(
-            theme=theme,
-            key=f"{INTEREST_PREFIX}{tag}{i:012x}".ljust(len(INTEREST_PREFIX) + 24, "0"),
-            name=f"Person {i}",
-            phone=f"+4670{abs(hash((theme, i))) % 10**7:07d}",
-            locale="sv",
-            status=InterestStatus.WAITING,
-            consent_version="bench",
-            created_at=now,
-            verified_at=now,
-            withdraw_token_hash="-",
-        ).to_entity()
+        entity_of(
+            Interest(
+                theme=theme,
+                key=f"{INTEREST_PREFIX}{tag}{i:012x}".ljust(len(INTEREST_PREFIX) + 24, "0"),
+                name=f"Person {i}",
+                phone=f"+4670{abs(hash((theme, i))) % 10**7:07d}",
+                locale="sv",
+                status=InterestStatus.WAITING,
+                consent_version="bench",
+                created_at=now,
+                verified_at=now,
+                withdraw_token_hash="-",
+            )
+        )
         for i in range(count)
     ]
 

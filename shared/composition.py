@@ -9,14 +9,16 @@ from datetime import timedelta
 from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
 from shared.adapters.storage import FACILITATORS, StorageAccount
 from shared.adapters.templates import Templates
+from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.services.facilitators import FacilitatorStore
 from shared.services.formation import FormationService
 from shared.services.intake import IntakeService
-from shared.services.lifecycle import Lifecycle, LifecycleRules, organisation_tz
+from shared.services.lifecycle import Lifecycle, LifecycleRules
 from shared.services.notify import Notifier, RateGate
 from shared.services.operations import Operations
-from shared.services.retention import Retention, RetentionRules, Statistics
+from shared.services.retention import Retention, RetentionRules
+from shared.services.statistics import Statistics
 from shared.settings import Settings
 
 

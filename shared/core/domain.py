@@ -1,4 +1,10 @@
-"""The domain's records: interests, and how they are keyed in the theme's partition."""
+"""The domain's records — interests, groups, texts to send — and the small rules about them.
+
+Records know nothing of storage: `shared/adapters/entities.py` maps them to table rows and the
+theme partition's repository (`shared/adapters/partition.py`) remembers the ETags it read.
+A record's `key` is its identity inside its theme ("interest.…", "group.…", "outbox.…"): the
+prefixes tell the kinds apart in the theme's partition (ARCHITECTURE.md: one partition per theme).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,8 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
@@ -22,13 +30,13 @@ class InterestStatus(StrEnum):
     GROUPED = "grouped"
 
 
-# RowKey prefixes inside a theme's partition (ARCHITECTURE.md: one partition per theme).
 INTEREST_PREFIX = "interest."
 PHONE_PREFIX = "phone."
 GROUP_PREFIX = "group."
 OUTBOX_PREFIX = "outbox."
 
-_INTEREST_ID = re.compile(r"^([a-z0-9][a-z0-9-]{0,39})\.([0-9a-f]{24})$")
+# The one shape of a public id (interests and groups alike): "<theme>.<24 hex digits>".
+PUBLIC_ID = re.compile(r"^([a-z0-9][a-z0-9-]{0,39})\.([0-9a-f]{24})$")
 
 
 def new_sortable_key() -> str:
@@ -36,12 +44,27 @@ def new_sortable_key() -> str:
     return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(6)}"
 
 
-def split_interest_id(interest_id: str) -> tuple[str, str] | None:
-    """'stress.0193…' → ('stress', 'interest.0193…'); None for anything not shaped like an id."""
-    match = _INTEREST_ID.match(interest_id or "")
+def split_public_id(public: object, prefix: str) -> tuple[str, str] | None:
+    """'stress.0193…' → ('stress', prefix + '0193…'); None for anything not shaped like an id."""
+    match = PUBLIC_ID.match(public) if isinstance(public, str) else None
     if not match:
         return None
-    return match.group(1), INTEREST_PREFIX + match.group(2)
+    return match.group(1), prefix + match.group(2)
+
+
+def split_interest_id(interest_id: str) -> tuple[str, str] | None:
+    """'stress.0193…' → ('stress', 'interest.0193…')."""
+    return split_public_id(interest_id, INTEREST_PREFIX)
+
+
+def public_id(theme: str, key: str) -> str:
+    """'stress', 'group.0193…' → 'stress.0193…' (ids of groups and interests share this shape)."""
+    return f"{theme}.{key.split('.', 1)[1]}"
+
+
+def more_needed(group_min: int, waiting: int) -> int:
+    """How many more verified people a group needs before it can start."""
+    return max(0, group_min - waiting)
 
 
 class Interest(BaseModel):
@@ -50,7 +73,7 @@ class Interest(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     theme: str
-    key: str  # RowKey
+    key: str  # "interest.…"
     name: str
     phone: str  # E.164
     locale: str
@@ -59,66 +82,17 @@ class Interest(BaseModel):
     consent_version: str
     created_at: datetime
     verified_at: datetime | None = None
-    group_id: str | None = None
+    group_id: str | None = None  # the group's key
     withdraw_token_hash: str
     # The verification code is kept only as a salted hash, beside the interest it proves.
     code_hash: str | None = None
     code_salt: str | None = None
     code_expires_at: datetime | None = None
     code_attempts: int = 0
-    etag: str | None = None
 
     @property
     def id(self) -> str:
         return f"{self.theme}.{self.key.removeprefix(INTEREST_PREFIX)}"
-
-    def to_entity(self) -> dict:
-        entity = {
-            "PartitionKey": self.theme,
-            "RowKey": self.key,
-            "Kind": "interest",
-            "Name": self.name,
-            "Phone": self.phone,
-            "Locale": self.locale,
-            "Area": self.area or "",
-            "Status": self.status.value,
-            "ConsentVersion": self.consent_version,
-            "CreatedAt": self.created_at,
-            "WithdrawTokenHash": self.withdraw_token_hash,
-            "CodeAttempts": self.code_attempts,
-        }
-        optional = {
-            "VerifiedAt": self.verified_at,
-            "GroupId": self.group_id,
-            "CodeHash": self.code_hash,
-            "CodeSalt": self.code_salt,
-            "CodeExpiresAt": self.code_expires_at,
-        }
-        entity.update({k: v for k, v in optional.items() if v is not None})
-        return entity
-
-    @classmethod
-    def from_entity(cls, entity: dict) -> Interest:
-        etag = _etag(entity)
-        return cls(
-            theme=entity["PartitionKey"],
-            key=entity["RowKey"],
-            name=entity["Name"],
-            phone=entity["Phone"],
-            locale=entity["Locale"],
-            area=entity.get("Area") or None,
-            status=InterestStatus(entity["Status"]),
-            consent_version=entity["ConsentVersion"],
-            created_at=entity["CreatedAt"],
-            verified_at=entity.get("VerifiedAt"),
-            group_id=entity.get("GroupId"),
-            withdraw_token_hash=entity["WithdrawTokenHash"],
-            code_hash=entity.get("CodeHash"),
-            code_salt=entity.get("CodeSalt"),
-            code_expires_at=entity.get("CodeExpiresAt"),
-            code_attempts=entity.get("CodeAttempts", 0),
-            etag=etag,
-        )
 
 
 class GroupStatus(StrEnum):
@@ -132,30 +106,22 @@ class GroupStatus(StrEnum):
 # Groups that still take new members (within the join window) and count toward a facilitator's load.
 JOINABLE = (GroupStatus.AWAITING_FACILITATOR, GroupStatus.FORMING, GroupStatus.ACTIVE)
 FACILITATED = (GroupStatus.FORMING, GroupStatus.ACTIVE)
-
-
-def public_id(theme: str, key: str) -> str:
-    """'stress', 'group.0193…' → 'stress.0193…' (ids of groups and interests share this shape)."""
-    return f"{theme}.{key.split('.', 1)[1]}"
-
-
-def _etag(entity: dict) -> str | None:
-    return getattr(entity, "metadata", {}).get("etag")
+RUNNING = (GroupStatus.ACTIVE, GroupStatus.ON_ITS_OWN)  # what the daily lifecycle run looks at
 
 
 class Group(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     theme: str
-    key: str  # RowKey "group.…"
+    key: str  # "group.…"
     area: str | None = None
     locale: str
     status: GroupStatus
     facilitator_id: str | None = None
-    member_keys: tuple[str, ...] = ()  # RowKeys of the members' interests
+    member_keys: tuple[str, ...] = ()  # keys of the members' interests
     formed_at: datetime
     facilitator_assigned_at: datetime | None = None
-    # Lifecycle (shared/lifecycle.py) and retention (shared/retention.py).
+    # Lifecycle (services/lifecycle.py) and retention (services/retention.py).
     first_meeting_at: datetime | None = None
     meeting_place: str = ""  # an address or a video link; cleared when the members are erased
     closed_at: datetime | None = None
@@ -163,64 +129,10 @@ class Group(BaseModel):
     check_in_sent: bool = False
     members_erased_at: datetime | None = None  # the closed group's people were erased then...
     members_erased: int = 0  # ...this many: the row keeps counts, not people
-    etag: str | None = None
 
     @property
     def id(self) -> str:
         return public_id(self.theme, self.key)
-
-    def to_entity(self) -> dict:
-
-        entity: dict[str, object] = {
-            "PartitionKey": self.theme,
-            "RowKey": self.key,
-            "Kind": "group",
-            "Area": self.area or "",
-            "Locale": self.locale,
-            "Status": self.status.value,
-            "FacilitatorId": self.facilitator_id or "",
-            "MemberKeys": json.dumps(list(self.member_keys)),
-            "MemberCount": len(self.member_keys),
-            "FormedAt": self.formed_at,
-        }
-        if self.facilitator_assigned_at is not None:
-            entity["FacilitatorAssignedAt"] = self.facilitator_assigned_at
-        lifecycle = {
-            "FirstMeetingAt": self.first_meeting_at,
-            "ClosedAt": self.closed_at,
-            "MembersErasedAt": self.members_erased_at,
-        }
-        entity.update({k: v for k, v in lifecycle.items() if v is not None})
-        entity.update(
-            MeetingPlace=self.meeting_place,
-            ReminderSent=self.reminder_sent,
-            CheckInSent=self.check_in_sent,
-            MembersErased=self.members_erased,
-        )
-        return entity
-
-    @classmethod
-    def from_entity(cls, entity: dict) -> Group:
-
-        return cls(
-            theme=entity["PartitionKey"],
-            key=entity["RowKey"],
-            area=entity.get("Area") or None,
-            locale=entity["Locale"],
-            status=GroupStatus(entity["Status"]),
-            facilitator_id=entity.get("FacilitatorId") or None,
-            member_keys=tuple(json.loads(entity.get("MemberKeys") or "[]")),
-            formed_at=entity["FormedAt"],
-            facilitator_assigned_at=entity.get("FacilitatorAssignedAt"),
-            first_meeting_at=entity.get("FirstMeetingAt"),
-            meeting_place=entity.get("MeetingPlace") or "",
-            closed_at=entity.get("ClosedAt"),
-            reminder_sent=bool(entity.get("ReminderSent")),
-            check_in_sent=bool(entity.get("CheckInSent")),
-            members_erased_at=entity.get("MembersErasedAt"),
-            members_erased=entity.get("MembersErased") or 0,
-            etag=_etag(entity),
-        )
 
 
 class MessageKind(StrEnum):
@@ -259,10 +171,10 @@ class OutboxMessage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     theme: str
-    key: str  # RowKey "outbox.…"
+    key: str  # "outbox.…"
     kind: MessageKind
     recipient_type: RecipientType
-    recipient_id: str = ""  # interest RowKey or facilitator id; empty for the coordinator
+    recipient_id: str = ""  # interest key or facilitator id; empty for the coordinator
     group_key: str = ""
     locale: str
     subject_keys: tuple[str, ...] = ()  # members who joined or left
@@ -273,59 +185,125 @@ class OutboxMessage(BaseModel):
     created_at: datetime
     enqueued_at: datetime | None = None
     claimed_at: datetime | None = None
+    sent_at: datetime | None = None
     provider_sid: str = ""
     error_code: int | None = None
-    etag: str | None = None
-
-    def to_entity(self) -> dict:
-        entity: dict[str, object] = {
-            "PartitionKey": self.theme,
-            "RowKey": self.key,
-            "Kind": "outbox",
-            "MessageKind": self.kind.value,
-            "RecipientType": self.recipient_type.value,
-            "RecipientId": self.recipient_id,
-            "GroupKey": self.group_key,
-            "Locale": self.locale,
-            "SubjectKeys": json.dumps(list(self.subject_keys)),
-            "Reason": self.reason,
-            "Status": self.status.value,
-            "CreatedAt": self.created_at,
-            "ProviderSid": self.provider_sid,
-        }
-        if self.subject_name:
-            entity["SubjectName"] = self.subject_name
-        if self.enqueued_at is not None:
-            entity["EnqueuedAt"] = self.enqueued_at
-        if self.claimed_at is not None:
-            entity["ClaimedAt"] = self.claimed_at
-        if self.error_code is not None:
-            entity["ErrorCode"] = self.error_code
-        return entity
-
-    @classmethod
-    def from_entity(cls, entity: dict) -> OutboxMessage:
-
-        return cls(
-            theme=entity["PartitionKey"],
-            key=entity["RowKey"],
-            kind=MessageKind(entity["MessageKind"]),
-            recipient_type=RecipientType(entity["RecipientType"]),
-            recipient_id=entity.get("RecipientId", ""),
-            group_key=entity.get("GroupKey", ""),
-            locale=entity["Locale"],
-            subject_keys=tuple(json.loads(entity.get("SubjectKeys") or "[]")),
-            reason=entity.get("Reason", ""),
-            status=MessageStatus(entity["Status"]),
-            created_at=entity["CreatedAt"],
-            enqueued_at=entity.get("EnqueuedAt"),
-            claimed_at=entity.get("ClaimedAt"),
-            subject_name=entity.get("SubjectName", ""),
-            provider_sid=entity.get("ProviderSid", ""),
-            error_code=entity.get("ErrorCode"),
-            etag=_etag(entity),
-        )
+    error: str = ""  # why it failed, when not the provider's code ("poisoned", "recipient_gone")
 
     def queue_text(self) -> str:
-
+        """The notifications queue's message: which outbox row to send (its format is a contract)."""
         return json.dumps({"theme": self.theme, "row": self.key}, separators=(",", ":"))
+
+
+# --- building texts: the one place an OutboxMessage is made ---------------------------------------
+
+
+def new_message(
+    theme: str,
+    kind: MessageKind,
+    recipient_type: RecipientType,
+    *,
+    now: datetime,
+    locale: str,
+    recipient_id: str = "",
+    group_key: str = "",
+    subject_keys: Iterable[str] = (),
+    subject_name: str = "",
+    reason: str = "",
+    error_code: int | None = None,
+    key: str | None = None,
+) -> OutboxMessage:
+    return OutboxMessage(
+        theme=theme,
+        key=key or OUTBOX_PREFIX + new_sortable_key(),
+        kind=kind,
+        recipient_type=recipient_type,
+        recipient_id=recipient_id,
+        group_key=group_key,
+        locale=locale,
+        subject_keys=tuple(subject_keys),
+        subject_name=subject_name,
+        reason=reason,
+        error_code=error_code,
+        created_at=now,
+    )
+
+
+def to_members(
+    group: Group, kind: MessageKind, now: datetime, keys: Iterable[str] | None = None
+) -> list[OutboxMessage]:
+    """One text per member (all current members, or `keys`), rendered in each one's language when sent."""
+    return [
+        new_message(
+            group.theme, kind, RecipientType.MEMBER, recipient_id=key, group_key=group.key, locale=group.locale, now=now
+        )
+        for key in (group.member_keys if keys is None else keys)
+    ]
+
+
+def to_facilitator(
+    group: Group,
+    kind: MessageKind,
+    now: datetime,
+    *,
+    facilitator_id: str | None = None,
+    subject_keys: Iterable[str] = (),
+    subject_name: str = "",
+) -> OutboxMessage:
+    """In the group's language; the notifier falls back to one the facilitator reads."""
+    return new_message(
+        group.theme,
+        kind,
+        RecipientType.FACILITATOR,
+        recipient_id=facilitator_id or group.facilitator_id or "",
+        group_key=group.key,
+        locale=group.locale,
+        subject_keys=subject_keys,
+        subject_name=subject_name,
+        now=now,
+    )
+
+
+def to_coordinator(
+    theme: str,
+    group_key: str,
+    reason: str,
+    now: datetime,
+    locale: str,
+    *,
+    error_code: int | None = None,
+    key: str | None = None,
+) -> OutboxMessage:
+    return new_message(
+        theme,
+        MessageKind.COORDINATOR_ALERT,
+        RecipientType.COORDINATOR,
+        group_key=group_key,
+        locale=locale,
+        reason=reason,
+        error_code=error_code,
+        now=now,
+        key=key,
+    )
+
+
+# --- removing a member: decided once, for a STOP, a withdrawal, an erasure and an operator --------
+
+
+@dataclass(frozen=True)
+class Removal:
+    group: Group  # the group without the member
+    message: OutboxMessage | None  # the facilitator's member_left text, when someone is to be told
+
+
+def remove_member(group: Group, member: Interest, now: datetime) -> Removal:
+    """The member leaves the group. Its facilitator (if it has one) is told unless the group is closed:
+    the same whether the person replied STOP, withdrew, was erased on request, or an operator removed them."""
+    remaining = tuple(k for k in group.member_keys if k != member.key)
+    updated = group.model_copy(update={"member_keys": remaining})
+    message = None
+    if group.facilitator_id and group.status is not GroupStatus.CLOSED:
+        message = to_facilitator(
+            updated, MessageKind.MEMBER_LEFT, now, subject_keys=(member.key,), subject_name=member.name
+        )
+    return Removal(updated, message)

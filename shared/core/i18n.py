@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
+
+from babel import Locale
 
 from shared import PACKAGE_DIR
 from shared.core.organisation import Organisation
@@ -24,12 +27,20 @@ def translate(locale: str, key: str, **values: object) -> str:
     return text.format(**values) if values else text
 
 
+@cache
+def _plural_rule(locale: str) -> Callable[[int], str]:
+    return Locale.parse(locale).plural_form
+
+
 def plural(locale: str, key: str, n: int, **values: object) -> str:
-    """Keys come as KEY_one / KEY_other (and KEY_none for zero where the text differs)."""
+    """Keys come as KEY_<CLDR category> ("one", "other": what sv, nb and en use), and KEY_none for zero
+    where the text differs. The category comes from CLDR's plural rules through Babel."""
     texts = catalog(locale)
     if n == 0 and f"{key}_none" in texts:
         return translate(locale, f"{key}_none", n=n, **values)
-    return translate(locale, f"{key}_one" if n == 1 else f"{key}_other", n=n, **values)
+    category = _plural_rule(locale if locale in LOCALES else "en")(n)
+    chosen = f"{key}_{category}" if f"{key}_{category}" in texts else f"{key}_other"
+    return translate(locale, chosen, n=n, **values)
 
 
 def _normalise(tag: str) -> str | None:

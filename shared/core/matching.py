@@ -19,6 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from shared.core.facilitators import serves, trained_for
+
 
 @dataclass(frozen=True, slots=True)
 class WaitingInterest:
@@ -259,7 +261,7 @@ class _FacilitatorPool:
     def __init__(self, theme: str, facilitators: Sequence[FacilitatorLoad], now: datetime) -> None:
         self._now = now
         self._candidates = sorted(
-            (f for f in facilitators if f.active and (not f.themes or theme in f.themes)),
+            (f for f in facilitators if trained_for(f, theme)),
             key=lambda f: f.id,
         )
         self._capacity = {f.id: f.capacity for f in self._candidates}
@@ -271,16 +273,12 @@ class _FacilitatorPool:
         """The facilitator for a group in `area` and `locale`, now one group busier; None if nobody fits."""
         heap = self._heaps.get((area, locale))
         if heap is None:
-            heap = [
-                self._rank(f.id)
-                for f in self._candidates
-                if locale in f.locales and (area is None or not f.areas or area in f.areas)
-            ]
+            heap = [self._rank(f.id) for f in self._candidates if serves(f, area, locale)]
             heapq.heapify(heap)
             self._heaps[(area, locale)] = heap
         while heap:
             facilitator = heap[0][-1]
-            if self._load[facilitator] >= self._capacity[facilitator]:
+            if self._load[facilitator] >= self._capacity[facilitator]:  # refusal's 'capacity'
                 heapq.heappop(heap)  # loads never fall within a plan: gone for good
                 continue
             current = self._rank(facilitator)

@@ -10,59 +10,37 @@ querying for the number itself (a query puts its filter in a URL, and URLs end u
   group row's MemberKeys and in the outbox rows addressed to them;
 - in `ratelimits`: the counters of partition `phone.<phone_key>`.
 
-Per partition, one transaction deletes the interest and its marker (ETag-conditioned, so a
-formation run claiming the same person makes one of the two fail whole), deletes the outbox rows
-addressed to the person (a queued text for them then finds nothing to send), and for a member of
-a group removes them from the group row (ETag-conditioned) and writes a `member_left` outbox row
-for the facilitator. A lost race re-reads and tries again. The facilitator's update carries the
-leaver's name until it is sent (the notifier clears it): their own row is gone by then.
+Per partition, one transaction (services/membership.py, shared with the operators' removal)
+deletes the interest and its marker, the outbox rows addressed to the person (a queued text for
+them then finds nothing to send), and for a member of a group removes them from the group row and
+writes a `member_left` outbox row for the facilitator. A lost race re-reads and tries again.
+The facilitator's update carries the leaver's name until it is sent (the notifier clears it):
+their own row is gone by then.
 
 Nothing here logs a name or a number; the report holds only counts and a language.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
-
-from shared.adapters.storage import INTERESTS, RATE_LIMITS, StorageAccount, storage_errors
-from shared.core.domain import (
-    OUTBOX_PREFIX,
-    PHONE_PREFIX,
-    Group,
-    GroupStatus,
-    Interest,
-    MessageKind,
-    OutboxMessage,
-    RecipientType,
-    new_sortable_key,
-    utcnow,
-)
+from shared.adapters.interests import InterestsTable, Rows
+from shared.adapters.records import RateLimitRows
+from shared.adapters.storage import StorageAccount
+from shared.adapters.unit_of_work import GaveUp
+from shared.core.domain import Interest, utcnow
 from shared.core.organisation import Organisation
 from shared.core.phone import phone_key
+from shared.services.membership import erase_person
 from shared.services.outbox import queue_committed
-
-if TYPE_CHECKING:
-    from shared.services.retention import Statistics
+from shared.services.statistics import Statistics
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 10
-# A table transaction holds at most 100 operations; the rest of a (very unusual) backlog of
-# outbox rows addressed to the person is deleted right after the commit.
-_OUTBOX_IN_TRANSACTION = 85  # with the interest, marker, group, update and statistics rows: under 100
-
-
-class ErasureGaveUp(RuntimeError):
-    """Lost the race for one partition's rows too many times in a row; safe to run again."""
+ErasureGaveUp = GaveUp  # the name callers know: lost the race for one partition's rows too many times
 
 
 @dataclass
@@ -80,38 +58,19 @@ class ErasureReport:
         return self.interests_erased > 0
 
 
-@dataclass(frozen=True)
-class _Found:
-    theme: str
-    marker: dict[str, Any]
-    interest: Interest | None
-    timestamp: datetime | None = None  # when the interest row last changed (for time-to-group statistics)
-
-
-def _read(storage: StorageAccount, theme: str, pkey: str) -> _Found | None:
-    table = storage.table(INTERESTS)
-    with storage_errors():
-        try:
-            marker = table.get_entity(theme, PHONE_PREFIX + pkey)
-        except ResourceNotFoundError:
-            return None
-        interest: Interest | None = None
-        timestamp = None
-        if marker.get("Interest"):
-            try:
-                entity = table.get_entity(theme, marker["Interest"])
-                interest = Interest.from_entity(entity)
-                timestamp = _timestamp(entity)
-            except ResourceNotFoundError:
-                interest = None
-    return _Found(theme, marker, interest, timestamp)
+def _find(rows: Rows, theme: str, pkey: str) -> tuple[object, Interest | None] | None:
+    marker = rows.marker(theme, pkey)
+    if marker is None:
+        return None
+    return marker, (rows.interest(theme, marker.interest_key) if marker.interest_key else None)
 
 
 def interests_of_number(storage: StorageAccount, organisation: Organisation, phone_e164: str) -> list[Interest]:
     """Every interest registered with this number, newest first (read-only)."""
     pkey = phone_key(phone_e164)
-    found = [_read(storage, theme.id, pkey) for theme in organisation.themes]
-    interests = [f.interest for f in found if f is not None and f.interest is not None]
+    rows = InterestsTable(storage).unit()
+    found = [_find(rows, theme.id, pkey) for theme in organisation.themes]
+    interests = [f[1] for f in found if f is not None and f[1] is not None]
     return sorted(interests, key=lambda i: i.created_at, reverse=True)
 
 
@@ -135,7 +94,7 @@ def erase_number(
         if erased is not None and (newest is None or erased.created_at > newest.created_at):
             newest = erased
     report.locale = newest.locale if newest is not None else None
-    report.rate_limit_rows_erased = _erase_rate_limits(storage, pkey)
+    report.rate_limit_rows_erased = RateLimitRows(storage).erase_number(pkey)
     return report
 
 
@@ -161,146 +120,31 @@ def _erase_in_partition(
     statistics: Statistics | None = None,
 ) -> Interest | None:
     """Erase the number's interest in one theme; returns the erased interest (None if there was none)."""
-    table = storage.table(INTERESTS)
-    for _ in range(MAX_ATTEMPTS):
-        found = _read(storage, theme, pkey)
-        if found is None:
+
+    def erase(rows: Rows) -> Interest | None:
+        marker = rows.marker(theme, pkey)
+        if marker is None:
             return None
-        interest = found.interest
+        interest = rows.interest(theme, marker.interest_key) if marker.interest_key else None
         if interest is None:
             # A marker left behind by an interest already gone: remove it alone.
-            try:
-                with storage_errors():
-                    table.delete_entity(
-                        theme,
-                        PHONE_PREFIX + pkey,
-                        etag=_etag(found.marker),
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except ResourceNotFoundError:
-                return None
-            except ResourceModifiedError:
-                continue
+            rows.change(theme).delete(marker.key)
             return None
+        group = rows.group(theme, interest.group_id) if interest.group_id else None
+        erased = erase_person(rows, interest, marker, group, clock(), statistics)
 
-        operations: list[tuple] = [
-            (
-                "delete",
-                {"PartitionKey": theme, "RowKey": interest.key},
-                {"etag": interest.etag, "match_condition": MatchConditions.IfNotModified},
-            ),
-            ("delete", {"PartitionKey": theme, "RowKey": PHONE_PREFIX + pkey}),
-        ]
-        own_rows = _outbox_rows_for(storage, theme, interest.key)
-        operations += [("delete", {"PartitionKey": theme, "RowKey": key}) for key in own_rows[:_OUTBOX_IN_TRANSACTION]]
+        def committed() -> None:
+            report.interests_erased += 1
+            report.outbox_rows_erased += erased.texts
+            report.groups_left += erased.left_group is not None
+            if erased.message is not None:
+                report.facilitators_notified += 1
+                queue_committed(storage, [erased.message])
 
-        left_group = False
-        message: OutboxMessage | None = None
-        group = _group_of(storage, interest)
-        if group is not None and interest.key in group.member_keys:
-            remaining = [key for key in group.member_keys if key != interest.key]
-            operations.append(
-                (
-                    "update",
-                    {
-                        "PartitionKey": theme,
-                        "RowKey": group.key,
-                        "MemberKeys": json.dumps(remaining),
-                        "MemberCount": len(remaining),
-                    },
-                    {"mode": UpdateMode.MERGE, "etag": group.etag, "match_condition": MatchConditions.IfNotModified},
-                )
-            )
-            left_group = True
-            if group.facilitator_id and group.status is not GroupStatus.CLOSED:
-                message = OutboxMessage(
-                    theme=theme,
-                    key=OUTBOX_PREFIX + new_sortable_key(),
-                    kind=MessageKind.MEMBER_LEFT,
-                    recipient_type=RecipientType.FACILITATOR,
-                    recipient_id=group.facilitator_id,
-                    group_key=group.key,
-                    locale=group.locale,
-                    subject_keys=(interest.key,),
-                    subject_name=interest.name,
-                    created_at=clock(),
-                )
-                operations.append(("create", message.to_entity()))
-
-        if statistics is not None:
-            operations += statistics.fold_ops(theme, [(interest, group, found.timestamp)])
-        try:
-            with storage_errors():
-                table.submit_transaction(operations)
-        except TableTransactionError:
-            continue  # someone changed these rows meanwhile (a formation run, a withdrawal): read again
-
-        report.interests_erased += 1
-        report.outbox_rows_erased += min(len(own_rows), _OUTBOX_IN_TRANSACTION)
-        for key in own_rows[_OUTBOX_IN_TRANSACTION:]:
-            if _delete_quietly(storage, theme, key):
-                report.outbox_rows_erased += 1
-        if left_group:
-            report.groups_left += 1
-        if message is not None:
-            report.facilitators_notified += 1
-            queue_committed(storage, [message])
+        erased.change.on_commit.append(committed)
         return interest
-    raise ErasureGaveUp(f"erasure lost the race in one partition {MAX_ATTEMPTS} times")
+
+    return InterestsTable(storage).retrying(erase)
 
 
-def _timestamp(entity: Any) -> datetime | None:
-    return getattr(entity, "metadata", {}).get("timestamp")
-
-
-def _etag(entity: Any) -> str | None:
-    return getattr(entity, "metadata", {}).get("etag")
-
-
-def _group_of(storage: StorageAccount, interest: Interest) -> Group | None:
-    if not interest.group_id:
-        return None
-    with storage_errors():
-        try:
-            return Group.from_entity(storage.table(INTERESTS).get_entity(interest.theme, interest.group_id))
-        except ResourceNotFoundError:
-            return None
-
-
-def _outbox_rows_for(storage: StorageAccount, theme: str, interest_key: str) -> list[str]:
-    """RowKeys of the texts addressed to this person (invitations): erased with them, sent or not."""
-    with storage_errors():
-        rows = storage.table(INTERESTS).query_entities(
-            "PartitionKey eq @theme and Kind eq 'outbox' and RecipientType eq @member and RecipientId eq @key",
-            parameters={"theme": theme, "member": RecipientType.MEMBER.value, "key": interest_key},
-            select=["RowKey"],
-        )
-        return [row["RowKey"] for row in rows]
-
-
-def _delete_quietly(storage: StorageAccount, theme: str, key: str) -> bool:
-    with storage_errors():
-        try:
-            storage.table(INTERESTS).delete_entity(theme, key)
-        except ResourceNotFoundError:
-            return False
-    return True
-
-
-def _erase_rate_limits(storage: StorageAccount, pkey: str) -> int:
-    table = storage.table(RATE_LIMITS)
-    count = 0
-    with storage_errors():
-        rows = list(
-            table.query_entities("PartitionKey eq @p", parameters={"p": PHONE_PREFIX + pkey}, select=["RowKey"])
-        )
-        for row in rows:
-            try:
-                table.delete_entity(PHONE_PREFIX + pkey, row["RowKey"])
-                count += 1
-            except ResourceNotFoundError:
-                continue
-    return count
-
-
-__all__ = ["ErasureGaveUp", "ErasureReport", "erase_number", "interests_of_number"]
+__all__ = ["ErasureGaveUp", "ErasureReport", "erase_interest", "erase_number", "interests_of_number"]

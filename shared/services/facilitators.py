@@ -2,69 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableClient, UpdateMode
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.adapters.storage import storage_errors
+from shared.adapters.records import FacilitatorTable
 from shared.core.domain import utcnow
+from shared.core.facilitators import Facilitator
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneError, parse_mobile
 
-PARTITION = "facilitator"
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=80)]
-
-
-class Facilitator(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    id: str
-    name: str
-    phone: str  # E.164
-    themes: list[str] = Field(description="Theme ids; empty means trained for all themes.")
-    areas: list[str] = Field(description="Area ids; empty means every area.")
-    locales: list[Literal["sv", "nb", "en"]]
-    capacity: int
-    active: bool
-    created_at: datetime
-
-    @property
-    def first_name(self) -> str:
-        return self.name.split()[0]
-
-    def to_entity(self) -> dict:
-        return {
-            "PartitionKey": PARTITION,
-            "RowKey": self.id,
-            "Name": self.name,
-            "Phone": self.phone,
-            "Themes": json.dumps(self.themes),
-            "Areas": json.dumps(self.areas),
-            "Locales": json.dumps(self.locales),
-            "Capacity": self.capacity,
-            "Active": self.active,
-            "CreatedAt": self.created_at,
-        }
-
-    @classmethod
-    def from_entity(cls, entity: dict) -> Facilitator:
-        return cls(
-            id=entity["RowKey"],
-            name=entity["Name"],
-            phone=entity["Phone"],
-            themes=json.loads(entity["Themes"]),
-            areas=json.loads(entity["Areas"]),
-            locales=json.loads(entity["Locales"]),
-            capacity=entity["Capacity"],
-            active=entity["Active"],
-            created_at=entity["CreatedAt"],
-        )
 
 
 class FacilitatorIn(BaseModel):
@@ -123,31 +74,24 @@ def _check(values: dict, organisation: Organisation) -> dict:
 
 class FacilitatorStore:
     def __init__(
-        self, table: Callable[[], TableClient], organisation: Organisation, clock: Callable[[], datetime] = utcnow
+        self, table: Callable[[], Any], organisation: Organisation, clock: Callable[[], datetime] = utcnow
     ) -> None:
-        self._table = table
+        self._rows = FacilitatorTable(table)
         self._org = organisation
         self._clock = clock
 
     def list(self) -> list[Facilitator]:
-        with storage_errors():
-            rows = self._table().query_entities("PartitionKey eq @p", parameters={"p": PARTITION})
-            return sorted((Facilitator.from_entity(r) for r in rows), key=lambda f: (f.name.lower(), f.id))
+        return sorted(self._rows.list(), key=lambda f: (f.name.lower(), f.id))
 
     def get(self, facilitator_id: str) -> Facilitator | None:
         if not facilitator_id.isalnum() or len(facilitator_id) > 40:
             return None
-        with storage_errors():
-            try:
-                return Facilitator.from_entity(self._table().get_entity(PARTITION, facilitator_id))
-            except ResourceNotFoundError:
-                return None
+        return self._rows.get(facilitator_id)
 
     def create(self, data: FacilitatorIn) -> Facilitator:
         values = _check(data.model_dump(), self._org)
         facilitator = Facilitator(id=secrets.token_hex(8), created_at=self._clock(), **values)
-        with storage_errors():
-            self._table().create_entity(facilitator.to_entity())
+        self._rows.create(facilitator)
         return facilitator
 
     def update(self, facilitator_id: str, patch: FacilitatorPatch) -> Facilitator | None:
@@ -156,13 +100,14 @@ class FacilitatorStore:
             return None
         changes = _check(patch.model_dump(exclude_unset=True, exclude_none=True), self._org)
         updated = current.model_copy(update=changes)
-        with storage_errors():
-            self._table().update_entity(updated.to_entity(), mode=UpdateMode.REPLACE)
+        self._rows.replace(updated)
         return updated
 
     def delete(self, facilitator_id: str) -> bool:
         if self.get(facilitator_id) is None:
             return False
-        with storage_errors():
-            self._table().delete_entity(PARTITION, facilitator_id)
+        self._rows.delete(facilitator_id)
         return True
+
+
+__all__ = ["Facilitator", "FacilitatorIn", "FacilitatorPatch", "FacilitatorStore", "InvalidFacilitator"]

@@ -12,35 +12,32 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
-
-from shared.adapters.storage import INTERESTS, NOTIFICATIONS, StorageAccount, storage_errors
+from shared.adapters.interests import InterestsTable, Rows
+from shared.adapters.storage import NOTIFICATIONS, StorageAccount
+from shared.adapters.unit_of_work import ChangeSet, GaveUp
 from shared.core.domain import (
     FACILITATED,
     GROUP_PREFIX,
-    JOINABLE,
-    OUTBOX_PREFIX,
     Group,
     GroupStatus,
     Interest,
     InterestStatus,
     MessageKind,
+    MessageStatus,
     OutboxMessage,
-    RecipientType,
     new_sortable_key,
+    to_coordinator,
+    to_facilitator,
+    to_members,
     utcnow,
 )
 from shared.core.matching import (
     Assignment,
     FacilitatorLoad,
-    Join,
     MatchingRules,
     NewGroup,
     OpenGroup,
@@ -53,7 +50,6 @@ from shared.services.outbox import queue_committed
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 20
 # A pending outbox row older than this was probably never enqueued (a crash after commit).
 REDISPATCH_AFTER = timedelta(minutes=3)
 
@@ -70,12 +66,6 @@ class FormationReport:
 
 
 @dataclass
-class _Partition:
-    waiting: dict[str, Interest]
-    groups: dict[str, Group]
-
-
-@dataclass
 class _Loads:
     """Each facilitator's running groups across all themes, kept current as we commit."""
 
@@ -86,26 +76,6 @@ class _Loads:
         self.count[facilitator_id] += 1
         if facilitator_id not in self.last or self.last[facilitator_id] < at:
             self.last[facilitator_id] = at
-
-
-Change = tuple[list, list[OutboxMessage], Callable[[], None]]
-MAX_TRANSACTION_OPERATIONS = 100  # Table Storage's limit for one entity-group transaction
-
-
-def _packed(changes: list[Change]) -> Iterator[list[Change]]:
-    """Consecutive group changes sharing one transaction while they fit: every change stays whole in one
-    transaction (atomic per group), and a theme with many groups needs a few round trips, not one each."""
-    pack: list[Change] = []
-    size = 0
-    for change in changes:
-        ops = len(change[0])
-        if pack and size + ops > MAX_TRANSACTION_OPERATIONS:
-            yield pack
-            pack, size = [], 0
-        pack.append(change)
-        size += ops
-    if pack:
-        yield pack
 
 
 class FormationService:
@@ -120,6 +90,7 @@ class FormationService:
         after_commit: Callable[[list[OutboxMessage]], None] | None = None,
     ) -> None:
         self._storage = storage
+        self._interests = InterestsTable(storage)
         self._org = organisation
         self._facilitators = facilitators
         self._clock = clock
@@ -132,9 +103,6 @@ class FormationService:
         )
         # A seam for fault-injection tests: runs between a commit and its enqueue.
         self._after_commit = after_commit
-
-    def _table(self) -> Any:
-        return self._storage.table(INTERESTS)
 
     # entry points ------------------------------------------------------------------------
 
@@ -161,46 +129,23 @@ class FormationService:
 
     def _loads(self) -> _Loads:
         loads = _Loads()
-        flt = " or ".join(f"Status eq '{s.value}'" for s in FACILITATED)
-        with storage_errors():
-            rows = self._table().query_entities(
-                f"Kind eq 'group' and ({flt})", select=["FacilitatorId", "FacilitatorAssignedAt", "FormedAt"]
-            )
-            for row in rows:
-                if row.get("FacilitatorId"):
-                    loads.add(row["FacilitatorId"], row.get("FacilitatorAssignedAt") or row["FormedAt"])
+        for group in self._interests.unit().groups(statuses=FACILITATED):
+            if group.facilitator_id:
+                loads.add(group.facilitator_id, group.facilitator_assigned_at or group.formed_at)
         return loads
-
-    def _read(self, theme: str) -> _Partition:
-        joinable = " or ".join(f"Status eq '{s.value}'" for s in JOINABLE)
-        query = (
-            "PartitionKey eq @theme and ((Kind eq 'interest' and Status eq 'waiting')"
-            f" or (Kind eq 'group' and ({joinable})))"
-        )
-        waiting: dict[str, Interest] = {}
-        groups: dict[str, Group] = {}
-        with storage_errors():
-            for row in self._table().query_entities(query, parameters={"theme": theme}):
-                if row["Kind"] == "interest":
-                    interest = Interest.from_entity(row)
-                    waiting[interest.key] = interest
-                else:
-                    group = Group.from_entity(row)
-                    groups[group.key] = group
-        return _Partition(waiting, groups)
 
     # planning and committing ------------------------------------------------------------
 
     def _form(self, theme: str, facilitators: list[Facilitator], loads: _Loads, report: FormationReport) -> None:
-        for _ in range(MAX_ATTEMPTS):
-            partition = self._read(theme)
+        def plan_and_commit(rows: Rows) -> None:
+            waiting, groups = rows.queue(theme)
             now = self._clock()
             plan = plan_formation(
                 theme,
-                [WaitingInterest(i.key, i.area, i.locale, i.created_at) for i in partition.waiting.values()],
+                [WaitingInterest(i.key, i.area, i.locale, i.created_at) for i in waiting.values()],
                 [
                     OpenGroup(g.key, g.area, g.locale, len(g.member_keys), g.formed_at, g.facilitator_id)
-                    for g in partition.groups.values()
+                    for g in groups.values()
                 ],
                 [
                     FacilitatorLoad(
@@ -218,121 +163,39 @@ class FormationService:
                 self._rules,
                 now,
             )
-            if plan.is_empty:
-                return
-            changes: list[Change] = []
             for assignment in plan.assignments:
-                changes.append(self._assign(partition, assignment, now, report, loads))
+                self._assign(rows, groups[assignment.group_id], assignment, now, report, loads)
             for join in plan.joins:
-                changes.append(self._join(partition, join, now, report))
+                self._join(rows, groups[join.group_id], [waiting[k] for k in join.interest_ids], now, report)
             for new_group in plan.new_groups:
-                changes.append(self._new_group(theme, partition, new_group, now, report, loads))
-            lost_race = False
-            for pack in _packed(changes):
-                try:
-                    with storage_errors():
-                        self._table().submit_transaction([op for operations, _, _ in pack for op in operations])
-                except TableTransactionError:
-                    lost_race = True  # someone else changed these rows: re-read and plan again
-                    break
-                report.transactions += 1
-                report.entities_written += sum(len(operations) for operations, _, _ in pack)
-                for _, _, on_commit in pack:
-                    on_commit()
-                self._dispatch([m for _, messages, _ in pack for m in messages], report)
-            if not lost_race:
-                return
+                self._new_group(
+                    rows, theme, [waiting[k] for k in new_group.interest_ids], new_group, now, report, loads
+                )
+            rows.commit(after_pack=lambda pack: self._committed(rows, pack, report))
+
+        def lost_race() -> None:
             report.retries += 1
             fresh = self._loads()  # facilitator loads may have moved in other themes too
             loads.count, loads.last = fresh.count, fresh.last
-        raise RuntimeError(f"formation gave up after {MAX_ATTEMPTS} lost races")
 
-    def _claim(self, interest: Interest, group_key: str) -> tuple:
-        entity = {
-            "PartitionKey": interest.theme,
-            "RowKey": interest.key,
-            "Status": InterestStatus.GROUPED.value,
-            "GroupId": group_key,
-        }
-        return (
-            "update",
-            entity,
-            {"mode": UpdateMode.MERGE, "etag": interest.etag, "match_condition": MatchConditions.IfNotModified},
+        try:
+            self._interests.retrying(plan_and_commit, on_lost_race=lost_race)
+        except GaveUp:
+            raise RuntimeError("formation gave up after too many lost races") from None
+
+    def _committed(self, rows: Rows, pack: list[ChangeSet], report: FormationReport) -> None:
+        report.transactions += 1
+        report.entities_written += sum(len(change) for change in pack)
+        self._dispatch([m for change in pack for m in change.messages], report)
+
+    def _claim(self, change: ChangeSet, interest: Interest, group_key: str) -> None:
+        change.merge(
+            interest.model_copy(update={"status": InterestStatus.GROUPED, "group_id": group_key}), "status", "group_id"
         )
-
-    def _message(
-        self,
-        theme: str,
-        kind: MessageKind,
-        recipient_type: RecipientType,
-        *,
-        recipient_id: str = "",
-        group_key: str,
-        locale: str,
-        subject_keys: Iterable[str] = (),
-        reason: str = "",
-        now: datetime,
-    ) -> OutboxMessage:
-        return OutboxMessage(
-            theme=theme,
-            key=OUTBOX_PREFIX + new_sortable_key(),
-            kind=kind,
-            recipient_type=recipient_type,
-            recipient_id=recipient_id,
-            group_key=group_key,
-            locale=locale,
-            subject_keys=tuple(subject_keys),
-            reason=reason,
-            created_at=now,
-        )
-
-    def _invitations(self, group: Group, members: Iterable[Interest], now: datetime) -> list[OutboxMessage]:
-        return [
-            self._message(
-                group.theme,
-                MessageKind.INVITATION,
-                RecipientType.MEMBER,
-                recipient_id=m.key,
-                group_key=group.key,
-                locale=m.locale,
-                now=now,
-            )
-            for m in members
-        ]
-
-    def _to_facilitator(
-        self, group: Group, kind: MessageKind, now: datetime, subjects: Iterable[str] = ()
-    ) -> OutboxMessage:
-        # The group's language; the sender falls back to one the facilitator reads.
-        return self._message(
-            group.theme,
-            kind,
-            RecipientType.FACILITATOR,
-            recipient_id=group.facilitator_id or "",
-            group_key=group.key,
-            locale=group.locale,
-            subject_keys=subjects,
-            now=now,
-        )
-
-    def _alert(self, group: Group, reason: str, now: datetime) -> OutboxMessage:
-        return self._message(
-            group.theme,
-            MessageKind.COORDINATOR_ALERT,
-            RecipientType.COORDINATOR,
-            group_key=group.key,
-            locale=self._org.default_locale,
-            reason=reason,
-            now=now,
-        )
-
-    def _outbox_ops(self, messages: list[OutboxMessage]) -> list[tuple]:
-        return [("create", m.to_entity()) for m in messages]
 
     def _assign(
-        self, partition: _Partition, assignment: Assignment, now: datetime, report: FormationReport, loads: _Loads
-    ) -> tuple[list, list[OutboxMessage], Callable[[], None]]:
-        group = partition.groups[assignment.group_id]
+        self, rows: Rows, group: Group, assignment: Assignment, now: datetime, report: FormationReport, loads: _Loads
+    ) -> None:
         updated = group.model_copy(
             update={
                 "facilitator_id": assignment.facilitator_id,
@@ -340,71 +203,47 @@ class FormationService:
                 "facilitator_assigned_at": now,
             }
         )
-        members = self._members(group)
-        messages = [*self._invitations(updated, members, now), self._to_facilitator(updated, MessageKind.ROSTER, now)]
-        operations = [
-            (
-                "update",
-                updated.to_entity(),
-                {"mode": UpdateMode.REPLACE, "etag": group.etag, "match_condition": MatchConditions.IfNotModified},
-            ),
-            *self._outbox_ops(messages),
-        ]
+        present = [key for key in group.member_keys if rows.interest(group.theme, key) is not None]
+        change = rows.change(group.theme)
+        change.replace(updated)
+        # Only members still there are invited: one who withdrew meanwhile is simply not.
+        for message in [
+            *to_members(updated, MessageKind.INVITATION, now, present),
+            to_facilitator(updated, MessageKind.ROSTER, now),
+        ]:
+            change.create(message)
 
         def committed() -> None:
             report.facilitators_assigned += 1
             loads.add(assignment.facilitator_id, now)
 
-        return operations, messages, committed
+        change.on_commit.append(committed)
 
-    def _members(self, group: Group) -> list[Interest]:
-        with storage_errors():
-            table = self._table()
-            found = []
-            for key in group.member_keys:
-                try:
-                    found.append(Interest.from_entity(table.get_entity(group.theme, key)))
-                except ResourceNotFoundError:  # withdrew meanwhile: simply not invited
-                    continue
-            return found
-
-    def _join(
-        self, partition: _Partition, join: Join, now: datetime, report: FormationReport
-    ) -> tuple[list, list[OutboxMessage], Callable[[], None]]:
-        group = partition.groups[join.group_id]
-        joiners = [partition.waiting[key] for key in join.interest_ids]
-        updated = group.model_copy(update={"member_keys": (*group.member_keys, *join.interest_ids)})
-        messages: list[OutboxMessage] = []
+    def _join(self, rows: Rows, group: Group, joiners: list[Interest], now: datetime, report: FormationReport) -> None:
+        keys = tuple(i.key for i in joiners)
+        updated = group.model_copy(update={"member_keys": (*group.member_keys, *keys)})
+        change = rows.change(group.theme)
+        for interest in joiners:
+            self._claim(change, interest, group.key)
+        change.replace(updated)
         if group.facilitator_id:  # awaiting groups invite everyone once a facilitator is assigned
-            messages = [
-                *self._invitations(updated, joiners, now),
-                self._to_facilitator(updated, MessageKind.MEMBER_JOINED, now, join.interest_ids),
-            ]
-        operations = [
-            *(self._claim(i, group.key) for i in joiners),
-            (
-                "update",
-                updated.to_entity(),
-                {"mode": UpdateMode.REPLACE, "etag": group.etag, "match_condition": MatchConditions.IfNotModified},
-            ),
-            *self._outbox_ops(messages),
-        ]
-
-        def committed() -> None:
-            report.members_joined += len(joiners)
-
-        return operations, messages, committed
+            for message in [
+                *to_members(updated, MessageKind.INVITATION, now, keys),
+                to_facilitator(updated, MessageKind.MEMBER_JOINED, now, subject_keys=keys),
+            ]:
+                change.create(message)
+        change.on_commit.append(lambda: setattr(report, "members_joined", report.members_joined + len(joiners)))
 
     def _new_group(
         self,
+        rows: Rows,
         theme: str,
-        partition: _Partition,
+        members: list[Interest],
         new_group: NewGroup,
         now: datetime,
         report: FormationReport,
         loads: _Loads,
-    ) -> tuple[list, list[OutboxMessage], Callable[[], None]]:
-        members = [partition.waiting[key] for key in new_group.interest_ids]
+    ) -> None:
         group = Group(
             theme=theme,
             key=GROUP_PREFIX + new_sortable_key(),
@@ -417,21 +256,22 @@ class FormationService:
             facilitator_assigned_at=now if new_group.facilitator_id else None,
         )
         if new_group.facilitator_id:
-            messages = [*self._invitations(group, members, now), self._to_facilitator(group, MessageKind.ROSTER, now)]
+            messages = [*to_members(group, MessageKind.INVITATION, now), to_facilitator(group, MessageKind.ROSTER, now)]
         else:
-            messages = [self._alert(group, "awaiting_facilitator", now)]
-        operations = [
-            *(self._claim(i, group.key) for i in members),
-            ("create", group.to_entity()),
-            *self._outbox_ops(messages),
-        ]
+            messages = [to_coordinator(theme, group.key, "awaiting_facilitator", now, self._org.default_locale)]
+        change = rows.change(theme)
+        for interest in members:
+            self._claim(change, interest, group.key)
+        change.create(group)
+        for message in messages:
+            change.create(message)
 
         def committed() -> None:
             report.groups_formed += 1
             if new_group.facilitator_id:
                 loads.add(new_group.facilitator_id, now)
 
-        return operations, messages, committed
+        change.on_commit.append(committed)
 
     # dispatch ----------------------------------------------------------------------------
 
@@ -446,24 +286,14 @@ class FormationService:
         """Put back on the queue every outbox row still pending a while after it was written or last queued."""
         now = self._clock()
         cutoff = now - REDISPATCH_AFTER
+        rows = self._interests.unit()
         count = 0
-        with storage_errors():
-            rows = self._table().query_entities("Kind eq 'outbox' and Status eq 'pending'")
-            for row in rows:
-                message = OutboxMessage.from_entity(row)
-                last = message.enqueued_at or message.created_at
-                if last > cutoff:
-                    continue
-                try:
-                    # Mark first: if two sweeps race, only the one whose mark lands enqueues.
-                    self._table().update_entity(
-                        {"PartitionKey": message.theme, "RowKey": message.key, "EnqueuedAt": now},
-                        mode=UpdateMode.MERGE,
-                        etag=message.etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-                except Exception:  # noqa: S112 - changed meanwhile (sent, or marked by another sweep)
-                    continue
-                self._storage.enqueue(NOTIFICATIONS, message.queue_text())
-                count += 1
+        for message in rows.messages([MessageStatus.PENDING]):
+            if (message.enqueued_at or message.created_at) > cutoff:
+                continue
+            # Mark first: if two sweeps race, only the one whose mark lands enqueues.
+            if not rows.try_merge(message.model_copy(update={"enqueued_at": now}), "enqueued_at"):
+                continue  # changed meanwhile (sent, or marked by another sweep)
+            self._storage.enqueue(NOTIFICATIONS, message.queue_text())
+            count += 1
         return count

@@ -21,15 +21,17 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableTransactionError, UpdateMode
 
+from shared.adapters.entities import StoredInterest as Interest
 from shared.adapters.ratelimit import RateLimiter
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.storage import FORMATION_REQUESTS, INTERESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
+from shared.core.codes import CODE_LIFETIME
 from shared.core.domain import (
     INTEREST_PREFIX,
     PHONE_PREFIX,
-    Interest,
     InterestStatus,
+    more_needed,
     new_sortable_key,
     split_interest_id,
     utcnow,
@@ -39,11 +41,11 @@ from shared.core.phone import PhoneError, parse_mobile, phone_key
 from shared.services.erasure import erase_interest
 
 if TYPE_CHECKING:
-    from shared.services.retention import Statistics
+    from shared.services.statistics import Statistics
 
 log = logging.getLogger(__name__)
 
-CODE_TTL = timedelta(minutes=10)
+CODE_TTL = CODE_LIFETIME
 MAX_CODE_ATTEMPTS = 5
 CODES_PER_NUMBER_PER_HOUR = 3
 NAME_MAX = 40
@@ -452,7 +454,7 @@ class IntakeService:
         return counts.get(self._bucket(theme, area), 0)
 
     def needed(self, theme: str, area: str | None = None, counts: Mapping[str, int] | None = None) -> int:
-        return max(0, self._org.group_size.min - self.waiting(theme, area, counts))
+        return more_needed(self._org.group_size.min, self.waiting(theme, area, counts))
 
 
 __all__ = [

@@ -19,26 +19,25 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
-
+from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
-from shared.adapters.storage import INTERESTS, StorageAccount, storage_errors
+from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import (
     OUTBOX_PREFIX,
-    Group,
     Interest,
-    MessageKind,
     MessageStatus,
     OutboxMessage,
     RecipientType,
+    to_coordinator,
     utcnow,
 )
+from shared.core.facilitators import Facilitator
+from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.services.facilitators import FacilitatorStore
 from shared.services.outbox import queue_committed
+from shared.services.sms_kinds import KINDS, Draft
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +111,7 @@ class Notifier:
         stale_claim: timedelta = STALE_CLAIM,
     ) -> None:
         self._storage = storage
+        self._interests = InterestsTable(storage)
         self._sender = sender
         self._templates = templates
         self._org = organisation
@@ -122,9 +122,6 @@ class Notifier:
         self._sleep = sleep
         self._stale_claim = stale_claim
 
-    def _table(self) -> Any:
-        return self._storage.table(INTERESTS)
-
     def handle(self, queue_text: str) -> Outcome:
         try:
             theme, row = parse_queue_message(queue_text)
@@ -134,11 +131,10 @@ class Notifier:
         return self.send(theme, row)
 
     def send(self, theme: str, row: str) -> Outcome:
-        with storage_errors():
-            try:
-                message = OutboxMessage.from_entity(self._table().get_entity(theme, row))
-            except ResourceNotFoundError:
-                return Outcome(False, "gone")  # erased with the person it was for
+        rows = self._interests.unit()
+        message = rows.message(theme, row)
+        if message is None:
+            return Outcome(False, "gone")  # erased with the person it was for
         now = self._clock()
         if message.status not in (MessageStatus.PENDING, MessageStatus.SENDING):
             return Outcome(False, "already_done")
@@ -148,13 +144,13 @@ class Notifier:
         # Any earlier attempt (a stale claim, or a retry after a timeout) may have reached the provider:
         # the row keeps ClaimedAt through a transient failure, so ask the provider before sending again.
         earlier_claim = claimed_at
-        claimed = self._update(message, {"Status": MessageStatus.SENDING.value, "ClaimedAt": now})
+        claimed = self._update(rows, message, {"status": MessageStatus.SENDING, "claimed_at": now})
         if claimed is None:
             return Outcome(False, "claimed_elsewhere")
 
-        rendered = self._render(claimed)
+        rendered = self._render(rows, claimed)
         if rendered is None:
-            self._update(claimed, {"Status": MessageStatus.FAILED.value, "Error": "recipient_gone"})
+            self._update(rows, claimed, {"status": MessageStatus.FAILED, "error": "recipient_gone"})
             return Outcome(False, "recipient_gone")
         phone, body = rendered
 
@@ -164,157 +160,104 @@ class Notifier:
         if earlier_claim is not None:
             found = self._sender.find_sent(phone, body, earlier_claim)
             if found is not None:
-                self._record_sent(claimed, found.sid)
+                self._record_sent(rows, claimed, found.sid)
                 return Outcome(False, "already_done")
         self._gate.wait()
         try:
             result = self._sender.send(phone, body, status_callback=callback)
         except PermanentSmsError as exc:
-            self._update(claimed, {"Status": MessageStatus.FAILED.value, "ErrorCode": exc.code or 0}, force=True)
+            self._update(rows, claimed, {"status": MessageStatus.FAILED, "error_code": exc.code or 0}, force=True)
             log.warning("text failed permanently (provider code %s); not retried", exc.code)
             if claimed.recipient_type is not RecipientType.COORDINATOR:
                 self.alert_coordinator(claimed, "failed", exc.code)
             return Outcome(False, "failed")
         except SmsError as exc:
             # Give the claim back so the retry can take it, then let the queue retry.
-            self._update(claimed, {"Status": MessageStatus.PENDING.value}, force=True)
+            self._update(rows, claimed, {"status": MessageStatus.PENDING}, force=True)
             if exc.retry_after:
                 self._sleep(min(exc.retry_after, MAX_RETRY_WAIT))
             raise
-        self._record_sent(claimed, result.sid)
+        self._record_sent(rows, claimed, result.sid)
         return Outcome(True, "sent")
 
-    def _record_sent(self, claimed: OutboxMessage, sid: str) -> None:
-        sent: dict[str, Any] = {"Status": MessageStatus.SENT.value, "ProviderSid": sid, "SentAt": self._clock()}
+    def _record_sent(self, rows: Rows, claimed: OutboxMessage, sid: str) -> None:
+        sent: dict[str, Any] = {"status": MessageStatus.SENT, "provider_sid": sid, "sent_at": self._clock()}
         if claimed.subject_name:
-            sent["SubjectName"] = ""  # the leaver's name is not kept once the facilitator knows
-        if self._update(claimed, sent) is None:
+            sent["subject_name"] = ""  # the leaver's name is not kept once the facilitator knows
+        if self._update(rows, claimed, sent) is None:
             # A delivery receipt got here first (delivered, undelivered…): keep its status, add the sid.
-            del sent["Status"]
-            self._update(claimed, sent, force=True)
+            del sent["status"]
+            self._update(rows, claimed, sent, force=True)
 
     # rendering ---------------------------------------------------------------------------
 
-    def _render(self, message: OutboxMessage) -> tuple[str, str] | None:
+    def _render(self, rows: Rows, message: OutboxMessage) -> tuple[str, str] | None:
         """The recipient's number and the text, from current data; None if the recipient is gone."""
-        group = self._group(message.theme, message.group_key)
-        theme_of = self._org.theme_text
-        common = {"organisation": self._org.name, "ref": short_ref(message.group_key)}
+        kind = KINDS[message.kind]
+        group = rows.group(message.theme, message.group_key) if message.group_key else None
+        member: Interest | None = None
+        facilitator: Facilitator | None = None
+        members: list[Interest] = []
         locale: str
-        if message.recipient_type is RecipientType.COORDINATOR:
-            locale = self._org.default_locale
-            body = self._templates.sms(
-                "coordinator_alert",
-                locale,
-                reason=message.reason,
-                error_code=message.error_code or "",
-                theme=theme_of(message.theme, locale).label,
-                **common,
-            )
-            return self._org.coordinator_phone, body
-        if message.recipient_type is RecipientType.MEMBER:
-            member = self._interest(message.theme, message.recipient_id)
+        if kind.recipient is RecipientType.COORDINATOR:
+            phone, locale = self._org.coordinator_phone, self._org.default_locale
+        elif kind.recipient is RecipientType.MEMBER:
+            member = rows.interest(message.theme, message.recipient_id)
             if member is None or group is None:
                 return None
             facilitator = self._facilitators.get(group.facilitator_id or "")
-            locale = member.locale
-            if message.kind in (MessageKind.MEETING_SET, MessageKind.MEETING_REMINDER):
-                from shared.services.lifecycle import format_meeting_time, organisation_tz
-
-                if group.first_meeting_at is None:
-                    return None
-                body = self._templates.sms(
-                    message.kind.value,
-                    locale,
-                    name=member.name,
-                    theme=theme_of(message.theme, locale).label.lower(),
-                    when=format_meeting_time(group.first_meeting_at, locale, organisation_tz(self._org)),
-                    place=group.meeting_place,
-                    facilitator=facilitator.first_name if facilitator else "",
-                    **common,
-                )
-                return member.phone, body
-            body = self._templates.sms(
-                "invitation",
-                locale,
-                name=member.name,
-                theme=theme_of(message.theme, locale).label.lower(),
-                facilitator=facilitator.first_name if facilitator else "",
-                **common,
-            )
-            return member.phone, body
-        facilitator = self._facilitators.get(message.recipient_id)
-        if facilitator is None or group is None:
+            phone, locale = member.phone, member.locale
+        else:
+            facilitator = self._facilitators.get(message.recipient_id)
+            if facilitator is None or group is None:
+                return None
+            # The group's language, or one the facilitator reads.
+            locale = message.locale if message.locale in facilitator.locales else facilitator.locales[0]
+            phone = facilitator.phone
+            members = [m for m in (rows.interest(group.theme, k) for k in group.member_keys) if m is not None]
+        draft = Draft(
+            message=message,
+            locale=locale,
+            group=group,
+            member=member,
+            facilitator=facilitator,
+            members=members,
+            theme_label=self._org.theme_text(message.theme, locale).label,
+            now=self._clock(),
+            tz=organisation_tz(self._org),
+            coordinator_phone=self._org.coordinator_phone,
+        )
+        context = kind.context(draft)
+        if context is None:
             return None
-        locale = message.locale if message.locale in facilitator.locales else facilitator.locales[0]
-        members = [m for m in (self._interest(group.theme, k) for k in group.member_keys) if m is not None]
-        context: dict[str, Any] = {"theme": theme_of(message.theme, locale).label, "count": len(members), **common}
-        if message.kind is MessageKind.ROSTER:
-            context["members"] = members
-        elif message.kind is MessageKind.FACILITATOR_CHECK_IN:
-            started = group.first_meeting_at or group.formed_at
-            context.update(
-                name=facilitator.first_name,
-                weeks=max(1, (self._clock() - started).days // 7),
-                coordinator=self._org.coordinator_phone,
-            )
-        elif message.kind is MessageKind.MEMBER_JOINED:
-            context["joined"] = [m for m in members if m.key in message.subject_keys]
-            if not context["joined"]:
-                return None  # they left again before we could tell
-        else:  # MEMBER_LEFT: the leaver's own row is erased; the outbox row carries their name until sent
-            context["left"] = message.subject_name or "?"
-        return facilitator.phone, self._templates.sms(message.kind.value, locale, **context)
-
-    def _group(self, theme: str, key: str) -> Group | None:
-        if not key:
-            return None
-        try:
-            with storage_errors():
-                return Group.from_entity(self._table().get_entity(theme, key))
-        except ResourceNotFoundError:
-            return None
-
-    def _interest(self, theme: str, key: str) -> Interest | None:
-        try:
-            with storage_errors():
-                return Interest.from_entity(self._table().get_entity(theme, key))
-        except ResourceNotFoundError:
-            return None
+        common = {"organisation": self._org.name, "ref": short_ref(message.group_key)}
+        return phone, self._templates.sms(kind.template, locale, **common, **context)
 
     # bookkeeping -------------------------------------------------------------------------
 
-    def _update(self, message: OutboxMessage, changes: dict, *, force: bool = False) -> OutboxMessage | None:
-        """Merge `changes` if the row is as we read it (or unconditionally with force); None on a lost race."""
-        entity = {"PartitionKey": message.theme, "RowKey": message.key, **changes}
-        kwargs: dict[str, Any] = {"mode": UpdateMode.MERGE}
-        if not force:
-            kwargs.update(etag=message.etag, match_condition=MatchConditions.IfNotModified)
-        try:
-            with storage_errors():
-                meta = self._table().update_entity(entity, **kwargs)
-        except (ResourceModifiedError, ResourceNotFoundError):
+    def _update(
+        self, rows: Rows, message: OutboxMessage, changes: dict, *, force: bool = False
+    ) -> OutboxMessage | None:
+        """Merge `changes` (record fields) if the row is as we read it (or regardless, with force);
+        None on a lost race."""
+        updated = message.model_copy(update=changes)
+        if not rows.try_merge(updated, *changes, force=force):
             return None
-        status = changes.get("Status", message.status)
-        return message.model_copy(update={"etag": meta.get("etag"), "status": MessageStatus(status)})
+        return updated
 
     def alert_coordinator(self, about: OutboxMessage, reason: str, error_code: int | None = None) -> None:
         """One alert per failed message: the alert row's key derives from the message's, so a second is refused."""
-        alert = OutboxMessage(
-            theme=about.theme,
-            key=f"{OUTBOX_PREFIX}alert.{about.key.removeprefix(OUTBOX_PREFIX)}",
-            kind=MessageKind.COORDINATOR_ALERT,
-            recipient_type=RecipientType.COORDINATOR,
-            group_key=about.group_key,
-            locale=self._org.default_locale,
-            reason=reason,
+        key = f"{OUTBOX_PREFIX}alert.{about.key.removeprefix(OUTBOX_PREFIX)}"
+        alert = to_coordinator(
+            about.theme,
+            about.group_key,
+            reason,
+            self._clock(),
+            self._org.default_locale,
             error_code=error_code,
-            created_at=self._clock(),
+            key=key,
         )
-        try:
-            with storage_errors():
-                self._table().create_entity(alert.to_entity())
-        except ResourceExistsError:
+        if not self._interests.unit().try_create(alert):
             return  # already alerted about this message
         queue_committed(self._storage, [alert])
 
@@ -324,13 +267,12 @@ class Notifier:
             theme, row = parse_queue_message(queue_text)
         except NotificationMessageError:
             return
-        with storage_errors():
-            try:
-                message = OutboxMessage.from_entity(self._table().get_entity(theme, row))
-            except ResourceNotFoundError:
-                return
+        rows = self._interests.unit()
+        message = rows.message(theme, row)
+        if message is None:
+            return
         if message.status in (MessageStatus.PENDING, MessageStatus.SENDING):
-            self._update(message, {"Status": MessageStatus.FAILED.value, "Error": "poisoned"}, force=True)
+            self._update(rows, message, {"status": MessageStatus.FAILED, "error": "poisoned"}, force=True)
             log.warning("a notification failed every retry and was moved to the poison queue")
             if message.recipient_type is not RecipientType.COORDINATOR:
                 self.alert_coordinator(message, "failed")

@@ -31,9 +31,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from shared.adapters.entities import etag_of, message_from
 from shared.adapters.storage import INTERESTS, storage_errors
 from shared.composition import Services
-from shared.core.domain import OUTBOX_PREFIX, MessageStatus, OutboxMessage, RecipientType
+from shared.core.domain import OUTBOX_PREFIX, MessageStatus, RecipientType
 from shared.services.erasure import erase_number, interests_of_number
 from shared.web.api import error_responses
 from shared.web.common import read_form, services_of
@@ -211,7 +212,7 @@ def record_status(
                 return None  # erased with the person it was for, or never ours
         if entity.get("Kind") != "outbox":
             return None
-        message = OutboxMessage.from_entity(entity)
+        message = message_from(entity)
         if _RANK[status] <= _RANK[message.status]:
             break  # not news (or late news: delivered stays delivered)
         changes: dict[str, Any] = {
@@ -225,7 +226,7 @@ def record_status(
         try:
             with storage_errors():
                 table.update_entity(
-                    changes, mode=UpdateMode.MERGE, etag=message.etag, match_condition=MatchConditions.IfNotModified
+                    changes, mode=UpdateMode.MERGE, etag=etag_of(entity), match_condition=MatchConditions.IfNotModified
                 )
         except ResourceNotFoundError:
             return None

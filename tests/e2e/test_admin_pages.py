@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from shared.adapters.entities import group_from
 from shared.adapters.storage import INTERESTS
 from shared.composition import Services
 from shared.core.domain import Group
@@ -58,7 +59,7 @@ def seed(services: Services, phones: list[str] = PHONES, waiting: list[tuple[str
     for name, phone in waiting:
         register(services, WAITING_THEME, name, phone)
     services.formation.form_theme(THEME)
-    [group] = [Group.from_entity(r) for r in services.storage.table(INTERESTS).query_entities("Kind eq 'group'")]
+    [group] = [group_from(r) for r in services.storage.table(INTERESTS).query_entities("Kind eq 'group'")]
     return group
 
 

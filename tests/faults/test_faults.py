@@ -29,6 +29,7 @@ import pytest
 from azure.core.exceptions import ServiceResponseError
 from fastapi.testclient import TestClient
 
+from shared.adapters.entities import entity_of, group_from, message_from
 from shared.adapters.sms import LocalOutboxSender, TwilioSender
 from shared.adapters.storage import INTERESTS, NOTIFICATIONS
 from shared.composition import Services, build_services, use_services
@@ -64,15 +65,11 @@ def rows(services: Services, kind: str | None = None) -> list[dict[str, Any]]:
 
 
 def outbox_rows(services: Services) -> list[OutboxMessage]:
-    return [
-        OutboxMessage.from_entity(r)
-        for r in services.storage.table(INTERESTS).list_entities()
-        if r.get("Kind") == "outbox"
-    ]
+    return [message_from(r) for r in services.storage.table(INTERESTS).list_entities() if r.get("Kind") == "outbox"]
 
 
 def groups(services: Services) -> list[Group]:
-    return [Group.from_entity(r) for r in services.storage.table(INTERESTS).list_entities() if r.get("Kind") == "group"]
+    return [group_from(r) for r in services.storage.table(INTERESTS).list_entities() if r.get("Kind") == "group"]
 
 
 def last_code(outbox: LocalOutboxSender, to: str = E164) -> str:
@@ -329,7 +326,7 @@ def seed_waiting(services: Services, buckets: list[tuple[str, str]], per_bucket:
                 verified_at=now,
                 withdraw_token_hash="x",
             )
-            by_theme.setdefault(theme, []).append(interest.to_entity())
+            by_theme.setdefault(theme, []).append(entity_of(interest))
             n += 1
     for entities in by_theme.values():
         for start in range(0, len(entities), 100):

@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
+from shared.adapters.entities import entity_of
 from shared.adapters.sms import LocalOutboxSender
 from shared.adapters.storage import FORMATION_REQUESTS, INTERESTS, NOTIFICATIONS, RATE_LIMITS
 from shared.composition import Services
@@ -466,7 +467,7 @@ def seed_hostile_group(services: Services, theme: str = "stress") -> list[str]:
             withdraw_token_hash="x",
         )
         marker = {"PartitionKey": theme, "RowKey": PHONE_PREFIX + phone_key(phone), "Interest": interest.key}
-        table.submit_transaction([("create", interest.to_entity()), ("create", marker)])
+        table.submit_transaction([("create", entity_of(interest)), ("create", marker)])
     return names
 
 
@@ -523,7 +524,7 @@ def test_hostile_names_reach_every_sms_literally_and_every_page_as_text(
         withdraw_token_hash="x",
     )
     marker = {"PartitionKey": "stress", "RowKey": PHONE_PREFIX + phone_key(sixth.phone), "Interest": sixth.key}
-    hostile.storage.table(INTERESTS).submit_transaction([("create", sixth.to_entity()), ("create", marker)])
+    hostile.storage.table(INTERESTS).submit_transaction([("create", entity_of(sixth)), ("create", marker)])
     hostile.formation.form_theme("stress")
     send_all(hostile)
     updates = [m.body for m in outbox.messages() if m.to == "+46701740610"]

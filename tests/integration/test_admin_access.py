@@ -22,9 +22,10 @@ from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
 from shared import PACKAGE_DIR
+from shared.adapters.entities import group_from
 from shared.adapters.storage import AUDIT, INTERESTS, QUEUES, RATE_LIMITS, TABLES
 from shared.composition import Services
-from shared.core.domain import Group, GroupStatus
+from shared.core.domain import GroupStatus
 from shared.services.facilitators import FacilitatorIn
 from shared.services.intake import ValidInterest
 from shared.settings import Settings
@@ -111,7 +112,7 @@ def seed(services: Services) -> dict[str, Any]:
         services.intake.verify(registration.interest_id, code)
     services.formation.form_theme(THEME)
     rows = services.storage.table(INTERESTS).query_entities("Kind eq 'group'")
-    [group] = [Group.from_entity(r) for r in rows]
+    [group] = [group_from(r) for r in rows]
     assert group.status is GroupStatus.AWAITING_FACILITATOR
     facilitator = services.facilitators.create(FacilitatorIn(**FACILITATOR))  # type: ignore[arg-type]
     return {

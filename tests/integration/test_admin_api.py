@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.test_formation import THEME, add_facilitator, verified
+from tests.support.tables import THEME, add_facilitator, verified
 
 TOKEN = "test-admin-token"
 

@@ -2,90 +2,41 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterable
-
-import phonenumbers
 import pytest
 from azure.core.exceptions import ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
-from shared.adapters.storage import INTERESTS, NOTIFICATIONS, QUEUES, RATE_LIMITS, TABLES
+from shared.adapters.entities import etag_of
+from shared.adapters.interests import Rows
+from shared.adapters.storage import INTERESTS, RATE_LIMITS
 from shared.composition import Services
 from shared.core.domain import (
     PHONE_PREFIX,
-    Group,
     GroupStatus,
-    Interest,
     InterestStatus,
     MessageKind,
     MessageStatus,
-    OutboxMessage,
     RecipientType,
     utcnow,
 )
 from shared.core.phone import phone_key
 from shared.services import erasure
 from shared.services.erasure import erase_number, interests_of_number
-from shared.services.facilitators import FacilitatorIn
-from shared.services.intake import ValidInterest
+from tests.support.privacy import (
+    LEAVER,
+    LEAVER_NAME,
+    form_group,
+    number_needles,
+    person,
+    register_verified,
+    traces,
+)
+from tests.support.tables import THEME, drain, groups, interests, messages_of, queued, rows
 
-THEME = "stress"
 OTHER_THEME = "sorg"
-LEAVER = "+46735510003"
-LEAVER_NAME = "Ylva Quennerstedt"
 
 
 # --- helpers (the approach of test_formation.py, with numbers and names easy to search for) ------------
-
-
-def person(i: int) -> tuple[str, str]:
-    return f"Medlem Nummer{i}", f"+4673552{i:04d}"
-
-
-def register_verified(
-    services: Services, name: str, phone: str, *, theme: str = THEME, locale: str = "sv", verify: bool = True
-) -> str:
-    """Register through the intake service and verify with the code from the outbox, as a resident does."""
-    registration = services.intake.register(
-        ValidInterest(theme=theme, name=name, phone=phone, locale=locale, area="habo"), client_address=None
-    )
-    if verify:
-        match = re.search(r"\b(\d{6})\b", services.sender.messages()[-1].body)  # type: ignore[attr-defined]
-        assert match
-        services.intake.verify(registration.interest_id, match.group(1))
-    return registration.interest_id
-
-
-def add_facilitator(services: Services, name: str = "Eva Lind", phone: str = "+46701740610"):
-    return services.facilitators.create(FacilitatorIn(name=name, phone=phone, locales=["sv", "en"], capacity=3))
-
-
-def form_group(
-    services: Services, *, with_facilitator: bool = True, leaver_locale: str = "sv", theme: str = THEME
-) -> Group:
-    """Five verified people — the leaver among them — formed into one group."""
-    if with_facilitator:
-        add_facilitator(services)
-    for i in range(4):
-        register_verified(services, *person(i), theme=theme)
-    register_verified(services, LEAVER_NAME, LEAVER, theme=theme, locale=leaver_locale)
-    report = services.formation.form_theme(theme)
-    assert report.groups_formed == 1
-    [group] = groups(services, theme)
-    return group
-
-
-def rows(services: Services, theme: str = THEME) -> list[dict]:
-    return list(services.storage.table(INTERESTS).query_entities("PartitionKey eq @t", parameters={"t": theme}))
-
-
-def groups(services: Services, theme: str = THEME) -> list[Group]:
-    return [Group.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "group"]
-
-
-def messages_of(services: Services, theme: str = THEME) -> list[OutboxMessage]:
-    return [OutboxMessage.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "outbox"]
 
 
 def rows_by_key(services: Services) -> dict[str, dict]:
@@ -96,54 +47,6 @@ def leaver_key(services: Services) -> str:
     return next(i.key for i in interests(services) if i.phone == LEAVER)
 
 
-def interests(services: Services, theme: str = THEME) -> list[Interest]:
-    return [Interest.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "interest"]
-
-
-def drain(services: Services) -> list[str]:
-    queue = services.storage.queue(NOTIFICATIONS)
-    texts: list[str] = []
-    while True:
-        batch = list(queue.receive_messages(messages_per_page=32, max_messages=32))
-        if not batch:
-            return texts
-        for message in batch:
-            texts.append(message.content)
-            queue.delete_message(message)
-
-
-def queued(services: Services) -> list[str]:
-    return [m.content for m in services.storage.queue(NOTIFICATIONS).peek_messages(max_messages=32)]
-
-
-def number_forms(e164: str) -> set[str]:
-    """The forms a number could be written in: E.164, without +, national digits (in 0701… too)."""
-    national = str(phonenumbers.parse(e164).national_number)
-    return {e164, e164.lstrip("+"), national}
-
-
-def number_needles(e164: str) -> set[str]:
-    """What a stored row could hold of a number: its forms and the key derived from it."""
-    return number_forms(e164) | {phone_key(e164)}
-
-
-def traces(services: Services, needles: Iterable[str]) -> list[str]:
-    """Where any needle occurs: every property (keys included) of every table, every message of every queue."""
-    needles = [n.casefold() for n in needles]
-    found = []
-    for table in TABLES:
-        for entity in services.storage.table(table).list_entities():
-            for prop, value in entity.items():
-                text = str(value).casefold()
-                if any(n in text for n in needles):
-                    found.append(f"{table}/{prop}")
-    for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
-        for message in services.storage.queue(name).peek_messages(max_messages=32):
-            if any(n in str(message.content).casefold() for n in needles):
-                found.append(f"queue {name}")
-    return found
-
-
 # --- waiting and pending ------------------------------------------------------------------------------
 
 
@@ -151,7 +54,7 @@ def test_a_waiting_person_is_erased_and_nobody_else_is_touched(services):
     for i in range(3):
         register_verified(services, *person(i))
     register_verified(services, LEAVER_NAME, LEAVER, locale="en")
-    before = {i.key: i for i in interests(services) if i.phone != LEAVER}
+    before = {r["RowKey"]: etag_of(r) for r in rows(services) if r.get("Kind") == "interest" and r["Phone"] != LEAVER}
     assert services.storage.table(RATE_LIMITS).query_entities(
         "PartitionKey eq @p", parameters={"p": PHONE_PREFIX + phone_key(LEAVER)}
     ), "registration counts codes per number"
@@ -161,9 +64,8 @@ def test_a_waiting_person_is_erased_and_nobody_else_is_touched(services):
     assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 0, 0)
     assert report.rate_limit_rows_erased == 1
     assert report.locale == "en"
-    after = {i.key: i for i in interests(services)}
-    assert after.keys() == before.keys()
-    assert all(after[k].etag == before[k].etag for k in before), "the others' rows are unchanged"
+    after = {r["RowKey"]: etag_of(r) for r in rows(services) if r.get("Kind") == "interest"}
+    assert after == before, "the others' rows are unchanged"
     assert traces(services, number_needles(LEAVER) | {LEAVER_NAME}) == []
     assert messages_of(services) == [] and queued(services) == []
 
@@ -293,20 +195,20 @@ def test_a_lost_race_on_the_group_row_is_retried(services, monkeypatch):
     """Someone else changes the group between our read and our commit: we read again and win."""
     form_group(services)
     drain(services)
-    real = erasure._group_of
+    real = Rows.group
     calls = []
 
-    def racing(storage, interest):
-        group = real(storage, interest)
+    def racing(rows, theme, key):
+        group = real(rows, theme, key)
         calls.append(group)
         if len(calls) == 1 and group is not None:
             # Another writer (an admin note, a formation run) touches the row after our read.
-            storage.table(INTERESTS).update_entity(
+            services.storage.table(INTERESTS).update_entity(
                 {"PartitionKey": group.theme, "RowKey": group.key, "Touched": len(calls)}, mode=UpdateMode.MERGE
             )
         return group
 
-    monkeypatch.setattr(erasure, "_group_of", racing)
+    monkeypatch.setattr(Rows, "group", racing)
 
     report = erase_number(services.storage, services.organisation, LEAVER)
 
@@ -321,17 +223,17 @@ def test_a_lost_race_on_the_group_row_is_retried(services, monkeypatch):
 
 def test_a_race_lost_every_time_gives_up_without_a_half_erasure(services, monkeypatch):
     form_group(services)
-    real = erasure._group_of
+    real = Rows.group
 
-    def always_racing(storage, interest):
-        group = real(storage, interest)
+    def always_racing(rows, theme, key):
+        group = real(rows, theme, key)
         assert group is not None
-        storage.table(INTERESTS).update_entity(
+        services.storage.table(INTERESTS).update_entity(
             {"PartitionKey": group.theme, "RowKey": group.key, "Touched": utcnow()}, mode=UpdateMode.MERGE
         )
         return group
 
-    monkeypatch.setattr(erasure, "_group_of", always_racing)
+    monkeypatch.setattr(Rows, "group", always_racing)
 
     with pytest.raises(erasure.ErasureGaveUp):
         erase_number(services.storage, services.organisation, LEAVER)

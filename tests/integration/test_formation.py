@@ -2,114 +2,31 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import Counter
 from datetime import timedelta
 
 import pytest
 
-from shared.adapters.storage import INTERESTS, NOTIFICATIONS
+from shared.adapters.entities import interest_from
 from shared.core.domain import (
-    INTEREST_PREFIX,
-    Group,
     GroupStatus,
-    Interest,
     InterestStatus,
     MessageKind,
-    OutboxMessage,
-    utcnow,
 )
-from shared.services.facilitators import FacilitatorIn
 from shared.services.formation import FormationService
-from shared.services.intake import ValidInterest
 from tests.conftest import municipality
-
-THEME = "stress"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = utcnow()
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **kw: float) -> None:
-        self.now += timedelta(**kw)
-
-
-def verified(services, n: int, theme: str = THEME, start: int = 0, locale: str = "sv") -> list[str]:
-    """Register and verify n people through the intake service, as the form does."""
-    ids = []
-    for i in range(start, start + n):
-        phone = f"+4670{1000000 + i:07d}"
-        reg = services.intake.register(
-            ValidInterest(theme=theme, name=f"Person {i}", phone=phone, locale=locale, area="habo"),
-            client_address=None,
-        )
-        code = re.search(r"\b(\d{6})\b", services.sender.messages()[-1].body).group(1)
-        services.intake.verify(reg.interest_id, code)
-        ids.append(reg.interest_id)
-    return ids
-
-
-def seed_waiting(services, n: int, theme: str = THEME) -> None:
-    """Verified interests written straight to the table, 100 per transaction (intake is tested elsewhere)."""
-    now = utcnow()
-    entities = [
-        Interest(
-            theme=theme,
-            key=f"{INTEREST_PREFIX}{i:012x}{i:012x}",
-            name=f"Person {i}",
-            phone=f"+4670{1000000 + i:07d}",
-            locale="sv",
-            area="habo",
-            status=InterestStatus.WAITING,
-            consent_version="test",
-            created_at=now + timedelta(milliseconds=i),
-            verified_at=now,
-            withdraw_token_hash="x",
-        ).to_entity()
-        for i in range(n)
-    ]
-    table = services.storage.table(INTERESTS)
-    for start in range(0, n, 100):
-        table.submit_transaction([("create", e) for e in entities[start : start + 100]])
-
-
-def add_facilitator(services, name: str = "Eva Lind", capacity: int = 3, **kw):
-    data = {"name": name, "phone": "+46701740610", "locales": ["sv", "en"], "capacity": capacity, **kw}
-    return services.facilitators.create(FacilitatorIn(**data))
-
-
-def rows(services, theme: str = THEME) -> list[dict]:
-    return list(services.storage.table(INTERESTS).query_entities("PartitionKey eq @t", parameters={"t": theme}))
-
-
-def groups(services, theme: str = THEME) -> list[Group]:
-    return [Group.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "group"]
-
-
-def outbox(services, theme: str = THEME) -> list[OutboxMessage]:
-    return [OutboxMessage.from_entity(r) for r in rows(services, theme) if r.get("Kind") == "outbox"]
-
-
-def queued(services) -> list[str]:
-    queue = services.storage.queue(NOTIFICATIONS)
-    return [m.content for m in queue.peek_messages(max_messages=32)]
-
-
-def drain(services) -> list[str]:
-    queue = services.storage.queue(NOTIFICATIONS)
-    texts = []
-    while True:
-        batch = list(queue.receive_messages(messages_per_page=32, max_messages=32))
-        if not batch:
-            return texts
-        for message in batch:
-            texts.append(message.content)
-            queue.delete_message(message)
+from tests.support.tables import (
+    THEME,
+    Clock,
+    add_facilitator,
+    drain,
+    groups,
+    outbox,
+    rows,
+    seed_waiting,
+    verified,
+)
 
 
 def test_five_verified_form_one_group_with_a_facilitator_and_six_messages(services):
@@ -127,7 +44,7 @@ def test_five_verified_form_one_group_with_a_facilitator_and_six_messages(servic
     assert Counter(m.kind for m in messages) == {MessageKind.INVITATION: 5, MessageKind.ROSTER: 1}
     assert {m.recipient_id for m in messages if m.kind is MessageKind.INVITATION} == set(group.member_keys)
     assert sorted(drain(services)) == sorted(m.queue_text() for m in messages)
-    members = [Interest.from_entity(r) for r in rows(services) if r["RowKey"] in group.member_keys]
+    members = [interest_from(r) for r in rows(services) if r["RowKey"] in group.member_keys]
     assert all(m.status is InterestStatus.GROUPED and m.group_id == group.key for m in members)
 
 
@@ -193,7 +110,7 @@ def test_racing_workers_never_put_a_person_in_two_groups(make_services):
     assert len(all_members) == len(set(all_members)), "someone is in two groups"
     assert all(5 <= len(g.member_keys) <= 8 for g in formed)
     assert len(all_members) == 200  # 200 = 25 groups of 8
-    interests = {r["RowKey"]: Interest.from_entity(r) for r in rows(services) if r.get("Kind") == "interest"}
+    interests = {r["RowKey"]: interest_from(r) for r in rows(services) if r.get("Kind") == "interest"}
     for g in formed:
         for key in g.member_keys:
             assert interests[key].group_id == g.key

@@ -17,7 +17,7 @@ from azure.functions.timer import TimerRequest
 from shared.composition import use_services
 from shared.core.domain import GroupStatus
 from shared.local.runner import indexed_functions
-from tests.integration.test_formation import THEME, add_facilitator, groups, seed_waiting
+from tests.support.tables import THEME, add_facilitator, groups, seed_waiting
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
+from shared.adapters.interests import InterestsTable
 from shared.adapters.sms import TwilioSender
 from shared.adapters.storage import NOTIFICATIONS
 from shared.composition import Services, use_services
 from shared.core.domain import MessageKind, MessageStatus
 from shared.local.runner import LocalHost, QueueRules
-from tests.integration.test_formation import THEME, add_facilitator, outbox, seed_waiting
+from tests.support.tables import THEME, add_facilitator, outbox, seed_waiting
 from tests.support.twilio_server import LoopbackTwilio, Reject, ServerError, Throttle
 
 BASE = "https://gruppstart.example"
@@ -211,7 +212,8 @@ def test_a_sender_that_died_mid_send_is_reconciled_with_the_provider(wired, twil
         {"PartitionKey": target.theme, "RowKey": target.key, "Status": "sending", "ClaimedAt": claimed_at},
         mode="merge",
     )
-    phone, body = services.notifier._render(target)  # exactly what the dead invocation would have sent
+    # exactly what the dead invocation would have sent
+    phone, body = services.notifier._render(InterestsTable(services.storage).unit(), target)
     if provider_has_it:
         earlier = services.sender.send(phone, body)
 
@@ -230,12 +232,14 @@ def test_a_delivery_receipt_that_arrives_before_the_send_is_recorded_keeps_its_s
     services, _host = wired
     form_group(services)
     target = next(r for r in outbox(services) if r.kind is MessageKind.INVITATION)
-    claimed = services.notifier._update(target, {"Status": MessageStatus.SENDING.value})
+    rows = InterestsTable(services.storage).unit()
+    target = rows.message(target.theme, target.key)
+    claimed = services.notifier._update(rows, target, {"status": MessageStatus.SENDING})
     services.storage.table("interests").update_entity(  # the status webhook, faster than our own write
         {"PartitionKey": target.theme, "RowKey": target.key, "Status": MessageStatus.DELIVERED.value}, mode="merge"
     )
 
-    services.notifier._record_sent(claimed, "SM" + "0" * 32)
+    services.notifier._record_sent(rows, claimed, "SM" + "0" * 32)
 
     row = next(r for r in outbox(services) if r.key == target.key)
     assert row.status is MessageStatus.DELIVERED and row.provider_sid == "SM" + "0" * 32

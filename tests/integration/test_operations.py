@@ -3,19 +3,16 @@ function, the real twilio SDK and the loopback Twilio server."""
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from datetime import timedelta
 
-import phonenumbers
 import pytest
 from azure.functions.timer import TimerRequest
 
+from shared.adapters.entities import entity_of
 from shared.adapters.sms import TwilioSender
-from shared.adapters.storage import QUEUES, TABLES
 from shared.composition import Services, use_services
 from shared.core.domain import (
     INTEREST_PREFIX,
@@ -26,7 +23,6 @@ from shared.core.domain import (
     MessageStatus,
     utcnow,
 )
-from shared.core.phone import phone_key
 from shared.local.runner import LocalHost, QueueRules, indexed_functions
 from shared.services.facilitators import FacilitatorPatch
 from shared.services.intake import ValidInterest
@@ -34,7 +30,8 @@ from shared.services.lifecycle import format_meeting_time, organisation_tz
 from shared.services.notify import short_ref
 from shared.services.operations import OperationError
 from tests.conftest import municipality
-from tests.integration.test_formation import THEME, add_facilitator, groups, outbox, seed_waiting, verified
+from tests.support.privacy import csv_rows, number_needles, traces
+from tests.support.tables import THEME, add_facilitator, groups, outbox, seed_waiting, verified
 from tests.support.twilio_server import LoopbackTwilio
 
 FAST = QueueRules(max_dequeue_count=3, visibility_timeout=1, batch_size=8, max_polling_interval=0.1)
@@ -43,32 +40,6 @@ NILS_PHONE = "+46701740612"
 
 
 # --- helpers shared with test_retention ----------------------------------------------------------------
-
-
-def number_needles(e164: str) -> set[str]:
-    """What a stored row could hold of a number: E.164, without +, the national digits, its key."""
-    national = str(phonenumbers.parse(e164).national_number)
-    return {e164, e164.lstrip("+"), national, phone_key(e164)}
-
-
-def traces(services: Services, needles: Iterable[str]) -> list[str]:
-    """Where any needle occurs: every property (keys included) of every table, every message of every queue."""
-    wanted = [n.casefold() for n in needles]
-    found = []
-    for table in TABLES:
-        for entity in services.storage.table(table).list_entities():
-            for prop, value in entity.items():
-                if any(n in str(value).casefold() for n in wanted):
-                    found.append(f"{table}/{entity['PartitionKey']}/{entity['RowKey']}/{prop}")
-    for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
-        for message in services.storage.queue(name).peek_messages(max_messages=32):
-            if any(n in message.content.casefold() for n in wanted):
-                found.append(f"queue/{name}")
-    return found
-
-
-def csv_rows(text: str) -> list[dict[str, str]]:
-    return list(csv.DictReader(io.StringIO(text)))
 
 
 # --- fixtures ---------------------------------------------------------------------------------------------
@@ -154,18 +125,20 @@ def test_the_overview_counts_who_waits_what_is_needed_and_groups_by_status(wired
     now = utcnow()
     for i in range(2):  # two more: five form a group, which awaits a facilitator (there is none)
         table.create_entity(
-            Interest(
-                theme=THEME,
-                key=f"{INTEREST_PREFIX}{i + 100:024x}",
-                name=f"Extra {i}",
-                phone=f"+4670200000{i}",
-                locale="sv",
-                status=InterestStatus.WAITING,
-                consent_version="t",
-                created_at=now,
-                verified_at=now,
-                withdraw_token_hash="x",
-            ).to_entity()
+            entity_of(
+                Interest(
+                    theme=THEME,
+                    key=f"{INTEREST_PREFIX}{i + 100:024x}",
+                    name=f"Extra {i}",
+                    phone=f"+4670200000{i}",
+                    locale="sv",
+                    status=InterestStatus.WAITING,
+                    consent_version="t",
+                    created_at=now,
+                    verified_at=now,
+                    withdraw_token_hash="x",
+                )
+            )
         )
     services.formation.form_theme(THEME)
     stress = next(t for t in services.operations.overview()[0] if t.theme == THEME)

@@ -19,9 +19,10 @@ from shared.services.intake import IntakeService, ValidInterest
 from shared.services.lifecycle import Lifecycle, LifecycleRules, organisation_tz
 from shared.services.notify import Notifier, RateGate
 from shared.services.operations import Operations
-from shared.services.retention import Retention, RetentionRules, Statistics
-from tests.integration.test_formation import groups, outbox, rows
-from tests.integration.test_operations import csv_rows, number_needles, traces
+from shared.services.retention import Retention, RetentionRules
+from shared.services.statistics import Statistics
+from tests.support.privacy import csv_rows, number_needles, traces
+from tests.support.tables import groups, outbox, rows
 
 THEME = "stress"
 LIVE_THEME = "sjukdom"  # a group that keeps running while the other closes
@@ -326,10 +327,10 @@ def test_retention_only_takes_rows_still_as_it_read_them(world):
 
     real_erase = world.retention._erase_partition
 
-    def form_first(partition, now, report):
+    def form_first(rows, partition, now, report):
         if partition.theme == THEME:
             world.formation.form_theme(THEME)  # the claim lands after the read
-        real_erase(partition, now, report)
+        real_erase(rows, partition, now, report)
 
     world.retention._erase_partition = form_first  # type: ignore[method-assign]
     report = world.retention.run()

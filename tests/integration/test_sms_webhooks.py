@@ -12,6 +12,7 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
+from shared.adapters.entities import message_from
 from shared.adapters.storage import INTERESTS
 from shared.adapters.templates import Templates
 from shared.composition import Services
@@ -21,21 +22,17 @@ from shared.core.sms_segments import segment_info
 from shared.web.app import create_app
 from shared.web.sms_webhooks import HELP_WORDS, MAX_REPLY_SEGMENTS, STOP_WORDS, keyword
 from tests.conftest import municipality
-from tests.integration.test_erasure import (
+from tests.support.privacy import (
     LEAVER,
     LEAVER_NAME,
-    drain,
     form_group,
-    groups,
-    interests,
-    messages_of,
     number_forms,
     number_needles,
     person,
-    queued,
     register_verified,
     traces,
 )
+from tests.support.tables import drain, groups, interests, messages_of, queued
 
 BASE = "https://gruppstart.example"
 TOKEN = "f" * 32
@@ -116,7 +113,7 @@ def assert_reply(response: Any, kind: str, locale: str) -> str:
 
 
 def row(services: Services, message: OutboxMessage) -> OutboxMessage:
-    return OutboxMessage.from_entity(services.storage.table(INTERESTS).get_entity(message.theme, message.key))
+    return message_from(services.storage.table(INTERESTS).get_entity(message.theme, message.key))
 
 
 def sent_invitation(services: Services) -> OutboxMessage:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from shared.core.domain import MessageKind
-from tests.integration.test_formation import THEME, add_facilitator, groups, outbox, verified
+from tests.support.tables import THEME, add_facilitator, groups, outbox, verified
 
 
 def test_a_member_who_withdraws_leaves_the_group_the_facilitator_is_told_and_the_counts_stay(client, services):

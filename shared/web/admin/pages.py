@@ -31,10 +31,10 @@ from shared.adapters.ratelimit import RateLimited, RateLimiter
 from shared.adapters.storage import RATE_LIMITS
 from shared.core import i18n
 from shared.core.domain import GroupStatus
+from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneError, parse_mobile
 from shared.services.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
-from shared.services.lifecycle import organisation_tz
 from shared.services.operations import GroupView, OperationError, Operations
 from shared.web.admin import auth as admin_auth
 from shared.web.admin.auth import (

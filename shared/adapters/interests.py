@@ -1,0 +1,202 @@
+"""The repository of the interests table: one partition per theme holding its interests, phone
+markers, groups, outbox rows and statistics rows, told apart by RowKey prefix (and a `Kind` column).
+
+Services read records through a `Rows` unit (which remembers what it read, for conditional
+writes) and never see a query string or an SDK call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TypeVar
+
+from shared.adapters.entities import group_from, interest_from, message_from, stats_from
+from shared.adapters.storage import INTERESTS, StorageAccount, storage_errors
+from shared.adapters.unit_of_work import Unit, retrying
+from shared.core.domain import (
+    GROUP_PREFIX,
+    INTEREST_PREFIX,
+    JOINABLE,
+    OUTBOX_PREFIX,
+    PHONE_PREFIX,
+    Group,
+    GroupStatus,
+    Interest,
+    InterestStatus,
+    MessageStatus,
+    OutboxMessage,
+    RecipientType,
+)
+from shared.core.statistics import Counts, StatKey
+
+T = TypeVar("T")
+
+
+def _any_status(statuses: Iterable[str]) -> str:
+    return " or ".join(f"Status eq '{s}'" for s in statuses)
+
+
+@dataclass
+class Marker:
+    key: str  # "phone.<phone key>"
+    interest_key: str
+    written_at: datetime | None
+
+
+@dataclass
+class PartitionRows:
+    """Everything in one theme's partition, as read."""
+
+    theme: str
+    interests: dict[str, Interest] = field(default_factory=dict)
+    groups: dict[str, Group] = field(default_factory=dict)
+    markers: dict[str, Marker] = field(default_factory=dict)
+    outbox: list[OutboxMessage] = field(default_factory=list)
+
+    def marker_of(self, interest_key: str) -> Marker | None:
+        return next((m for m in self.markers.values() if m.interest_key == interest_key), None)
+
+
+class Rows(Unit):
+    """A unit of work with the domain's reads of the interests table."""
+
+    def interest(self, theme: str, key: str) -> Interest | None:
+        entity = self.get(theme, key) if key.startswith(INTEREST_PREFIX) else None
+        return interest_from(entity) if entity is not None else None
+
+    def group(self, theme: str, key: str) -> Group | None:
+        entity = self.get(theme, key) if key.startswith(GROUP_PREFIX) else None
+        return group_from(entity) if entity is not None else None
+
+    def message(self, theme: str, key: str) -> OutboxMessage | None:
+        entity = self.get(theme, key) if key.startswith(OUTBOX_PREFIX) else None
+        return message_from(entity) if entity is not None else None
+
+    def marker(self, theme: str, phone_key: str) -> Marker | None:
+        """The number's marker in a theme: a point read (a query by number would put it in a URL)."""
+        entity = self.get(theme, PHONE_PREFIX + phone_key)
+        if entity is None:
+            return None
+        return Marker(entity["RowKey"], entity.get("Interest") or "", self.written_at(theme, entity["RowKey"]))
+
+    def queue(self, theme: str) -> tuple[dict[str, Interest], dict[str, Group]]:
+        """Who waits in the theme (oldest first) and its groups that still take members."""
+        query = (
+            "PartitionKey eq @theme and ((Kind eq 'interest' and Status eq 'waiting')"
+            f" or (Kind eq 'group' and ({_any_status(JOINABLE)})))"
+        )
+        waiting: dict[str, Interest] = {}
+        groups: dict[str, Group] = {}
+        for row in self.query(query, {"theme": theme}):
+            if row["Kind"] == "interest":
+                waiting[row["RowKey"]] = interest_from(row)
+            else:
+                groups[row["RowKey"]] = group_from(row)
+        return waiting, groups
+
+    def grouped(self, theme: str) -> dict[str, Interest]:
+        rows = self.query(
+            "PartitionKey eq @theme and Kind eq 'interest' and Status eq @grouped",
+            {"theme": theme, "grouped": InterestStatus.GROUPED.value},
+        )
+        return {row["RowKey"]: interest_from(row) for row in rows}
+
+    def texts_to(self, theme: str, member_key: str) -> list[str]:
+        """Keys of the texts addressed to a member, sent or not."""
+        rows = self.query(
+            "PartitionKey eq @theme and Kind eq 'outbox' and RecipientType eq @member and RecipientId eq @key",
+            {"theme": theme, "member": RecipientType.MEMBER.value, "key": member_key},
+            select=["PartitionKey", "RowKey"],
+        )
+        return [row["RowKey"] for row in rows]
+
+    def messages_to(self, theme: str, recipient_id: str) -> list[OutboxMessage]:
+        rows = self.query(
+            "PartitionKey eq @theme and Kind eq 'outbox' and RecipientId eq @key", {"theme": theme, "key": recipient_id}
+        )
+        return [message_from(row) for row in rows]
+
+    def pending_member_texts(self, group: Group) -> list[str]:
+        rows = self.query(
+            "PartitionKey eq @theme and Kind eq 'outbox' and GroupKey eq @group"
+            " and RecipientType eq @member and Status eq 'pending'",
+            {"theme": group.theme, "group": group.key, "member": RecipientType.MEMBER.value},
+            select=["PartitionKey", "RowKey"],
+        )
+        return [row["RowKey"] for row in rows]
+
+    def groups(
+        self, *, theme: str | None = None, statuses: Iterable[GroupStatus] = (), facilitator_id: str | None = None
+    ) -> list[Group]:
+        query, parameters = "Kind eq 'group'", {}
+        if theme is not None:
+            query += " and PartitionKey eq @theme"
+            parameters["theme"] = theme
+        if facilitator_id is not None:
+            query += " and FacilitatorId eq @facilitator"
+            parameters["facilitator"] = facilitator_id
+        wanted = [s.value for s in statuses]
+        if wanted:
+            query += f" and ({_any_status(wanted)})"
+        return [group_from(row) for row in self.query(query, parameters)]
+
+    def messages(self, statuses: Iterable[MessageStatus]) -> list[OutboxMessage]:
+        """Outbox rows of every theme in these states."""
+        query = f"Kind eq 'outbox' and ({_any_status(s.value for s in statuses)})"
+        return [message_from(row) for row in self.query(query)]
+
+    def waiting_and_groups(self) -> Iterable[tuple[str, str, str | None]]:
+        """(theme, 'waiting' or the group's status, area) of every waiting interest and every group."""
+        rows = self.query(
+            "(Kind eq 'interest' and Status eq 'waiting') or Kind eq 'group'",
+            select=["PartitionKey", "Kind", "Status", "Area"],
+        )
+        for row in rows:
+            label = "waiting" if row.get("Kind") == "interest" else row.get("Status", "")
+            yield row["PartitionKey"], label, row.get("Area") or None
+
+    def partition(self, theme: str) -> PartitionRows:
+        found = PartitionRows(theme)
+        for row in self.query("PartitionKey eq @theme", {"theme": theme}):
+            key: str = row["RowKey"]
+            if key.startswith(INTEREST_PREFIX):
+                found.interests[key] = interest_from(row)
+            elif key.startswith(GROUP_PREFIX):
+                found.groups[key] = group_from(row)
+            elif key.startswith(PHONE_PREFIX):
+                found.markers[key] = Marker(key, row.get("Interest") or "", self.written_at(theme, key))
+            elif key.startswith(OUTBOX_PREFIX):
+                found.outbox.append(message_from(row))
+        return found
+
+    def themes_with_rows(self) -> set[str]:
+        with storage_errors():
+            return {row["PartitionKey"] for row in self.table.list_entities(select=["PartitionKey"])}
+
+    def counted(self) -> tuple[list[Interest], list[Group], list[tuple[str, StatKey, Counts]]]:
+        """Every interest and group, and every statistics row as (theme, (month, area), counts)."""
+        interests, groups, stats = [], [], []
+        for row in self.query("Kind eq 'interest' or Kind eq 'group' or Kind eq 'stats'"):
+            kind = row.get("Kind")
+            if kind == "stats":
+                stats.append((row["PartitionKey"], *stats_from(row)))
+            elif kind == "group":
+                groups.append(group_from(row))
+            else:
+                interests.append(interest_from(row))
+        return interests, groups, stats
+
+
+class InterestsTable:
+    """Opens units of work on the interests table; shared by every thread of the process."""
+
+    def __init__(self, storage: StorageAccount) -> None:
+        self._storage = storage
+
+    def unit(self) -> Rows:
+        return Rows(self._storage.table(INTERESTS))
+
+    def retrying(self, work: Callable[[Rows], T], *, on_lost_race: Callable[[], None] | None = None) -> T:
+        return retrying(self.unit, work, on_lost_race=on_lost_race)

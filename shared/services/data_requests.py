@@ -1,0 +1,128 @@
+"""Data-subject requests an operator runs for a resident: export everything stored about a number,
+or erase it everywhere (as a STOP does)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from shared.adapters.interests import Rows
+from shared.adapters.records import RateLimitRows
+from shared.core.domain import Interest
+from shared.core.phone import PhoneError, parse_mobile, phone_key
+from shared.services.erasure import erase_number
+from shared.services.operations_base import OperationError, OperationsBase
+
+log = logging.getLogger(__name__)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+class DataSubjectRequests(OperationsBase):
+    def _phone(self, phone: object) -> str:
+        if not isinstance(phone, str):
+            raise OperationError("invalid_phone")
+        try:
+            return parse_mobile(phone, self._org.country)
+        except PhoneError:
+            raise OperationError("invalid_phone") from None
+
+    def _records_of(self, rows: Rows, e164: str) -> list[Interest]:
+        """The number's interests, found through the phone markers (point reads: a query by number would
+        put it in a URL)."""
+        pkey = phone_key(e164)
+        found: list[Interest] = []
+        for theme in self._org.themes:
+            marker = rows.marker(theme.id, pkey)
+            interest = rows.interest(theme.id, marker.interest_key) if marker and marker.interest_key else None
+            if interest is not None and interest.phone == e164:
+                found.append(interest)
+        return found
+
+    def export_person(self, phone: str) -> dict:
+        """Everything stored about one number, for a data-subject access request (JSON-ready)."""
+        e164 = self._phone(phone)
+        pkey = phone_key(e164)
+        interests, groups, messages = [], [], []
+        facilitators = {f.id: f for f in self._facilitators.list()}
+        rows = self._interests.unit()
+        for interest in self._records_of(rows, e164):
+            group = rows.group(interest.theme, interest.group_id) if interest.group_id else None
+            interests.append(
+                {
+                    "id": interest.id,
+                    "theme": interest.theme,
+                    "name": interest.name,
+                    "phone": interest.phone,
+                    "locale": interest.locale,
+                    "area": interest.area,
+                    "status": interest.status.value,
+                    "consent_version": interest.consent_version,
+                    "registered_at": _iso(interest.created_at),
+                    "verified_at": _iso(interest.verified_at),
+                    "verification_code_pending": interest.code_hash is not None,
+                    "group": group.id if group else None,
+                }
+            )
+            if group is not None:
+                facilitator = facilitators.get(group.facilitator_id or "")
+                groups.append(
+                    {
+                        "id": group.id,
+                        "theme": group.theme,
+                        "status": group.status.value,
+                        "formed_at": _iso(group.formed_at),
+                        "first_meeting_at": _iso(group.first_meeting_at),
+                        "meeting_place": group.meeting_place,
+                        "facilitator": facilitator.name if facilitator else None,
+                        "members": len(group.member_keys),
+                    }
+                )
+            messages += [
+                {
+                    "theme": interest.theme,
+                    "kind": m.kind.value,
+                    "status": m.status.value,
+                    "created_at": _iso(m.created_at),
+                }
+                for m in rows.messages_to(interest.theme, interest.key)
+            ]
+        limits = [
+            {"counter": f"{name}s", "expires_at": _iso(expires)}
+            for name, expires in RateLimitRows(self._storage).of_number(pkey)
+        ]
+        as_facilitator = [
+            {
+                "id": f.id,
+                "name": f.name,
+                "phone": f.phone,
+                "themes": f.themes,
+                "areas": f.areas,
+                "locales": list(f.locales),
+                "capacity": f.capacity,
+                "active": f.active,
+                "created_at": _iso(f.created_at),
+            }
+            for f in facilitators.values()
+            if f.phone == e164
+        ]
+        return {
+            "phone": e164,
+            "exported_at": _iso(self._clock()),
+            "organisation": self._org.name,
+            "interests": interests,
+            "groups": groups,
+            "messages": messages,
+            "rate_limits": limits,
+            "facilitator": as_facilitator,
+        }
+
+    def erase_person(self, phone: str) -> int:
+        """Erase the number everywhere (services/erasure.erase_number, as STOP does); each erased interest's
+        counts go to the statistics in the transaction that deletes it. Returns how many rows were erased."""
+        e164 = self._phone(phone)
+        report = erase_number(self._storage, self._org, e164, clock=self._clock, statistics=self._stats)
+        log.info("operator erasure: %s interests erased", report.interests_erased)
+        return 2 * report.interests_erased + report.outbox_rows_erased + report.rate_limit_rows_erased

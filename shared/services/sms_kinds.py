@@ -1,0 +1,107 @@
+"""Every kind of outbox text in one table: who receives it, which template (shared/templates/sms/
+<locale>/<template>.txt) and what the template is given. Adding a kind is one entry here plus its
+templates; tests/unit/test_sms_kinds.py fails for a kind without an entry or a template.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+from typing import Any
+
+from shared.core.domain import Group, Interest, MessageKind, OutboxMessage, RecipientType
+from shared.core.facilitators import Facilitator
+from shared.core.local_time import format_meeting_time
+
+
+@dataclass(frozen=True)
+class Draft:
+    """What a renderer may use: current data, read when the text is sent."""
+
+    message: OutboxMessage
+    locale: str  # the recipient's language
+    group: Group | None
+    member: Interest | None  # the recipient, for texts to members
+    facilitator: Facilitator | None  # the group's (texts to members) or the recipient (to facilitators)
+    members: list[Interest]  # the group's current members, for texts to facilitators
+    theme_label: str
+    now: datetime
+    tz: tzinfo
+    coordinator_phone: str
+
+
+Context = dict[str, Any] | None  # None: nothing to send any more (the text is failed as recipient_gone)
+
+
+@dataclass(frozen=True)
+class SmsKind:
+    recipient: RecipientType
+    template: str
+    context: Callable[[Draft], Context]
+
+
+def _invitation(d: Draft) -> Context:
+    assert d.member is not None
+    return {
+        "name": d.member.name,
+        "theme": d.theme_label.lower(),
+        "facilitator": d.facilitator.first_name if d.facilitator else "",
+    }
+
+
+def _meeting(d: Draft) -> Context:
+    if d.group is None or d.group.first_meeting_at is None or d.member is None:
+        return None
+    return {
+        **(_invitation(d) or {}),
+        "when": format_meeting_time(d.group.first_meeting_at, d.locale, d.tz),
+        "place": d.group.meeting_place,
+    }
+
+
+def _to_facilitator(d: Draft) -> dict[str, Any]:
+    return {"theme": d.theme_label, "count": len(d.members)}
+
+
+def _roster(d: Draft) -> Context:
+    return {**_to_facilitator(d), "members": d.members}
+
+
+def _joined(d: Draft) -> Context:
+    joined = [m for m in d.members if m.key in d.message.subject_keys]
+    if not joined:
+        return None  # they left again before we could tell
+    return {**_to_facilitator(d), "joined": joined}
+
+
+def _left(d: Draft) -> Context:
+    # The leaver's own row is erased; the outbox row carries their name until sent.
+    return {**_to_facilitator(d), "left": d.message.subject_name or "?"}
+
+
+def _check_in(d: Draft) -> Context:
+    assert d.group is not None and d.facilitator is not None
+    started = d.group.first_meeting_at or d.group.formed_at
+    return {
+        **_to_facilitator(d),
+        "name": d.facilitator.first_name,
+        "weeks": max(1, (d.now - started).days // 7),
+        "coordinator": d.coordinator_phone,
+    }
+
+
+def _alert(d: Draft) -> Context:
+    return {"reason": d.message.reason, "error_code": d.message.error_code or "", "theme": d.theme_label}
+
+
+KINDS: dict[MessageKind, SmsKind] = {
+    MessageKind.INVITATION: SmsKind(RecipientType.MEMBER, "invitation", _invitation),
+    MessageKind.MEETING_SET: SmsKind(RecipientType.MEMBER, "meeting_set", _meeting),
+    MessageKind.MEETING_REMINDER: SmsKind(RecipientType.MEMBER, "meeting_reminder", _meeting),
+    MessageKind.ROSTER: SmsKind(RecipientType.FACILITATOR, "roster", _roster),
+    MessageKind.MEMBER_JOINED: SmsKind(RecipientType.FACILITATOR, "member_joined", _joined),
+    MessageKind.MEMBER_LEFT: SmsKind(RecipientType.FACILITATOR, "member_left", _left),
+    MessageKind.FACILITATOR_CHECK_IN: SmsKind(RecipientType.FACILITATOR, "facilitator_check_in", _check_in),
+    MessageKind.COORDINATOR_ALERT: SmsKind(RecipientType.COORDINATOR, "coordinator_alert", _alert),
+}
