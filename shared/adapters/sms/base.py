@@ -1,37 +1,10 @@
-"""SMS senders: one small interface, two real implementations.
-
-- `TwilioSender` sends through the `twilio` SDK. `api_base_url` points it at a Twilio-compatible
-  gateway or at the loopback test server instead of https://api.twilio.com.
-- `LocalOutboxSender` keeps messages in memory and prints them; `make dev` uses it when no Twilio
-  settings are given.
-
-Errors are split the way the notify function needs them: `PermanentSmsError` is recorded on the
-outbox row and never retried; `TransientSmsError` is raised again so the queue retries the message.
-No exception message made here contains a phone number or a message body (provider messages do,
-e.g. "The 'To' number +4670… is not a valid phone number", so they are never copied).
-
-Importing this module imports neither `twilio` nor `requests`: cold starts stay short, and the
-client is built on the first send.
-"""
+"""The SMS sender interface, its errors, and number masking for logs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final, Protocol, runtime_checkable
-
-__all__ = [
-    "LocalMessage",
-    "LocalOutboxSender",
-    "PermanentSmsError",
-    "SentMessage",
-    "SmsError",
-    "SmsSender",
-    "TransientSmsError",
-    "TwilioSender",
-    "masked",
-]
-
 
 # How far the provider's clock and ours may disagree when matching a message to a claim.
 CLOCK_SKEW: Final = timedelta(minutes=2)
@@ -113,8 +86,3 @@ def masked(phone: str) -> str:
     if len(digits) >= 6:
         return "*" * (len(digits) - 2) + digits[-2:]
     return "*" * len(digits)
-
-
-# The implementations live beside this interface; importing them here imports neither SDK.
-from shared.adapters.local_sender import LocalMessage, LocalOutboxSender  # noqa: E402
-from shared.adapters.twilio_sender import TwilioSender  # noqa: E402

@@ -17,7 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from shared.adapters.sms import CLOCK_SKEW, PermanentSmsError, SentMessage, SmsError, TransientSmsError
+from shared.adapters.sms.base import CLOCK_SKEW, PermanentSmsError, SentMessage, SmsError, TransientSmsError
 
 # --- error classification ------------------------------------------------------------------------
 

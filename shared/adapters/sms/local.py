@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from shared.adapters.sms import CLOCK_SKEW, SentMessage, masked
+from shared.adapters.sms.base import CLOCK_SKEW, SentMessage, masked
 
 # --- local outbox --------------------------------------------------------------------------------
 
