@@ -208,7 +208,7 @@ class Notifier:
                 locale,
                 reason=message.reason,
                 error_code=message.error_code or "",
-                theme=theme_of(message.theme, locale).label,
+                theme=theme_of(message.theme, locale).phrase,
                 **common,
             )
             return self._org.coordinator_phone, body
@@ -227,7 +227,7 @@ class Notifier:
                     message.kind.value,
                     locale,
                     name=member.name,
-                    theme=theme_of(message.theme, locale).label.lower(),
+                    theme=theme_of(message.theme, locale).phrase,
                     when=format_meeting_time(group.first_meeting_at, locale, organisation_tz(self._org)),
                     place=group.meeting_place,
                     facilitator=facilitator.first_name if facilitator else "",
@@ -238,7 +238,7 @@ class Notifier:
                 "invitation",
                 locale,
                 name=member.name,
-                theme=theme_of(message.theme, locale).label.lower(),
+                theme=theme_of(message.theme, locale).phrase,
                 facilitator=facilitator.first_name if facilitator else "",
                 **common,
             )
@@ -248,7 +248,7 @@ class Notifier:
             return None
         locale = message.locale if message.locale in facilitator.locales else facilitator.locales[0]
         members = [m for m in (self._interest(group.theme, k) for k in group.member_keys) if m is not None]
-        context: dict[str, Any] = {"theme": theme_of(message.theme, locale).label, "count": len(members), **common}
+        context: dict[str, Any] = {"theme": theme_of(message.theme, locale).phrase, "count": len(members), **common}
         if message.kind is MessageKind.ROSTER:
             context["members"] = members
         elif message.kind is MessageKind.FACILITATOR_CHECK_IN:

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.e2e
 
 TOKEN = "e2e-admin-token-8c41f0d2"
 THEME, THEME_LABEL = "stress", "Stress"
-WAITING_THEME = "sorg"
+WAITING_THEME = "anhorig"
 NAMES = ["Alva", "Bo", "Cecilia", "David", "Elin"]
 PHONES = [f"+4670{1740640 + i:07d}" for i in range(5)]
 WAITING = [("Filip", "+46701740650"), ("Greta", "+46701740651")]

@@ -31,7 +31,7 @@ from shared.services.facilitators import FacilitatorIn
 from shared.services.intake import ValidInterest
 
 THEME = "stress"
-OTHER_THEME = "sorg"
+OTHER_THEME = "anhorig"
 LEAVER = "+46735510003"
 LEAVER_NAME = "Ylva Quennerstedt"
 

@@ -25,7 +25,7 @@ from tests.integration.test_operations import csv_rows, number_needles, traces
 
 THEME = "stress"
 LIVE_THEME = "sjukdom"  # a group that keeps running while the other closes
-WAIT_THEME = "sorg"  # too few to form a group
+WAIT_THEME = "anhorig"  # too few to form a group
 
 
 class Clock:
