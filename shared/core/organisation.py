@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -24,7 +24,9 @@ Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1200)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https?://[^\s<>\"']{3,300}$")]
-Email = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s<>\"']{1,64}@[a-z0-9.-]{1,120}\.[a-z]{2,}$")]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s<>\"']{1,64}@[a-z0-9.-]{1,120}\.[a-z]{2,}$")
+]
 # A number as people dial it: "112", "116 123", "010-242 41 73", "+47 22 40 00 40".
 Dialled = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{1,18}[0-9]$")]
 # One text per locale of the organisation (checked by Organisation): what a resident reads.
@@ -223,7 +225,7 @@ class Organisation(Strict):
         for name in ("coordinator", "privacy", "accessibility", "crisis", "scheme", "under_age"):
             yield from walk(getattr(self, name), name)
 
-    def local(self, texts: Mapping[str, str], locale: str) -> LocalText:
+    def local(self, texts: Mapping[Any, str], locale: str) -> LocalText:
         """A text in the reader's language, else the organisation's default (marked with its lang)."""
         for candidate in (locale, self.default_locale, *texts):
             if candidate in texts:

@@ -55,7 +55,16 @@ def test_region_jonkoping() -> None:
     assert {"sjukdom", "sjukskrivning", "separation", "stress"} <= theme_ids
     # The region's page lists "sjukdom, smärta, sjukskrivning, separation, arbetslöshet, stress, vara
     # anhörig eller annat i vardagen": an open "Annat" choice, and no theme it does not list.
-    assert theme_ids == {"sjukdom", "smarta", "sjukskrivning", "separation", "arbetsloshet", "stress", "anhorig", "annat"}
+    assert theme_ids == {
+        "sjukdom",
+        "smarta",
+        "sjukskrivning",
+        "separation",
+        "arbetsloshet",
+        "stress",
+        "anhorig",
+        "annat",
+    }
     assert [t.id for t in org.themes if t.open] == ["annat"]
     assert org.theme_text("annat", "sv").label == "Annat"
     assert org.scheme is not None and "två timmar" in org.scheme.meetings["sv"]
@@ -217,7 +226,9 @@ def test_every_resident_text_in_a_file_has_every_locale_of_the_file(path: Path) 
         if isinstance(value, dict):
             if value and set(value) <= {"sv", "nb", "en"} and all(isinstance(v, (str, dict)) for v in value.values()):
                 found += 1
-                assert set(value) == locales, f"{path.stem}: {where} has {sorted(value)}, the file speaks {sorted(locales)}"
+                assert set(value) == locales, (
+                    f"{path.stem}: {where} has {sorted(value)}, the file speaks {sorted(locales)}"
+                )
                 return
             for key, item in value.items():
                 walk(item, f"{where}.{key}")

@@ -105,12 +105,22 @@ KNOWN_ELSEWHERE = {
 
 # --- the theme stays off the lock screen (issue 13) ---------------------------------------------------
 
-ORGANISATIONS = [parse_organisation(load_municipality_file(p)["organisation"]) for p in sorted(MUNICIPALITIES.glob("*.json"))]
+ORGANISATIONS = [
+    parse_organisation(load_municipality_file(p)["organisation"]) for p in sorted(MUNICIPALITIES.glob("*.json"))
+]
 PHRASES = sorted(
     {(text.phrase, text.label) for org in ORGANISATIONS for theme in org.themes for text in theme.text.values()}
 )
 # What members receive; the shortest values put the theme as early as it can ever come.
-MEMBER_KINDS = ["invitation", "meeting_set", "meeting_reminder", "verification", "help_reply", "stop_reply", "unknown_reply"]
+MEMBER_KINDS = [
+    "invitation",
+    "meeting_set",
+    "meeting_reminder",
+    "verification",
+    "help_reply",
+    "stop_reply",
+    "unknown_reply",
+]
 LOCK_SCREEN = 80
 
 

@@ -172,7 +172,9 @@ def test_the_age_error_names_the_organisations_minimum_age() -> None:
     assert se.params == {"age": 20}
     # Aurskog-Høland's scheme sets no age limit: no age question, no age error.
     assert AURSKOG.minimum_age is None
-    assert isinstance(valid(good(theme="apen", phone="912 34 567", area=None, age_confirmed=None), AURSKOG), ValidInterest)
+    assert isinstance(
+        valid(good(theme="apen", phone="912 34 567", area=None, age_confirmed=None), AURSKOG), ValidInterest
+    )
     assert "20" in i18n.translate("sv", f"err_{se.code}", **dict(se.params or {}))
 
 
