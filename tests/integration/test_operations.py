@@ -360,7 +360,7 @@ def test_removing_a_member_erases_them_and_tells_the_facilitator(wired, twilio):
     assert [m.id for m in after.members] == [m.id for m in view.members if m.id != leaver.id]
     host.run_until_idle()
     [update] = twilio.accepted[before:]
-    assert update.to == EVA_PHONE and leaver.name in update.body and "Nu 5" in update.body
+    assert update.to == EVA_PHONE and leaver.name in update.body and "Nu är det 5 i gruppen" in update.body
     assert traces(services, number_needles(leaver.phone) | {leaver.name}) == []
     assert services.operations.statistics_csv() == stats_before  # the registration still counts
     with pytest.raises(OperationError) as caught:
