@@ -87,6 +87,29 @@ def themes_from(source: str) -> list[dict[str, Any]]:
     return deploy_params.load(deploy_params.municipality_path(source))["organisation"]["themes"]
 
 
+# National facts (crisis numbers, supervisory authority, processors, the accessibility statement's law
+# and enforcement) are copied from the shipped example of the same country; the municipality's own
+# controller and data-protection officer are asked for. Review the copied texts before deploying.
+NATIONAL_EXAMPLE = {"SE": "region-jonkoping", "NO": "aurskog-holand"}
+
+
+def national_parts(country: str, name: str, locales: list[str], controller: str, dpo: str) -> dict[str, Any]:
+    example = deploy_params.load(deploy_params.municipality_path(NATIONAL_EXAMPLE.get(country, "region-jonkoping")))
+    source = example["organisation"]
+    names = dict.fromkeys(locales, name)
+    accessibility = {**source["accessibility"], "feedback": {"name": names, "email": controller}}
+    return {
+        "privacy": {
+            "controller": {"name": names, "email": controller},
+            "dpo": {"name": names, "email": dpo},
+            "authority": source["privacy"]["authority"],
+            "processors": source["privacy"]["processors"],
+        },
+        "accessibility": accessibility,
+        "crisis": source["crisis"],
+    }
+
+
 def ask_themes(ask: Asker, locales: list[str]) -> list[dict[str, Any]]:
     themes = []
     print("Themes: give an empty id when done.")
@@ -134,6 +157,10 @@ def build(args: argparse.Namespace, ask: Asker) -> dict[str, Any]:
         themes = []
     consent_version = ask(args.consent_version, "Consent text version", "--consent-version")
     coordinator_phone = ask(args.coordinator_phone, "Coordinator's mobile number (E.164)", "--coordinator-phone")
+    controller_email = ask(
+        args.controller_email, "Email of the controller (the data-protection contact)", "--controller-email"
+    )
+    dpo_email = ask(args.dpo_email, "Email of the data protection officer", "--dpo-email")
 
     location = ask(args.location, "Azure region", "--location", LOCATIONS.get(country, "swedencentral"))
     name_prefix = ask(
@@ -170,6 +197,7 @@ def build(args: argparse.Namespace, ask: Asker) -> dict[str, Any]:
         "themes": themes,
         "consent_version": consent_version,
         "coordinator_phone": coordinator_phone,
+        **national_parts(country, name, locales, controller_email, dpo_email),
     }
     return {"deployment": deployment, "organisation": organisation}
 
@@ -224,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     org.add_argument("--consent-version")
     org.add_argument("--coordinator-phone")
+    org.add_argument("--controller-email", help="the controller's contact for the privacy notice")
+    org.add_argument("--dpo-email", help="the data protection officer's contact")
     dep = parser.add_argument_group("deployment")
     dep.add_argument("--location")
     dep.add_argument("--name-prefix")

@@ -8,8 +8,11 @@ ORGANISATION_CONFIG setting.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -19,6 +22,16 @@ from shared import PROJECT_DIR
 Locale = Literal["sv", "nb", "en"]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1200)]
+Url = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https?://[^\s<>\"']{3,300}$")]
+Email = Annotated[
+    str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s<>\"']{1,64}@[a-z0-9.-]{1,120}\.[a-z]{2,}$")
+]
+# A number as people dial it: "112", "116 123", "010-242 41 73", "+47 22 40 00 40".
+Dialled = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^\+?[0-9][0-9 -]{1,18}[0-9]$")]
+# One text per locale of the organisation (checked by Organisation): what a resident reads.
+Localised = dict[Locale, Text]
+LocalisedLong = dict[Locale, LongText]
 
 
 class Strict(BaseModel):
@@ -28,11 +41,17 @@ class Strict(BaseModel):
 class ThemeText(Strict):
     label: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
     description: Text
+    # How a text message names the theme, written for its place in a sentence ("om stress",
+    # "för anhöriga", "som er åpen for alle temaer"): never a lower-cased label.
+    phrase: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
 
 class Theme(Strict):
     id: Slug = Field(description="Stable id; never reuse one for another theme.")
     text: dict[Locale, ThemeText]
+    # An open choice ("Annat", "Åpen gruppe — alle temaer"): for those whom no theme fits, or for
+    # schemes that ask for no specific problem at all. Grouped like any theme.
+    open: bool = False
 
 
 class Area(Strict):
@@ -51,19 +70,114 @@ class GroupSize(Strict):
         return self
 
 
+class Link(Strict):
+    url: Url
+    text: Localised
+
+
+class Party(Strict):
+    """Someone a resident can reach: the controller, the data-protection officer, a feedback address."""
+
+    name: Localised
+    email: Email | None = None
+    phone: Dialled | None = None
+    address: Text | None = None
+    url: Url | None = None
+
+    @model_validator(mode="after")
+    def _reachable(self) -> Party:
+        if not (self.email or self.phone or self.address or self.url):
+            raise ValueError("give at least one of email, phone, address or url")
+        return self
+
+
+class Authority(Strict):
+    name: Localised
+    url: Url
+
+
+class CrisisLine(Strict):
+    number: Dialled
+    name: Localised = Field(description="Who answers, e.g. Mind Självmordslinjen.")
+    when: Localised = Field(description="When to call, short: it also goes into the HELP reply.")
+    url: Url | None = None
+    source: Url = Field(description="The official page that gives this number and what it is for.")
+
+
+class Privacy(Strict):
+    """GDPR Art. 13(1)(a)-(b) and 13(2)(d): who decides, whom to ask, where to complain."""
+
+    controller: Party
+    dpo: Party
+    authority: Authority
+    processors: list[Party] = Field(min_length=1)
+
+
+class Accessibility(Strict):
+    """The accessibility statement (Sweden: DOS-lagen, Digg; Norway: Uu-tilsynet)."""
+
+    standard: Text = Field(description="e.g. WCAG 2.1 AA (EN 301 549)")
+    compliance: Literal["full", "partial", "none"]
+    assessed: date
+    updated: date
+    method: LocalisedLong
+    known_gaps: list[LocalisedLong] = []
+    feedback: Party
+    enforcement: Authority = Field(description="Where to report when feedback gets no answer.")
+    law: Link
+
+
+class Coordinator(Strict):
+    name: Text
+    title: Localised
+    phone: Dialled | None = None
+    email: Email | None = None
+
+
+class Scheme(Strict):
+    """What the municipality's own page says about its groups, in its words."""
+
+    meetings: Localised = Field(description="Meeting length and rhythm.")
+    not_health_service: Localised | None = None
+    pledge_note: Localised | None = Field(None, description="e.g. that the pledge is not legally binding.")
+    links: list[Link] = []
+    source: Url
+
+
+class UnderAge(Strict):
+    """Where someone too young to join can turn instead."""
+
+    text: LocalisedLong
+    links: list[Link] = []
+    source: Url
+
+
+@dataclass(frozen=True)
+class LocalText:
+    text: str
+    lang: str | None  # set when the text is in another language than the page (WCAG 3.1.2)
+
+
 class Organisation(Strict):
     id: Slug
     name: Text
     country: Literal["SE", "NO"] = Field(description="Region used to read phone numbers.")
     locales: list[Locale] = Field(min_length=1)
     default_locale: Locale
-    minimum_age: int = Field(ge=16, le=99)
+    # None: the scheme sets no age limit, and the form asks no age question.
+    minimum_age: int | None = Field(None, ge=16, le=99)
     group_size: GroupSize = GroupSize()
     areas: list[Area] = []
     match_by_area: bool = False
     themes: list[Theme] = Field(min_length=1)
     consent_version: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     coordinator_phone: str = Field(description="E.164 mobile number of the coordinator.")
+    coordinator: Coordinator | None = Field(None, description="The named coordinator residents may contact.")
+    privacy: Privacy
+    accessibility: Accessibility
+    crisis: list[CrisisLine] = Field(min_length=1)
+    scheme: Scheme | None = None
+    under_age: UnderAge | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> Organisation:
@@ -89,7 +203,38 @@ class Organisation(Strict):
             raise ValueError("coordinator_phone must be an E.164 number such as +46701234567") from None
         if not phonenumbers.is_valid_number(number):
             raise ValueError("coordinator_phone is not a valid number")
+        for where, texts in self._localised():
+            missing = [loc for loc in self.locales if loc not in texts]
+            if missing:
+                raise ValueError(f"{where} lacks text for {', '.join(missing)}")
         return self
+
+    def _localised(self) -> Iterator[tuple[str, Mapping[str, str]]]:
+        """Every resident-facing text of the document with its path, so none lacks a locale."""
+
+        def walk(value: object, path: str) -> Iterator[tuple[str, Mapping[str, str]]]:
+            if isinstance(value, BaseModel):
+                for name in type(value).model_fields:
+                    yield from walk(getattr(value, name), f"{path}.{name}" if path else name)
+            elif isinstance(value, list):
+                for i, item in enumerate(value):
+                    yield from walk(item, f"{path}.{i}")
+            elif isinstance(value, dict) and value and all(isinstance(v, str) for v in value.values()):
+                yield path, value
+
+        for name in ("coordinator", "privacy", "accessibility", "crisis", "scheme", "under_age"):
+            yield from walk(getattr(self, name), name)
+
+    def local(self, texts: Mapping[Any, str], locale: str) -> LocalText:
+        """A text in the reader's language, else the organisation's default (marked with its lang)."""
+        for candidate in (locale, self.default_locale, *texts):
+            if candidate in texts:
+                return LocalText(texts[candidate], None if candidate == locale else candidate)
+        return LocalText("", None)
+
+    def crisis_summary(self, locale: str) -> str:
+        """The crisis numbers in one line, for the SMS HELP reply: "Akut fara för liv: 112. …"."""
+        return " ".join(f"{self.local(line.when, locale).text}: {line.number}." for line in self.crisis)
 
     def theme(self, theme_id: str) -> Theme | None:
         return next((t for t in self.themes if t.id == theme_id), None)

@@ -126,7 +126,7 @@ def validate_interest(
     elif area is not None:
         errors["area"] = FieldError("area_unknown")
 
-    if not _truthy(raw.get("age_confirmed")):
+    if organisation.minimum_age is not None and not _truthy(raw.get("age_confirmed")):
         errors["age_confirmed"] = FieldError("age_required", {"age": organisation.minimum_age})
     if not _truthy(raw.get("consent")):
         errors["consent"] = FieldError("consent_required")

@@ -222,7 +222,7 @@ class Notifier:
             member=member,
             facilitator=facilitator,
             members=members,
-            theme_label=self._org.theme_text(message.theme, locale).label,
+            theme_phrase=self._org.theme_text(message.theme, locale).phrase,
             now=self._clock(),
             tz=organisation_tz(self._org),
             coordinator_phone=self._org.coordinator_phone,

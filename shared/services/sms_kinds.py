@@ -25,7 +25,7 @@ class Draft:
     member: Interest | None  # the recipient, for texts to members
     facilitator: Facilitator | None  # the group's (texts to members) or the recipient (to facilitators)
     members: list[Interest]  # the group's current members, for texts to facilitators
-    theme_label: str
+    theme_phrase: str  # "om stress", "för anhöriga": the organisation file's words, never a lower-cased label
     now: datetime
     tz: tzinfo
     coordinator_phone: str
@@ -45,7 +45,7 @@ def _invitation(d: Draft) -> Context:
     assert d.member is not None
     return {
         "name": d.member.name,
-        "theme": d.theme_label.lower(),
+        "theme": d.theme_phrase,
         "facilitator": d.facilitator.first_name if d.facilitator else "",
     }
 
@@ -61,7 +61,7 @@ def _meeting(d: Draft) -> Context:
 
 
 def _to_facilitator(d: Draft) -> dict[str, Any]:
-    return {"theme": d.theme_label, "count": len(d.members)}
+    return {"theme": d.theme_phrase, "count": len(d.members)}
 
 
 def _roster(d: Draft) -> Context:
@@ -92,7 +92,7 @@ def _check_in(d: Draft) -> Context:
 
 
 def _alert(d: Draft) -> Context:
-    return {"reason": d.message.reason, "error_code": d.message.error_code or "", "theme": d.theme_label}
+    return {"reason": d.message.reason, "error_code": d.message.error_code or "", "theme": d.theme_phrase}
 
 
 KINDS: dict[MessageKind, SmsKind] = {

@@ -323,7 +323,16 @@ async def inbound(request: Request) -> Response:
             interests = await run_in_threadpool(interests_of_number, services.storage, services.organisation, phone)
             locale = interests[0].locale if interests else None
     locale = locale or fallback_locale(phone)
-    return twiml(services.templates.sms(kind, locale, organisation=services.organisation.name))
+    base = services.settings.public_base_url
+    return twiml(
+        services.templates.sms(
+            kind,
+            locale,
+            organisation=services.organisation.name,
+            crisis=services.organisation.crisis_summary(locale),
+            privacy_url=f"{base.rstrip('/')}/privacy" if base else "",
+        )
+    )
 
 
 __all__ = ["HELP_WORDS", "STOP_WORDS", "fallback_locale", "keyword", "public_url", "record_status", "router"]

@@ -92,7 +92,7 @@ def described_by(page: Any, selector: str) -> list[str]:
 
 def assert_language_links_work(page: Any) -> None:
     """Every language link on the page leads to a page (200) in that language, never to a dead end."""
-    links = page.get_by_role("navigation").get_by_role("link")
+    links = page.locator("header.site").get_by_role("navigation").get_by_role("link")
     assert links.count() >= 2
     for link in links.all():
         code = link.get_attribute("hreflang")
@@ -125,6 +125,18 @@ def test_swedish_happy_path_on_a_phone(page: Any, live_server: Any, outbox: Any)
     expect(page).to_have_title(re.compile(re.escape(sv("form_title"))))
     # Every theme says how many more it needs; nobody waits yet, so 5 (the group minimum).
     expect(page.locator(f"#theme-{THEME}-desc .needed")).to_have_text(i18n.plural("sv", "needed", 5))
+    main = page.locator("main")
+    expect(main).to_contain_text("två timmar, till en början en gång i veckan")
+    expect(page.get_by_role("link", name=re.compile("1177.se"))).to_be_visible()
+    expect(main).to_contain_text("Birgitta Ekeberg")
+    crisis = page.get_by_role("complementary", name=sv("crisis_heading"))
+    for number in ("112", "90101", "1177"):
+        expect(crisis.get_by_role("link", name=number, exact=True)).to_have_attribute("href", f"tel:{number}")
+    expect(page.locator("#age_confirmed")).to_have_accessible_description(re.compile("Bris"))
+    expect(page.locator("label[for='theme-annat'] .label")).to_have_text("Annat")
+    expect(page.locator("#theme-sorg")).to_have_count(0)
+    for key in ("privacy_link", "accessibility_link"):
+        expect(page.locator("footer").get_by_role("link", name=sv(key))).to_be_visible()
     assert_accessible(page, "the empty form")
     assert_language_links_work(page)
     screenshot(page, "form")
@@ -147,6 +159,7 @@ def test_swedish_happy_path_on_a_phone(page: Any, live_server: Any, outbox: Any)
     expect(page.get_by_role("heading", level=1)).to_have_text(sv("thanks_title"))
     expect(page.locator(".needed-now")).to_have_text(i18n.plural("sv", "thanks_waiting", 4, theme=THEME_LABEL_SV))
     expect(page.get_by_role("link", name=sv("withdraw_link"))).to_be_visible()
+    expect(page.get_by_role("complementary", name=sv("crisis_heading"))).to_contain_text("90101")
     assert_accessible(page, "the thank-you page")
     assert_language_links_work(page)
     screenshot(page, "thanks")
@@ -281,7 +294,11 @@ def test_keyboard_reaches_every_control_in_order(page: Any, live_server: Any) ->
     page.locator(".skip").focus()
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "content"
-    page.keyboard.press("Tab")
+    # From the main content, Tab passes the scheme's links and the crisis numbers, then reaches the themes.
+    for _ in range(15):
+        page.keyboard.press("Tab")
+        if page.evaluate("() => document.activeElement.name") == "theme":
+            break
     assert page.evaluate("() => document.activeElement.name") == "theme"
 
     # Arrow keys move between themes; Space on a checkbox ticks it.
@@ -324,25 +341,43 @@ def test_other_languages_render_complete_accessible_pages(page: Any, live_server
 
 
 def test_norwegian_organisation(page: Any, make_services: Any, outbox: Any) -> None:
-    """Aurskog-Høland: Norwegian by default, no areas, minimum age 18."""
+    """Aurskog-Høland: Norwegian by default, no areas, one open group, no age limit, the scheme's own words."""
     services = make_services(municipality("aurskog-holand")["organisation"])
+    org = services.organisation
     with LiveServer(services) as server:
         open_form(page, server.url)
         expect(page.locator("html")).to_have_attribute("lang", "nb")
         expect(page.get_by_role("heading", level=1)).to_have_text(i18n.translate("nb", "form_title"))
         expect(page.locator("#area")).to_have_count(0)
-        expect(page.get_by_label(i18n.translate("nb", "age_label", age=18))).to_be_visible()
+        expect(page.locator("#age_confirmed")).to_have_count(0)  # the scheme states no age limit
+        expect(page.locator("input[name=theme]")).to_have_count(1)
+        expect(page.locator("label[for='theme-apen'] .label")).to_have_text("Åpen gruppe — alle temaer")
+        main = page.locator("main")
+        assert org.scheme is not None and org.scheme.not_health_service and org.scheme.pledge_note
+        for text in (org.scheme.meetings["nb"], org.scheme.not_health_service["nb"], org.scheme.pledge_note["nb"]):
+            expect(main).to_contain_text(text)
+        expect(page.get_by_role("link", name=re.compile("Selvhjelp Norge"))).to_have_attribute(
+            "href", "https://www.selvhjelp.no/"
+        )
+        expect(main).to_contain_text("Anne Mette Brustuen")
+        expect(main).not_to_contain_text("kommunen din")  # it asks for no municipality
+        crisis = page.get_by_role("complementary", name=i18n.translate("nb", "crisis_heading"))
+        for number in ("113", "116 117", "116 123"):
+            expect(crisis.get_by_role("link", name=number)).to_have_attribute("href", f"tel:{number.replace(' ', '')}")
+        expect(crisis).not_to_contain_text("112")
+        expect(main).to_contain_text(org.under_age.text["nb"] if org.under_age else "")
         assert_accessible(page, "the Norwegian form")
 
         page.locator("fieldset.themes label").first.click()
         page.get_by_label(i18n.translate("nb", "name_label")).press_sequentially("Kari")
         page.get_by_label(i18n.translate("nb", "phone_label")).press_sequentially("912 34 567")
-        for key in ("age_label", "consent_label", "pledge_label"):
-            page.get_by_label(i18n.translate("nb", key, age=18)).check()
+        for key in ("consent_label", "pledge_label"):
+            page.get_by_label(i18n.translate("nb", key)).check()
         assert submit_with_button(page, i18n.translate("nb", "submit")) == 200
         page.get_by_label(i18n.translate("nb", "code_label")).press_sequentially(sent_code(outbox, "+4791234567"))
         assert submit_with_button(page, i18n.translate("nb", "verify_submit")) == 200
         expect(page.get_by_role("heading", level=1)).to_have_text(i18n.translate("nb", "thanks_title"))
+        expect(page.get_by_role("complementary")).to_contain_text("116 123")
         assert_accessible(page, "the Norwegian thank-you page")
 
 
@@ -393,3 +428,67 @@ def test_markup_in_a_name_is_shown_literally(page: Any, live_server: Any, outbox
     assert "49" not in page.content()
     assert "{{7*7}}" not in page.locator("body").inner_text(), "the name leaked out of its input"
     assert outbox.messages() == []
+
+
+# --- the privacy notice and the accessibility statement (issue 13) ---------------------------------
+
+
+@pytest.mark.parametrize("locale", ["sv", "nb", "en"])
+def test_the_privacy_notice_in_every_language(page: Any, live_server: Any, locale: str) -> None:
+    org = municipality("region-jonkoping")["organisation"]
+    response = page.goto(f"{live_server.url}/privacy?lang={locale}")
+    assert response is not None and response.status == 200
+    expect(page.locator("html")).to_have_attribute("lang", locale)
+    expect(page.get_by_role("heading", level=1)).to_have_text(i18n.translate(locale, "privacy_link"))
+    main = page.locator("main")
+    for key in ("p_controller_heading", "p_dpo_heading", "p_basis_heading", "p_retention_heading",
+                "p_rights_heading", "p_complaint_heading"):  # fmt: skip
+        expect(page.get_by_role("heading", level=2, name=i18n.translate(locale, key))).to_be_visible()
+    expect(main).to_contain_text("regionen@rjl.se")
+    expect(page.get_by_role("link", name="www.imy.se")).to_have_attribute("href", org["privacy"]["authority"]["url"])
+    expect(main).to_contain_text("Twilio")
+    expect(page.locator("#retention-waiting")).to_have_text(i18n.translate(locale, "p_retention_waiting", days=180))
+    expect(page.locator("#retention-group")).to_have_text(i18n.translate(locale, "p_retention_group", days=30))
+    if locale == "nb":  # the region writes in sv and en: a fallback is marked with its language
+        expect(page.locator("main [lang=sv]").first).to_be_attached()
+    assert_accessible(page, f"the privacy notice in {locale}")
+    assert_language_links_work(page)
+
+
+def test_the_privacy_notice_states_the_periods_in_force(page: Any, make_services: Any) -> None:
+    services = make_services(RETENTION_DAYS="90", CLOSED_GROUP_RETENTION_DAYS="14")
+    with LiveServer(services) as server:
+        page.goto(f"{server.url}/privacy?lang=en")
+        expect(page.locator("#retention-waiting")).to_have_text(i18n.translate("en", "p_retention_waiting", days=90))
+        expect(page.locator("#retention-group")).to_have_text(i18n.translate("en", "p_retention_group", days=14))
+        expect(page.locator("main")).not_to_contain_text("180 days")
+
+
+@pytest.mark.parametrize("locale", ["sv", "nb", "en"])
+def test_the_accessibility_statement_in_every_language(page: Any, make_services: Any, locale: str) -> None:
+    stem = "aurskog-holand" if locale == "nb" else "region-jonkoping"
+    organisation = municipality(stem)["organisation"]
+    services = make_services(organisation)
+    with LiveServer(services) as server:
+        response = page.goto(f"{server.url}/accessibility?lang={locale}")
+        assert response is not None and response.status == 200
+        expect(page.locator("html")).to_have_attribute("lang", locale)
+        expect(page.get_by_role("heading", level=1)).to_have_text(i18n.translate(locale, "accessibility_link"))
+        statement = organisation["accessibility"]
+        law = statement["law"]["text"].get(locale) or statement["law"]["text"][organisation["default_locale"]]
+        expect(page.locator("#compliance")).to_contain_text(i18n.translate(locale, "a_status_partial", law=law))
+        main = page.locator("main")
+        expect(main).to_contain_text(statement["standard"])
+        for gap in statement["known_gaps"]:
+            expect(main).to_contain_text(gap.get(locale) or gap[organisation["default_locale"]])
+        enforcement = statement["enforcement"]["url"]
+        expect(page.locator(f"main a[href='{enforcement}']")).to_be_visible()
+        expect(main).to_contain_text("2026")
+        assert_accessible(page, f"the accessibility statement in {locale}")
+        assert_language_links_work(page)
+        # Every resident page links both notices.
+        page.goto(f"{server.url}/?lang={locale}")
+        footer = page.locator("footer")
+        with page.expect_navigation():
+            footer.get_by_role("link", name=i18n.translate(locale, "accessibility_link")).click()
+        expect(page).to_have_url(re.compile(r"/accessibility\?lang=" + locale))

@@ -103,7 +103,7 @@ class Fields(HTMLParser):
 def form(**changes: str) -> dict[str, str]:
     data = {
         "locale": "sv",
-        "theme": "sorg",
+        "theme": "anhorig",
         "name": "Åsa-Märta",
         "phone": PHONE,
         "area": "eksjo",
@@ -118,7 +118,7 @@ def form(**changes: str) -> dict[str, str]:
 
 def api_body() -> dict[str, Any]:
     return {
-        "theme": "sorg",
+        "theme": "anhorig",
         "name": "Åsa-Märta",
         "phone": PHONE,
         "area": "eksjo",
@@ -232,7 +232,7 @@ def test_storage_stopped_during_intake_answers_503_keeps_the_form_and_the_retry_
     assert web.post("/", data=typed).status_code == 200
     again = web.post("/api/interests", json=api_body())
     assert again.status_code == 201
-    assert again.json()["id"] == f"sorg.{first['RowKey'].removeprefix(INTEREST_PREFIX)}"
+    assert again.json()["id"] == f"anhorig.{first['RowKey'].removeprefix(INTEREST_PREFIX)}"
     [only] = interests_by_phone(services)
     assert only["RowKey"] == first["RowKey"] and only["Name"] == typed["name"]
     assert len([r for r in rows(services) if r["RowKey"].startswith("phone.")]) == 1
@@ -273,7 +273,7 @@ def test_storage_lost_right_after_the_registration_committed_then_the_retry_make
     assert web.post("/", data=typed).status_code == 200
     [only] = interests_by_phone(services)
     assert only["RowKey"] == orphan["RowKey"]  # the try replaced it: same place in line, no duplicate
-    interest_id = f"sorg.{only['RowKey'].removeprefix(INTEREST_PREFIX)}"
+    interest_id = f"anhorig.{only['RowKey'].removeprefix(INTEREST_PREFIX)}"
     assert web.post(f"/api/interests/{interest_id}/verify", json={"code": last_code(outbox)}).status_code == 200
 
 
@@ -297,7 +297,7 @@ def test_storage_stopped_between_the_code_and_its_verification(
     [only] = interests_by_phone(services)
     assert only["Status"] == InterestStatus.WAITING.value and only["CodeAttempts"] == 0
     requests = services.storage.queue("formation-requests").peek_messages(max_messages=32)
-    assert [m.content for m in requests] == ["sorg"]
+    assert [m.content for m in requests] == ["anhorig"]
 
 
 # --- the SMS provider answering 500 to every third request during a burst -----------------------------

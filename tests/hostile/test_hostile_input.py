@@ -741,7 +741,7 @@ def test_ids_naming_a_theme_that_does_not_exist_are_404(web: TestClient, hostile
     assert verify.status_code == 404
     token = {"Authorization": f"Bearer {created['withdraw_token']}"}
     assert web.delete(f"/api/interests/{foreign}", headers=token).status_code == 404
-    for other in ("sorg", "anhorig"):  # the same key in another theme's partition
+    for other in ("separation", "anhorig"):  # the same key in another theme's partition
         moved = created["id"].replace("stress.", f"{other}.")
         assert web.delete(f"/api/interests/{moved}", headers=token).status_code == 404
     assert scan(hostile) == before

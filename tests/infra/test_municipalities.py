@@ -106,6 +106,7 @@ SCAFFOLD = ["infra/new_municipality.py", "--no-input"]
 VAXJO = [
     "--id", "vaxjo", "--name", "Växjö kommun", "--country", "SE", "--minimum-age", "18",
     "--coordinator-phone", "+46701740605", "--consent-version", "2026-11",
+    "--controller-email", "kommun@vaxjo.example", "--dpo-email", "dataskydd@vaxjo.example",
     "--themes-from", "region-jonkoping", "--sms-sender", "Vaxjo", "--area", "Centrum", "--area", "ost=Öster",
 ]  # fmt: skip
 

@@ -33,7 +33,7 @@ from tests.support.privacy import (
 )
 from tests.support.tables import THEME, drain, groups, interests, messages_of, queued, rows
 
-OTHER_THEME = "sorg"
+OTHER_THEME = "anhorig"
 
 
 # --- helpers (the approach of test_formation.py, with numbers and names easy to search for) ------------
@@ -159,7 +159,7 @@ def test_the_facilitator_gets_the_leavers_name_once_and_then_it_is_gone(services
     assert outcome.sent
     [text] = outbox.messages()[sent_before:]
     assert text.to == "+46701740610"
-    assert LEAVER_NAME in text.body and "Nu 4 i gruppen" in text.body
+    assert LEAVER_NAME in text.body and "Nu är det 4 i gruppen" in text.body
     assert traces(services, number_needles(LEAVER) | {LEAVER_NAME}) == []
 
 

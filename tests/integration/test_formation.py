@@ -157,7 +157,7 @@ def test_a_crash_between_commit_and_enqueue_is_repaired_by_the_next_sweep_once(s
 
 
 def test_no_eligible_facilitator_awaits_then_assigns_when_one_is_added(services):
-    add_facilitator(services, name="Nils Berg", themes=["sorg"])  # not trained for stress
+    add_facilitator(services, name="Nils Berg", themes=["anhorig"])  # not trained for stress
     verified(services, 5)
 
     services.formation.form_theme(THEME)

@@ -242,10 +242,10 @@ def test_a_verified_number_cannot_register_twice_for_one_theme(
 def test_the_same_number_may_join_another_theme(api: TestClient, outbox: LocalOutboxSender, timed: Services) -> None:
     first = register(api)
     assert api.post(f"/api/interests/{first['id']}/verify", json={"code": last_code(outbox)}).status_code == 200
-    second = register(api, theme="sorg")
-    assert second["id"].startswith("sorg.")
+    second = register(api, theme="anhorig")
+    assert second["id"].startswith("anhorig.")
     assert api.post(f"/api/interests/{second['id']}/verify", json={"code": last_code(outbox)}).status_code == 200
-    assert sorted(r["PartitionKey"] for r in interest_rows(timed)) == ["sorg", "stress"]
+    assert sorted(r["PartitionKey"] for r in interest_rows(timed)) == ["anhorig", "stress"]
 
 
 def test_registering_an_unverified_number_again_reuses_the_interest_and_sends_a_new_code(
@@ -291,7 +291,7 @@ def test_a_fourth_code_for_one_number_within_the_hour_is_429(
     assert len(interest_rows(timed)) == 1
 
     # The same number for another theme is the same phone being pumped: refused too.
-    assert api.post("/api/interests", json=payload(theme="sorg")).status_code == 429
+    assert api.post("/api/interests", json=payload(theme="anhorig")).status_code == 429
     # Another number is not affected.
     assert api.post("/api/interests", json=payload(phone="070-174 06 11")).status_code == 201
 

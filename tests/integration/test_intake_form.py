@@ -198,14 +198,14 @@ def test_a_good_submission_leads_to_the_code_page_then_thanks(
 def test_a_bad_submission_keeps_every_value_and_explains_each_field(
     web: TestClient, services: Services, outbox: LocalOutboxSender
 ) -> None:
-    typed = form(name='Anna <b>"fet"</b>', phone="036-10 50 00", area="eksjo", theme="sorg", consent=None)
+    typed = form(name='Anna <b>"fet"</b>', phone="036-10 50 00", area="eksjo", theme="anhorig", consent=None)
     page = page_of(web.post("/", data=typed))
     assert page.status == 422
     assert page.lang == "sv"
 
     assert page.value("name") == typed["name"]
     assert page.value("phone") == typed["phone"]
-    assert page.checked("theme") == ["sorg"]
+    assert page.checked("theme") == ["anhorig"]
     assert page.selected("area") == ["eksjo"]
     assert page.checked("age_confirmed") == ["on"]
     assert page.checked("consent") == []
@@ -377,7 +377,7 @@ def test_storage_down_keeps_the_form_and_says_so_in_swedish(
         assert web.get("/").status_code == 200
         own_azurite.stop()
 
-        typed = form(name="Åsa-Märta", theme="sorg", area="eksjo", pledge=None, consent="on")
+        typed = form(name="Åsa-Märta", theme="anhorig", area="eksjo", pledge=None, consent="on")
         typed["pledge"] = "on"
         response = web.post("/", data=typed)
         page = page_of(response)
@@ -386,7 +386,7 @@ def test_storage_down_keeps_the_form_and_says_so_in_swedish(
         assert i18n.translate("sv", "unavailable_text") in text_of(page.html)
         assert page.value("name") == "Åsa-Märta"
         assert page.value("phone") == PHONE
-        assert page.checked("theme") == ["sorg"]
+        assert page.checked("theme") == ["anhorig"]
         assert page.selected("area") == ["eksjo"]
         assert page.checked("age_confirmed") == page.checked("consent") == page.checked("pledge") == ["on"]
         assert outbox.messages() == []  # no code for a registration that was not stored
@@ -395,7 +395,7 @@ def test_storage_down_keeps_the_form_and_says_so_in_swedish(
         api = web.post(
             "/api/interests",
             json={
-                "theme": "sorg",
+                "theme": "anhorig",
                 "name": "Åsa",
                 "phone": PHONE,
                 "area": "eksjo",
@@ -406,8 +406,8 @@ def test_storage_down_keeps_the_form_and_says_so_in_swedish(
         assert api.status_code == 503
         assert api.json()["error"] == "storage_unavailable"
         assert "Retry-After" in api.headers
-        assert web.post("/verify", data={"id": "sorg.0123456789abcdef01234567", "code": "123456"}).status_code == 503
-        assert web.post("/withdraw", data={"id": "sorg.0123456789abcdef01234567", "token": "x"}).status_code == 503
+        assert web.post("/verify", data={"id": "anhorig.0123456789abcdef01234567", "code": "123456"}).status_code == 503
+        assert web.post("/withdraw", data={"id": "anhorig.0123456789abcdef01234567", "token": "x"}).status_code == 503
         # The form itself still shows (the counts are a courtesy).
         still = page_of(web.get("/"))
         assert still.status == 200 and still.by_id("name") is not None
@@ -419,7 +419,7 @@ def test_storage_down_keeps_the_form_and_says_so_in_swedish(
         services.storage.ensure_resources()
         assert web.post("/", data=typed).status_code == 200
         rows = [r for r in interest_rows(services) if r.get("Kind") == "interest"]
-        assert [(r["Name"], r["PartitionKey"], r["Area"]) for r in rows] == [("Åsa-Märta", "sorg", "eksjo")]
+        assert [(r["Name"], r["PartitionKey"], r["Area"]) for r in rows] == [("Åsa-Märta", "anhorig", "eksjo")]
         assert len(outbox.messages()) == 1
 
 
@@ -462,7 +462,7 @@ def test_no_name_number_or_code_in_any_log_line(
     api = web.post(
         "/api/interests",
         json={
-            "theme": "sorg",
+            "theme": "anhorig",
             "name": name,
             "phone": "0701740621",
             "area": "eksjo",

@@ -165,14 +165,14 @@ def test_groups_can_be_listed_by_theme_and_status_and_bad_filters_are_refused(wi
     assert view.id == group.id and view.status == "forming" and view.facilitator_name == "Eva Lind"
     assert len(view.members) == 5 and all(m.id.startswith(f"{THEME}.") for m in view.members)
     assert [g.id for g in ops.groups(theme=THEME, status="forming")] == [group.id]
-    assert ops.groups(theme="sorg") == [] and ops.groups(status="closed") == []
+    assert ops.groups(theme="anhorig") == [] and ops.groups(status="closed") == []
     for bad in ({"theme": "nope"}, {"status": "done"}, {"theme": "' or 1 eq 1"}):
         with pytest.raises(OperationError) as caught:
             ops.groups(**bad)
         assert caught.value.code == "invalid_filter"
     assert ops.group(group.id) == view
     hex_part = group.key.split(".", 1)[1]
-    for missing in ("nope", f"{THEME}.{'0' * 24}", f"sorg.{hex_part}", f"{THEME}.{hex_part}x", group.key, ""):
+    for missing in ("nope", f"{THEME}.{'0' * 24}", f"anhorig.{hex_part}", f"{THEME}.{hex_part}x", group.key, ""):
         assert ops.group(missing) is None
     assert ops.facilitator_loads() == {eva.id: 1}
 
@@ -182,7 +182,7 @@ def test_groups_can_be_listed_by_theme_and_status_and_bad_filters_are_refused(wi
 
 def test_a_first_facilitator_invites_everyone_and_a_new_one_gets_the_roster(wired, twilio):
     services, host = wired
-    add_facilitator(services, name="Nobody Trained", phone="+46701740619", themes=["sorg"])
+    add_facilitator(services, name="Nobody Trained", phone="+46701740619", themes=["anhorig"])
     group, _ = formed(services, facilitator=False)
     assert group.status is GroupStatus.AWAITING_FACILITATOR
     host.run_until_idle()  # the coordinator hears the group waits
@@ -239,13 +239,13 @@ def test_assigning_refuses_unknown_inactive_full_or_unsuited_facilitators(wired)
     resting = add_facilitator(services, name="Vila Paus", phone="+46701740613")
     services.facilitators.update(resting.id, FacilitatorPatch(active=False))
     assert refused(resting.id) == "inactive"
-    assert refused(add_facilitator(services, name="Bara Sorg", phone="+46701740614", themes=["sorg"]).id) == "theme"
+    assert refused(add_facilitator(services, name="Bara Sorg", phone="+46701740614", themes=["anhorig"]).id) == "theme"
     assert refused(add_facilitator(services, name="Only English", phone="+46701740615", locales=["en"]).id) == "locale"
     # A facilitator with room for one group, given one (a sorg group that nobody active could take).
     services.facilitators.update(eva.id, FacilitatorPatch(active=False))
-    seed_waiting(services, 5, theme="sorg")
-    services.formation.form_theme("sorg")
-    [sorg_group] = groups(services, "sorg")
+    seed_waiting(services, 5, theme="anhorig")
+    services.formation.form_theme("anhorig")
+    [sorg_group] = groups(services, "anhorig")
     full = add_facilitator(services, name="Full Kapacitet", phone="+46701740616", capacity=1)
     ops.assign_facilitator(sorg_group.id, full.id)
     assert ops.facilitator_loads()[full.id] == 1
@@ -333,13 +333,13 @@ def test_removing_a_member_erases_them_and_tells_the_facilitator(wired, twilio):
     assert [m.id for m in after.members] == [m.id for m in view.members if m.id != leaver.id]
     host.run_until_idle()
     [update] = twilio.accepted[before:]
-    assert update.to == EVA_PHONE and leaver.name in update.body and "Nu 5" in update.body
+    assert update.to == EVA_PHONE and leaver.name in update.body and "Nu är det 5 i gruppen" in update.body
     assert traces(services, number_needles(leaver.phone) | {leaver.name}) == []
     assert services.operations.statistics_csv() == stats_before  # the registration still counts
     with pytest.raises(OperationError) as caught:
         services.operations.remove_member(group.id, leaver.id)
     assert caught.value.code == "not_found"
-    for bad in ("nope", f"sorg.{leaver.key.split('.', 1)[1]}", after.members[0].key):
+    for bad in ("nope", f"anhorig.{leaver.key.split('.', 1)[1]}", after.members[0].key):
         with pytest.raises(OperationError):
             services.operations.remove_member(group.id, bad)
 
@@ -435,7 +435,7 @@ def test_a_person_can_be_exported_and_erased_by_number_and_nothing_is_left(local
     add_facilitator(services, name="Eva Lind", phone=EVA_PHONE)
     verified(services, 4)
     name, phone = "Ylva Quennerstedt", "+46735510003"
-    for theme in (THEME, "sorg"):
+    for theme in (THEME, "anhorig"):
         reg = services.intake.register(
             ValidInterest(theme=theme, name=name, phone=phone, locale="sv", area="habo"), client_address="203.0.113.9"
         )
@@ -446,7 +446,7 @@ def test_a_person_can_be_exported_and_erased_by_number_and_nothing_is_left(local
 
     exported = services.operations.export_person("073-551 00 03")  # as a person would say it
     assert exported["phone"] == phone
-    assert sorted(i["theme"] for i in exported["interests"]) == ["sorg", THEME]
+    assert sorted(i["theme"] for i in exported["interests"]) == ["anhorig", THEME]
     assert {i["name"] for i in exported["interests"]} == {name}
     [grouped] = [i for i in exported["interests"] if i["status"] == "grouped"]
     assert [g["id"] for g in exported["groups"]] == [grouped["group"]]

@@ -26,7 +26,7 @@ from tests.support.tables import groups, outbox, rows
 
 THEME = "stress"
 LIVE_THEME = "sjukdom"  # a group that keeps running while the other closes
-WAIT_THEME = "sorg"  # too few to form a group
+WAIT_THEME = "anhorig"  # too few to form a group
 
 
 class Clock:

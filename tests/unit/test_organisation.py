@@ -53,6 +53,23 @@ def test_region_jonkoping() -> None:
     assert org.area("jonkoping") is not None
     theme_ids = {t.id for t in org.themes}
     assert {"sjukdom", "sjukskrivning", "separation", "stress"} <= theme_ids
+    # The region's page lists "sjukdom, smärta, sjukskrivning, separation, arbetslöshet, stress, vara
+    # anhörig eller annat i vardagen": an open "Annat" choice, and no theme it does not list.
+    assert theme_ids == {
+        "sjukdom",
+        "smarta",
+        "sjukskrivning",
+        "separation",
+        "arbetsloshet",
+        "stress",
+        "anhorig",
+        "annat",
+    }
+    assert [t.id for t in org.themes if t.open] == ["annat"]
+    assert org.theme_text("annat", "sv").label == "Annat"
+    assert org.scheme is not None and "två timmar" in org.scheme.meetings["sv"]
+    assert any("1177.se" in link.url for link in org.scheme.links)
+    assert [line.number for line in org.crisis] == ["112", "90101", "1177"]
 
 
 def test_aurskog_holand() -> None:
@@ -60,7 +77,16 @@ def test_aurskog_holand() -> None:
     assert org.country == "NO"
     assert org.default_locale == "nb"
     assert "nb" in org.locales
-    assert org.minimum_age == 18
+    # "Selvhjelp er for alle": one open group, no invented themes, no age limit the scheme never states.
+    assert org.minimum_age is None
+    assert [(t.id, t.open) for t in org.themes] == [("apen", True)]
+    assert org.theme_text("apen", "nb").label == "Åpen gruppe — alle temaer"
+    assert org.scheme is not None and org.scheme.not_health_service and org.scheme.pledge_note
+    assert "juridisk bindende" in org.scheme.pledge_note["nb"]
+    assert any("selvhjelp.no" in link.url for link in org.scheme.links)
+    assert org.coordinator is not None and "folkehelsekoordinator" in org.coordinator.title["nb"]
+    # Norway's medical emergency number is 113, not 112.
+    assert [line.number for line in org.crisis] == ["113", "116 117", "116 123"]
 
 
 def test_group_size_defaults_to_five_to_eight() -> None:
@@ -124,6 +150,18 @@ def _drop(path: str) -> Mutation:
         (_drop("consent_version"), "consent_version"),
         (_set("areas.1.id", "aneby"), "area"),  # two areas with one id
         (_set("match_by_area", "maybe"), "match_by_area"),
+        (_drop("privacy.controller"), "privacy.controller"),
+        (_drop("privacy"), "privacy"),
+        (_set("crisis", []), "crisis"),
+        (_drop("crisis"), "crisis"),
+        (_drop("crisis.0.source"), "crisis.0.source"),
+        (_set("crisis.0.source", "javascript:alert(1)"), "crisis.0.source"),
+        (_drop("crisis.1.when.en"), "crisis.1.when"),
+        (_drop("scheme.meetings.en"), "scheme.meetings"),
+        (_drop("accessibility.method.sv"), "accessibility.method"),
+        (_set("privacy.dpo", {"name": {"sv": "DSO", "en": "DPO"}}), "privacy.dpo"),
+        (_drop("themes.0.text.sv.phrase"), "themes.0.text.sv.phrase"),
+        (_drop("accessibility"), "accessibility"),
     ],
 )
 def test_a_bad_document_names_the_field(mutate: Mutation, named: str) -> None:
@@ -137,7 +175,7 @@ def test_a_bad_document_names_the_field(mutate: Mutation, named: str) -> None:
 
 def test_a_theme_lacking_a_locales_text_names_the_theme_and_the_locale() -> None:
     document = _document("aurskog-holand")
-    theme = document["themes"][2]
+    theme = document["themes"][0]
     del theme["text"]["en"]
     with pytest.raises(OrganisationConfigError) as caught:
         parse_organisation(document)
@@ -158,3 +196,65 @@ def test_the_organisation_is_immutable() -> None:
     with pytest.raises(ValueError):
         org.minimum_age = 5  # type: ignore[misc]
     assert isinstance(org, Organisation)
+
+
+# --- what a resident must be told (issue 13) ------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_file_names_a_controller_a_dpo_and_crisis_numbers_with_sources(path: Path) -> None:
+    org = parse_organisation(load_municipality_file(path)["organisation"])
+    controller = org.privacy.controller
+    assert controller.name and (controller.email or controller.phone or controller.url)
+    assert org.privacy.dpo.name and org.privacy.authority.url.startswith("https://")
+    assert org.crisis, "no crisis numbers"
+    for line in org.crisis:
+        assert line.source.startswith(("https://", "http://")), line.number
+        assert line.source not in ("https://", "http://")
+    assert org.accessibility.enforcement.url and org.accessibility.feedback
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_every_resident_text_in_a_file_has_every_locale_of_the_file(path: Path) -> None:
+    """The key-parity test of the catalogs, extended to the organisation files."""
+    document = load_municipality_file(path)["organisation"]
+    locales = set(document["locales"])
+    found = 0
+
+    def walk(value: Any, where: str) -> None:
+        nonlocal found
+        if isinstance(value, dict):
+            if value and set(value) <= {"sv", "nb", "en"} and all(isinstance(v, (str, dict)) for v in value.values()):
+                found += 1
+                assert set(value) == locales, (
+                    f"{path.stem}: {where} has {sorted(value)}, the file speaks {sorted(locales)}"
+                )
+                return
+            for key, item in value.items():
+                walk(item, f"{where}.{key}")
+        elif isinstance(value, list):
+            for i, item in enumerate(value):
+                walk(item, f"{where}.{i}")
+
+    walk(document, "organisation")
+    assert found > 10
+
+
+@pytest.mark.parametrize("path", FILES, ids=lambda p: p.stem)
+def test_theme_phrases_are_gsm_7_and_not_lower_cased_labels(path: Path) -> None:
+    from shared.core.sms_segments import segment_info
+
+    org = parse_organisation(load_municipality_file(path)["organisation"])
+    for theme in org.themes:
+        for locale, text in theme.text.items():
+            assert segment_info(text.phrase).encoding == "GSM-7", (theme.id, locale, text.phrase)
+            assert text.phrase != text.label.lower(), (theme.id, locale)
+
+
+def test_a_text_falls_back_to_the_default_locale_and_says_so() -> None:
+    org = parse_organisation(_document("region-jonkoping"))
+    same = org.local(org.crisis[0].when, "sv")
+    assert same.text == "Akut fara för liv" and same.lang is None
+    fallback = org.local(org.crisis[0].when, "nb")  # a page shown in nb: the region has no nb texts
+    assert fallback.text == "Akut fara för liv" and fallback.lang == "sv"
+    assert org.crisis_summary("en").startswith("A life in danger: 112.")

@@ -9,12 +9,13 @@ import pytest
 
 from shared.adapters.templates import Templates
 from shared.core.i18n import LOCALES
+from shared.core.organisation import MUNICIPALITIES, load_municipality_file, parse_organisation
 from shared.core.sms_segments import segment_info
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "shared" / "templates" / "sms"
 LONG_ORG = "Region Jönköpings län"  # longer than most: Aurskog-Høland kommune is 22
 LONG_NAME = "Anna-Karin Öberg-Ståhl"  # a long first name + alias is 40 characters at most; this is 22
-LONG_THEME = "stress och utbrändhet"
+LONG_THEME = "för anhöriga till någon med beroende"  # a theme phrase: texts never lower-case a label
 
 
 def member(i: int) -> SimpleNamespace:
@@ -100,3 +101,76 @@ KNOWN_ELSEWHERE = {
     "meeting_reminder",
     "facilitator_check_in",
 }
+
+
+# --- the theme stays off the lock screen (issue 13) ---------------------------------------------------
+
+ORGANISATIONS = [
+    parse_organisation(load_municipality_file(p)["organisation"]) for p in sorted(MUNICIPALITIES.glob("*.json"))
+]
+PHRASES = sorted(
+    {(text.phrase, text.label) for org in ORGANISATIONS for theme in org.themes for text in theme.text.values()}
+)
+# What members receive; the shortest values put the theme as early as it can ever come.
+MEMBER_KINDS = [
+    "invitation",
+    "meeting_set",
+    "meeting_reminder",
+    "verification",
+    "help_reply",
+    "stop_reply",
+    "unknown_reply",
+]
+LOCK_SCREEN = 80
+
+
+def shortest_context(kind: str, phrase: str) -> dict[str, object]:
+    return {
+        "name": "A",
+        "theme": phrase,
+        "facilitator": "",
+        "organisation": "X",
+        "when": "1/1 9.00",
+        "place": "X",
+        "code": "123456",
+        "minutes": 10,
+        "crisis": "",
+        "privacy_url": "",
+    }
+
+
+def test_every_member_kind_is_checked() -> None:
+    assert sorted(set(kinds()) - set(MEMBER_KINDS)) == sorted(
+        ["coordinator_alert", "facilitator_check_in", "member_joined", "member_left", "roster"]
+    ), "a new template: is it sent to members? add it to MEMBER_KINDS"
+
+
+@pytest.mark.parametrize(("phrase", "label"), PHRASES)
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("kind", MEMBER_KINDS)
+def test_no_member_text_names_the_theme_in_its_first_80_characters(kind: str, locale: str, phrase: str, label: str):
+    for facilitator in ("", "Bo"):
+        context = {**shortest_context(kind, phrase), "facilitator": facilitator}
+        text = Templates().sms(kind, locale, **context)
+        head = text[:LOCK_SCREEN].lower()
+        assert phrase.lower() not in head and label.lower() not in head, (kind, locale, text)
+        if kind == "invitation":
+            assert phrase in text, "the invitation says which group it is, after the lock screen"
+            assert label.lower() not in text.replace(phrase, ""), "never a lower-cased label"
+
+
+@pytest.mark.parametrize("organisation", ORGANISATIONS, ids=lambda o: o.id)
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_help_reply_carries_the_crisis_numbers_and_the_privacy_link_within_two_segments(organisation, locale):
+    privacy_url = "https://gs-ahk-app-7q2x.azurewebsites.net/privacy"
+    text = Templates().sms(
+        "help_reply",
+        locale,
+        organisation=organisation.name,
+        crisis=organisation.crisis_summary(locale),
+        privacy_url=privacy_url,
+    )
+    assert all(line.number in text for line in organisation.crisis)
+    assert privacy_url in text
+    info = segment_info(text)
+    assert info.encoding == "GSM-7" and info.segments <= 2, (info, text)

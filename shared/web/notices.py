@@ -1,0 +1,63 @@
+"""What a resident must be told: the privacy notice (GDPR Art. 13) and the accessibility statement.
+
+Facts come from the organisation file (controller, DPO, supervisory authority, processors; the
+statement's standard, tests, known gaps and feedback route) and from the settings in force
+(retention periods), so the notice cannot drift from what the app does. Sources of the duties:
+GDPR Art. 13; Digg, "Skapa en tillgänglighetsredogörelse"
+(https://www.digg.se/kunskap-och-stod/digital-tillganglighet/skapa-en-tillganglighetsredogorelse);
+Uu-tilsynet on tilgjengelighetserklæring
+(https://www.uutilsynet.no/tilgjengelighetserklaering/ofte-stilte-sporsmal-om-tilgjengelighetserklaeringen/894).
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+
+from shared.core import i18n
+from shared.services.intake import CODE_TTL
+from shared.web.common import locale_for, page, services_of
+
+router = APIRouter(include_in_schema=False)
+
+
+@router.get("/privacy", response_class=HTMLResponse)
+def privacy(request: Request) -> HTMLResponse:
+    services = services_of(request)
+    settings = services.settings
+    return page(
+        request,
+        "privacy.html",
+        locale_for(request),
+        lang_base="/privacy",
+        code_minutes=int(CODE_TTL.total_seconds() // 60),
+        retention_days=settings.retention_days,
+        closed_group_retention_days=settings.closed_group_retention_days,
+    )
+
+
+@router.get("/accessibility", response_class=HTMLResponse)
+def accessibility(request: Request) -> HTMLResponse:
+    locale = locale_for(request)
+    statement = services_of(request).organisation.accessibility
+    return page(
+        request,
+        "accessibility.html",
+        locale,
+        lang_base="/accessibility",
+        assessed=_date(statement.assessed.isoformat(), locale),
+        updated=_date(statement.updated.isoformat(), locale),
+    )
+
+
+_MONTHS = {
+    "sv": "januari februari mars april maj juni juli augusti september oktober november december",
+    "nb": "januar februar mars april mai juni juli august september oktober november desember",
+    "en": "January February March April May June July August September October November December",
+}
+
+
+def _date(iso: str, locale: str) -> str:
+    year, month, day = (int(part) for part in iso.split("-"))
+    name = _MONTHS[locale if locale in i18n.LOCALES else "en"].split()[month - 1]
+    return f"{day} {name} {year}" if locale != "nb" else f"{day}. {name} {year}"
