@@ -9,17 +9,20 @@ One theme at a time. The steps, in order:
 2. open groups with free seats, still inside the join window, take the oldest waiting people;
 3. the rest of the queue forms new groups, as few and as even as the size rules allow;
    each new group gets the least loaded eligible facilitator, or waits for one.
+With areas and an `area_wait`, whoever is left over in an area and has waited that long may
+then go to a neighbouring area, or failing that anywhere (shared/core/widening.py).
 """
 
 from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.core.facilitators import serves, trained_for
+from shared.core.widening import widen
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,11 @@ class WaitingInterest:
     area: str | None  # area id, or None when the resident gave none
     locale: str  # 'sv' | 'nb' | 'en'
     queued_at: datetime  # registration time; oldest is served first, ties broken by id
+    verified_at: datetime | None = None  # when the wait for a group began; None = queued_at
+
+    @property
+    def waiting_since(self) -> datetime:
+        return self.verified_at or self.queued_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +73,10 @@ class MatchingRules:
     join_window: timedelta  # e.g. 14 days: later joiners would miss too much of the group
     match_by_area: bool
     default_locale: str
+    # With match_by_area: after this long since verification a person may be matched in a
+    # neighbouring area, failing that anywhere. None = only ever in their own area.
+    area_wait: timedelta | None = None
+    neighbours: Mapping[str, frozenset[str]] = field(default_factory=dict, hash=False)  # symmetric
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,8 +170,9 @@ def plan_formation(
         if group.member_count < rules.max_size and now - group.formed_at <= rules.join_window:
             joinable.setdefault(_bucket(group.area, rules), []).append(group)
 
-    joins: list[tuple[OpenGroup, Join]] = []
-    forming: list[list[WaitingInterest]] = []
+    joins: dict[str, list[WaitingInterest]] = {}
+    forming: list[tuple[str | None, list[WaitingInterest]]] = []
+    leftovers: list[WaitingInterest] = []
     for bucket, queue in queues.items():
         # 2. Seats in groups that already run go to the oldest in line.
         served = 0
@@ -168,23 +181,47 @@ def plan_formation(
                 break
             taken = queue[served : served + rules.max_size - group.member_count]
             served += len(taken)
-            joins.append((group, Join(group.id, tuple(i.id for i in taken))))
+            joins[group.id] = taken
         # 3. The rest form new groups; the oldest go into the first one.
         for size in group_sizes(len(queue) - served, rules.min_size, rules.max_size):
-            forming.append(queue[served : served + size])
+            members = queue[served : served + size]
+            forming.append((members[0].area if rules.match_by_area else _most_common_area(members), members))
             served += size
+        leftovers += queue[served:]
+
+    # 4. Near first, then wider: those left over who waited `area_wait` may leave their area.
+    if rules.match_by_area and rules.area_wait is not None and leftovers:
+        seats = [
+            (g, rules.max_size - g.member_count - len(joins.get(g.id, ())))
+            for g in sorted((g for groups in joinable.values() for g in groups), key=_group_order)
+        ]
+        wider = widen(
+            leftovers,
+            seats,
+            min_size=rules.min_size,
+            max_size=rules.max_size,
+            area_wait=rules.area_wait,
+            neighbours=rules.neighbours,
+            now=now,
+            group_sizes=group_sizes,
+        )
+        for group_id, people in wider.joins.items():
+            joins[group_id] = sorted([*joins.get(group_id, ()), *people], key=_queue_order)
+        forming += wider.forming
 
     # Facilitators are scarce: the new group whose oldest member waited longest chooses first.
-    forming.sort(key=lambda members: _queue_order(members[0]))
+    forming.sort(key=lambda pair: _queue_order(pair[1][0]))
     new_groups: list[NewGroup] = []
-    for members in forming:
-        area = members[0].area if rules.match_by_area else _most_common_area(members)
+    for area, members in forming:
         locale = _most_common_locale(members, rules.default_locale)
         new_groups.append(NewGroup(area, locale, tuple(m.id for m in members), pool.take(area, locale)))
 
-    joins.sort(key=lambda pair: _group_order(pair[0]))
+    by_id = {g.id: g for g in open_groups}
     return FormationPlan(
-        joins=tuple(join for _, join in joins),
+        joins=tuple(
+            Join(group_id, tuple(i.id for i in people))
+            for group_id, people in sorted(joins.items(), key=lambda pair: _group_order(by_id[pair[0]]))
+        ),
         new_groups=tuple(new_groups),
         assignments=tuple(assignments),
     )

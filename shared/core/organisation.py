@@ -18,6 +18,7 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from shared import PROJECT_DIR
+from shared.core.widening import symmetric
 
 Locale = Literal["sv", "nb", "en"]
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
@@ -57,6 +58,9 @@ class Theme(Strict):
 class Area(Strict):
     id: Slug
     name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=60)]
+    neighbours: list[Slug] = Field(
+        [], max_length=40, description="Area ids bordering this one; one side is enough, the other is implied."
+    )
 
 
 class GroupSize(Strict):
@@ -169,6 +173,13 @@ class Organisation(Strict):
     group_size: GroupSize = GroupSize()
     areas: list[Area] = []
     match_by_area: bool = False
+    area_wait_days: int | None = Field(
+        None,
+        ge=1,
+        le=365,
+        description="With match_by_area: days after verification before someone may join a neighbouring "
+        "area's group, or failing that one anywhere. None: only ever their own area.",
+    )
     themes: list[Theme] = Field(min_length=1)
     consent_version: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     coordinator_phone: str = Field(description="E.164 mobile number of the coordinator.")
@@ -197,6 +208,14 @@ class Organisation(Strict):
             raise ValueError("area ids must be unique")
         if self.match_by_area and not self.areas:
             raise ValueError("match_by_area needs areas")
+        if self.area_wait_days is not None and not self.match_by_area:
+            raise ValueError("area_wait_days needs match_by_area")
+        for area in self.areas:
+            unknown = [n for n in area.neighbours if n not in area_ids]
+            if unknown:
+                raise ValueError(f"area {area.id!r} names unknown neighbours: {', '.join(unknown)}")
+            if area.id in area.neighbours:
+                raise ValueError(f"area {area.id!r} cannot neighbour itself")
         try:
             number = phonenumbers.parse(self.coordinator_phone, None)
         except phonenumbers.NumberParseException:
@@ -241,6 +260,10 @@ class Organisation(Strict):
 
     def area(self, area_id: str) -> Area | None:
         return next((a for a in self.areas if a.id == area_id), None)
+
+    def neighbours(self) -> dict[str, frozenset[str]]:
+        """Each area's neighbours, both ways: a relation written on one side holds for the other."""
+        return symmetric({a.id: a.neighbours for a in self.areas})
 
     def theme_text(self, theme_id: str, locale: str) -> ThemeText:
         theme = self.theme(theme_id)

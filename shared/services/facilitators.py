@@ -27,7 +27,9 @@ class FacilitatorIn(BaseModel):
     phone: str = Field(max_length=40)
     themes: list[str] = Field(default_factory=list, max_length=100)
     areas: list[str] = Field(default_factory=list, max_length=100)
-    locales: list[Literal["sv", "nb", "en"]] = Field(min_length=1, max_length=3)
+    locales: list[Literal["sv", "nb", "en"]] = Field(
+        max_length=3, description="Languages they run groups in; empty means every language of the organisation."
+    )
     capacity: int = Field(2, ge=1, le=20)
     active: bool = True
 
@@ -39,7 +41,9 @@ class FacilitatorPatch(BaseModel):
     phone: str | None = Field(None, max_length=40)
     themes: list[str] | None = Field(None, max_length=100)
     areas: list[str] | None = Field(None, max_length=100)
-    locales: list[Literal["sv", "nb", "en"]] | None = Field(None, min_length=1, max_length=3)
+    locales: list[Literal["sv", "nb", "en"]] | None = Field(
+        None, max_length=3, description="Empty means every language of the organisation."
+    )
     capacity: int | None = Field(None, ge=1, le=20)
     active: bool | None = None
 
@@ -66,6 +70,10 @@ def _check(values: dict, organisation: Organisation) -> dict:
         errors["areas"] = "area_unknown"
     if errors:
         raise InvalidFacilitator(errors)
+    if values.get("locales") == []:
+        # Empty means every language, as empty themes and areas mean all. Stored spelled out, since the
+        # senders and matching read a facilitator's languages as a non-empty list.
+        values["locales"] = list(organisation.locales)
     for key in ("themes", "areas", "locales"):
         if values.get(key) is not None:
             values[key] = sorted(set(values[key]))

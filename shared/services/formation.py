@@ -100,6 +100,8 @@ class FormationService:
             join_window=join_window,
             match_by_area=organisation.match_by_area,
             default_locale=organisation.default_locale,
+            area_wait=None if organisation.area_wait_days is None else timedelta(days=organisation.area_wait_days),
+            neighbours=organisation.neighbours(),
         )
         # A seam for fault-injection tests: runs between a commit and its enqueue.
         self._after_commit = after_commit
@@ -142,7 +144,7 @@ class FormationService:
             now = self._clock()
             plan = plan_formation(
                 theme,
-                [WaitingInterest(i.key, i.area, i.locale, i.created_at) for i in waiting.values()],
+                [WaitingInterest(i.key, i.area, i.locale, i.created_at, i.verified_at) for i in waiting.values()],
                 [
                     OpenGroup(g.key, g.area, g.locale, len(g.member_keys), g.formed_at, g.facilitator_id)
                     for g in groups.values()

@@ -58,7 +58,9 @@ def wired(make_services, twilio: LoopbackTwilio) -> Iterator[tuple[Services, Loc
     import function_app
 
     sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46700000001", api_base_url=twilio.base_url)
-    services = make_services(sender=sender, SMS_RATE_PER_SECOND="1000")
+    # These tests read one row per theme: the region without its near-first area matching.
+    organisation = {**municipality("region-jonkoping")["organisation"], "match_by_area": False, "area_wait_days": None}
+    services = make_services(organisation, sender=sender, SMS_RATE_PER_SECOND="1000")
     use_services(services)
     host = LocalHost(
         function_app.app,

@@ -45,6 +45,7 @@ from shared.web.admin.auth import (
     form_fields,
     require_operator,
 )
+from shared.web.admin.statistics_charts import statistics_charts
 from shared.web.common import client_address, services_of
 
 log = logging.getLogger(__name__)
@@ -719,7 +720,11 @@ def deactivate_facilitator(request: Request, facilitator_id: str) -> Response:
 
 @protected.get("/statistics", response_class=HTMLResponse)
 def statistics(request: Request) -> HTMLResponse:
-    return render(request, "admin/statistics.html", section="statistics")
+    locale, services = admin_locale(request), services_of(request)
+    charts = statistics_charts(
+        services, lambda key: text(locale, key), lambda theme: services.organisation.theme_text(theme, locale).label
+    )
+    return render(request, "admin/statistics.html", section="statistics", charts=charts)
 
 
 @protected.get("/statistics.csv")
