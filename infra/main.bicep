@@ -97,6 +97,14 @@ param adminSignInClientId string = ''
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Optional. Memory of each app instance in MB: 512, 2048 or 4096 (what Flex Consumption offers). The app peaks near 110 MiB, and 512 costs a quarter of 2048 per second of execution.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
 @description('Optional. Days Log Analytics keeps logs and telemetry.')
 @minValue(30)
 @maxValue(730)
@@ -146,7 +154,6 @@ var queueNames = [
 var tableNames = [
   'interests'
   'facilitators'
-  'verifications'
   'ratelimits'
   'audit'
 ]
@@ -286,6 +293,7 @@ module functionApp 'modules/functionapp.bicep' = {
     appSettings: appSettings
     publicBaseUrl: publicBaseUrl
     maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
     adminSignInClientId: adminSignInClientId
     adminSignInExcludedPaths: publicPaths
     tags: allTags
