@@ -119,7 +119,7 @@ def site_property_problems(template: dict[str, Any]) -> list[str]:
             return
         for key in properties:
             if unquote(key).lower() in deprecated:
-                name, reason = deprecated[unquote(key).lower()]
+                _, reason = deprecated[unquote(key).lower()]
                 problems.append(f"{where}.{unquote(key)}: {reason} ({APP_SETTINGS_DOC})")
 
     for name, site in resources_of(template, "Microsoft.Web/sites"):
@@ -235,9 +235,11 @@ def module_value(main: dict[str, Any], module: dict[str, Any], name: str, given:
 def site_config_parameter(module: dict[str, Any], key: str) -> str:
     site = resources_of(module, "Microsoft.Web/sites")[0][1]
     function_app_config = site["properties"]["functionAppConfig"]
-    value = function_app_config["runtime"]["version"] if key == "runtime" else function_app_config[
-        "scaleAndConcurrency"
-    ][key]
+    value = (
+        function_app_config["runtime"]["version"]
+        if key == "runtime"
+        else function_app_config["scaleAndConcurrency"][key]
+    )
     assert isinstance(value, str) and value in module["parameters"], f"{key} comes from a parameter"
     return value
 
