@@ -110,6 +110,50 @@ param instanceMemoryMB int = 2048
 @maxValue(730)
 param logRetentionDays int = 30
 
+@description('Optional. E-mail address (the coordinator\'s, or a shared mailbox) that receives the alerts and budget notices. Give it, alertPhone, or both.')
+@maxLength(254)
+param alertEmail string = ''
+
+@description('Optional. Swedish (+46...) or Norwegian (+47...) number in E.164 that receives the alerts. Give it, alertEmail, or both.')
+@maxLength(16)
+param alertPhone string = ''
+
+@description('Optional. How alertPhone is reached: sms or voice. Azure Monitor sends no SMS to Sweden: use voice there.')
+@allowed([
+  'sms'
+  'voice'
+])
+param alertPhoneBy string = 'voice'
+
+@description('Optional. Percentage of texts failing permanently within an hour that raises an alert.')
+@minValue(1)
+@maxValue(100)
+param failedTextAlertPercent int = 20
+
+@description('Optional. Percentage of HTTP requests answered with a 5xx within 15 minutes that raises an alert.')
+@minValue(1)
+@maxValue(100)
+param serverErrorAlertPercent int = 5
+
+@description('Optional. Failed queue or timer function runs within 15 minutes that raise an alert.')
+@minValue(1)
+@maxValue(1000)
+param functionFailureAlertCount int = 1
+
+@description('Required. Monthly budget for the resource group\'s Azure costs, in the subscription\'s billing currency (Twilio bills the texts separately).')
+@minValue(1)
+param monthlyBudget int
+
+@description('Optional. Percentage of monthlyBudget actually spent at which the budget notice goes out; a forecast of 100% sends one too.')
+@minValue(1)
+@maxValue(1000)
+param budgetAlertPercent int = 80
+
+@description('Optional. First day of the budget\'s first month, yyyy-MM-01. Azure refuses to change it later, so deploy.sh passes the existing budget\'s date; the default (this month) is for the first deployment.')
+@minLength(10)
+@maxLength(10)
+param budgetStartDate string = utcNow('yyyy-MM-01')
+
 @description('Optional. Object ID of the principal running the deployment, given Key Vault Secrets Officer so it can write the secrets. deploy.sh fills it in; empty: no assignment.')
 param deployerPrincipalId string = ''
 
@@ -141,6 +185,8 @@ var names = {
   keyVault: take('kv-${namePrefix}-${resourceToken}', 24)
   plan: 'plan-${namePrefix}-${resourceToken}'
   functionApp: 'func-${namePrefix}-${resourceToken}'
+  actionGroup: 'ag-${namePrefix}-${resourceToken}'
+  alerts: 'alert-${namePrefix}-${resourceToken}'
 }
 var deploymentContainerName = 'app-package'
 
@@ -304,6 +350,28 @@ module functionApp 'modules/functionapp.bicep' = {
   ]
 }
 
+// Someone hears when it breaks or costs too much: alerts and a budget, to the file's contacts.
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    actionGroupName: names.actionGroup
+    actionGroupShortName: namePrefix
+    namePrefix: names.alerts
+    location: location
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmail: alertEmail
+    alertPhone: alertPhone
+    alertPhoneBy: alertPhoneBy
+    failedTextAlertPercent: failedTextAlertPercent
+    serverErrorAlertPercent: serverErrorAlertPercent
+    functionFailureAlertCount: functionFailureAlertCount
+    monthlyBudget: monthlyBudget
+    budgetAlertPercent: budgetAlertPercent
+    budgetStartDate: budgetStartDate
+    tags: allTags
+  }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Outputs (azd copies them into its environment; deploy.sh reads them)
 // ---------------------------------------------------------------------------------------------
@@ -328,3 +396,6 @@ output TWILIO_AUTH_TOKEN_SECRET_NAME string = twilioAuthTokenSecretName
 
 @description('The Key Vault secret holding the admin token.')
 output ADMIN_TOKEN_SECRET_NAME string = adminTokenSecretName
+
+@description('The name of the monthly budget (deploy.sh reads its start date on later runs).')
+output BUDGET_NAME string = alerts.outputs.budgetName
