@@ -189,6 +189,8 @@ var names = {
   alerts: 'alert-${namePrefix}-${resourceToken}'
 }
 var deploymentContainerName = 'app-package'
+// One budget per resource group; deploy.sh reads its start date by this name (BUDGET_NAME there).
+var budgetName = 'gruppstart-monthly'
 
 // What the app uses in storage; it also creates any that are missing.
 var queueNames = [
@@ -365,6 +367,7 @@ module alerts 'modules/alerts.bicep' = {
     failedTextAlertPercent: failedTextAlertPercent
     serverErrorAlertPercent: serverErrorAlertPercent
     functionFailureAlertCount: functionFailureAlertCount
+    budgetName: budgetName
     monthlyBudget: monthlyBudget
     budgetAlertPercent: budgetAlertPercent
     budgetStartDate: budgetStartDate

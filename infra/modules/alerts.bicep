@@ -50,6 +50,11 @@ param serverErrorAlertPercent int = 5
 @maxValue(1000)
 param functionFailureAlertCount int = 1
 
+@description('Required. Name of the budget, unique in the resource group (deploy.sh looks it up by this name).')
+@minLength(1)
+@maxLength(63)
+param budgetName string
+
 @description('Required. Monthly budget of the resource group, in the billing currency of the subscription.')
 @minValue(1)
 param monthlyBudget int
@@ -177,7 +182,7 @@ resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for r
 
 // Azure costs only: the texts are billed by Twilio (see infra/README.md, What it costs).
 resource budget 'Microsoft.Consumption/budgets@2023-11-01' = {
-  name: '${namePrefix}-monthly'
+  name: budgetName
   properties: {
     category: 'Cost'
     amount: monthlyBudget
