@@ -207,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         "--azd", metavar="PATH", help="write an azd parameters file (deployer from ${AZURE_PRINCIPAL_ID})"
     )
     parser.add_argument(
+        "--budget-start-date",
+        metavar="YYYY-MM-01",
+        help="with --azd: the existing budget's start date (Azure refuses to change it); default: the template's",
+    )
+    parser.add_argument(
         "--no-validate", action="store_true", help="skip validating the organisation with the app's model"
     )
     parser.add_argument("--quiet", action="store_true", help="no notes on standard error")
@@ -229,7 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in fields(document).items():
             print(f"{name}\t{value}")
     elif args.azd:
-        extra = {"deployerPrincipalId": "${AZURE_PRINCIPAL_ID}"}
+        # azd fills these two from the signed-in principal (user or service principal).
+        extra = {"deployerPrincipalId": "${AZURE_PRINCIPAL_ID}", "deployerPrincipalType": "${AZURE_PRINCIPAL_TYPE}"}
+        if args.budget_start_date:
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-01", args.budget_start_date):
+                print(
+                    f"error: --budget-start-date must be YYYY-MM-01 (got {args.budget_start_date!r})", file=sys.stderr
+                )
+                return 2
+            extra["budgetStartDate"] = args.budget_start_date
         Path(args.azd).write_text(
             json.dumps(parameters_file(document, extra), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )

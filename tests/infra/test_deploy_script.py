@@ -248,7 +248,13 @@ def test_azd_parameters_file(tmp_path: Path, deploy_params: Any) -> None:
     deploy_params.main(["region-jonkoping", "--azd", str(target), "--quiet"])
     parameters = json.loads(target.read_text(encoding="utf-8"))["parameters"]
     assert parameters["deployerPrincipalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
+    assert parameters["deployerPrincipalType"]["value"] == "${AZURE_PRINCIPAL_TYPE}", "a service principal too"
     assert parameters["organisation"]["value"]["id"] == "region-jonkoping"
+    assert "budgetStartDate" not in parameters, "the template's default: this month"
+    deploy_params.main(["region-jonkoping", "--azd", str(target), "--quiet", "--budget-start-date", "2026-03-01"])
+    parameters = json.loads(target.read_text(encoding="utf-8"))["parameters"]
+    assert parameters["budgetStartDate"]["value"] == "2026-03-01"
+    assert deploy_params.main(["region-jonkoping", "--azd", str(target), "--budget-start-date", "2026-03-15"]) == 2
 
 
 def test_hook_scripts_and_deploy_script_are_valid_shell() -> None:
@@ -387,3 +393,10 @@ def test_the_budget_name_is_the_templates(main_template: dict[str, Any]) -> None
     script = DEPLOY.read_text(encoding="utf-8")
     (name,) = re.findall(r'^BUDGET_NAME="([^"]+)"', script, re.MULTILINE)
     assert main_template["variables"]["budgetName"]["value"] == name
+
+
+def test_the_azd_hook_step_prints_the_budget_start(fake_az: dict[str, Any]) -> None:
+    write_state(fake_az, budget_start="2026-03-01T00:00:00Z")
+    done = run_deploy("region-jonkoping", "--step", "budget-start", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2026-03-01", "only the date: the preprovision hook reads it"
