@@ -51,15 +51,19 @@ param joinWindowDays int = 14
 @maxValue(100000)
 param clientRegistrationsPerHour int = 20
 
-@description('Optional. Verification texts the whole installation may send per hour (SMS pumping bound).')
+@description('Optional. Verification texts the whole instance may send per hour: the bound on SMS pumping (fraudulent registrations that run up the Twilio bill). Size it to the population: a few times the busiest hour expected.')
 @minValue(1)
+@maxValue(100000)
 param smsCodesPerHour int = 60
 
-@description('Optional. Verification texts the whole installation may send per day (SMS pumping bound).')
+@description('Optional. Verification texts the whole instance may send per day (SMS pumping bound, as smsCodesPerHour).')
 @minValue(1)
+@maxValue(1000000)
 param smsCodesPerDay int = 300
 
-@description('Optional. The Entra ID app role operators must hold when App Service Authentication is on.')
+@description('Optional. Value of the Entra ID app role an operator must hold when App Service Authentication is on (ADMIN_APP_ROLE; see infra/README.md, Admin access).')
+@minLength(1)
+@maxLength(120)
 param adminAppRole string = 'Gruppstart.Operator'
 
 @description('Optional. NCRONTAB schedule (six fields, UTC) of the daily group lifecycle run (reminders, check-ins, closing groups).')
