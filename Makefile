@@ -10,14 +10,28 @@ PEAK_MINUTES  ?= 10
 SCALING_SIZES ?= 1000,10000
 BENCH_ONLY    ?= cold,formation,rate,invite,registration,peak,scaling
 
-.PHONY: dev test lint bench deps chromium clean
+.PHONY: dev test lint bench deps chromium clean lock
 
 deps: $(VENV)/.installed node_modules/.installed
 
+# What Azure installs, exactly as locked (hash-checked, nothing unlocked pulled in); then the
+# development tools in a second run (hash-checking covers a whole install, and they have no
+# hashes); then the lock again, so that no tool's requirement leaves a runtime package off its pin.
+PIP_INSTALL := $(PY) -m pip install --quiet --disable-pip-version-check
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(PIP_INSTALL) --require-hashes --no-deps -r requirements.txt
+	$(PIP_INSTALL) -r requirements-dev.txt
+	$(PIP_INSTALL) --require-hashes --no-deps -r requirements.txt
 	touch $@
+
+# requirements.txt from requirements.in: pip-tools in a throwaway environment, never in $(VENV).
+# Keeps every pin it can; `make lock UPGRADE=--upgrade` moves every pin to the newest allowed.
+LOCK_VENV ?= $(or $(TMPDIR),/tmp)/gruppstart-pip-tools
+lock:
+	test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet pip-tools; }
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-emit-index-url $(UPGRADE) \
+	  --output-file requirements.txt requirements.in
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
 # Deploys Gruppstart for one municipality with the az CLI, from infra/municipalities/<name>.json.
 #
-#   infra/deploy.sh <municipality> [--dry-run]
+#   infra/deploy.sh <municipality> [--dry-run] [--validate] [--principal-type User|ServicePrincipal|Group]
 #
-# 1. creates the resource group          (az group create)
+# 1. validates                           (az bicep build; az deployment group what-if)
+#    - creates the (empty) resource group what-if needs, and recovers a soft-deleted Key Vault
+#      of this instance's name (a deleted resource group's vault blocks the name for 90 days)
 # 2. deploys infra/main.bicep            (az deployment group create)
-# 3. writes the two Key Vault secrets    (az keyvault secret set): TWILIO_AUTH_TOKEN from the
-#    environment; ADMIN_TOKEN from the environment or, the first time only, a random one
-# 4. publishes the app package           (az functionapp deployment source config-zip, remote build)
+# 3. writes the Key Vault secrets        (az keyvault secret set --file, never a value in argv):
+#    TWILIO_AUTH_TOKEN from the environment; ADMIN_TOKEN from the environment or, the first
+#    time only, a random one; phone-key-secret, random, the first time only
+# 4. publishes the app package           (az functionapp deployment source config-zip, remote
+#    build; retried while the new identity's roles propagate)
 # 5. prints the form's URL and the Twilio webhook URLs
 #
 # Every step is idempotent: a second run with the same file and tokens changes nothing (a secret
 # is written only when it is missing or differs, an existing admin token is never rotated, and
 # the same package is published again, which only restarts the app).
 # --dry-run prints every command instead of running it (secrets as ***); it needs no az CLI.
-# --step secrets|urls runs one step with the deployment's outputs from the environment
-# (AZURE_KEY_VAULT_NAME, AZURE_FUNCTION_APP_ID, PUBLIC_BASE_URL); the azd hooks use it.
+# --validate runs step 1 only and changes nothing (no resource group, no recovery).
+# --principal-type says what signed in (default: from az account show; azd passes
+# AZURE_PRINCIPAL_TYPE). The deployer's object ID comes from its own access token: no Graph call.
+# --step secrets|urls|budget-start runs one step with the deployment's outputs from the
+# environment (AZURE_KEY_VAULT_NAME, AZURE_FUNCTION_APP_ID, PUBLIC_BASE_URL); the azd hooks use it.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,17 +32,23 @@ cd "$ROOT"
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 DRY_RUN=false
+VALIDATE_ONLY=false
 STEP=all
 MUNICIPALITY=""
+PRINCIPAL_TYPE="${AZURE_PRINCIPAL_TYPE:-}"
 while [ $# -gt 0 ]; do
   case "$1" in
     --dry-run) DRY_RUN=true ;;
+    --validate) VALIDATE_ONLY=true ;;
+    --principal-type)
+      [ $# -ge 2 ] || { echo "error: --principal-type needs User, ServicePrincipal or Group" >&2; exit 2; }
+      PRINCIPAL_TYPE="$2"; shift ;;
     --step)
-      [ $# -ge 2 ] || { echo "error: --step needs secrets or urls" >&2; exit 2; }
+      [ $# -ge 2 ] || { echo "error: --step needs secrets, urls or budget-start" >&2; exit 2; }
       STEP="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -45,7 +58,10 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case "$STEP" in all|secrets|urls) ;; *) echo "error: --step must be secrets or urls" >&2; exit 2 ;; esac
+case "$STEP" in all|secrets|urls|budget-start) ;; *) echo "error: --step must be secrets, urls or budget-start" >&2; exit 2 ;; esac
+case "$PRINCIPAL_TYPE" in ""|User|ServicePrincipal|Group) ;;
+  *) echo "error: --principal-type must be User, ServicePrincipal or Group (got $PRINCIPAL_TYPE)" >&2; exit 2 ;;
+esac
 if [ -z "$MUNICIPALITY" ]; then
   usage >&2
   known=""
@@ -62,19 +78,22 @@ fi
 
 # Validates the file (an unknown municipality: lists the known ones and exits non-zero).
 "$PY" infra/deploy_params.py "$MUNICIPALITY" --field id >/dev/null
-ID="" ORG_NAME="" LOCATION="" RESOURCE_GROUP="" TWILIO_ACCOUNT_SID=""
+ID="" ORG_NAME="" LOCATION="" RESOURCE_GROUP="" TWILIO_ACCOUNT_SID="" NAME_PREFIX=""
 while IFS=$'\t' read -r key value; do
   case "$key" in
     id) ID="$value" ;;
     name) ORG_NAME="$value" ;;
     location) LOCATION="$value" ;;
+    namePrefix) NAME_PREFIX="$value" ;;
     resourceGroup) RESOURCE_GROUP="${AZURE_RESOURCE_GROUP:-$value}" ;;
     twilioAccountSid) TWILIO_ACCOUNT_SID="$value" ;;
   esac
 done < <("$PY" infra/deploy_params.py "$MUNICIPALITY" --fields --no-validate --quiet)
 if [ -z "$ID" ] || [ -z "$LOCATION" ]; then die "cannot read the municipality file for $MUNICIPALITY"; fi
 DEPLOYMENT_NAME="gruppstart-$ID"
+BUDGET_NAME="gruppstart-monthly"  # main.bicep's budgetName; tests/infra checks they agree
 
+umask 077  # the secret files below are readable by this user only
 WORKDIR="$(mktemp -d)"
 trap 'rm -rf "$WORKDIR"' EXIT
 
@@ -103,40 +122,97 @@ capture() {  # capture PLACEHOLDER command...: its standard output, or the place
   if $DRY_RUN; then printf '%s' "$placeholder"; else "$@"; fi
 }
 
-retry() {  # data-plane calls right after a role assignment may be refused for a few minutes
-  local attempt
-  for attempt in 1 2 3 4 5 6 7 8 9 10; do
+retry() {  # retry TRIES SECONDS WHY command...: for what a fresh role assignment refuses at first
+  local tries="$1" wait="$2" why="$3" attempt; shift 3
+  for ((attempt = 1; ; attempt++)); do
     if "$@"; then return 0; fi
-    [ "$attempt" -lt 10 ] || return 1
-    echo "  (not allowed yet: waiting 30 s for the new Key Vault role to take effect, try $attempt of 10)" >&2
-    sleep 30
+    [ "$attempt" -lt "$tries" ] || return 1
+    echo "  ($why: waiting $wait s, try $attempt of $tries)" >&2
+    sleep "$wait"
   done
 }
+RETRY_WAIT="${GRUPPSTART_RETRY_WAIT:-30}"  # tests shorten it
 
 if ! $DRY_RUN && ! command -v az >/dev/null 2>&1; then
   die "the az CLI is not installed: see infra/README.md (Prerequisites), or try --dry-run"
 fi
 
-# ---- 1-2: resource group and template ------------------------------------------------------------
+# ---- who deploys: no Microsoft Graph call -------------------------------------------------------
+DEPLOYER_ID="" DEPLOYER_TYPE=""
+deployer() {
+  local user_type
+  if [ -z "$PRINCIPAL_TYPE" ]; then
+    user_type="$(capture user az account show --query user.type --output tsv)"
+    case "$user_type" in servicePrincipal) PRINCIPAL_TYPE=ServicePrincipal ;; *) PRINCIPAL_TYPE=User ;; esac
+  fi
+  DEPLOYER_TYPE="$PRINCIPAL_TYPE"
+  if [ -n "${AZURE_PRINCIPAL_ID:-}" ]; then DEPLOYER_ID="$AZURE_PRINCIPAL_ID"; return; fi
+  # The oid claim of the signed-in principal's own ARM token is its object ID (user or service
+  # principal): learn.microsoft.com/entra/identity-platform/access-token-claims-reference.
+  # The token goes through a pipe, never into argv.
+  show az account get-access-token --query accessToken --output tsv
+  note "the object ID is the token's oid claim, read from the pipe"
+  if $DRY_RUN; then DEPLOYER_ID="<your-object-id>"; return; fi
+  DEPLOYER_ID="$(az account get-access-token --query accessToken --output tsv | "$PY" -c '
+import base64, json, sys
+payload = sys.stdin.read().strip().split(".")[1]
+print(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["oid"])')" \
+    || die "cannot read your object ID from your access token; give it: AZURE_PRINCIPAL_ID=<object id> infra/deploy.sh ..."
+}
+
+# ---- a soft-deleted vault of this instance's name ----------------------------------------------
+# Deleting the resource group soft-deletes the vault, and purge protection keeps its name taken
+# for 90 days (learn.microsoft.com/azure/key-vault/general/key-vault-recovery); the name is the
+# same on a new deployment, so the vault is recovered, with its secrets. Its role assignments
+# are gone (soft-delete-overview): the deployment creates them again.
+recover_vault() {  # recover_vault report|recover
+  local deleted
+  show az keyvault list-deleted --resource-type vault --output json
+  if $DRY_RUN; then
+    note "a deleted vault kv-$NAME_PREFIX-... of resource group $RESOURCE_GROUP is recovered: az keyvault recover --name <vault>"
+    return
+  fi
+  if ! deleted="$(az keyvault list-deleted --resource-type vault --output json | "$PY" -c '
+import json, sys
+group, prefix = sys.argv[1].lower(), "kv-" + sys.argv[2] + "-"
+for vault in json.load(sys.stdin):
+    vault_id = (vault.get("properties") or {}).get("vaultId") or ""
+    if f"/resourcegroups/{group}/" in vault_id.lower() and vault["name"].startswith(prefix):
+        print(vault["name"])' "$RESOURCE_GROUP" "$NAME_PREFIX")"; then
+    note "could not list deleted vaults (needs Microsoft.KeyVault/deletedVaults/read on the subscription); if the deployment says the vault name is taken, run: az keyvault list-deleted --resource-type vault, then az keyvault recover --name <vault>"
+    return
+  fi
+  [ -n "$deleted" ] || return 0
+  if [ "$1" = report ]; then
+    note "Key Vault $deleted of this instance is soft-deleted; a real run recovers it: az keyvault recover --name $deleted"
+    return
+  fi
+  note "Key Vault $deleted of this instance is soft-deleted (purge protection keeps its name): recovering it with its secrets"
+  run az keyvault recover --name "$deleted" --output none \
+    || die "could not recover $deleted. Run: az keyvault recover --name $deleted (needs Key Vault Contributor or Owner), or wait until its scheduled purge date (az keyvault show-deleted --name $deleted), or give the file a new namePrefix"
+}
+
+# ---- the budget's start date: Azure refuses to change it --------------------------------------
+budget_start() {
+  local start="" url="/subscriptions/{subscriptionId}/resourceGroups/$RESOURCE_GROUP/providers/Microsoft.Consumption/budgets/$BUDGET_NAME?api-version=2023-11-01"
+  show az rest --method get --url "$url" --query properties.timePeriod.startDate --output tsv
+  if $DRY_RUN; then
+    note "the existing budget's start date, or else the first of this month: $(date -u +%Y-%m-01)"
+    BUDGET_START="$(date -u +%Y-%m-01)"
+    return
+  fi
+  start="$(az rest --method get --url "$url" --query properties.timePeriod.startDate --output tsv 2>/dev/null)" || start=""
+  BUDGET_START="${start:0:10}"
+  [[ "$BUDGET_START" =~ ^[0-9]{4}-[0-9]{2}-01$ ]] || BUDGET_START="$(date -u +%Y-%m-01)"
+}
+
+# ---- 1-2: validate, resource group, template ---------------------------------------------------
 provision() {
   note "Gruppstart for $ORG_NAME ($ID) into resource group $RESOURCE_GROUP in $LOCATION"
   note "signed-in account and subscription (az login; az account set --subscription ...)"
   capture "" az account show --query "{subscription:name, id:id, user:user.name}" --output table >&3
 
-  local user_type deployer deployer_type
-  user_type="$(capture user az account show --query user.type --output tsv)"
-  if [ "$user_type" = "servicePrincipal" ]; then
-    deployer="$(capture "" az ad sp show --id "$(az account show --query user.name --output tsv)" --query id --output tsv)"
-    deployer_type=ServicePrincipal
-  else
-    deployer="$(capture "<signed-in-user-object-id>" az ad signed-in-user show --query id --output tsv)"
-    deployer_type=User
-  fi
-
-  run az group create --name "$RESOURCE_GROUP" --location "$LOCATION" \
-    --tags app=gruppstart "municipality=$ID" --output none
-
-  local parameters="$WORKDIR/parameters.json"
+  local parameters="$WORKDIR/parameters.json" template="$WORKDIR/main.json" exists=true
   $DRY_RUN || printf '+ ' >&3
   printf '%s infra/deploy_params.py %s > %s\n' "$PY" "$MUNICIPALITY" "$parameters" >&3
   "$PY" infra/deploy_params.py "$MUNICIPALITY" --no-validate --quiet >"$parameters"
@@ -145,11 +221,36 @@ provision() {
     sed 's/^/#   /' "$parameters" >&3
   fi
 
+  note "1. validate: compile the template, then what-if against what exists"
+  run az bicep build --file infra/main.bicep --outfile "$template"
+  deployer
+  if $VALIDATE_ONLY; then
+    if [ "$(capture true az group exists --name "$RESOURCE_GROUP")" != true ]; then
+      note "resource group $RESOURCE_GROUP does not exist yet: a deployment creates everything; nothing to compare"
+      exists=false
+    fi
+  else
+    run az group create --name "$RESOURCE_GROUP" --location "$LOCATION" \
+      --tags app=gruppstart "municipality=$ID" --output none
+  fi
+  if $exists; then
+    if $VALIDATE_ONLY; then recover_vault report; else recover_vault recover; fi
+  fi
+  budget_start
+  local deploy_args=(--resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME"
+    --template-file infra/main.bicep --parameters "@$parameters"
+    --parameters "deployerPrincipalId=$DEPLOYER_ID" "deployerPrincipalType=$DEPLOYER_TYPE" "budgetStartDate=$BUDGET_START")
+  if $exists; then
+    run az deployment group what-if "${deploy_args[@]}"
+  fi
+  if $VALIDATE_ONLY; then
+    note "validated; nothing was changed"
+    return
+  fi
+
+  note "2. deploy"
   local outputs="$WORKDIR/outputs.json"
-  capture '{}' az deployment group create --resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME" \
-    --template-file infra/main.bicep --parameters "@$parameters" \
-    --parameters "deployerPrincipalId=$deployer" "deployerPrincipalType=$deployer_type" \
-    --query properties.outputs --output json >"$outputs"
+  capture '{}' az deployment group create "${deploy_args[@]}" --query properties.outputs --output json >"$outputs"
   if ! $DRY_RUN; then
     output() { "$PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]]["value"])' "$outputs" "$1"; }
     AZURE_FUNCTION_APP_NAME="$(output AZURE_FUNCTION_APP_NAME)"
@@ -170,31 +271,46 @@ secret_value() {
   az keyvault secret show --vault-name "$AZURE_KEY_VAULT_NAME" --name "$1" --query value --output tsv
 }
 
-write_secret() {  # write_secret NAME VALUE: shown with the value as ***
-  show az keyvault secret set --vault-name "$AZURE_KEY_VAULT_NAME" --name "$1" --value '***' --output none
+write_secret() {  # write_secret NAME FILE: the value travels in a file (mode 600), never in argv
+  show az keyvault secret set --vault-name "$AZURE_KEY_VAULT_NAME" --name "$1" --file '<file>' --encoding utf-8 --output none
   if ! $DRY_RUN; then
-    retry az keyvault secret set --vault-name "$AZURE_KEY_VAULT_NAME" --name "$1" --value "$2" --output none >/dev/null
+    retry 10 "$RETRY_WAIT" "not allowed yet: the new Key Vault role takes a minute or two" \
+      az keyvault secret set --vault-name "$AZURE_KEY_VAULT_NAME" --name "$1" --file "$2" --encoding utf-8 --output none >/dev/null
     SECRETS_WRITTEN=true
   fi
+  rm -f "$2"
+}
+
+secret_file() {  # secret_file NAME VALUE: a file holding VALUE (printf is a builtin: no argv)
+  printf '%s' "$2" >"$WORKDIR/$1"
+  printf '%s' "$WORKDIR/$1"
+}
+
+random_secret_file() {  # random_secret_file NAME BYTES
+  "$PY" -c 'import secrets, sys; sys.stdout.write(secrets.token_urlsafe(int(sys.argv[1])))' "$2" >"$WORKDIR/$1"
+  printf '%s' "$WORKDIR/$1"
 }
 
 secrets() {
   local names="" current
   show az keyvault secret list --vault-name "$AZURE_KEY_VAULT_NAME" --query "[].name" --output tsv
-  if ! $DRY_RUN; then names="$(retry secret_names)" || die "cannot list the secrets of $AZURE_KEY_VAULT_NAME"; fi
+  if ! $DRY_RUN; then
+    names="$(retry 10 "$RETRY_WAIT" "not allowed yet: the new Key Vault role takes a minute or two" secret_names)" \
+      || die "cannot list the secrets of $AZURE_KEY_VAULT_NAME"
+  fi
   has_secret() { printf '%s\n' "$names" | grep -qx "$1"; }
 
   # Twilio auth token: from the environment; written only when missing or different.
   if $DRY_RUN; then
     note "when TWILIO_AUTH_TOKEN is set: compare it with the vault's and write it only if it differs"
     show az keyvault secret show --vault-name "$AZURE_KEY_VAULT_NAME" --name twilio-auth-token --query value --output tsv
-    write_secret twilio-auth-token '***'
+    write_secret twilio-auth-token "$WORKDIR/none"
     [ -n "${TWILIO_AUTH_TOKEN:-}" ] || note "TWILIO_AUTH_TOKEN is not set now: a real run keeps the vault's token, and stops if there is none and twilioAccountSid is set"
   elif [ -n "${TWILIO_AUTH_TOKEN:-}" ]; then
     current=""
-    if has_secret twilio-auth-token; then show az keyvault secret show --vault-name "$AZURE_KEY_VAULT_NAME" --name twilio-auth-token --query value --output tsv; current="$(retry secret_value twilio-auth-token)"; fi
+    if has_secret twilio-auth-token; then show az keyvault secret show --vault-name "$AZURE_KEY_VAULT_NAME" --name twilio-auth-token --query value --output tsv; current="$(retry 10 "$RETRY_WAIT" "not allowed yet" secret_value twilio-auth-token)"; fi
     if [ "$current" = "$TWILIO_AUTH_TOKEN" ]; then note "twilio-auth-token: unchanged"
-    else write_secret twilio-auth-token "$TWILIO_AUTH_TOKEN"
+    else write_secret twilio-auth-token "$(secret_file twilio-auth-token "$TWILIO_AUTH_TOKEN")"
     fi
   elif has_secret twilio-auth-token; then
     note "twilio-auth-token: kept (TWILIO_AUTH_TOKEN is not set)"
@@ -207,28 +323,28 @@ secrets() {
   # Admin token: from the environment, or generated once; an existing one is never rotated.
   if $DRY_RUN; then
     note "only when the vault has no admin-token yet (ADMIN_TOKEN from the environment, else a new random one), or ADMIN_TOKEN is set and differs"
-    write_secret admin-token '***'
+    write_secret admin-token "$WORKDIR/none"
   elif [ -n "${ADMIN_TOKEN:-}" ]; then
     current=""
-    if has_secret admin-token; then show az keyvault secret show --vault-name "$AZURE_KEY_VAULT_NAME" --name admin-token --query value --output tsv; current="$(retry secret_value admin-token)"; fi
+    if has_secret admin-token; then show az keyvault secret show --vault-name "$AZURE_KEY_VAULT_NAME" --name admin-token --query value --output tsv; current="$(retry 10 "$RETRY_WAIT" "not allowed yet" secret_value admin-token)"; fi
     if [ "$current" = "$ADMIN_TOKEN" ]; then note "admin-token: unchanged"
-    else write_secret admin-token "$ADMIN_TOKEN"
+    else write_secret admin-token "$(secret_file admin-token "$ADMIN_TOKEN")"
     fi
   elif has_secret admin-token; then
     note "admin-token: kept (read it with: az keyvault secret show --vault-name $AZURE_KEY_VAULT_NAME --name admin-token --query value --output tsv)"
   else
-    write_secret admin-token "$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')"
+    write_secret admin-token "$(random_secret_file admin-token 32)"
     note "admin-token: generated; read it with: az keyvault secret show --vault-name $AZURE_KEY_VAULT_NAME --name admin-token --query value --output tsv"
   fi
 
   # Phone-marker key: generated once and never rotated here (markers keyed with it would orphan).
   if $DRY_RUN; then
     note "only when the vault has no phone-key-secret yet: a new random one"
-    write_secret phone-key-secret '***'
+    write_secret phone-key-secret "$WORKDIR/none"
   elif has_secret phone-key-secret; then
     note "phone-key-secret: kept"
   else
-    write_secret phone-key-secret "$("$PY" -c 'import secrets; print(secrets.token_urlsafe(48))')"
+    write_secret phone-key-secret "$(random_secret_file phone-key-secret 48)"
   fi
 
   # Key Vault references are cached for up to a day; a written secret is fetched again now.
@@ -241,9 +357,16 @@ secrets() {
 # ---- 4: app package ------------------------------------------------------------------------------
 publish() {
   local package="$WORKDIR/gruppstart.zip"
+  note "4. upload the app (Azure builds requirements.txt, hash-checked)"
   run "$PY" infra/package.py --output "$package"
-  run az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" \
+  # Right after a first deployment the identity's storage role may not apply yet (403).
+  show az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" \
     --name "$AZURE_FUNCTION_APP_NAME" --src "$package" --build-remote true --output none
+  $DRY_RUN && note "retried up to 6 times, $RETRY_WAIT s apart, while the new roles propagate"
+  $DRY_RUN || retry 6 "$RETRY_WAIT" "upload refused, likely the new identity's role not applied yet" \
+    az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" \
+      --name "$AZURE_FUNCTION_APP_NAME" --src "$package" --build-remote true --output none \
+    || die "the upload failed 6 times; run infra/deploy.sh $MUNICIPALITY again in a few minutes (nothing else needs undoing)"
 }
 
 # ---- 5: what to paste where --------------------------------------------------------------------
@@ -266,7 +389,7 @@ EOF
 # Outputs: from the deployment (all steps), from azd's environment (--step), else placeholders.
 if [ "$STEP" = all ]; then
   unset AZURE_FUNCTION_APP_NAME AZURE_FUNCTION_APP_ID AZURE_KEY_VAULT_NAME PUBLIC_BASE_URL
-elif ! $DRY_RUN; then
+elif [ "$STEP" != budget-start ] && ! $DRY_RUN; then
   for name in AZURE_KEY_VAULT_NAME AZURE_FUNCTION_APP_ID PUBLIC_BASE_URL; do
     [ -n "${!name:-}" ] || die "--step $STEP needs $name from the deployment's outputs in the environment (azd provides it)"
   done
@@ -277,7 +400,14 @@ AZURE_KEY_VAULT_NAME="${AZURE_KEY_VAULT_NAME:-<AZURE_KEY_VAULT_NAME>}"
 PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-<PUBLIC_BASE_URL>}"
 
 case "$STEP" in
-  all) provision; secrets; publish; urls ;;
+  all)
+    provision
+    if ! $VALIDATE_ONLY; then
+      note "3. secrets"; secrets
+      publish
+      urls
+    fi ;;
   secrets) secrets ;;
   urls) urls ;;
+  budget-start) exec 3>/dev/null; budget_start; printf '%s\n' "$BUDGET_START" ;;
 esac

@@ -30,12 +30,18 @@ MUNICIPALITIES = INFRA / "municipalities"
 PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
 
 # Template parameters a municipality file must not set: deploy.sh (or azd) fills them in.
-FILLED_IN_BY_DEPLOY = ("deployerPrincipalId", "deployerPrincipalType")
+FILLED_IN_BY_DEPLOY = ("deployerPrincipalId", "deployerPrincipalType", "budgetStartDate")
 
 NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# Alert phones: the template splits off a two-digit country code. Azure Monitor sends SMS to
+# Norway (47) but not to Sweden (46), and calls both: learn.microsoft.com/azure/azure-monitor/alerts/action-groups
+# (Countries/Regions with SMS notification support; ... with Voice notification support).
+ALERT_PHONE = re.compile(r"^\+(46|47)[0-9]{6,12}$")
+SMS_ALERT_COUNTRIES = {"47"}
 
 
 class MunicipalityError(ValueError):
@@ -109,8 +115,36 @@ def check_deployment(path: Path, document: dict[str, Any]) -> list[str]:
     base = deployment.get("publicBaseUrl")
     if base and not (isinstance(base, str) and base.startswith("https://") and not base.endswith("/")):
         problems.append(f"deployment.publicBaseUrl must start with https:// and not end with / (got {base!r})")
+    problems += check_alerts(deployment)
     if organisation.get("id") != path.stem:
         problems.append(f"organisation.id ({organisation.get('id')!r}) must equal the file name ({path.stem!r})")
+    return problems
+
+
+def check_alerts(deployment: dict[str, Any]) -> list[str]:
+    """Someone must hear the alerts, by a channel Azure Monitor can use, and the budget is set."""
+    problems = []
+    email, phone = deployment.get("alertEmail", ""), deployment.get("alertPhone", "")
+    if not email and not phone:
+        problems.append(
+            "deployment.alertEmail or deployment.alertPhone is required: the alerts and budget notices go there"
+        )
+    if email and not (isinstance(email, str) and EMAIL.match(email)):
+        problems.append(f"deployment.alertEmail must be an e-mail address (got {email!r})")
+    if phone and not (isinstance(phone, str) and ALERT_PHONE.match(phone)):
+        problems.append(
+            f"deployment.alertPhone must be a Swedish or Norwegian number in E.164, +46... or +47... (got {phone!r})"
+        )
+    elif phone and deployment.get("alertPhoneBy", "voice") == "sms" and phone[1:3] not in SMS_ALERT_COUNTRIES:
+        problems.append(
+            f"deployment.alertPhoneBy is sms, but Azure Monitor sends no SMS to +{phone[1:3]}: use voice or alertEmail"
+        )
+    budget = deployment.get("monthlyBudget")
+    if not (isinstance(budget, int) and not isinstance(budget, bool) and budget > 0):
+        problems.append(
+            "deployment.monthlyBudget is required: the Azure costs a month (billing currency) that trigger a notice "
+            f"(got {budget!r})"
+        )
     return problems
 
 
@@ -173,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         "--azd", metavar="PATH", help="write an azd parameters file (deployer from ${AZURE_PRINCIPAL_ID})"
     )
     parser.add_argument(
+        "--budget-start-date",
+        metavar="YYYY-MM-01",
+        help="with --azd: the existing budget's start date (Azure refuses to change it); default: the template's",
+    )
+    parser.add_argument(
         "--no-validate", action="store_true", help="skip validating the organisation with the app's model"
     )
     parser.add_argument("--quiet", action="store_true", help="no notes on standard error")
@@ -195,7 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         for name, value in fields(document).items():
             print(f"{name}\t{value}")
     elif args.azd:
-        extra = {"deployerPrincipalId": "${AZURE_PRINCIPAL_ID}"}
+        # azd fills these two from the signed-in principal (user or service principal).
+        extra = {"deployerPrincipalId": "${AZURE_PRINCIPAL_ID}", "deployerPrincipalType": "${AZURE_PRINCIPAL_TYPE}"}
+        if args.budget_start_date:
+            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-01", args.budget_start_date):
+                print(
+                    f"error: --budget-start-date must be YYYY-MM-01 (got {args.budget_start_date!r})", file=sys.stderr
+                )
+                return 2
+            extra["budgetStartDate"] = args.budget_start_date
         Path(args.azd).write_text(
             json.dumps(parameters_file(document, extra), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )

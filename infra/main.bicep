@@ -51,15 +51,19 @@ param joinWindowDays int = 14
 @maxValue(100000)
 param clientRegistrationsPerHour int = 20
 
-@description('Optional. Verification texts the whole installation may send per hour (SMS pumping bound).')
+@description('Optional. Verification texts the whole instance may send per hour: the bound on SMS pumping (fraudulent registrations that run up the Twilio bill). Size it to the population: a few times the busiest hour expected.')
 @minValue(1)
+@maxValue(100000)
 param smsCodesPerHour int = 60
 
-@description('Optional. Verification texts the whole installation may send per day (SMS pumping bound).')
+@description('Optional. Verification texts the whole instance may send per day (SMS pumping bound, as smsCodesPerHour).')
 @minValue(1)
+@maxValue(1000000)
 param smsCodesPerDay int = 300
 
-@description('Optional. The Entra ID app role operators must hold when App Service Authentication is on.')
+@description('Optional. Value of the Entra ID app role an operator must hold when App Service Authentication is on (ADMIN_APP_ROLE; see infra/README.md, Admin access).')
+@minLength(1)
+@maxLength(120)
 param adminAppRole string = 'Gruppstart.Operator'
 
 @description('Optional. NCRONTAB schedule (six fields, UTC) of the daily group lifecycle run (reminders, check-ins, closing groups).')
@@ -97,10 +101,62 @@ param adminSignInClientId string = ''
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
+@description('Optional. Memory of each app instance in MB: 512, 2048 or 4096 (what Flex Consumption offers). The app peaks near 110 MiB, and 512 costs a quarter of 2048 per second of execution.')
+@allowed([
+  512
+  2048
+  4096
+])
+param instanceMemoryMB int = 2048
+
 @description('Optional. Days Log Analytics keeps logs and telemetry.')
 @minValue(30)
 @maxValue(730)
 param logRetentionDays int = 30
+
+@description('Optional. E-mail address (the coordinator\'s, or a shared mailbox) that receives the alerts and budget notices. Give it, alertPhone, or both.')
+@maxLength(254)
+param alertEmail string = ''
+
+@description('Optional. Swedish (+46...) or Norwegian (+47...) number in E.164 that receives the alerts. Give it, alertEmail, or both.')
+@maxLength(16)
+param alertPhone string = ''
+
+@description('Optional. How alertPhone is reached: sms or voice. Azure Monitor sends no SMS to Sweden: use voice there.')
+@allowed([
+  'sms'
+  'voice'
+])
+param alertPhoneBy string = 'voice'
+
+@description('Optional. Percentage of texts failing permanently within an hour that raises an alert.')
+@minValue(1)
+@maxValue(100)
+param failedTextAlertPercent int = 20
+
+@description('Optional. Percentage of HTTP requests answered with a 5xx within 15 minutes that raises an alert.')
+@minValue(1)
+@maxValue(100)
+param serverErrorAlertPercent int = 5
+
+@description('Optional. Failed queue or timer function runs within 15 minutes that raise an alert.')
+@minValue(1)
+@maxValue(1000)
+param functionFailureAlertCount int = 1
+
+@description('Required. Monthly budget for the resource group\'s Azure costs, in the subscription\'s billing currency (Twilio bills the texts separately).')
+@minValue(1)
+param monthlyBudget int
+
+@description('Optional. Percentage of monthlyBudget actually spent at which the budget notice goes out; a forecast of 100% sends one too.')
+@minValue(1)
+@maxValue(1000)
+param budgetAlertPercent int = 80
+
+@description('Optional. First day of the budget\'s first month, yyyy-MM-01. Azure refuses to change it later, so deploy.sh passes the existing budget\'s date; the default (this month) is for the first deployment.')
+@minLength(10)
+@maxLength(10)
+param budgetStartDate string = utcNow('yyyy-MM-01')
 
 @description('Optional. Object ID of the principal running the deployment, given Key Vault Secrets Officer so it can write the secrets. deploy.sh fills it in; empty: no assignment.')
 param deployerPrincipalId string = ''
@@ -133,8 +189,12 @@ var names = {
   keyVault: take('kv-${namePrefix}-${resourceToken}', 24)
   plan: 'plan-${namePrefix}-${resourceToken}'
   functionApp: 'func-${namePrefix}-${resourceToken}'
+  actionGroup: 'ag-${namePrefix}-${resourceToken}'
+  alerts: 'alert-${namePrefix}-${resourceToken}'
 }
 var deploymentContainerName = 'app-package'
+// One budget per resource group; deploy.sh reads its start date by this name (BUDGET_NAME there).
+var budgetName = 'gruppstart-monthly'
 
 // What the app uses in storage; it also creates any that are missing.
 var queueNames = [
@@ -146,7 +206,6 @@ var queueNames = [
 var tableNames = [
   'interests'
   'facilitators'
-  'verifications'
   'ratelimits'
   'audit'
 ]
@@ -286,6 +345,7 @@ module functionApp 'modules/functionapp.bicep' = {
     appSettings: appSettings
     publicBaseUrl: publicBaseUrl
     maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
     adminSignInClientId: adminSignInClientId
     adminSignInExcludedPaths: publicPaths
     tags: allTags
@@ -294,6 +354,29 @@ module functionApp 'modules/functionapp.bicep' = {
   dependsOn: [
     roles
   ]
+}
+
+// Someone hears when it breaks or costs too much: alerts and a budget, to the file's contacts.
+module alerts 'modules/alerts.bicep' = {
+  name: 'alerts'
+  params: {
+    actionGroupName: names.actionGroup
+    actionGroupShortName: namePrefix
+    namePrefix: names.alerts
+    location: location
+    applicationInsightsId: monitoring.outputs.applicationInsightsId
+    alertEmail: alertEmail
+    alertPhone: alertPhone
+    alertPhoneBy: alertPhoneBy
+    failedTextAlertPercent: failedTextAlertPercent
+    serverErrorAlertPercent: serverErrorAlertPercent
+    functionFailureAlertCount: functionFailureAlertCount
+    budgetName: budgetName
+    monthlyBudget: monthlyBudget
+    budgetAlertPercent: budgetAlertPercent
+    budgetStartDate: budgetStartDate
+    tags: allTags
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -320,3 +403,6 @@ output TWILIO_AUTH_TOKEN_SECRET_NAME string = twilioAuthTokenSecretName
 
 @description('The Key Vault secret holding the admin token.')
 output ADMIN_TOKEN_SECRET_NAME string = adminTokenSecretName
+
+@description('The name of the monthly budget (deploy.sh reads its start date on later runs).')
+output BUDGET_NAME string = alerts.outputs.budgetName

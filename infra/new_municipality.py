@@ -42,6 +42,7 @@ import deploy_params  # noqa: E402 - after the path set-up above
 
 LOCATIONS = {"SE": "swedencentral", "NO": "norwayeast"}
 DEFAULT_LOCALES = {"SE": "sv,en", "NO": "nb,en"}
+ALERT_PHONE_BY = {"SE": "voice", "NO": "sms"}  # Azure Monitor sends no SMS to Sweden
 
 
 class Asker:
@@ -176,6 +177,24 @@ def build(args: argparse.Namespace, ask: Asker) -> dict[str, Any]:
         "smsSender": sms_sender,
         "twilioAccountSid": twilio_sid,
     }
+    # Alerts: the coordinator's phone unless told otherwise; Azure Monitor texts Norway, calls Sweden.
+    deployment["alertEmail"] = ask(
+        args.alert_email, "E-mail for alerts and budget notices (empty: none)", "--alert-email", ""
+    )
+    deployment["alertPhone"] = ask(
+        args.alert_phone, "Phone for alerts, E.164 (empty: none)", "--alert-phone", coordinator_phone or ""
+    )
+    deployment["alertPhoneBy"] = ask(
+        args.alert_phone_by,
+        "Reach that phone by sms or voice",
+        "--alert-phone-by",
+        ALERT_PHONE_BY.get(country, "voice"),
+    )
+    budget = ask(args.monthly_budget, "Monthly Azure budget (billing currency)", "--monthly-budget", "300")
+    deployment["monthlyBudget"] = int(budget) if budget.isdigit() else budget
+    for key in ("alertEmail", "alertPhone"):
+        if not deployment[key]:
+            del deployment[key]
     if args.twilio_messaging_service_sid:
         deployment["twilioMessagingServiceSid"] = args.twilio_messaging_service_sid
     if args.sms_rate_per_second:
@@ -261,6 +280,10 @@ def main(argv: list[str] | None = None) -> int:
     dep.add_argument("--twilio-account-sid")
     dep.add_argument("--twilio-messaging-service-sid")
     dep.add_argument("--sms-rate-per-second")
+    dep.add_argument("--alert-email", help="receives alerts and budget notices")
+    dep.add_argument("--alert-phone", help="receives alerts (default: the coordinator's phone)")
+    dep.add_argument("--alert-phone-by", choices=["sms", "voice"], help="default: sms in Norway, voice in Sweden")
+    dep.add_argument("--monthly-budget", help="Azure costs a month that trigger a notice (default 300)")
     args = parser.parse_args(argv)
 
     if args.check:

@@ -40,7 +40,7 @@ param pythonVersion string = '3.11'
 @maxValue(1000)
 param maximumInstanceCount int = 40
 
-@description('Optional. Memory of each instance in MB.')
+@description('Optional. Memory of each instance in MB: 512, 2048 (the platform default) or 4096, the sizes Flex Consumption offers. Billing is per GB-second, so 512 costs a quarter of 2048.')
 @allowed([
   512
   2048
@@ -119,17 +119,20 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     // checkov:skip=CKV_AZURE_17: residents' browsers and Twilio's webhooks cannot present client certificates.
     // checkov:skip=CKV_AZURE_222: the resident form and the Twilio webhooks must be reachable from the internet.
     // checkov:skip=CKV_AZURE_212: Flex Consumption scales out per request from zero; numberOfWorkers does not apply to it.
+    // checkov:skip=CKV_AZURE_78: Flex Consumption has no FTP and refuses siteConfig.ftpsState (learn.microsoft.com/azure/azure-functions/functions-app-settings#flex-consumption-plan-deprecations); FTP and SCM basic-auth publishing are off below.
+    // checkov:skip=CKV_AZURE_18: http20Enabled is set by none of Microsoft's Flex Consumption templates and its effect on a Flex site is undocumented; the platform default stands.
+    // checkov:skip=CKV_AZURE_67: as CKV_AZURE_18: no http20Enabled on a Flex Consumption site.
     // checkov:skip=CKV_AZURE_213: the App Service health-check ping would keep an instance running on a plan billed per execution; Application Insights watches failures instead.
     serverFarmId: plan.id
     httpsOnly: true
     clientCertEnabled: false
     publicNetworkAccess: 'Enabled'
     keyVaultReferenceIdentity: identityResourceId
+    // Only what Microsoft's own Flex templates set: Flex refuses ftpsState (FTP does not exist
+    // there; basic publishing credentials are off below), and tests/infra/test_flex_consumption.py
+    // holds the documented list of what else it refuses.
     siteConfig: {
       minTlsVersion: '1.2'
-      scmMinTlsVersion: '1.2'
-      ftpsState: 'Disabled'
-      http20Enabled: true
     }
     functionAppConfig: {
       deployment: {

@@ -63,6 +63,9 @@ resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
 @description('The resource ID of the Log Analytics workspace.')
 output workspaceId string = workspace.id
 
+@description('The resource ID of the Application Insights component.')
+output applicationInsightsId string = applicationInsights.id
+
 @description('The name of the Application Insights component.')
 output applicationInsightsName string = applicationInsights.name
 

@@ -109,3 +109,28 @@ def load_infra_module(name: str) -> ModuleType:
 @pytest.fixture(scope="session")
 def deploy_params() -> ModuleType:
     return load_infra_module("deploy_params")
+
+
+@pytest.fixture(scope="session")
+def app_settings(parsed: dict[str, Any]) -> dict[str, Any]:
+    """The app settings the template sets: main.bicep's appSettings variable, handed to the
+    function app module, plus what that module's appsettings config adds to it."""
+    main = template_of(parsed, MAIN)
+    settings = {unquote(k): v for k, v in main["variables"]["appSettings"]["value"].items()}
+    call = main["modules"]["functionApp"]["config"]["params"]
+    assert call["appSettings"] == "appSettings", "main.bicep must pass its appSettings variable to the module"
+    module = template_of(parsed, MODULES / "functionapp.bicep")
+    configs = [
+        r["config"]
+        for r in module["resources"].values()
+        if r["type"] == "Microsoft.Web/sites/config" and r["config"].get("name") == "appsettings"
+    ]
+    assert len(configs) == 1, "one appsettings config resource"
+    union = configs[0]["properties"]["function"]
+    assert union["type"] == "union", "the appsettings config is union(appSettings, {...})"
+    arguments = list(union["parameters"].values())
+    assert "appSettings" in arguments
+    for argument in arguments:
+        if isinstance(argument, dict):
+            settings |= {unquote(k): v for k, v in argument.items()}
+    return settings

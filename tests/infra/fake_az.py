@@ -1,18 +1,21 @@
 """A stand-in for the az CLI, for running infra/deploy.sh for real in tests: it answers the
-commands deploy.sh uses from a JSON state file (resource groups, deployment outputs, Key Vault
-secrets) and logs every call, so a test can check what a run changed.
+commands deploy.sh uses from a JSON state file (resource groups, deleted vaults, a budget,
+deployment outputs, Key Vault secrets, upload failures to come) and logs every call, so a test
+can check what a run changed. Anything else (a Microsoft Graph call such as `az ad ...`) fails.
 
     FAKE_AZ_STATE=state.json FAKE_AZ_LOG=calls.jsonl python fake_az.py <az arguments>
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
 import zipfile
 from pathlib import Path
 
+DEPLOYER_OBJECT_ID = "11111111-2222-3333-4444-555555555555"
 OUTPUTS = {
     "AZURE_FUNCTION_APP_NAME": "func-gs-test-abc123",
     "AZURE_FUNCTION_APP_ID": "/subscriptions/0000/resourceGroups/rg/providers/Microsoft.Web/sites/func-gs-test-abc123",
@@ -21,6 +24,7 @@ OUTPUTS = {
     "PUBLIC_BASE_URL": "https://func-gs-test-abc123.azurewebsites.net",
     "TWILIO_AUTH_TOKEN_SECRET_NAME": "twilio-auth-token",
     "ADMIN_TOKEN_SECRET_NAME": "admin-token",
+    "BUDGET_NAME": "gruppstart-monthly",
 }
 
 
@@ -28,46 +32,91 @@ def option(args: list[str], name: str) -> str | None:
     return args[args.index(name) + 1] if name in args else None
 
 
+def token(claims: dict[str, str]) -> str:
+    def part(value: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.signature"
+
+
 def main(args: list[str]) -> int:
     state_path, log_path = Path(os.environ["FAKE_AZ_STATE"]), Path(os.environ["FAKE_AZ_LOG"])
-    state = json.loads(state_path.read_text()) if state_path.exists() else {"groups": {}, "secrets": {}}
+    state = json.loads(state_path.read_text()) if state_path.exists() else {}
+    for key, empty in (("groups", {}), ("secrets", {}), ("deleted_vaults", []), ("vaults", [])):
+        state.setdefault(key, empty)
     entry: dict[str, object] = {"args": args}
     command = " ".join(a for a in args[:4] if not a.startswith("-"))
     query = option(args, "--query")
+    status = 0
 
     if command.startswith("account show"):
-        print({"user.type": "user", "user.name": "operator@example.org"}.get(query or "", "Name  Id  User"))
-    elif command.startswith("ad signed-in-user show"):
-        print("11111111-2222-3333-4444-555555555555")
+        user_type = state.get("user_type", "user")
+        print({"user.type": user_type, "user.name": "operator@example.org"}.get(query or "", "Name  Id  User"))
+    elif command.startswith("account get-access-token"):
+        print(token({"oid": DEPLOYER_OBJECT_ID, "tid": "tenant"}))
+    elif command.startswith("bicep build"):
+        Path(option(args, "--outfile") or "").write_text("{}")
+    elif command.startswith("group exists"):
+        print("true" if option(args, "--name") in state["groups"] else "false")
     elif command.startswith("group create"):
         state["groups"][option(args, "--name")] = option(args, "--location")
-    elif command.startswith("deployment group create"):
+    elif command.startswith("keyvault list-deleted"):
+        print(json.dumps(state["deleted_vaults"]))
+    elif command.startswith("keyvault recover"):
+        name = option(args, "--name")
+        state["vaults"].append(name)
+        state["deleted_vaults"] = [v for v in state["deleted_vaults"] if v["name"] != name]
+    elif (
+        command.startswith("rest")
+        and option(args, "--method") == "get"
+        and "/budgets/" in (option(args, "--url") or "")
+    ):
+        if "budget_start" not in state:
+            print("ERROR: (NotFound) Budget not found.", file=sys.stderr)
+            status = 3
+        else:
+            print(state["budget_start"])
+    elif command.startswith(("deployment group create", "deployment group what-if")):
         assert Path(option(args, "--template-file") or "").is_file(), "the template file exists"
         files = [a[1:] for a in args if a.startswith("@")]
         entry["parameters"] = json.loads(Path(files[0]).read_text(encoding="utf-8"))["parameters"]
-        print(json.dumps({name: {"type": "String", "value": value} for name, value in OUTPUTS.items()}))
+        if "create" in command:
+            print(json.dumps({name: {"type": "String", "value": value} for name, value in OUTPUTS.items()}))
     elif command.startswith("keyvault secret list"):
         print("\n".join(state["secrets"]))
     elif command.startswith("keyvault secret show"):
         name = option(args, "--name")
         if name not in state["secrets"]:
             print(f"(SecretNotFound) A secret with (name/id) {name} was not found in this key vault.", file=sys.stderr)
-            return 3
-        print(state["secrets"][name] if query == "value" else f"https://vault/secrets/{name}/v1")
+            status = 3
+        else:
+            print(state["secrets"][name] if query == "value" else f"https://vault/secrets/{name}/v1")
     elif command.startswith("keyvault secret set"):
-        state["secrets"][option(args, "--name")] = option(args, "--value")
+        if "--value" in args:
+            print("fake az: a secret value on the command line", file=sys.stderr)
+            status = 2
+        else:
+            path = Path(option(args, "--file") or "")
+            entry["file_mode"] = oct(path.stat().st_mode & 0o777)
+            state["secrets"][option(args, "--name")] = path.read_text(encoding="utf-8")
     elif command.startswith("rest"):
         pass
     elif command.startswith("functionapp deployment source config-zip"):
-        with zipfile.ZipFile(option(args, "--src") or "") as archive:
-            entry["package"] = archive.namelist()
+        if state.get("zip_failures", 0) > 0:
+            state["zip_failures"] -= 1
+            print("ERROR: Status Code: 403, Details: AuthorizationPermissionMismatch", file=sys.stderr)
+            status = 1
+        else:
+            with zipfile.ZipFile(option(args, "--src") or "") as archive:
+                entry["package"] = archive.namelist()
     else:
         print(f"fake az: unexpected command: {args}", file=sys.stderr)
-        return 2
+        status = 2
+    entry["status"] = status
     state_path.write_text(json.dumps(state))
     with log_path.open("a") as log:
         log.write(json.dumps(entry) + "\n")
-    return 0
+    return status
 
 
 if __name__ == "__main__":

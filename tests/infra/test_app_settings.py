@@ -22,7 +22,6 @@ from tests.infra.conftest import (
     dotted,
     has_default,
     template_of,
-    unquote,
 )
 
 # Read by the app, never set in Azure.
@@ -57,31 +56,6 @@ def settings_fields() -> dict[str, set[str]]:
 
 def is_secret(field: Any) -> bool:
     return field.annotation is SecretStr or SecretStr in typing.get_args(field.annotation)
-
-
-@pytest.fixture(scope="module")
-def app_settings(parsed: dict[str, Any]) -> dict[str, Any]:
-    """The app settings the template sets: main.bicep's appSettings variable, handed to the
-    function app module, plus what that module's appsettings config adds to it."""
-    main = template_of(parsed, MAIN)
-    settings = {unquote(k): v for k, v in main["variables"]["appSettings"]["value"].items()}
-    call = main["modules"]["functionApp"]["config"]["params"]
-    assert call["appSettings"] == "appSettings", "main.bicep must pass its appSettings variable to the module"
-    module = template_of(parsed, MODULES / "functionapp.bicep")
-    configs = [
-        r["config"]
-        for r in module["resources"].values()
-        if r["type"] == "Microsoft.Web/sites/config" and r["config"].get("name") == "appsettings"
-    ]
-    assert len(configs) == 1, "one appsettings config resource"
-    union = configs[0]["properties"]["function"]
-    assert union["type"] == "union", "the appsettings config is union(appSettings, {...})"
-    arguments = list(union["parameters"].values())
-    assert "appSettings" in arguments
-    for argument in arguments:
-        if isinstance(argument, dict):
-            settings |= {unquote(k): v for k, v in argument.items()}
-    return settings
 
 
 def test_allow_lists_name_real_settings() -> None:

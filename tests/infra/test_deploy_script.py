@@ -25,13 +25,16 @@ def run_deploy(
     *args: str, env: dict[str, str] | None = None, path_dirs: tuple[Path, ...] = ()
 ) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if k not in {"TWILIO_AUTH_TOKEN", "ADMIN_TOKEN"}}
-    environment |= {"PATH": os.pathsep.join([*map(str, path_dirs), environment.get("PATH", "")])} | (env or {})
+    environment |= {"PATH": os.pathsep.join([*map(str, path_dirs), environment.get("PATH", "")])}
+    environment |= {"GRUPPSTART_RETRY_WAIT": "0"} | (env or {})
     for name in (
         "AZURE_FUNCTION_APP_NAME",
         "AZURE_FUNCTION_APP_ID",
         "AZURE_KEY_VAULT_NAME",
         "PUBLIC_BASE_URL",
         "AZURE_RESOURCE_GROUP",
+        "AZURE_PRINCIPAL_ID",
+        "AZURE_PRINCIPAL_TYPE",
     ):
         if name not in (env or {}):
             environment.pop(name, None)
@@ -83,7 +86,9 @@ def line_index(lines: list[str], pattern: str) -> int:
 
 
 @pytest.mark.parametrize("path", MUNICIPALITY_FILES, ids=lambda p: p.stem)
-def test_dry_run_prints_the_whole_deployment_and_runs_nothing(path: Path, tripwire_az: tuple[Path, Path]) -> None:
+def test_dry_run_prints_validate_deploy_and_upload_in_order_and_runs_nothing(
+    path: Path, tripwire_az: tuple[Path, Path]
+) -> None:
     bin_dir, marker = tripwire_az
     document = json.loads(path.read_text(encoding="utf-8"))
     municipality, location = path.stem, document["deployment"]["location"]
@@ -98,31 +103,53 @@ def test_dry_run_prints_the_whole_deployment_and_runs_nothing(path: Path, tripwi
     out = done.stdout
     lines = out.splitlines()
     group = rf"^az group create --name rg-gruppstart-{municipality} --location {location} "
-    deployment = (
-        rf"^az deployment group create --resource-group rg-gruppstart-{municipality} --name gruppstart-{municipality} "
+    template = (
+        rf"--resource-group rg-gruppstart-{municipality} --name gruppstart-{municipality} "
         r"--template-file infra/main\.bicep --parameters @\S+parameters\.json "
     )
     order = [
+        line_index(lines, r"^az bicep build --file infra/main\.bicep "),
         line_index(lines, group),
-        line_index(lines, deployment),
-        line_index(lines, r"^az keyvault secret set .*--name twilio-auth-token --value '\*\*\*' "),
-        line_index(lines, r"^az keyvault secret set .*--name admin-token --value '\*\*\*' "),
+        line_index(lines, r"^az keyvault list-deleted "),
+        line_index(lines, r"^az rest --method get --url \S+/budgets/gruppstart-monthly"),
+        line_index(lines, r"^az deployment group what-if " + template),
+        line_index(lines, r"^az deployment group create " + template),
+        line_index(lines, r"^az keyvault secret set .*--name twilio-auth-token --file '<file>' "),
+        line_index(lines, r"^az keyvault secret set .*--name admin-token --file '<file>' "),
         line_index(
             lines,
             r"^az functionapp deployment source config-zip --resource-group "
             rf"rg-gruppstart-{municipality} .*--src \S+\.zip --build-remote true",
         ),
+        line_index(lines, r"Public form: +\S+/$"),
         line_index(lines, r"A message comes in: +\S+/api/sms/inbound$"),
         line_index(lines, r"Status callback: +\S+/api/sms/status$"),
-        line_index(lines, r"Public form: +\S+/$"),
     ]
-    assert order[:5] == sorted(order[:5]), "resource group, template, secrets, package, in that order"
-    assert "deployerPrincipalId=" in lines[order[1]]
+    assert order == sorted(order), "validate (build, what-if), deploy, secrets, upload, URLs, in that order"
+    deploy_line = lines[order[5]]
+    assert "deployerPrincipalId=" in deploy_line and "deployerPrincipalType=User" in deploy_line
+    assert re.search(r"budgetStartDate=\d{4}-\d{2}-01\b", deploy_line)
+    assert not re.search(r"^az ad ", out, re.MULTILINE), "no Microsoft Graph call"
+    assert "--value" not in out, "secrets travel in files"
     assert TWILIO_TOKEN not in out + done.stderr and ADMIN_TOKEN not in out + done.stderr
     # the parameters the dry run shows are the mapping's, organisation included
     shown = json.loads("\n".join(line[4:] for line in lines if line.startswith("#   ")))
     assert shown["parameters"]["organisation"]["value"] == document["organisation"]
     assert shown["parameters"]["location"]["value"] == location
+
+
+def test_validate_dry_run_prints_the_checks_and_no_change(tripwire_az: tuple[Path, Path]) -> None:
+    bin_dir, marker = tripwire_az
+    done = run_deploy("aurskog-holand", "--validate", "--dry-run", path_dirs=(bin_dir,))
+    assert done.returncode == 0, done.stderr
+    assert not marker.exists()
+    lines = done.stdout.splitlines()
+    build = line_index(lines, r"^az bicep build ")
+    what_if = line_index(lines, r"^az deployment group what-if --resource-group rg-gruppstart-aurskog-holand ")
+    assert build < what_if
+    for change in (r"^az group create", r"^az deployment group create", r"^az keyvault secret set", r"config-zip"):
+        with pytest.raises(AssertionError):
+            line_index(lines, change)
 
 
 def test_unknown_municipality_is_refused_with_the_known_ones(tripwire_az: tuple[Path, Path]) -> None:
@@ -150,7 +177,13 @@ def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, An
     assert "group create --name" in commands
     deployment = next(e for e in entries if e["args"][:3] == ["deployment", "group", "create"])
     assert deployment["parameters"]["organisation"]["value"]["id"] == "region-jonkoping"
-    assert "deployerPrincipalId=11111111-2222-3333-4444-555555555555" in deployment["args"]
+    assert "deployerPrincipalId=11111111-2222-3333-4444-555555555555" in deployment["args"], "from the token's oid"
+    assert "deployerPrincipalType=User" in deployment["args"]
+    assert not [e for e in entries if e["args"][0] == "ad"], "no Microsoft Graph call"
+    assert not [e for e in entries if e["status"] != 0 and e["args"][0] != "rest"], "every az call succeeded"
+    what_if = commands.index("deployment group what-if")
+    assert commands.index("bicep build --file") < what_if < commands.index("deployment group create")
+    assert all(e["file_mode"] == "0o600" for e in entries if e["args"][:3] == ["keyvault", "secret", "set"])
     assert sorted(secrets_written(entries)) == ["admin-token", "phone-key-secret", "twilio-auth-token"]
     assert any(
         e["args"][0] == "rest" and "configreferences/appsettings/refresh" in " ".join(e["args"]) for e in entries
@@ -163,12 +196,15 @@ def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, An
     assert len(admin_token) >= 32
     for secret in (TWILIO_TOKEN, admin_token):
         assert secret not in first.stdout + first.stderr
+        assert not [e for e in entries if secret in " ".join(e["args"])], "no secret in any command line"
+    assert json.loads(fake_az["state"].read_text())["secrets"]["twilio-auth-token"] == TWILIO_TOKEN, "no newline added"
 
     second = run_deploy("region-jonkoping", env=env, path_dirs=(fake_az["bin"],))
     assert second.returncode == 0, second.stderr
     again = calls(fake_az, since=len(entries))
     assert secrets_written(again) == [], "a second run writes no secret"
-    assert not [e for e in again if e["args"][0] == "rest"], "and refreshes nothing"
+    refreshes = [e for e in again if e["args"][0] == "rest" and "configreferences" in " ".join(e["args"])]
+    assert not refreshes, "and refreshes nothing"
     assert json.loads(fake_az["state"].read_text())["secrets"]["admin-token"] == admin_token, "admin token kept"
     assert admin_token not in second.stdout + second.stderr
 
@@ -212,7 +248,13 @@ def test_azd_parameters_file(tmp_path: Path, deploy_params: Any) -> None:
     deploy_params.main(["region-jonkoping", "--azd", str(target), "--quiet"])
     parameters = json.loads(target.read_text(encoding="utf-8"))["parameters"]
     assert parameters["deployerPrincipalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
+    assert parameters["deployerPrincipalType"]["value"] == "${AZURE_PRINCIPAL_TYPE}", "a service principal too"
     assert parameters["organisation"]["value"]["id"] == "region-jonkoping"
+    assert "budgetStartDate" not in parameters, "the template's default: this month"
+    deploy_params.main(["region-jonkoping", "--azd", str(target), "--quiet", "--budget-start-date", "2026-03-01"])
+    parameters = json.loads(target.read_text(encoding="utf-8"))["parameters"]
+    assert parameters["budgetStartDate"]["value"] == "2026-03-01"
+    assert deploy_params.main(["region-jonkoping", "--azd", str(target), "--budget-start-date", "2026-03-15"]) == 2
 
 
 def test_hook_scripts_and_deploy_script_are_valid_shell() -> None:
@@ -232,3 +274,129 @@ def test_package_leaves_out_tests_infra_and_tooling() -> None:
     assert any(f.startswith("shared/") for f in files)
     for excluded in ("tests/", "infra/", "bench/", "node_modules/", ".venv", ".git/", "__pycache__", "azure.yaml"):
         assert not [f for f in files if f.startswith(excluded) or f"/{excluded}" in f], excluded
+
+
+def deployment_args(fake: dict[str, Any]) -> list[str]:
+    return next(e for e in calls(fake) if e["args"][:3] == ["deployment", "group", "create"])["args"]
+
+
+def write_state(fake: dict[str, Any], **state: Any) -> None:
+    fake["state"].write_text(json.dumps(state))
+
+
+def test_a_soft_deleted_vault_of_this_instance_is_recovered_before_the_deployment(fake_az: dict[str, Any]) -> None:
+    """After `az group delete`, purge protection keeps the vault's name for 90 days and the new
+    deployment computes the same name: the run recovers it instead of failing."""
+    vaults = "providers/Microsoft.KeyVault/vaults"
+    ours = f"/subscriptions/0000/resourceGroups/RG-Gruppstart-Region-Jonkoping/{vaults}/kv-gs-rjl-abc"  # any case
+    other = f"/subscriptions/0000/resourceGroups/rg-other/{vaults}/kv-gs-rjl-xyz"
+    write_state(
+        fake_az,
+        deleted_vaults=[
+            {"name": "kv-gs-rjl-abc", "properties": {"vaultId": ours}},
+            {"name": "kv-gs-rjl-xyz", "properties": {"vaultId": other}},
+        ],
+    )
+    done = run_deploy("region-jonkoping", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    commands = [" ".join(e["args"][:3]) for e in calls(fake_az)]
+    recovered = [e["args"] for e in calls(fake_az) if e["args"][:2] == ["keyvault", "recover"]]
+    assert recovered == [["keyvault", "recover", "--name", "kv-gs-rjl-abc", "--output", "none"]], "only this group's"
+    assert commands.index("keyvault recover --name") < commands.index("deployment group create")
+
+
+def test_validate_changes_nothing_and_names_the_recovery(fake_az: dict[str, Any]) -> None:
+    vault_id = (
+        "/subscriptions/0/resourceGroups/rg-gruppstart-aurskog-holand/providers/Microsoft.KeyVault/vaults/kv-gs-ahk-1"
+    )
+    write_state(
+        fake_az,
+        groups={"rg-gruppstart-aurskog-holand": "norwayeast"},
+        deleted_vaults=[{"name": "kv-gs-ahk-1", "properties": {"vaultId": vault_id}}],
+    )
+    done = run_deploy("aurskog-holand", "--validate", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    verbs = {" ".join(e["args"][:3]) for e in calls(fake_az)}
+    assert "deployment group what-if" in verbs and "bicep build --file" in verbs
+    changes = {"group create --name", "deployment group create", "keyvault secret set", "keyvault recover --name"}
+    assert not verbs & changes, verbs & changes
+    assert not [v for v in verbs if v.startswith("functionapp")]
+    assert "az keyvault recover --name kv-gs-ahk-1" in done.stdout
+
+
+def test_validate_before_the_first_deployment_compiles_only(fake_az: dict[str, Any]) -> None:
+    done = run_deploy("aurskog-holand", "--validate", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    verbs = [" ".join(e["args"][:3]) for e in calls(fake_az)]
+    assert "bicep build --file" in verbs and "deployment group what-if" not in verbs
+    assert "does not exist yet" in done.stdout
+    assert "group create --name" not in verbs
+
+
+def test_the_upload_is_retried_while_the_roles_propagate(fake_az: dict[str, Any]) -> None:
+    write_state(fake_az, zip_failures=2)
+    done = run_deploy("region-jonkoping", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    uploads = [e for e in calls(fake_az) if e["args"][:2] == ["functionapp", "deployment"]]
+    assert [e["status"] for e in uploads] == [1, 1, 0]
+    assert "upload refused" in done.stderr
+
+
+def test_an_upload_that_keeps_failing_stops_the_run(fake_az: dict[str, Any]) -> None:
+    write_state(fake_az, zip_failures=99)
+    done = run_deploy("region-jonkoping", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode != 0
+    assert len([e for e in calls(fake_az) if e["args"][:2] == ["functionapp", "deployment"]]) == 6
+    assert "the upload failed 6 times" in done.stderr
+
+
+def test_the_budget_keeps_its_start_date(fake_az: dict[str, Any]) -> None:
+    """Azure refuses to change a budget's start date: a later run passes the existing one."""
+    write_state(fake_az, budget_start="2026-03-01T00:00:00Z")
+    assert run_deploy("region-jonkoping", env=fake_az["env"], path_dirs=(fake_az["bin"],)).returncode == 0
+    assert "budgetStartDate=2026-03-01" in deployment_args(fake_az)
+
+
+def test_the_first_budget_starts_this_month(fake_az: dict[str, Any]) -> None:
+    assert run_deploy("region-jonkoping", env=fake_az["env"], path_dirs=(fake_az["bin"],)).returncode == 0
+    (start,) = [a.split("=", 1)[1] for a in deployment_args(fake_az) if a.startswith("budgetStartDate=")]
+    assert re.fullmatch(r"\d{4}-\d{2}-01", start)
+
+
+@pytest.mark.parametrize(
+    ("how", "expected"),
+    [
+        ({"args": ("--principal-type", "ServicePrincipal")}, "ServicePrincipal"),
+        ({"env": {"AZURE_PRINCIPAL_TYPE": "ServicePrincipal"}}, "ServicePrincipal"),
+        ({"state": {"user_type": "servicePrincipal"}}, "ServicePrincipal"),
+        ({}, "User"),
+    ],
+    ids=["flag", "azd-environment", "az-account-show", "default"],
+)
+def test_the_deployers_principal_type(fake_az: dict[str, Any], how: dict[str, Any], expected: str) -> None:
+    if "state" in how:
+        write_state(fake_az, **how["state"])
+    done = run_deploy(
+        "region-jonkoping", *how.get("args", ()), env=fake_az["env"] | how.get("env", {}), path_dirs=(fake_az["bin"],)
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"deployerPrincipalType={expected}" in deployment_args(fake_az)
+    assert not [e for e in calls(fake_az) if e["args"][0] == "ad"]
+
+
+def test_an_unknown_principal_type_is_refused() -> None:
+    done = run_deploy("region-jonkoping", "--dry-run", "--principal-type", "Robot")
+    assert done.returncode == 2 and "--principal-type" in done.stderr
+
+
+def test_the_budget_name_is_the_templates(main_template: dict[str, Any]) -> None:
+    script = DEPLOY.read_text(encoding="utf-8")
+    (name,) = re.findall(r'^BUDGET_NAME="([^"]+)"', script, re.MULTILINE)
+    assert main_template["variables"]["budgetName"]["value"] == name
+
+
+def test_the_azd_hook_step_prints_the_budget_start(fake_az: dict[str, Any]) -> None:
+    write_state(fake_az, budget_start="2026-03-01T00:00:00Z")
+    done = run_deploy("region-jonkoping", "--step", "budget-start", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2026-03-01", "only the date: the preprovision hook reads it"

@@ -1,0 +1,226 @@
+metadata name = 'Gruppstart alerts and budget'
+metadata description = 'Tells the municipality when the instance breaks or costs more than planned: log search alerts on Application Insights (a message in a poison queue, a rate of failed texts, a rate of server errors, failed function runs) and a monthly cost budget on the resource group, all to one action group (e-mail and/or a phone).'
+
+@description('Required. Name of the action group.')
+@minLength(1)
+@maxLength(260)
+param actionGroupName string
+
+@description('Required. Short name of the action group, shown in its e-mails and texts (at most 12 characters).')
+@minLength(1)
+@maxLength(12)
+param actionGroupShortName string
+
+@description('Required. Prefix of the alert rule names.')
+@minLength(1)
+@maxLength(40)
+param namePrefix string
+
+@description('Required. Azure region of the alert rules (that of Application Insights).')
+param location string
+
+@description('Required. Resource ID of the Application Insights component the rules query.')
+param applicationInsightsId string
+
+@description('Optional. E-mail address that receives the alerts and the budget notices. Empty: none.')
+param alertEmail string = ''
+
+@description('Optional. Swedish (+46...) or Norwegian (+47...) number in E.164 that receives the alerts. Empty: none.')
+param alertPhone string = ''
+
+@description('Optional. How the phone is reached: sms or voice. Azure Monitor sends SMS to Norway but not to Sweden; it calls both.')
+@allowed([
+  'sms'
+  'voice'
+])
+param alertPhoneBy string = 'voice'
+
+@description('Optional. Percentage of texts failing permanently within an hour that raises an alert.')
+@minValue(1)
+@maxValue(100)
+param failedTextAlertPercent int = 20
+
+@description('Optional. Percentage of HTTP requests answered with a 5xx within 15 minutes that raises an alert.')
+@minValue(1)
+@maxValue(100)
+param serverErrorAlertPercent int = 5
+
+@description('Optional. Failed queue or timer function runs within 15 minutes that raise an alert.')
+@minValue(1)
+@maxValue(1000)
+param functionFailureAlertCount int = 1
+
+@description('Required. Name of the budget, unique in the resource group (deploy.sh looks it up by this name).')
+@minLength(1)
+@maxLength(63)
+param budgetName string
+
+@description('Required. Monthly budget of the resource group, in the billing currency of the subscription.')
+@minValue(1)
+param monthlyBudget int
+
+@description('Optional. Percentage of the monthly budget actually spent at which the budget notice goes out (a forecast of 100% also sends one).')
+@minValue(1)
+@maxValue(1000)
+param budgetAlertPercent int = 80
+
+@description('Required. First day of the budget\'s first month (yyyy-MM-01). Azure refuses to change it on an existing budget: deploy.sh reads it from the budget once it exists.')
+@minLength(10)
+@maxLength(10)
+param budgetStartDate string
+
+@description('Optional. Tags of the resources.')
+param tags object = {}
+
+var phoneReceiver = {
+  name: 'phone'
+  countryCode: empty(alertPhone) ? '' : substring(alertPhone, 1, 2)
+  phoneNumber: empty(alertPhone) ? '' : substring(alertPhone, 3)
+}
+
+resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
+  name: actionGroupName
+  location: 'global'
+  tags: tags
+  properties: {
+    groupShortName: actionGroupShortName
+    enabled: true
+    emailReceivers: empty(alertEmail) ? [] : [
+      {
+        name: 'email'
+        emailAddress: alertEmail
+        useCommonAlertSchema: true
+      }
+    ]
+    smsReceivers: !empty(alertPhone) && alertPhoneBy == 'sms' ? [
+      phoneReceiver
+    ] : []
+    voiceReceivers: !empty(alertPhone) && alertPhoneBy == 'voice' ? [
+      phoneReceiver
+    ] : []
+  }
+}
+
+// Each rule is a KQL query over the Application Insights tables that host.json keeps filled:
+// requests (Host.Results), traces (Function.* and the app's own log lines). A rule fires when
+// its query returns a row. tests/infra/test_alerts.py checks the log lines they match exist.
+var rules = [
+  {
+    name: 'poison-queue'
+    displayName: 'Gruppstart: a message went to a poison queue'
+    description: 'A queue message failed every retry (host.json maxDequeueCount) and was moved to formation-requests-poison or notifications-poison. The runbook in infra/README.md says what to do.'
+    severity: 1
+    window: 'PT15M'
+    query: 'traces | where message has "Moving message to queue" and message has "-poison"'
+  }
+  {
+    name: 'failed-texts'
+    displayName: 'Gruppstart: texts are failing'
+    description: 'At least ${failedTextAlertPercent}% of the texts sent in the last hour failed permanently (an invalid number, a blocked sender, a suspended Twilio account).'
+    severity: 2
+    window: 'PT1H'
+    query: 'traces | where message startswith "notification " | parse message with "notification " outcome:string " (attempt " * | summarize sent = countif(outcome == "sent"), failed = countif(outcome == "failed") | where failed > 0 and failed * 100 >= (sent + failed) * ${failedTextAlertPercent}'
+  }
+  {
+    name: 'server-errors'
+    displayName: 'Gruppstart: the web app answers with server errors'
+    description: 'At least ${serverErrorAlertPercent}% of the HTTP requests in the last 15 minutes were answered with a 5xx status.'
+    severity: 1
+    window: 'PT15M'
+    query: 'requests | where isnotempty(url) | summarize total = count(), errors = countif(toint(resultCode) >= 500) | where errors > 0 and errors * 100 >= total * ${serverErrorAlertPercent}'
+  }
+  {
+    name: 'function-failures'
+    displayName: 'Gruppstart: queue or timer functions fail'
+    description: 'At least ${functionFailureAlertCount} runs of the formation, notification or lifecycle functions failed in the last 15 minutes (storage or Twilio unreachable, a bug).'
+    severity: 2
+    window: 'PT15M'
+    query: 'requests | where isempty(url) and success == false | summarize failures = count() | where failures >= ${functionFailureAlertCount}'
+  }
+]
+
+resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for rule in rules: {
+  name: '${namePrefix}-${rule.name}'
+  location: location
+  tags: tags
+  kind: 'LogAlert'
+  properties: {
+    displayName: rule.displayName
+    description: rule.description
+    severity: rule.severity
+    enabled: true
+    evaluationFrequency: 'PT15M'
+    windowSize: rule.window
+    scopes: [
+      applicationInsightsId
+    ]
+    targetResourceTypes: [
+      'microsoft.insights/components'
+    ]
+    criteria: {
+      allOf: [
+        {
+          query: rule.query
+          timeAggregation: 'Count'
+          operator: 'GreaterThan'
+          threshold: 0
+          failingPeriods: {
+            numberOfEvaluationPeriods: 1
+            minFailingPeriodsToAlert: 1
+          }
+        }
+      ]
+    }
+    autoMitigate: true
+    actions: {
+      actionGroups: [
+        actionGroup.id
+      ]
+    }
+  }
+}]
+
+// Azure costs only: the texts are billed by Twilio (see infra/README.md, What it costs).
+resource budget 'Microsoft.Consumption/budgets@2023-11-01' = {
+  name: budgetName
+  properties: {
+    category: 'Cost'
+    amount: monthlyBudget
+    timeGrain: 'Monthly'
+    timePeriod: {
+      startDate: budgetStartDate
+    }
+    notifications: {
+      actual: {
+        enabled: true
+        operator: 'GreaterThanOrEqualTo'
+        threshold: budgetAlertPercent
+        thresholdType: 'Actual'
+        contactEmails: empty(alertEmail) ? [] : [
+          alertEmail
+        ]
+        contactGroups: [
+          actionGroup.id
+        ]
+      }
+      forecast: {
+        enabled: true
+        operator: 'GreaterThanOrEqualTo'
+        threshold: 100
+        thresholdType: 'Forecasted'
+        contactEmails: empty(alertEmail) ? [] : [
+          alertEmail
+        ]
+        contactGroups: [
+          actionGroup.id
+        ]
+      }
+    }
+  }
+}
+
+@description('The resource ID of the action group.')
+output actionGroupId string = actionGroup.id
+
+@description('The name of the budget.')
+output budgetName string = budget.name

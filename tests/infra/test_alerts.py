@@ -1,0 +1,130 @@
+"""Someone hears when it breaks: four log search alerts and a monthly budget, per municipality
+file, to an action group that reaches the file's contacts; and the log lines the alert queries
+match are the ones the app and the host really write."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import MAIN, MODULES, MUNICIPALITY_FILES, ROOT, dotted, template_of
+
+ALERTS = MODULES / "alerts.bicep"
+
+
+@pytest.fixture(scope="module")
+def alerts(parsed: dict[str, Any]) -> dict[str, Any]:
+    return template_of(parsed, ALERTS)
+
+
+def resource(template: dict[str, Any], type_: str) -> dict[str, Any]:
+    (found,) = [r["config"] for r in template["resources"].values() if r["type"] == type_]
+    return found
+
+
+def rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {rule["name"]: rule for rule in template["variables"]["rules"]["value"]}
+
+
+def test_every_alert_the_issue_asks_for_goes_to_the_action_group(alerts: dict[str, Any]) -> None:
+    assert set(rules(alerts)) == {"poison-queue", "failed-texts", "server-errors", "function-failures"}
+    looped = resource(alerts, "Microsoft.Insights/scheduledQueryRules")
+    assert looped["loop_type"]["detail"]["array_name"] == "rules", "one rule resource per entry"
+    rule = looped["config"]
+    assert rule["properties"]["scopes"] == ["applicationInsightsId"]
+    assert rule["properties"]["actions"]["actionGroups"] == [
+        {"operator": {"type": "property_accessor", "operands": {"operand_1": "actionGroup", "operand_2": "id"}}}
+    ]
+    assert rule["properties"]["enabled"] is True
+    assert rule["properties"]["criteria"]["allOf"][0]["operator"] == "GreaterThan"
+
+
+def test_the_action_group_reaches_e_mail_sms_or_voice(alerts: dict[str, Any]) -> None:
+    group = resource(alerts, "Microsoft.Insights/actionGroups")
+    properties = group["properties"]
+    assert group["location"] == "global"
+    assert {"emailReceivers", "smsReceivers", "voiceReceivers"} <= set(properties)
+    phone = alerts["variables"]["phoneReceiver"]["value"]
+    assert set(phone) == {"name", "countryCode", "phoneNumber"}
+
+
+def test_the_budget_notifies_the_same_people(alerts: dict[str, Any]) -> None:
+    budget = resource(alerts, "Microsoft.Consumption/budgets")["properties"]
+    assert budget["category"] == "Cost" and budget["timeGrain"] == "Monthly"
+    assert budget["amount"] == "monthlyBudget"
+    assert budget["timePeriod"]["startDate"] == "budgetStartDate"
+    kinds = {n["thresholdType"]: n for n in budget["notifications"].values()}
+    assert set(kinds) == {"Actual", "Forecasted"}
+    assert kinds["Actual"]["threshold"] == "budgetAlertPercent"
+    for notification in kinds.values():
+        assert dotted(notification["contactGroups"][0]) == "actionGroup.id"
+
+
+def test_main_wires_the_alerts_to_application_insights(parsed: dict[str, Any]) -> None:
+    main = template_of(parsed, MAIN)
+    params = main["modules"]["alerts"]["config"]["params"]
+    assert dotted(params["applicationInsightsId"]) == "monitoring.outputs.applicationInsightsId"
+    for name in ("alertEmail", "alertPhone", "alertPhoneBy", "monthlyBudget", "budgetAlertPercent", "budgetStartDate"):
+        assert params[name] == name, f"main.bicep passes its {name} parameter on"
+    assert main["parameters"]["monthlyBudget"].get("default") is None, "every municipality chooses its budget"
+
+
+@pytest.mark.parametrize("path", MUNICIPALITY_FILES, ids=lambda p: p.stem)
+def test_each_municipality_names_who_hears_the_alerts(path: Path, deploy_params: Any) -> None:
+    deployment = deploy_params.load(path)["deployment"]
+    assert deployment.get("alertEmail") or deployment.get("alertPhone")
+    assert deployment["monthlyBudget"] > 0
+    assert deploy_params.check_alerts(deployment) == []
+
+
+def test_alert_contacts_are_checked(deploy_params: Any) -> None:
+    base = {"monthlyBudget": 300}
+    assert deploy_params.check_alerts(base), "no contact at all is refused"
+    assert deploy_params.check_alerts(base | {"alertPhone": "+46701740605", "alertPhoneBy": "sms"}), (
+        "Azure Monitor sends no SMS to Sweden"
+    )
+    assert deploy_params.check_alerts(base | {"alertPhone": "+46701740605", "alertPhoneBy": "voice"}) == []
+    assert deploy_params.check_alerts(base | {"alertPhone": "+4741234567", "alertPhoneBy": "sms"}) == []
+    assert deploy_params.check_alerts(base | {"alertPhone": "+4412345678"}), "only +46 and +47 split into 2 + rest"
+    assert deploy_params.check_alerts(base | {"alertEmail": "not an address"})
+    assert deploy_params.check_alerts({"alertEmail": "drift@example.org"}), "the budget is required"
+    assert deploy_params.check_alerts({"alertEmail": "drift@example.org", "monthlyBudget": 300}) == []
+
+
+def test_the_failed_text_query_parses_the_line_the_notify_function_logs(alerts: dict[str, Any]) -> None:
+    """The query reads `notification <outcome> (attempt <n>)`: the format functions/notifications.py
+    logs, with the outcomes shared/services/notify.py returns."""
+    source = (ROOT / "functions" / "notifications.py").read_text(encoding="utf-8")
+    (log_format,) = re.findall(r'log\.info\("(notification %s \(attempt %s\))"', source)
+    notify = (ROOT / "shared" / "services" / "notify.py").read_text(encoding="utf-8")
+    assert 'Outcome(True, "sent")' in notify or '"sent"' in notify
+    assert 'Outcome(False, "failed")' in notify
+    query = rules(alerts)["failed-texts"]["query"]
+    prefix, middle = re.search(r'parse message with "([^"]+)" outcome:string "([^"]+)" \*', query).groups()
+    for outcome in ("sent", "failed"):
+        line = log_format % (outcome, 1)
+        assert line.startswith(prefix) and middle in line
+        assert line[len(prefix) : line.index(middle)] == outcome, "KQL parse would extract the outcome"
+
+
+def test_the_poison_query_matches_the_host_s_warning(alerts: dict[str, Any]) -> None:
+    """The Functions host logs "Message has reached MaxDequeueCount of N. Moving message to queue
+    '<queue>-poison'." (azure-webjobs-sdk, QueueProcessor) as a Warning; host.json keeps Warning
+    and up, and host.json's queues move a message after maxDequeueCount tries."""
+    query = rules(alerts)["poison-queue"]["query"]
+    warning = "Message has reached MaxDequeueCount of 5. Moving message to queue 'notifications-poison'."
+    for needle in re.findall(r'message has "([^"]+)"', query):
+        assert needle in warning
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    assert host["extensions"]["queues"]["maxDequeueCount"] >= 1
+
+
+def test_request_queries_use_the_requests_table_host_json_keeps(alerts: dict[str, Any]) -> None:
+    for name in ("server-errors", "function-failures"):
+        assert rules(alerts)[name]["query"].startswith("requests |")
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
+    assert host["logging"]["logLevel"]["Host.Results"] == "Information", "requests only fill at Information"

@@ -1,0 +1,69 @@
+"""host.json logging keeps every invocation and failure visible in Application Insights and
+samples the rest, so telemetry stays cheap.
+
+Source: https://learn.microsoft.com/azure/azure-functions/configure-monitoring — `Host.Results`
+writes the `requests` table and `Host.Aggregator` the `customMetrics` table, both only at
+`Information`: "If `Host.Results` category is set to `Error` log level, it will only gather host
+execution telemetry events in the `requests` table for failed function executions". `Function`
+carries the invocation traces, the poison-queue warnings and the app's own logs. Sampling with
+`excludedTypes: "Request;Exception"` keeps *all* requests and exceptions and samples the rest.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import ROOT
+
+LEVELS = ["Trace", "Debug", "Information", "Warning", "Error", "Critical", "None"]
+
+
+@pytest.fixture(scope="module")
+def logging_config() -> dict[str, Any]:
+    return json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["logging"]
+
+
+def level(config: dict[str, Any], category: str) -> int:
+    """The level host.json gives a category: the longest configured prefix wins, else default."""
+    levels = config["logLevel"]
+    matches = [name for name in levels if name != "default" and (category == name or category.startswith(name + "."))]
+    chosen = max(matches, key=len) if matches else "default"
+    return LEVELS.index(levels[chosen])
+
+
+@pytest.mark.parametrize(
+    "category",
+    [
+        "Host.Results",  # requests: every invocation, successful or not
+        "Host.Aggregator",  # customMetrics: counts, success rate, durations
+        "Function.send_notification",  # invocation traces and the poison-queue warning
+        "Function.send_notification.User",  # the app's own log lines (the alert rules read them)
+    ],
+)
+def test_invocations_and_the_apps_logs_reach_application_insights(
+    logging_config: dict[str, Any], category: str
+) -> None:
+    assert level(logging_config, category) <= LEVELS.index("Information"), category
+
+
+def test_the_host_s_own_chatter_stays_out(logging_config: dict[str, Any]) -> None:
+    """Everything else (Microsoft.*, Worker, Host.Startup...) only from Warning up: cost."""
+    assert level(logging_config, "Microsoft.Azure.WebJobs.Script") >= LEVELS.index("Warning")
+    assert level(logging_config, "Worker") >= LEVELS.index("Warning")
+
+
+def test_sampling_keeps_every_request_and_exception(logging_config: dict[str, Any]) -> None:
+    sampling = logging_config["applicationInsights"]["samplingSettings"]
+    assert sampling["isEnabled"] is True, "traces and dependencies are sampled"
+    assert {"Request", "Exception"} <= set(sampling["excludedTypes"].split(";")), "failure rates stay exact"
+    assert sampling.get("maxTelemetryItemsPerSecond", 20) <= 20
+
+
+def test_the_level_helper_can_fail() -> None:
+    """An Error level on Host.Results (the old host.json) is caught."""
+    old = {"logLevel": {"default": "Warning", "Host.Results": "Error", "Function": "Information"}}
+    assert level(old, "Host.Results") > LEVELS.index("Information")
+    assert level(old, "Function.x.User") == LEVELS.index("Information")
