@@ -21,7 +21,7 @@ from shared.composition import Services
 from shared.core.domain import Group
 from shared.services.facilitators import FacilitatorIn
 from shared.services.intake import ValidInterest
-from shared.web.admin.pages import text
+from shared.web.admin.rendering import text
 from tests.conftest import LiveServer, municipality
 from tests.e2e.conftest import assert_accessible
 
@@ -91,8 +91,8 @@ def click_and_wait(page: Any, locator: Any) -> int:
 
 
 def sign_in(page: Any, base_url: str, token: str = TOKEN) -> None:
-    go(page, f"{base_url}/admin")  # redirected to the sign-in page
-    expect(page).to_have_url(re.compile(r"/admin/login\?next=%2Fadmin$"))
+    go(page, f"{base_url}/manage")  # redirected to the sign-in page
+    expect(page).to_have_url(re.compile(r"/manage/login\?next=%2Fmanage$"))
     page.get_by_label(sv("login_token_label")).fill(token)
     with page.expect_navigation():
         page.get_by_label(sv("login_token_label")).press("Enter")
@@ -108,7 +108,7 @@ def test_an_operator_runs_a_day_from_the_admin_pages(desk: Any, admin_server: An
     page = desk
 
     # Sign in: a wrong token first, then the right one, with the keyboard.
-    go(page, f"{server.url}/admin/login")
+    go(page, f"{server.url}/manage/login")
     expect(page.locator("html")).to_have_attribute("lang", "sv")
     assert_accessible(page, "the sign-in page")
     page.get_by_label(sv("login_token_label")).fill("wrong")
@@ -120,7 +120,7 @@ def test_an_operator_runs_a_day_from_the_admin_pages(desk: Any, admin_server: An
     token.fill(TOKEN)
     with page.expect_navigation():
         token.press("Enter")
-    expect(page).to_have_url(f"{server.url}/admin")
+    expect(page).to_have_url(f"{server.url}/manage")
 
     # The overview: counts per theme.
     expect(page.get_by_role("heading", level=1)).to_have_text(sv("overview_title"))
@@ -238,21 +238,21 @@ def test_an_operator_runs_a_day_from_the_admin_pages(desk: Any, admin_server: An
     # Sign out: back to the sign-in page, and the pages are closed again.
     assert click_and_wait(page, page.get_by_role("button", name=sv("sign_out"))) == 200
     expect(page.get_by_role("status")).to_have_text(sv("done_signed_out"))
-    go(page, f"{server.url}/admin/groups")
-    expect(page).to_have_url(re.compile(r"/admin/login"))
+    go(page, f"{server.url}/manage/groups")
+    expect(page).to_have_url(re.compile(r"/manage/login"))
 
 
 GET_PAGES = [
-    "/admin",
-    "/admin/groups",
-    "/admin/groups/{group}",
-    "/admin/facilitators",
-    "/admin/facilitators/new",
-    "/admin/facilitators/{facilitator}",
-    "/admin/groups/{group}/close",
-    "/admin/statistics",
-    "/admin/people",
-    "/admin/groups/stress.000000000000000000000000",  # not found
+    "/manage",
+    "/manage/groups",
+    "/manage/groups/{group}",
+    "/manage/facilitators",
+    "/manage/facilitators/new",
+    "/manage/facilitators/{facilitator}",
+    "/manage/groups/{group}/close",
+    "/manage/statistics",
+    "/manage/people",
+    "/manage/groups/stress.000000000000000000000000",  # not found
 ]
 
 
@@ -295,7 +295,7 @@ def test_every_admin_page_passes_axe(desk: Any, make_services: Callable[..., Ser
         return text(locale, key, **values)
 
     with LiveServer(services) as server:
-        go(desk, f"{server.url}/admin/login?lang={locale}")
+        go(desk, f"{server.url}/manage/login?lang={locale}")
         expect(desk.locator("html")).to_have_attribute("lang", locale)
         assert_accessible(desk, f"the sign-in page in {locale}")
         desk.get_by_label(t("login_token_label")).fill(TOKEN)
@@ -310,7 +310,7 @@ def test_every_admin_page_passes_axe(desk: Any, make_services: Callable[..., Ser
             assert_accessible(desk, f"{path} in {locale}")
 
         # A resident's data: a wrong number, tied to its field.
-        go(desk, f"{server.url}/admin/people")
+        go(desk, f"{server.url}/manage/people")
         desk.get_by_label(t("people_phone_label")).fill("123")
         assert click_and_wait(desk, desk.get_by_role("button", name=t("people_export"))) == 422
         expect(desk.get_by_label(t("people_phone_label"))).to_have_accessible_description(
@@ -319,7 +319,7 @@ def test_every_admin_page_passes_axe(desk: Any, make_services: Callable[..., Ser
         assert_accessible(desk, f"the people page with an error in {locale}")
 
         # The failed message: listed, accessible, retried.
-        go(desk, f"{server.url}/admin")
+        go(desk, f"{server.url}/manage")
         failed = desk.locator("table.failed tbody tr")
         expect(failed).to_have_count(1)
         expect(failed).to_contain_text(t("kind_invitation"))
@@ -332,17 +332,17 @@ def test_every_admin_page_passes_axe(desk: Any, make_services: Callable[..., Ser
         other = next(
             code for code in ("en", "sv", "nb") if code != locale and code in [*services.organisation.locales, "en"]
         )
-        go(desk, f"{server.url}/admin/groups?theme={THEME}")
+        go(desk, f"{server.url}/manage/groups?theme={THEME}")
         click_and_wait(desk, desk.get_by_role("navigation", name=t("language")).locator(f"a[hreflang={other}]"))
         expect(desk.locator("html")).to_have_attribute("lang", other)
-        expect(desk).to_have_url(re.compile(rf"/admin/groups\?theme={THEME}&lang={other}$"))
+        expect(desk).to_have_url(re.compile(rf"/manage/groups\?theme={THEME}&lang={other}$"))
 
 
 def test_a_refused_form_explains_itself_accessibly(desk: Any, admin_server: Any) -> None:
     """A form left open past its session's CSRF token (here: a forged token) gets a page, not a bare 403."""
     server, _services = admin_server
     sign_in(desk, server.url)
-    go(desk, f"{server.url}/admin/facilitators/new")
+    go(desk, f"{server.url}/manage/facilitators/new")
     desk.locator("#content input[name=csrf]").evaluate("el => el.value = 'forged'")
     desk.get_by_label(sv("facilitator_name_label")).fill("Någon")
     assert click_and_wait(desk, desk.get_by_role("button", name=sv("add_facilitator"))) == 403

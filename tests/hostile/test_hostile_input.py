@@ -554,14 +554,14 @@ def test_hostile_names_reach_every_sms_literally_and_every_page_as_text(
     # Operators' pages, where the app serves them: every page naming a member or a facilitator.
     served = {r.path for r in api_routes(app.routes) if "GET" in r.methods}
     group_id = group["id"]
-    for path in ("/admin", "/admin/groups", f"/admin/groups/{group_id}", "/admin/facilitators"):
+    for path in ("/manage", "/manage/groups", f"/manage/groups/{group_id}", "/manage/facilitators"):
         template = path.replace(group_id, "{group_id}")
         if template not in served:
             continue
         response = web.get(path, headers=admin())
         assert response.status_code == 200, (path, response.status_code)
         assert_inert(response.text)
-        if template == "/admin/groups/{group_id}":
+        if template == "/manage/groups/{group_id}":
             assert names[0] in "".join(Page(response.text).text)
 
 
