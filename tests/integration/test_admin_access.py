@@ -99,6 +99,27 @@ def test_the_route_list_is_read_from_the_app_and_is_not_empty() -> None:
             assert name in PLACEHOLDERS, f"{path}: give {name!r} a placeholder value in this test"
 
 
+def _every_path() -> list[str]:
+    app = create_app(lambda: pytest.fail("listing routes needs no services"))
+    try:
+        from fastapi.routing import iter_route_contexts
+
+        routes: list[Any] = list(iter_route_contexts(app.routes))
+    except ImportError:
+        routes = list(app.routes)
+    return [getattr(route, "path", "") for route in routes]
+
+
+def test_no_route_of_the_app_is_under_a_prefix_the_functions_host_reserves() -> None:
+    """host.json sets routePrefix "", so our paths are the host's paths. The host keeps /admin for its
+    own API (a route there "conflicts with one or more built in routes": Azure/azure-functions-host#1781,
+    #6990, #5322) and /runtime for extension webhooks (Azure/azure-functions-host#3460)."""
+    paths = _every_path()
+    reserved = [p for p in paths if re.match(r"^/(admin|runtime)", p, re.IGNORECASE)]
+    assert not reserved, reserved
+    assert "/manage" in paths and "/api/admin/groups" in paths, "the listing sees the app's routes"
+
+
 # --- fixtures -------------------------------------------------------------------------------------
 
 
