@@ -58,10 +58,13 @@ def test_every_admin_api_call_is_audited_without_personal_data(web: TestClient, 
     created = web.post("/api/admin/facilitators", json=FACILITATOR, headers=bearer())
     assert created.status_code == 201
     facilitator_id = created.json()["id"]
-    assert web.patch(f"/api/admin/facilitators/{facilitator_id}", json={"capacity": 3}, headers=bearer()).status_code == 200
+    changed = web.patch(f"/api/admin/facilitators/{facilitator_id}", json={"capacity": 3}, headers=bearer())
+    assert changed.status_code == 200
     assert web.get("/api/admin/groups", headers=bearer()).status_code == 200
     missing = web.patch("/api/admin/facilitators/0123456789abcdef", json={"capacity": 3}, headers=bearer())
     assert missing.status_code == 404
+    refused = web.post("/api/admin/facilitators", json={**FACILITATOR, "themes": ["knitting"]}, headers=bearer())
+    assert refused.status_code == 422
     assert web.delete(f"/api/admin/facilitators/{facilitator_id}", headers=bearer()).status_code == 204
 
     rows = audit_rows(operators)
@@ -71,6 +74,7 @@ def test_every_admin_api_call_is_audited_without_personal_data(web: TestClient, 
         ("api_change_facilitator", "ok", "token"),
         ("api_list_groups", "ok", "token"),
         ("api_change_facilitator", "404", "token"),
+        ("api_add_facilitator", "422", "token"),
         ("api_remove_facilitator", "ok", "token"),
     ]
     assert json.loads(rows[2]["Targets"]) == [facilitator_id]

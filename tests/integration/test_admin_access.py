@@ -191,8 +191,12 @@ def sign_in(client: TestClient, token: str = TOKEN) -> str:
     return re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
 
 
+def settings_with(token: str) -> Settings:
+    return Settings(AzureWebJobsStorage="x", ORGANISATION_CONFIG="{}", ADMIN_TOKEN=token)  # type: ignore[call-arg]
+
+
 def key_of(token: str) -> bytes:
-    key = tokens.signing_key(Settings(AzureWebJobsStorage="x", ORGANISATION_CONFIG="{}", ADMIN_TOKEN=token))  # type: ignore[call-arg]
+    key = tokens.signing_key(settings_with(token))
     assert key is not None
     return key
 
@@ -267,7 +271,7 @@ def _valid_cookie(**kw: Any) -> str:
 
 
 def _tampered() -> str:
-    payload, issued, mac = _valid_cookie().split(".")
+    payload, _issued, mac = _valid_cookie().split(".")
     later = tokens.make_session_cookie(key_of(TOKEN), now=time.time() + 86400).split(".")[1]
     return ".".join((payload, later, mac))  # a day younger: the signature no longer fits
 
@@ -289,7 +293,7 @@ CREDENTIALS: dict[str, Callable[[], tuple[dict[str, str], dict[str, str]]]] = {
     ),
     "sign-in nonce presented as a session": lambda: (
         {},
-        {"gs_admin": tokens.make_login_nonce(Settings(AzureWebJobsStorage="x", ORGANISATION_CONFIG="{}", ADMIN_TOKEN=TOKEN))},  # type: ignore[call-arg]
+        {"gs_admin": tokens.make_login_nonce(settings_with(TOKEN))},
     ),
     "cookie from the future": lambda: ({}, {"gs_admin": _valid_cookie(now=time.time() + 3600)}),
     "tampered expiry": lambda: ({}, {"gs_admin": _tampered()}),
@@ -553,9 +557,8 @@ def test_actions_are_audited_without_personal_data(
 
     assert client.get(f"/manage/groups/{ids['group']}", headers=HTML).status_code == 200
     assert post(f"/manage/groups/{ids['group']}/facilitator", {"facilitator_id": ids["facilitator"]}).status_code == 303
-    assert (
-        post(f"/manage/groups/{ids['group']}/meeting", {"when": next_month(), "place": "Biblioteket"}).status_code == 303
-    )
+    meeting = {"when": next_month(), "place": "Biblioteket"}
+    assert post(f"/manage/groups/{ids['group']}/meeting", meeting).status_code == 303
     asked = post(f"/manage/groups/{ids['group']}/members/remove", {"member_id": ids["member"]})
     assert asked.status_code == 200 and 'name="confirm" value="yes"' in asked.text
     assert admin_services.intake.get(ids["member"]).phone == removed_phone, "asking removes nobody"

@@ -3,7 +3,7 @@
 Access is `auth.require_api_operator` (the one bearer check, `tokens.token_matches`; or an Easy Auth
 principal with the operators' app role). Every call that got in leaves an audit row like the pages'
 actions do: the operation, its outcome, the ids in its path — never a body, a name or a number.
-Refused calls are logged, not audited, as on the pages.
+Refused calls (no access, or a body that cannot be read) are logged, not audited, as on the pages.
 """
 
 from __future__ import annotations
@@ -30,6 +30,10 @@ log = logging.getLogger(__name__)
 _bearer = HTTPBearer(auto_error=False, description="The ADMIN_TOKEN setting.")
 
 
+# Requests refused as unreadable before any handler ran (bad JSON, wrong type, too large).
+_UNREAD = frozenset({400, 413, 415, 422})
+
+
 class AuditedRoute(APIRoute):
     """Audits every call that passed the access check, with the route's name as the action."""
 
@@ -41,11 +45,11 @@ class AuditedRoute(APIRoute):
             try:
                 response = await handler(request)
             except HTTPException as exc:
-                _record(request, action, str(exc.status_code))
+                if exc.status_code not in _UNREAD:
+                    _record(request, action, str(exc.status_code))
                 raise
             except RequestValidationError:
-                _record(request, action, "invalid")
-                raise
+                raise  # a body that could not be read asked for nothing: not an action (as on the pages)
             except Exception:
                 _record(request, action, "error")
                 raise
