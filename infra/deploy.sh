@@ -376,7 +376,7 @@ urls() {
 
 Gruppstart for $ORG_NAME ($ID)
   Public form:      $base/
-  Admin pages:      $base/admin
+  Operators' pages: $base/manage
   Twilio, on the sender number or Messaging Service (HTTP POST):
     A message comes in:  $base/api/sms/inbound
     Status callback:     $base/api/sms/status

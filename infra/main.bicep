@@ -216,7 +216,7 @@ var adminTokenSecretName = 'admin-token'
 var phoneKeySecretName = 'phone-key-secret'
 
 // Paths App Service Authentication leaves open when it is on: the resident pages and API and the
-// Twilio webhooks. Everything else, /admin and /api/admin included, needs an Entra ID sign-in
+// Twilio webhooks. Everything else, /manage and /api/admin included, needs an Entra ID sign-in
 // (or token): there the app trusts the sign-in headers, so the platform must be the one setting them.
 var publicPaths = [
   '/'

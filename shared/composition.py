@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from shared.adapters.audit import AuditLog, RevokedSessions
+from shared.adapters.ratelimit import RateLimiter
 from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
-from shared.adapters.storage import FACILITATORS, StorageAccount
+from shared.adapters.storage import AUDIT, FACILITATORS, RATE_LIMITS, StorageAccount
 from shared.adapters.templates import Templates
+from shared.core.domain import utcnow
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.services.facilitators import FacilitatorStore
@@ -37,6 +41,9 @@ class Services:
     lifecycle: Lifecycle
     retention: Retention
     statistics: Statistics
+    audit: AuditLog
+    revoked_sessions: RevokedSessions
+    sign_in_limiter: Callable[[], RateLimiter]  # a factory: no storage client at cold start
     _ready: bool = False
 
     def ensure_ready(self) -> None:
@@ -128,6 +135,9 @@ def build_services(
         lifecycle,
         retention,
         statistics,
+        audit=AuditLog(lambda: storage.table(AUDIT)),
+        revoked_sessions=RevokedSessions(lambda: storage.table(RATE_LIMITS)),
+        sign_in_limiter=lambda: RateLimiter(storage.table(RATE_LIMITS), utcnow),
     )
 
 

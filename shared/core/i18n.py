@@ -18,12 +18,20 @@ _ALIASES = {"no": "nb", "nn": "nb", "se": "sv"}
 
 
 @cache
-def catalog(locale: str) -> dict[str, str]:
-    return json.loads((_DIR / f"{locale}.json").read_text(encoding="utf-8"))
+def catalog(locale: str, domain: str = "") -> dict[str, str]:
+    """The texts of one locale: the residents' (domain "") or a domain's beside them ("admin": locales/admin/)."""
+    folder = _DIR / domain if domain else _DIR
+    return json.loads((folder / f"{locale}.json").read_text(encoding="utf-8"))
 
 
 def translate(locale: str, key: str, **values: object) -> str:
-    text = catalog(locale if locale in LOCALES else "en")[key]
+    return translate_in("", locale, key, **values)
+
+
+def translate_in(domain: str, locale: str, key: str, **values: object) -> str:
+    """A text of a domain's catalog; English when the locale lacks it (tests check every catalog is complete)."""
+    texts = catalog(locale if locale in LOCALES else "en", domain)
+    text = texts[key] if key in texts else catalog("en", domain)[key]
     return text.format(**values) if values else text
 
 
@@ -33,14 +41,19 @@ def _plural_rule(locale: str) -> Callable[[int], str]:
 
 
 def plural(locale: str, key: str, n: int, **values: object) -> str:
+    return plural_in("", locale, key, n, **values)
+
+
+def plural_in(domain: str, locale: str, key: str, n: int, **values: object) -> str:
     """Keys come as KEY_<CLDR category> ("one", "other": what sv, nb and en use), and KEY_none for zero
     where the text differs. The category comes from CLDR's plural rules through Babel."""
-    texts = catalog(locale)
+    locale = locale if locale in LOCALES else "en"
+    texts = catalog(locale, domain)
     if n == 0 and f"{key}_none" in texts:
-        return translate(locale, f"{key}_none", n=n, **values)
-    category = _plural_rule(locale if locale in LOCALES else "en")(n)
+        return translate_in(domain, locale, f"{key}_none", n=n, **values)
+    category = _plural_rule(locale)(n)
     chosen = f"{key}_{category}" if f"{key}_{category}" in texts else f"{key}_other"
-    return translate(locale, chosen, n=n, **values)
+    return translate_in(domain, locale, chosen, n=n, **values)
 
 
 def _normalise(tag: str) -> str | None:

@@ -81,6 +81,21 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
+# Browsers honour HSTS only when it arrives over HTTPS (RFC 6797 §8.1), and on plain http it would be
+# a lie: sent on HTTPS responses only. Two years, as hstspreload.org asks; no includeSubDomains,
+# because a municipality's other hosts under a custom domain are not ours to decide for.
+HSTS = "max-age=63072000"
+
+
+def is_https(request: Request, trust_proxy: bool) -> bool:
+    """The request reached us over HTTPS: its own scheme, or (outside DEV_MODE) the front end's word.
+
+    In Azure the Functions host hands the worker the original https:// URL; X-Forwarded-Proto is the
+    front end's fallback signal. Locally (DEV_MODE) no proxy header is trusted, as for client addresses."""
+    if request.url.scheme == "https":
+        return True
+    forwarded = request.headers.get("x-forwarded-proto", "") if trust_proxy else ""
+    return forwarded.split(",")[0].strip().lower() == "https"
 
 
 def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
@@ -110,6 +125,8 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
         response: Response = await call_next(request)
         for name, value in SECURITY_HEADERS.items():
             response.headers.setdefault(name, value)
+        if is_https(request, trust_proxy=not services().settings.dev_mode):
+            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     @app.exception_handler(StorageUnavailable)

@@ -131,3 +131,11 @@ def _subscriber(address: str) -> str:
             return str(ip.ipv4_mapped)
         return str(ipaddress.IPv6Network((ip, 64), strict=False))
     return str(ip)
+
+
+def request_formation_everywhere(services: Services) -> None:
+    """New facilitator capacity may let groups awaiting one start: ask for formation in every theme.
+
+    The one place both the operators' pages and the JSON API ask for it."""
+    for theme in services.organisation.themes:
+        services.intake.request_formation(theme.id)

@@ -19,22 +19,17 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from xml.sax.saxutils import escape
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import UpdateMode
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
-from shared.adapters.entities import etag_of, message_from
-from shared.adapters.storage import INTERESTS, storage_errors
 from shared.composition import Services
-from shared.core.domain import OUTBOX_PREFIX, MessageStatus, RecipientType
+from shared.core.domain import OUTBOX_PREFIX, MessageStatus
+from shared.services.delivery import record_status
 from shared.services.erasure import erase_number, interests_of_number
 from shared.web.api import error_responses
 from shared.web.common import read_form, services_of
@@ -81,16 +76,6 @@ _STATUSES: dict[str, MessageStatus] = {
     "failed": MessageStatus.FAILED,
     "canceled": MessageStatus.FAILED,
 }
-# How far along a text is; a status only ever moves forward (delivered is final).
-_RANK: dict[MessageStatus, int] = {
-    MessageStatus.PENDING: 0,
-    MessageStatus.SENDING: 1,
-    MessageStatus.SENT: 2,
-    MessageStatus.UNDELIVERED: 3,
-    MessageStatus.FAILED: 3,
-    MessageStatus.DELIVERED: 4,
-}
-_NOT_DELIVERED = (MessageStatus.UNDELIVERED, MessageStatus.FAILED)
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _EDGES = re.compile(r"^[\W_]+|[\W_]+$")
 
@@ -192,58 +177,8 @@ async def delivery_status(request: Request) -> Response:
         return Response(status_code=204)
     code = _field(form, "ErrorCode").strip()
     error_code = int(code) if code.isdigit() and len(code) < 10 else None
-    await run_in_threadpool(record_status, services, theme, row, status, error_code)
+    await run_in_threadpool(record_status, services.storage, services.notifier, theme, row, status, error_code)
     return Response(status_code=204)
-
-
-def record_status(
-    services: Services, theme: str, row: str, status: MessageStatus, error_code: int | None = None
-) -> MessageStatus | None:
-    """Move the outbox row forward to `status`; alert the coordinator once if it did not arrive.
-
-    Returns the row's status afterwards, None for an unknown row.
-    """
-    table = services.storage.table(INTERESTS)
-    for _ in range(8):  # re-read when the notifier or another callback changed the row meanwhile
-        with storage_errors():
-            try:
-                entity = table.get_entity(theme, row)
-            except ResourceNotFoundError:
-                return None  # erased with the person it was for, or never ours
-        if entity.get("Kind") != "outbox":
-            return None
-        message = message_from(entity)
-        if _RANK[status] <= _RANK[message.status]:
-            break  # not news (or late news: delivered stays delivered)
-        changes: dict[str, Any] = {
-            "PartitionKey": theme,
-            "RowKey": row,
-            "Status": status.value,
-            "StatusAt": datetime.now(UTC),
-        }
-        if error_code is not None and status in _NOT_DELIVERED:
-            changes["ErrorCode"] = error_code
-        try:
-            with storage_errors():
-                table.update_entity(
-                    changes, mode=UpdateMode.MERGE, etag=etag_of(entity), match_condition=MatchConditions.IfNotModified
-                )
-        except ResourceNotFoundError:
-            return None
-        except ResourceModifiedError:
-            continue
-        message = message.model_copy(update={"status": status})
-        break
-    else:
-        log.warning("a delivery status could not be recorded: the row kept changing")
-        return None
-    if status in _NOT_DELIVERED and message.status in _NOT_DELIVERED:
-        # Also on a repeated callback: the alert is keyed by the message, so it is written once.
-        if message.recipient_type is not RecipientType.COORDINATOR:
-            services.notifier.alert_coordinator(message, "undelivered", error_code)
-        else:
-            log.warning("a coordinator alert was not delivered")
-    return message.status
 
 
 # --- inbound texts -------------------------------------------------------------------------------
@@ -335,4 +270,4 @@ async def inbound(request: Request) -> Response:
     )
 
 
-__all__ = ["HELP_WORDS", "STOP_WORDS", "fallback_locale", "keyword", "public_url", "record_status", "router"]
+__all__ = ["HELP_WORDS", "STOP_WORDS", "fallback_locale", "keyword", "public_url", "router"]

@@ -16,51 +16,31 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from shared.adapters.entities import group_from
 from shared.adapters.storage import INTERESTS
 from shared.composition import Services
-from shared.core.domain import Group
 from shared.services.facilitators import FacilitatorIn
-from shared.services.intake import ValidInterest
-from shared.web.admin.pages import text
+from shared.web.admin.rendering import text
 from tests.conftest import LiveServer, municipality
 from tests.e2e.conftest import assert_accessible
+from tests.support.admin_pages import (
+    DESKTOP,
+    FACILITATOR_NAME,
+    FACILITATOR_PHONE,
+    NAMES,
+    PHONES,
+    THEME,
+    TOKEN,
+    WAITING,
+    WAITING_THEME,
+    cell,
+    click_and_wait,
+    go,
+    seed,
+    sign_in,
+    sv,
+)
 
 pytestmark = pytest.mark.e2e
-
-TOKEN = "e2e-admin-token-8c41f0d2"
-THEME, THEME_LABEL = "stress", "Stress"
-WAITING_THEME = "anhorig"
-NAMES = ["Alva", "Bo", "Cecilia", "David", "Elin"]
-PHONES = [f"+4670{1740640 + i:07d}" for i in range(5)]
-WAITING = [("Filip", "+46701740650"), ("Greta", "+46701740651")]
-FACILITATOR_NAME, FACILITATOR_PHONE = "Eva Lindqvist", "070-174 06 10"
-DESKTOP = {"width": 1280, "height": 900}
-
-
-def sv(key: str, **values: object) -> str:
-    return text("sv", key, **values)
-
-
-def register(services: Services, theme: str, name: str, phone: str) -> None:
-    area = "habo" if services.organisation.areas else None
-    registration = services.intake.register(
-        ValidInterest(theme=theme, name=name, phone=phone, locale=services.organisation.default_locale, area=area),
-        client_address=None,
-    )
-    code = re.search(r"\b(\d{6})\b", services.sender.messages()[-1].body).group(1)  # type: ignore[attr-defined,union-attr]
-    services.intake.verify(registration.interest_id, code)
-
-
-def seed(services: Services, phones: list[str] = PHONES, waiting: list[tuple[str, str]] = WAITING) -> Group:
-    """Five in one theme, grouped while no facilitator exists: a group awaiting one. Two wait in another."""
-    for name, phone in zip(NAMES, phones, strict=True):
-        register(services, THEME, name, phone)
-    for name, phone in waiting:
-        register(services, WAITING_THEME, name, phone)
-    services.formation.form_theme(THEME)
-    [group] = [group_from(r) for r in services.storage.table(INTERESTS).query_entities("Kind eq 'group'")]
-    return group
 
 
 @pytest.fixture
@@ -83,36 +63,13 @@ def desk(browser: Any) -> Iterator[Any]:
     context.close()
 
 
-def go(page: Any, url: str, status: int = 200) -> None:
-    response = page.goto(url)
-    assert response is not None and response.status == status, (url, response and response.status)
-
-
-def click_and_wait(page: Any, locator: Any) -> int:
-    with page.expect_navigation() as navigation:
-        locator.click()
-    return navigation.value.status
-
-
-def sign_in(page: Any, base_url: str, token: str = TOKEN) -> None:
-    go(page, f"{base_url}/admin")  # redirected to the sign-in page
-    expect(page).to_have_url(re.compile(r"/admin/login\?next=%2Fadmin$"))
-    page.get_by_label(sv("login_token_label")).fill(token)
-    with page.expect_navigation():
-        page.get_by_label(sv("login_token_label")).press("Enter")
-
-
-def cell(page: Any, theme: str, column: str) -> Any:
-    return page.locator(f"table.counts tr[data-theme='{theme}'] td[data-col='{column}']")
-
-
 def test_an_operator_runs_a_day_from_the_admin_pages(desk: Any, admin_server: Any) -> None:
     server, services = admin_server
     group = seed(services)
     page = desk
 
     # Sign in: a wrong token first, then the right one, with the keyboard.
-    go(page, f"{server.url}/admin/login")
+    go(page, f"{server.url}/manage/login")
     expect(page.locator("html")).to_have_attribute("lang", "sv")
     assert_accessible(page, "the sign-in page")
     page.get_by_label(sv("login_token_label")).fill("wrong")
@@ -124,7 +81,7 @@ def test_an_operator_runs_a_day_from_the_admin_pages(desk: Any, admin_server: An
     token.fill(TOKEN)
     with page.expect_navigation():
         token.press("Enter")
-    expect(page).to_have_url(f"{server.url}/admin")
+    expect(page).to_have_url(f"{server.url}/manage")
 
     # The overview: counts per theme.
     expect(page.get_by_role("heading", level=1)).to_have_text(sv("overview_title"))
@@ -242,21 +199,21 @@ def test_an_operator_runs_a_day_from_the_admin_pages(desk: Any, admin_server: An
     # Sign out: back to the sign-in page, and the pages are closed again.
     assert click_and_wait(page, page.get_by_role("button", name=sv("sign_out"))) == 200
     expect(page.get_by_role("status")).to_have_text(sv("done_signed_out"))
-    go(page, f"{server.url}/admin/groups")
-    expect(page).to_have_url(re.compile(r"/admin/login"))
+    go(page, f"{server.url}/manage/groups")
+    expect(page).to_have_url(re.compile(r"/manage/login"))
 
 
 GET_PAGES = [
-    "/admin",
-    "/admin/groups",
-    "/admin/groups/{group}",
-    "/admin/facilitators",
-    "/admin/facilitators/new",
-    "/admin/facilitators/{facilitator}",
-    "/admin/groups/{group}/close",
-    "/admin/statistics",
-    "/admin/people",
-    "/admin/groups/stress.000000000000000000000000",  # not found
+    "/manage",
+    "/manage/groups",
+    "/manage/groups/{group}",
+    "/manage/facilitators",
+    "/manage/facilitators/new",
+    "/manage/facilitators/{facilitator}",
+    "/manage/groups/{group}/close",
+    "/manage/statistics",
+    "/manage/people",
+    "/manage/groups/stress.000000000000000000000000",  # not found
 ]
 
 
@@ -313,7 +270,7 @@ def test_every_admin_page_passes_axe(desk: Any, make_services: Callable[..., Ser
         return text(locale, key, **values)
 
     with LiveServer(services) as server:
-        go(desk, f"{server.url}/admin/login?lang={locale}")
+        go(desk, f"{server.url}/manage/login?lang={locale}")
         expect(desk.locator("html")).to_have_attribute("lang", locale)
         assert_accessible(desk, f"the sign-in page in {locale}")
         desk.get_by_label(t("login_token_label")).fill(TOKEN)
@@ -328,7 +285,7 @@ def test_every_admin_page_passes_axe(desk: Any, make_services: Callable[..., Ser
             assert_accessible(desk, f"{path} in {locale}")
 
         # A resident's data: a wrong number, tied to its field.
-        go(desk, f"{server.url}/admin/people")
+        go(desk, f"{server.url}/manage/people")
         desk.get_by_label(t("people_phone_label")).fill("123")
         assert click_and_wait(desk, desk.get_by_role("button", name=t("people_export"))) == 422
         expect(desk.get_by_label(t("people_phone_label"))).to_have_accessible_description(
@@ -337,7 +294,7 @@ def test_every_admin_page_passes_axe(desk: Any, make_services: Callable[..., Ser
         assert_accessible(desk, f"the people page with an error in {locale}")
 
         # The failed message: listed, accessible, retried.
-        go(desk, f"{server.url}/admin")
+        go(desk, f"{server.url}/manage")
         failed = desk.locator("table.failed tbody tr")
         expect(failed).to_have_count(1)
         expect(failed).to_contain_text(t("kind_invitation"))
@@ -350,17 +307,17 @@ def test_every_admin_page_passes_axe(desk: Any, make_services: Callable[..., Ser
         other = next(
             code for code in ("en", "sv", "nb") if code != locale and code in [*services.organisation.locales, "en"]
         )
-        go(desk, f"{server.url}/admin/groups?theme={THEME}")
+        go(desk, f"{server.url}/manage/groups?theme={THEME}")
         click_and_wait(desk, desk.get_by_role("navigation", name=t("language")).locator(f"a[hreflang={other}]"))
         expect(desk.locator("html")).to_have_attribute("lang", other)
-        expect(desk).to_have_url(re.compile(rf"/admin/groups\?theme={THEME}&lang={other}$"))
+        expect(desk).to_have_url(re.compile(rf"/manage/groups\?theme={THEME}&lang={other}$"))
 
 
 def test_a_refused_form_explains_itself_accessibly(desk: Any, admin_server: Any) -> None:
     """A form left open past its session's CSRF token (here: a forged token) gets a page, not a bare 403."""
     server, _services = admin_server
     sign_in(desk, server.url)
-    go(desk, f"{server.url}/admin/facilitators/new")
+    go(desk, f"{server.url}/manage/facilitators/new")
     desk.locator("#content input[name=csrf]").evaluate("el => el.value = 'forged'")
     desk.get_by_label(sv("facilitator_name_label")).fill("Någon")
     assert click_and_wait(desk, desk.get_by_role("button", name=sv("add_facilitator"))) == 403

@@ -15,7 +15,7 @@ from shared.core.domain import Group, GroupStatus
 from shared.services.facilitators import FacilitatorIn
 from tests.conftest import LiveServer
 from tests.e2e.conftest import assert_accessible
-from tests.e2e.test_admin_pages import DESKTOP, THEME, TOKEN, seed, sign_in, sv
+from tests.support.admin_pages import DESKTOP, THEME, TOKEN, seed, sign_in, sv
 
 pytestmark = pytest.mark.e2e
 
@@ -62,7 +62,7 @@ def test_statistics_page_charts_months_and_themes_with_tables_and_passes_axe(des
     server, services = admin_server
     one_group_on_its_own(services)
     sign_in(desk, server.url)
-    desk.goto(f"{server.url}/admin/statistics")
+    desk.goto(f"{server.url}/manage/statistics")
 
     months = desk.get_by_role("figure", name=sv("chart_months_caption"))
     expect(months).to_be_visible()
@@ -81,9 +81,9 @@ def test_charts_render_without_javascript(scripted_off: Any, admin_server: Any) 
     server, services = admin_server
     one_group_on_its_own(services)
     page = scripted_off
-    page.goto(f"{server.url}/admin/login?next=%2Fadmin%2Fstatistics")
+    page.goto(f"{server.url}/manage/login?next=%2Fmanage%2Fstatistics")
     page.get_by_label(sv("login_token_label")).fill(TOKEN)
     with page.expect_navigation():
         page.get_by_label(sv("login_token_label")).press("Enter")
-    page.goto(f"{server.url}/admin/statistics")
+    page.goto(f"{server.url}/manage/statistics")
     assert page.locator("figure svg rect title").count() >= 2

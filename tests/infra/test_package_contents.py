@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 import pytest
 
 from tests.infra.conftest import ROOT
-from tests.unit.test_import_contract import MODULES, edges
+from tests.support.imports import MODULES, edges
 
 
 @pytest.fixture(scope="module")

@@ -238,7 +238,7 @@ def test_admin_sign_in_leaves_public_routes_and_webhooks_open(main_template: dic
     for public in ("/", "/verify", "/thanks", "/static/*", "/api/themes", "/api/interests", "/api/interests/*"):
         assert public in paths
     assert {"/api/sms/inbound", "/api/sms/status", "/api/openapi.json"} <= paths
-    admin = [p for p in paths if p.startswith(("/admin", "/api/admin")) or p in {"/*", "/api/*"}]
+    admin = [p for p in paths if p.startswith(("/manage", "/admin", "/api/admin")) or p in {"/*", "/api/*"}]
     assert not admin, f"admin routes stay behind sign-in: {admin}"
 
 
@@ -265,7 +265,7 @@ def test_sign_in_exclusions_match_the_apps_routes(main_template: dict[str, Any])
         path = path + "/x" if route.__class__.__name__ == "Mount" else path
         if not path:
             continue
-        private = path.startswith(("/admin", "/api/admin", "/dev/"))
+        private = path.startswith(("/manage", "/api/admin", "/dev/"))
         if private and excluded(path, patterns):
             opened.append(path)
         if not private and not excluded(path, patterns):

@@ -15,12 +15,10 @@ and nothing in shared/ imports function_app or functions/; no module imports its
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.imports import MODULES, ROOT, edges, imports_of, layer_of
 
 # layer -> the layers it may import (besides itself and the bare `shared` package)
 ALLOWED: dict[str, set[str]] = {
@@ -32,58 +30,6 @@ ALLOWED: dict[str, set[str]] = {
     "web": {"core", "settings", "adapters", "services", "composition"},
     "local": {"core", "settings", "adapters", "services", "composition", "web"},
 }
-
-
-def module_name(path: Path) -> str:
-    parts = list(path.relative_to(ROOT).with_suffix("").parts)
-    if parts[-1] == "__init__":
-        parts.pop()
-    return ".".join(parts)
-
-
-def project_modules() -> dict[str, Path]:
-    files = [ROOT / "function_app.py", *sorted((ROOT / "functions").rglob("*.py"))]
-    files += sorted((ROOT / "shared").rglob("*.py"))
-    return {module_name(p): p for p in files}
-
-
-MODULES = project_modules()
-
-
-def imports_of(path: Path) -> Iterator[tuple[str, int]]:
-    """The project modules a file imports, resolved to the deepest module that exists."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            # `from shared.web import api` imports shared.web.api when that is a module
-            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
-        else:
-            continue
-        for name in names:
-            while name and name not in MODULES:
-                name = name.rpartition(".")[0]
-            if name:
-                yield name, node.lineno
-
-
-def layer_of(module: str) -> str | None:
-    parts = module.split(".")
-    if parts[0] != "shared":
-        return parts[0]  # function_app, functions
-    if len(parts) == 1:
-        return None  # the package itself: path constants only
-    return parts[1]
-
-
-def edges() -> dict[str, set[str]]:
-    graph: dict[str, set[str]] = {name: set() for name in MODULES}
-    for name, path in MODULES.items():
-        for target, _ in imports_of(path):
-            if target != name:
-                graph[name].add(target)
-    return graph
 
 
 def test_every_module_of_shared_belongs_to_a_known_layer() -> None:
@@ -140,3 +86,20 @@ def test_the_contract_sees_real_imports() -> None:
     assert "shared.core.organisation" in graph["shared.settings"]
     assert any(t.startswith("shared.services.") for t in graph["shared.composition"])
     assert "functions.http" in graph["function_app"]
+
+
+def test_no_test_module_imports_another() -> None:
+    # Shared fixtures live in conftest.py, shared helpers in tests/support/: a test module imported by
+    # others runs its tests twice and ties unrelated suites together.
+    offenders = []
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            names = []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+            elif isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            if any(n.rpartition(".")[2].startswith("test_") for n in names):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert not offenders, f"test modules importing test modules: {offenders}"

@@ -25,7 +25,7 @@ from shared.core.matching import (
     plan_formation,
 )
 from shared.core.widening import symmetric
-from tests.unit import test_matching as plain
+from tests.support import matching as plain
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 THEME = plain.THEME

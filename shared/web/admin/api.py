@@ -1,39 +1,79 @@
-"""Operators' JSON API: facilitators and groups, behind the ADMIN_TOKEN bearer token."""
+"""Operators' JSON API: facilitators and groups, behind the ADMIN_TOKEN bearer token.
+
+Access is `auth.require_api_operator` (the one bearer check, `tokens.token_matches`; or an Easy Auth
+principal with the operators' app role). Every call that got in leaves an audit row like the pages'
+actions do: the operation, its outcome, the ids in its path — never a body, a name or a number.
+Refused calls (no access, or a body that cannot be read) are logged, not audited, as on the pages.
+"""
 
 from __future__ import annotations
 
-import hmac
+import logging
+from collections.abc import Callable, Coroutine
 from datetime import datetime
-from typing import Annotated
+from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.routing import APIRoute
+from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 
 from shared.services.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
+from shared.web.admin.auth import audit, require_api_operator
 from shared.web.api import error_responses, require_json
-from shared.web.common import error_json, locale_for, message, services_of
+from shared.web.common import error_json, locale_for, message, request_formation_everywhere, services_of
 
+log = logging.getLogger(__name__)
+# Documents the scheme in the OpenAPI document; the check itself is require_api_operator's.
 _bearer = HTTPBearer(auto_error=False, description="The ADMIN_TOKEN setting.")
 
 
-def require_admin(
-    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> None:
-    """Bearer ADMIN_TOKEN. With no token configured every request is refused: there is no default."""
-    configured = services_of(request).settings.admin_token
-    expected = configured.get_secret_value() if configured else ""
-    given = credentials.credentials.strip() if credentials else ""
-    if not (expected and given and hmac.compare_digest(given, expected)):
-        raise HTTPException(401, headers={"WWW-Authenticate": "Bearer"})
+# Requests refused as unreadable before any handler ran (bad JSON, wrong type, too large).
+_UNREAD = frozenset({400, 413, 415, 422})
+
+
+class AuditedRoute(APIRoute):
+    """Audits every call that passed the access check, with the route's name as the action."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        action = f"api_{self.name}"
+
+        async def audited(request: Request) -> Response:
+            try:
+                response = await handler(request)
+            except HTTPException as exc:
+                if exc.status_code not in _UNREAD:
+                    _record(request, action, str(exc.status_code))
+                raise
+            except RequestValidationError:
+                raise  # a body that could not be read asked for nothing: not an action (as on the pages)
+            except Exception:
+                _record(request, action, "error")
+                raise
+            _record(request, action, "ok" if response.status_code < 400 else str(response.status_code))
+            return response
+
+        return audited
+
+
+def _record(request: Request, action: str, outcome: str) -> None:
+    if getattr(request.state, "operator", None) is None:
+        log.warning("admin API request refused")
+        return  # refused before access was granted
+    # Path parameters are ids (a facilitator's); kept only when they named something real.
+    targets = [str(v)[:60] for v in request.path_params.values()] if outcome == "ok" else []
+    audit(request, action, targets=targets, outcome=outcome)
 
 
 router = APIRouter(
     prefix="/api/admin",
     tags=["operators"],
-    dependencies=[Depends(require_admin), Depends(require_json)],
+    dependencies=[Depends(_bearer), Depends(require_api_operator), Depends(require_json)],
     responses=error_responses(400, 401, 404, 413, 415, 422, 503),
+    route_class=AuditedRoute,
 )
 
 
@@ -86,7 +126,7 @@ def add_facilitator(body: FacilitatorIn, request: Request) -> Response:
         created = services_of(request).facilitators.create(body)
     except InvalidFacilitator as exc:
         return _invalid(request, exc)
-    _request_sweep(request)
+    request_formation_everywhere(services_of(request))
     return JSONResponse(FacilitatorOut.of(created).model_dump(mode="json"), status_code=201)
 
 
@@ -98,7 +138,7 @@ def change_facilitator(facilitator_id: str, body: FacilitatorPatch, request: Req
         return _invalid(request, exc)
     if updated is None:
         return error_json(404, "not_found", locale_for(request))
-    _request_sweep(request)
+    request_formation_everywhere(services_of(request))
     return JSONResponse(FacilitatorOut.of(updated).model_dump(mode="json"))
 
 
@@ -107,13 +147,6 @@ def remove_facilitator(facilitator_id: str, request: Request) -> Response:
     if not services_of(request).facilitators.delete(facilitator_id):
         return error_json(404, "not_found", locale_for(request))
     return Response(status_code=204)
-
-
-def _request_sweep(request: Request) -> None:
-    """New capacity may let groups awaiting a facilitator start: ask for formation in every theme."""
-    services = services_of(request)
-    for theme in services.organisation.themes:
-        services.intake.request_formation(theme.id)
 
 
 @router.get("/groups", response_model=list[GroupOut])

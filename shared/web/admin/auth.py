@@ -1,41 +1,41 @@
-"""Who may use the admin pages, and the record of what they did.
+"""Who may use the operators' pages and API, and the record of what they did.
 
-Three ways in, checked on every /admin request by `require_operator` (a router dependency, so a new
-route cannot forget it):
+Three ways in, checked on every /manage request by `require_operator` (a router dependency, so a new
+route cannot forget it) and on every /api/admin request by `require_api_operator`:
 
-- `Authorization: Bearer <ADMIN_TOKEN>`: scripts and the JSON API's callers. No cookie is involved, so
-  a browser cannot be tricked into sending it: no CSRF token is asked for.
-- A session cookie set by the sign-in page after the operator typed ADMIN_TOKEN. Stateless: the
-  cookie carries a random session id, its issue and expiry times and an HMAC over them, keyed with a
-  key derived from ADMIN_TOKEN (rotating the token ends every session; no second secret to keep).
-  HttpOnly, SameSite=Strict, Path=/admin, Secure outside DEV_MODE, eight hours at most.
+- `Authorization: Bearer <ADMIN_TOKEN>`: scripts and the JSON API's callers, checked by
+  `token_matches` alone (constant time, on bytes). No cookie is involved, so a browser cannot be
+  tricked into sending it: no CSRF token is asked for.
+- A session cookie set by the sign-in page after the operator typed ADMIN_TOKEN: a random session id
+  signed and timestamped by itsdangerous with a key derived from ADMIN_TOKEN (rotating the token ends
+  every session; no second secret to keep). HttpOnly, SameSite=Strict, Path=/manage, Secure outside
+  DEV_MODE, eight hours at most. Signing out records the session as revoked (shared.adapters.audit),
+  so a copy of the cookie taken before is refused too.
 - App Service Authentication (Entra ID), only when APP_SERVICE_AUTH says the platform has it on: the
-  platform then strips any X-MS-CLIENT-PRINCIPAL* header a client sends and sets its own. With the
-  setting off those headers are ignored, whoever sends them.
+  platform then strips any X-MS-CLIENT-PRINCIPAL* header a client sends and sets its own. The
+  principal must hold the app role named by ADMIN_APP_ROLE in the `roles` claim of
+  X-MS-CLIENT-PRINCIPAL (Base64 JSON: auth_typ, claims [{typ, val}], name_typ, role_typ; see
+  https://learn.microsoft.com/azure/app-service/configure-authentication-user-identities). A tenant
+  member without the role is refused. With the setting off those headers are ignored, whoever sends them.
 
 With no ADMIN_TOKEN there is no signing key: no session can be made or checked, the bearer check has
-nothing to match and Easy Auth principals get no CSRF token — every admin request is refused.
+nothing to match and Easy Auth principals get no CSRF token — every operator request is refused.
 
-Every POST made with a cookie or an Easy Auth principal must carry the session's CSRF token (an HMAC
-of the session id, in a hidden field; compared in constant time) and must not come from another site
-(Origin / Sec-Fetch-Site). The sign-in form, which has no session yet, uses a double-submit nonce.
-
-The audit table gets one row per admin action: a month partition, a sortable time+random RowKey, the
-action, its outcome, the ids it touched (groups, facilitators, themes — never a number or a name) and
-who acted (`token`, `session:<hash of the session id>`, `easyauth:<hash of the principal id>`).
+Every POST to the pages made with a cookie or an Easy Auth principal must carry the session's CSRF
+token (a signature of the session id, in a hidden field; compared in constant time) and must not come
+from another site (Origin / Sec-Fetch-Site). The sign-in form, which has no session yet, uses a
+signed, timed double-submit nonce.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import logging
-import secrets
-import time
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -43,89 +43,35 @@ from fastapi import HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
 
-from shared.adapters.storage import AUDIT, storage_errors
-from shared.core.domain import new_sortable_key, utcnow
 from shared.settings import Settings
+from shared.web.admin.tokens import (
+    CLOCK_SKEW_SECONDS,
+    LOGIN_NONCE_SECONDS,
+    SESSION_SECONDS,
+    csrf_token,
+    login_nonce_value,
+    session_id,
+    short_hash,
+    signing_key,
+    token_matches,
+)
 from shared.web.common import services_of
 
 log = logging.getLogger(__name__)
 
+# The Functions host reserves routes starting with "admin" for its own API: the pages live here.
+PAGES = "/manage"
+LOGIN = f"{PAGES}/login"
 SESSION_COOKIE = "gs_admin"
 LOGIN_COOKIE = "gs_admin_login"
-COOKIE_PATH = "/admin"
-SESSION_SECONDS = 8 * 3600
-LOGIN_NONCE_SECONDS = 30 * 60
+COOKIE_PATH = PAGES
 CSRF_FIELD = "csrf"
-_VERSION = "v1"
-_KEY_LABEL = b"gruppstart/admin-session/v1"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# The only /admin routes reachable without credentials (tests/integration/test_admin_access.py checks
+# The only /manage routes reachable without credentials (tests/integration/test_admin_access.py checks
 # every other route against this list).
-PUBLIC_ROUTES = frozenset({("GET", "/admin/login"), ("POST", "/admin/login")})
-
-
-# --- keys and tokens ------------------------------------------------------------------------
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def signing_key(settings: Settings) -> bytes | None:
-    """HMAC(ADMIN_TOKEN, label): a key of its own for cookies, so the token itself never signs anything."""
-    token = settings.admin_token.get_secret_value() if settings.admin_token else ""
-    if not token:
-        return None
-    return hmac.new(token.encode("utf-8"), _KEY_LABEL, hashlib.sha256).digest()
-
-
-def _mac(key: bytes, text: str) -> str:
-    return _b64(hmac.new(key, text.encode("ascii"), hashlib.sha256).digest())
-
-
-def make_session_cookie(key: bytes, *, now: float | None = None, lifetime: int = SESSION_SECONDS) -> str:
-    """`v1.<session id>.<issued>.<expires>.<mac>`; the session id is random and names nobody."""
-    issued = int(time.time() if now is None else now)
-    body = f"{_VERSION}.{secrets.token_urlsafe(18)}.{issued}.{issued + lifetime}"
-    return f"{body}.{_mac(key, body)}"
-
-
-def session_id(key: bytes | None, cookie: str | None, *, now: float | None = None) -> str | None:
-    """The session id of a well-signed, unexpired cookie; None for anything else."""
-    if key is None or not cookie or len(cookie) > 200:
-        return None
-    parts = cookie.split(".")
-    if len(parts) != 5 or parts[0] != _VERSION:
-        return None
-    body, mac = ".".join(parts[:4]), parts[4]
-    if not hmac.compare_digest(_mac(key, body), mac):
-        return None
-    try:
-        issued, expires = int(parts[2]), int(parts[3])
-    except ValueError:
-        return None
-    at = time.time() if now is None else now
-    if not (issued - 60 <= at < expires) or expires - issued > SESSION_SECONDS:
-        return None
-    return parts[1]
-
-
-def csrf_token(key: bytes, subject: str) -> str:
-    """The CSRF token of one session (or one Easy Auth principal): derived, so nothing is stored."""
-    return _mac(key, f"csrf|{subject}")
-
-
-def short_hash(value: str) -> str:
-    return hashlib.sha256(value.encode("utf-8")).hexdigest()[:16]
-
-
-def token_matches(settings: Settings, given: str) -> bool:
-    expected = settings.admin_token.get_secret_value() if settings.admin_token else ""
-    # Compare digests, so the time taken says nothing about the token's length either.
-    same = hmac.compare_digest(
-        hashlib.sha256(given.encode("utf-8")).digest(), hashlib.sha256(expected.encode("utf-8")).digest()
-    )
-    return bool(expected) and same
+PUBLIC_ROUTES = frozenset({("GET", LOGIN), ("POST", LOGIN)})
+_ROLE_CLAIMS = ("roles", "http://schemas.microsoft.com/ws/2008/06/identity/claims/role")
+_OBJECT_ID_CLAIMS = ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
 
 
 # --- who is asking ----------------------------------------------------------------------------
@@ -161,43 +107,58 @@ def _bearer(request: Request) -> str | None:
     return given.strip() if scheme.lower() == "bearer" else None
 
 
+def _claims(request: Request) -> dict[str, Any] | None:
+    encoded = request.headers.get("x-ms-client-principal")
+    if not encoded or len(encoded) > 64 * 1024:
+        return None
+    try:
+        payload = json.loads(base64.b64decode(encoded, validate=False))
+    except (ValueError, TypeError):
+        return None
+    return payload if isinstance(payload, dict) and isinstance(payload.get("claims"), list) else None
+
+
 def _easyauth_principal(request: Request, settings: Settings) -> str | None:
-    """The principal's id, when (and only when) the platform is the one setting the headers."""
+    """The principal's id, when (and only when) the platform set the headers and the principal holds the role."""
     if not settings.app_service_auth:
         return None
-    principal = request.headers.get("x-ms-client-principal-id") or request.headers.get("x-ms-client-principal-name")
-    if not principal:
-        encoded = request.headers.get("x-ms-client-principal")
-        if encoded:
-            try:
-                claims = json.loads(base64.b64decode(encoded, validate=False))
-                principal = next(
-                    (
-                        c.get("val")
-                        for c in claims.get("claims", [])
-                        if c.get("typ") in ("http://schemas.microsoft.com/identity/claims/objectidentifier", "oid")
-                    ),
-                    None,
-                )
-            except (ValueError, TypeError, AttributeError):
-                principal = None
+    payload = _claims(request)
+    if payload is None:
+        return None  # no claims, no roles: an Easy Auth principal without X-MS-CLIENT-PRINCIPAL gets nothing
+    role_types = {*_ROLE_CLAIMS, str(payload.get("role_typ") or "")}
+    claims = [c for c in payload["claims"] if isinstance(c, dict)]
+    roles = {str(c.get("val")) for c in claims if c.get("typ") in role_types}
+    if settings.admin_app_role not in roles:
+        log.warning("an Easy Auth principal without the operators' app role was refused")
+        return None
+    principal = request.headers.get("x-ms-client-principal-id") or next(
+        (str(c.get("val")) for c in claims if c.get("typ") in _OBJECT_ID_CLAIMS and c.get("val")), None
+    )
     return principal or None
 
 
 def identify(request: Request) -> Operator | None:
-    """The operator behind this request, or None. Checks credentials only, not CSRF."""
-    settings = services_of(request).settings
+    """The operator behind this request, or None. Checks credentials (and revocation), not CSRF."""
+    services = services_of(request)
+    settings = services.settings
     key = signing_key(settings)
     given = _bearer(request)
-    if given is not None:
-        return Operator("token") if token_matches(settings, given) else None
-    sid = session_id(key, request.cookies.get(SESSION_COOKIE))
-    if sid is not None and key is not None:
-        return Operator("session", short_hash(sid), csrf_token(key, sid))
+    if given is not None and token_matches(settings, given):
+        return Operator("token")
     principal = _easyauth_principal(request, settings)
-    if principal is not None and key is not None:
-        return Operator("easyauth", short_hash(principal), csrf_token(key, f"easyauth|{principal}"))
-    return None
+    if given is not None:
+        # A bearer that is not ADMIN_TOKEN: with Easy Auth on it is the platform's (already checked) token.
+        return _easyauth(key, principal)
+    sid = session_id(key, request.cookies.get(SESSION_COOKIE))
+    if sid is not None and key is not None and not services.revoked_sessions.is_revoked(short_hash(sid)):
+        return Operator("session", short_hash(sid), csrf_token(key, sid))
+    return _easyauth(key, principal)
+
+
+def _easyauth(key: bytes | None, principal: str | None) -> Operator | None:
+    if principal is None or key is None:
+        return None
+    return Operator("easyauth", short_hash(principal), csrf_token(key, f"easyauth|{principal}"))
 
 
 def same_site(request: Request) -> bool:
@@ -205,7 +166,7 @@ def same_site(request: Request) -> bool:
 
     Sec-Fetch-Site (sent by current browsers) must be same-origin: a sibling subdomain is "same-site"
     and gets SameSite=Strict cookies, so that is not enough. Origin, when sent, must be ours; "null"
-    (a sandboxed frame, a data: URL, a redirect from elsewhere) is refused — the admin pages send
+    (a sandboxed frame, a data: URL, a redirect from elsewhere) is refused — the pages send
     Referrer-Policy: same-origin so that their own forms carry their real origin.
     """
     fetch_site = request.headers.get("sec-fetch-site")
@@ -236,7 +197,7 @@ async def form_fields(request: Request) -> dict[str, str]:
 
 
 async def require_operator(request: Request) -> Operator:
-    """The dependency on every /admin route but the sign-in page: credentials, then CSRF for changes."""
+    """The dependency on every /manage route but the sign-in page: credentials, then CSRF for changes."""
     operator = identify(request)
     if operator is None:
         raise AdminDenied(401, "not_signed_in")
@@ -250,6 +211,22 @@ async def require_operator(request: Request) -> Operator:
     return operator
 
 
+def require_api_operator(request: Request) -> Operator:
+    """The dependency on every /api/admin route: ADMIN_TOKEN as a bearer, or an Easy Auth principal with
+    the role. No cookie session: the API's bodies are JSON, which no cross-site form can send."""
+    services = services_of(request)
+    given = _bearer(request)
+    operator: Operator | None = None
+    if given is not None and token_matches(services.settings, given):
+        operator = Operator("token")
+    else:
+        operator = _easyauth(signing_key(services.settings), _easyauth_principal(request, services.settings))
+    if operator is None:
+        raise HTTPException(401, headers={"WWW-Authenticate": "Bearer"})
+    request.state.operator = operator
+    return operator
+
+
 # --- responses --------------------------------------------------------------------------------
 
 
@@ -258,8 +235,8 @@ def wants_html(request: Request) -> bool:
 
 
 def login_redirect(request: Request) -> RedirectResponse:
-    target = request.url.path if request.method in SAFE_METHODS else "/admin"
-    response = RedirectResponse(f"/admin/login?{urlencode({'next': target})}", status_code=303)
+    target = request.url.path if request.method in SAFE_METHODS else PAGES
+    response = RedirectResponse(f"{LOGIN}?{urlencode({'next': target})}", status_code=303)
     if SESSION_COOKIE in request.cookies:
         clear_session(response, services_of(request).settings)
     return response
@@ -303,7 +280,7 @@ class AdminRoute(APIRoute):
         return guarded
 
 
-# --- cookies ----------------------------------------------------------------------------------
+# --- cookies and sessions ---------------------------------------------------------------------
 
 
 def _secure(settings: Settings) -> bool:
@@ -326,12 +303,19 @@ def clear_session(response: Response, settings: Settings) -> None:
     response.delete_cookie(SESSION_COOKIE, path=COOKIE_PATH, httponly=True, secure=_secure(settings), samesite="strict")
 
 
+def revoke_session(request: Request, operator: Operator) -> None:
+    """Server-side sign-out: the session's cookie is refused from now on, wherever a copy of it is."""
+    if operator.signed_in:
+        until = datetime.now(UTC) + timedelta(seconds=SESSION_SECONDS + CLOCK_SKEW_SECONDS)
+        services_of(request).revoked_sessions.revoke(operator.ref, until)
+
+
 def set_login_nonce(response: Response, settings: Settings, nonce: str) -> None:
     response.set_cookie(
         LOGIN_COOKIE,
         nonce,
         max_age=LOGIN_NONCE_SECONDS,
-        path="/admin/login",
+        path=LOGIN,
         httponly=True,
         secure=_secure(settings),
         samesite="strict",
@@ -339,14 +323,15 @@ def set_login_nonce(response: Response, settings: Settings, nonce: str) -> None:
 
 
 def clear_login_nonce(response: Response, settings: Settings) -> None:
-    response.delete_cookie(
-        LOGIN_COOKIE, path="/admin/login", httponly=True, secure=_secure(settings), samesite="strict"
-    )
+    response.delete_cookie(LOGIN_COOKIE, path=LOGIN, httponly=True, secure=_secure(settings), samesite="strict")
 
 
 def login_nonce_ok(request: Request, given: str) -> bool:
+    """The form's nonce is the cookie's (double submit), and it is one we signed within its lifetime."""
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    return bool(expected) and hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+    if not expected or not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+        return False
+    return login_nonce_value(services_of(request).settings, expected) is not None
 
 
 # --- the audit log ----------------------------------------------------------------------------
@@ -361,27 +346,8 @@ def audit(
     outcome: str = "ok",
     count: int | None = None,
 ) -> None:
-    """One row per admin action. Only ids, codes and counts go in: never a number or a name.
-
-    A failed write is logged (without details of the request) and does not undo the action.
-    """
+    """One row per operator action (shared.adapters.audit): ids, codes and counts, never a number or a name."""
     if actor is None:
         operator = getattr(request.state, "operator", None)
         actor = operator.actor if operator is not None else "anonymous"
-    now = utcnow()
-    entity: dict[str, Any] = {
-        "PartitionKey": now.strftime("%Y-%m"),
-        "RowKey": new_sortable_key(),
-        "Action": action,
-        "Outcome": outcome,
-        "Actor": actor,
-        "Targets": json.dumps(list(targets)),
-        "At": now,
-    }
-    if count is not None:
-        entity["Count"] = count
-    try:
-        with storage_errors():
-            services_of(request).storage.table(AUDIT).create_entity(entity)
-    except Exception as exc:  # the audit must never take an action down with it
-        log.error("audit row for %s could not be written: %s", action, type(exc).__name__)
+    services_of(request).audit.record(action, actor=actor, targets=targets, outcome=outcome, count=count)

@@ -1,0 +1,66 @@
+"""The overview (counts per theme, texts that failed and can be sent again) and the statistics export."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, Response
+
+from shared.services.operations import OperationError
+from shared.web.admin.auth import PAGES, audit, form_fields
+from shared.web.admin.rendering import admin_locale, operation_message, ops, protected_router, redirect, render, text
+from shared.web.admin.statistics_charts import statistics_charts
+from shared.web.common import services_of
+
+protected = protected_router()
+
+
+@protected.get("", response_class=HTMLResponse)
+def overview(request: Request) -> HTMLResponse:
+    counts, failed = ops(request).overview()
+    return render(request, "admin/overview.html", section="overview", counts=counts, failed=failed)
+
+
+@protected.post("/messages/retry")
+async def retry_message(request: Request) -> Response:
+    data = await form_fields(request)
+    theme, row = data.get("theme", "")[:60], data.get("row", "")[:120]
+    try:
+        ops(request).retry_message(theme, row)
+    except OperationError as exc:
+        audit(request, "message_retry", targets=[theme, row], outcome=exc.code)
+        counts, failed = ops(request).overview()
+        return render(
+            request,
+            "admin/overview.html",
+            status_code=409 if exc.code != "not_found" else 404,
+            section="overview",
+            counts=counts,
+            failed=failed,
+            error=operation_message(admin_locale(request), exc),
+        )
+    audit(request, "message_retry", targets=[theme, row])
+    return redirect(PAGES, "retried")
+
+
+@protected.get("/statistics", response_class=HTMLResponse)
+def statistics(request: Request) -> HTMLResponse:
+    locale, services = admin_locale(request), services_of(request)
+    charts = statistics_charts(
+        services, lambda key: text(locale, key), lambda theme: services.organisation.theme_text(theme, locale).label
+    )
+    return render(request, "admin/statistics.html", section="statistics", charts=charts)
+
+
+@protected.get("/statistics.csv")
+def statistics_csv(request: Request) -> Response:
+    body = ops(request).statistics_csv()
+    audit(request, "statistics_export")
+    organisation = services_of(request).organisation
+    name = f"gruppstart-{organisation.id}-{datetime.now(UTC):%Y-%m-%d}.csv"
+    return Response(
+        body.encode("utf-8"),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
