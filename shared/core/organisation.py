@@ -55,6 +55,10 @@ class Organisation(Strict):
     id: Slug
     name: Text
     country: Literal["SE", "NO"] = Field(description="Region used to read phone numbers.")
+    # Countries whose mobile numbers may register (ISO 3166 codes); empty means the organisation's own.
+    phone_countries: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] = Field(
+        [], max_length=20, description="Countries whose numbers may register; default: country."
+    )
     locales: list[Locale] = Field(min_length=1)
     default_locale: Locale
     minimum_age: int = Field(ge=16, le=99)
@@ -83,6 +87,9 @@ class Organisation(Strict):
             raise ValueError("area ids must be unique")
         if self.match_by_area and not self.areas:
             raise ValueError("match_by_area needs areas")
+        unknown = [c for c in self.phone_countries if c not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"phone_countries has unknown country codes: {', '.join(unknown)}")
         try:
             number = phonenumbers.parse(self.coordinator_phone, None)
         except phonenumbers.NumberParseException:
@@ -90,6 +97,10 @@ class Organisation(Strict):
         if not phonenumbers.is_valid_number(number):
             raise ValueError("coordinator_phone is not a valid number")
         return self
+
+    @property
+    def allowed_phone_countries(self) -> tuple[str, ...]:
+        return tuple(self.phone_countries) or (self.country,)
 
     def theme(self, theme_id: str) -> Theme | None:
         return next((t for t in self.themes if t.id == theme_id), None)

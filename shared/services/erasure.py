@@ -9,6 +9,11 @@ querying for the number itself (a query puts its filter in a URL, and URLs end u
   phone marker `phone.<phone_key>`; a grouped person is also named, by interest RowKey, in the
   group row's MemberKeys and in the outbox rows addressed to them;
 - in `ratelimits`: the counters of partition `phone.<phone_key>`.
+- pending attempts (issue 11: each its own row) have markers `phone.<phone_key>.<attempt>`, read
+  as one RowKey range per theme.
+
+`phone_key` is the keyed HMAC of the number (PhoneKeyer); rows written under the unkeyed key of
+earlier versions are erased too (PhoneKeyer.keys) until the one-off migration has run.
 
 Per partition, one transaction deletes the interest and its marker (ETag-conditioned, so a
 formation run claiming the same person makes one of the two fail whole), deletes the outbox rows
@@ -47,7 +52,7 @@ from shared.core.domain import (
     utcnow,
 )
 from shared.core.organisation import Organisation
-from shared.core.phone import phone_key
+from shared.core.phone import PhoneKeyer
 from shared.services.outbox import queue_committed
 
 if TYPE_CHECKING:
@@ -107,10 +112,11 @@ def _read(storage: StorageAccount, theme: str, pkey: str) -> _Found | None:
     return _Found(theme, marker, interest, timestamp)
 
 
-def interests_of_number(storage: StorageAccount, organisation: Organisation, phone_e164: str) -> list[Interest]:
+def interests_of_number(
+    storage: StorageAccount, organisation: Organisation, phone_e164: str, *, keyer: PhoneKeyer
+) -> list[Interest]:
     """Every interest registered with this number, newest first (read-only)."""
-    pkey = phone_key(phone_e164)
-    found = [_read(storage, theme.id, pkey) for theme in organisation.themes]
+    found = [_read(storage, theme.id, pkey) for theme in organisation.themes for pkey in keyer.keys(phone_e164)]
     interests = [f.interest for f in found if f is not None and f.interest is not None]
     return sorted(interests, key=lambda i: i.created_at, reverse=True)
 
@@ -120,6 +126,7 @@ def erase_number(
     organisation: Organisation,
     phone_e164: str,
     *,
+    keyer: PhoneKeyer,
     clock: Callable[[], datetime] = utcnow,
     statistics: Statistics | None = None,
 ) -> ErasureReport:
@@ -127,15 +134,16 @@ def erase_number(
 
     With `statistics`, each erased interest's counts are folded into the statistics rows in the same
     transaction that deletes it, so aggregate figures survive the person."""
-    pkey = phone_key(phone_e164)
     report = ErasureReport()
     newest: Interest | None = None
     for theme in organisation.themes:
-        erased = _erase_in_partition(storage, theme.id, pkey, clock, report, statistics)
-        if erased is not None and (newest is None or erased.created_at > newest.created_at):
-            newest = erased
+        report.interests_erased += _erase_attempts(storage, theme.id, keyer.key(phone_e164))
+        for pkey in keyer.keys(phone_e164):
+            erased = _erase_in_partition(storage, theme.id, pkey, clock, report, statistics)
+            if erased is not None and (newest is None or erased.created_at > newest.created_at):
+                newest = erased
     report.locale = newest.locale if newest is not None else None
-    report.rate_limit_rows_erased = _erase_rate_limits(storage, pkey)
+    report.rate_limit_rows_erased = sum(_erase_rate_limits(storage, pkey) for pkey in keyer.keys(phone_e164))
     return report
 
 
@@ -143,13 +151,39 @@ def erase_interest(
     storage: StorageAccount,
     interest: Interest,
     *,
+    keyer: PhoneKeyer,
     clock: Callable[[], datetime] = utcnow,
     statistics: Statistics | None = None,
 ) -> ErasureReport:
     """A resident's own withdrawal of one interest: as erasure does it, within that theme only."""
     report = ErasureReport()
-    _erase_in_partition(storage, interest.theme, phone_key(interest.phone), clock, report, statistics)
+    report.interests_erased += _erase_attempts(storage, interest.theme, keyer.key(interest.phone))
+    for pkey in keyer.keys(interest.phone):
+        _erase_in_partition(storage, interest.theme, pkey, clock, report, statistics)
     return report
+
+
+def _erase_attempts(storage: StorageAccount, theme: str, pkey: str) -> int:
+    """Pending attempts of the number in one theme (markers `phone.<key>.<attempt>`), each with its row."""
+    table = storage.table(INTERESTS)
+    erased = 0
+    with storage_errors():
+        markers = list(
+            table.query_entities(
+                "PartitionKey eq @theme and RowKey gt @low and RowKey lt @high",
+                parameters={"theme": theme, "low": f"{PHONE_PREFIX}{pkey}.", "high": f"{PHONE_PREFIX}{pkey}/"},
+                select=["RowKey", "Interest"],
+            )
+        )
+        for marker in markers:
+            keys = [marker["RowKey"], *([marker["Interest"]] if marker.get("Interest") else [])]
+            try:
+                table.submit_transaction([("delete", {"PartitionKey": theme, "RowKey": key}) for key in keys])
+            except TableTransactionError:  # one was gone already (a send that failed, a verification)
+                _delete_quietly(storage, theme, marker["RowKey"])
+                continue
+            erased += 1
+    return erased
 
 
 def _erase_in_partition(

@@ -46,7 +46,7 @@ from shared.core.domain import (
     utcnow,
 )
 from shared.core.organisation import Organisation
-from shared.core.phone import PhoneError, parse_mobile, phone_key
+from shared.core.phone import PhoneError, PhoneKeyer, parse_mobile
 from shared.services.erasure import erase_number
 from shared.services.facilitators import Facilitator, FacilitatorStore
 from shared.services.lifecycle import group_update, new_message, to_members
@@ -174,9 +174,11 @@ class Operations:
         storage: StorageAccount,
         organisation: Organisation,
         facilitators: FacilitatorStore,
+        keyer: PhoneKeyer,
         statistics: Statistics | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self._keyer = keyer
         self._storage = storage
         self._org = organisation
         self._facilitators = facilitators
@@ -506,12 +508,15 @@ class Operations:
         return self._change(group_id, decide)
 
     def _marker_delete(self, theme: str, interest: Interest) -> list[tuple]:
+        marker = None
         with storage_errors():
-            try:
-                marker = self._table().get_entity(theme, PHONE_PREFIX + phone_key(interest.phone))
-            except ResourceNotFoundError:
-                return []
-        if marker.get("Interest") != interest.key:
+            for pkey in self._keyer.keys(interest.phone):
+                try:
+                    marker = self._table().get_entity(theme, PHONE_PREFIX + pkey)
+                    break
+                except ResourceNotFoundError:
+                    continue
+        if marker is None or marker.get("Interest") != interest.key:
             return []
         return [
             (
@@ -629,10 +634,9 @@ class Operations:
     def _records_of(self, e164: str) -> list[tuple[Interest, Any]]:
         """The number's interests with their stored rows, found through the phone markers (point reads:
         a query by number would put it in a URL)."""
-        pkey = phone_key(e164)
         found: list[tuple[Interest, Any]] = []
         with storage_errors():
-            for theme in self._org.themes:
+            for theme, pkey in ((t, k) for t in self._org.themes for k in self._keyer.keys(e164)):
                 try:
                     marker = self._table().get_entity(theme.id, PHONE_PREFIX + pkey)
                     entity = self._table().get_entity(theme.id, marker.get("Interest") or INTEREST_PREFIX)
@@ -646,7 +650,6 @@ class Operations:
     def export_person(self, phone: str) -> dict:
         """Everything stored about one number, for a data-subject access request (JSON-ready)."""
         e164 = self._phone(phone)
-        pkey = phone_key(e164)
         interests, groups, messages = [], [], []
         facilitators = {f.id: f for f in self._facilitators.list()}
         for interest, _entity in self._records_of(e164):
@@ -698,6 +701,7 @@ class Operations:
         with storage_errors():
             limits = [
                 {"counter": f"{row['RowKey']}s", "expires_at": _iso(row.get("ExpiresAt"))}
+                for pkey in self._keyer.keys(e164)
                 for row in self._storage.table(RATE_LIMITS).query_entities(
                     "PartitionKey eq @p", parameters={"p": PHONE_PREFIX + pkey}
                 )
@@ -732,7 +736,9 @@ class Operations:
         """Erase the number everywhere (shared.services.erasure.erase_number, as STOP does); each erased interest's
         counts go to the statistics in the transaction that deletes it. Returns how many rows were erased."""
         e164 = self._phone(phone)
-        report = erase_number(self._storage, self._org, e164, clock=self._clock, statistics=self._stats)
+        report = erase_number(
+            self._storage, self._org, e164, keyer=self._keyer, clock=self._clock, statistics=self._stats
+        )
         log.info("operator erasure: %s interests erased", report.interests_erased)
         return 2 * report.interests_erased + report.outbox_rows_erased + report.rate_limit_rows_erased
 
