@@ -153,6 +153,7 @@ class IntakeService:
         self._statistics = statistics
         self._counts: tuple[float, dict[str, int]] | None = None
         self._counts_lock = threading.Lock()
+        self._legacy_checked: tuple[float, bool] | None = None
         self.budget = SmsBudget(
             storage=storage,
             sender=sender,
@@ -307,7 +308,7 @@ class IntakeService:
         new_marker = {"PartitionKey": theme, "RowKey": marker_key, "Interest": record.key}
         # Rows written before markers were keyed: the one-off pass (shared.services.rekey) rewrites them,
         # and until it has run a verification finds them here and rewrites its own.
-        legacy = self._keyer.legacy(record.phone)
+        legacy = self._keyer.legacy(record.phone) if self._legacy_markers_possible() else None
         existing = None
         if legacy is not None:
             try:
@@ -327,6 +328,24 @@ class IntakeService:
             except ResourceNotFoundError:
                 raise _Conflict() from None
         return self._merge(record, verified, existing, attempt_marker, new_marker)
+
+    def _legacy_markers_possible(self) -> bool:
+        """Until the one-off pass has recorded that it is done, a marker may still be unkeyed. Checked
+        once per process while done, every ten minutes while not: a read, not one per verification."""
+        from shared.services.rekey import MIGRATED
+
+        if not self._keyer.accept_legacy:
+            return False
+        checked = self._legacy_checked
+        if checked is not None and (not checked[1] or time.monotonic() - checked[0] < 600):
+            return checked[1]
+        try:
+            self._storage.table(RATE_LIMITS).get_entity(*MIGRATED)
+            possible = False
+        except ResourceNotFoundError:
+            possible = True
+        self._legacy_checked = (time.monotonic(), possible)
+        return possible
 
     def _merge(
         self, record: Interest, verified: Interest, marker: Any, attempt_marker: tuple, new_marker: dict

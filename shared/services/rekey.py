@@ -4,7 +4,9 @@ Markers `phone.<32 hex>` point at an interest that holds the number, so the keye
 computed and written in the same transaction that deletes the old one. Rate-limit rows keyed by an
 unkeyed hash (`phone.<32 hex>`, `client.<32 hex>`) cannot be traced back to a number and live an hour
 at most: they are deleted. Safe to run again and while the app serves; until it has run, lookups also
-try the legacy key (PhoneKeyer.keys) and a verification rewrites the marker it finds.
+try the legacy key (PhoneKeyer.keys) and a verification rewrites the marker it finds. Run it once
+after upgrading (on a new installation too): when it finds nothing in conflict it records so, and
+verifications stop paying a read for legacy markers.
 
     python -m shared.services.rekey     # with the app's settings in the environment
 """
@@ -26,6 +28,9 @@ from shared.core.phone import PhoneKeyer
 log = logging.getLogger(__name__)
 
 _LEGACY = re.compile(r"^(phone|client)\.[0-9a-f]{32}$")
+# Written once a pass found nothing left to rewrite: verifications stop looking for legacy markers.
+# No ExpiresAt, so retention's sweep of expired counters leaves it alone.
+MIGRATED = ("migrations", "phone-keys-hmac")
 
 
 @dataclass
@@ -59,6 +64,9 @@ def migrate_phone_keys(storage: StorageAccount, keyer: PhoneKeyer) -> RekeyRepor
                     report.rate_limit_rows_deleted += 1
                 except ResourceNotFoundError:
                     continue
+    if report.markers_in_conflict == 0:
+        with storage_errors():
+            storage.table(RATE_LIMITS).upsert_entity({"PartitionKey": MIGRATED[0], "RowKey": MIGRATED[1]})
     log.info(
         "rekey: %s markers rewritten, %s orphans, %s in conflict, %s rate-limit rows deleted",
         report.markers_rewritten,
