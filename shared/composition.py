@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from shared.adapters.templates import Templates
 from shared.core.domain import utcnow
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
+from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer
 from shared.services.facilitators import FacilitatorStore
 from shared.services.formation import FormationService
 from shared.services.intake import IntakeService
@@ -44,6 +46,7 @@ class Services:
     audit: AuditLog
     revoked_sessions: RevokedSessions
     sign_in_limiter: Callable[[], RateLimiter]  # a factory: no storage client at cold start
+    keyer: PhoneKeyer
     _ready: bool = False
 
     def ensure_ready(self) -> None:
@@ -66,6 +69,21 @@ def build_sender(settings: Settings) -> SmsSender:
     return LocalOutboxSender()
 
 
+class MissingPhoneKeySecret(RuntimeError):
+    """PHONE_KEY_SECRET is unset outside development: markers keyed with a known key protect nothing."""
+
+
+def build_keyer(settings: Settings) -> PhoneKeyer:
+    """The keyer of phone markers, once per process. In Azure the secret comes from Key Vault; a fixed
+    development key is used only in DEV_MODE and under pytest. Anywhere else a missing secret stops the
+    app rather than write markers that the next deployment (with the real key) could not find."""
+    if settings.phone_key_secret is not None:
+        return PhoneKeyer(settings.phone_key_secret.get_secret_value().encode("utf-8"))
+    if settings.dev_mode or "PYTEST_CURRENT_TEST" in os.environ:
+        return PhoneKeyer(DEVELOPMENT_SECRET)
+    raise MissingPhoneKeySecret("PHONE_KEY_SECRET is not set (in Azure: check the Key Vault reference)")
+
+
 def build_services(
     settings: Settings, *, sender: SmsSender | None = None, storage: StorageAccount | None = None
 ) -> Services:
@@ -74,12 +92,16 @@ def build_services(
     templates = Templates()
     sender = sender or build_sender(settings)
     statistics = Statistics(storage, organisation)
+    keyer = build_keyer(settings)
     intake = IntakeService(
         storage=storage,
         sender=sender,
         templates=templates,
         organisation=organisation,
+        keyer=keyer,
         client_registrations_per_hour=settings.client_registrations_per_hour,
+        sms_codes_per_hour=settings.sms_codes_per_hour,
+        sms_codes_per_day=settings.sms_codes_per_day,
         statistics=statistics,
     )
     facilitators = FacilitatorStore(lambda: storage.table(FACILITATORS), organisation)
@@ -99,12 +121,13 @@ def build_services(
         public_base_url=settings.public_base_url,
     )
     operations = Operations(
-        storage=storage, organisation=organisation, facilitators=facilitators, statistics=statistics
+        storage=storage, organisation=organisation, facilitators=facilitators, keyer=keyer, statistics=statistics
     )
     retention = Retention(
         storage=storage,
         organisation=organisation,
         statistics=statistics,
+        keyer=keyer,
         rules=RetentionRules(
             retention=timedelta(days=settings.retention_days),
             closed_group_retention=timedelta(days=settings.closed_group_retention_days),
@@ -138,6 +161,7 @@ def build_services(
         audit=AuditLog(lambda: storage.table(AUDIT)),
         revoked_sessions=RevokedSessions(lambda: storage.table(RATE_LIMITS)),
         sign_in_limiter=lambda: RateLimiter(storage.table(RATE_LIMITS), utcnow),
+        keyer=keyer,
     )
 
 

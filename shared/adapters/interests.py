@@ -157,6 +157,14 @@ class Rows(Unit):
             label = "waiting" if row.get("Kind") == "interest" else row.get("Status", "")
             yield row["PartitionKey"], label, row.get("Area") or None
 
+    def attempts(self, theme: str, phone_key: str) -> list[Marker]:
+        """A number's unverified attempts in one theme: markers `phone.<key>.<attempt>`, one RowKey range."""
+        rows = self.query(
+            "PartitionKey eq @theme and RowKey gt @low and RowKey lt @high",
+            {"theme": theme, "low": f"{PHONE_PREFIX}{phone_key}.", "high": f"{PHONE_PREFIX}{phone_key}/"},
+        )
+        return [Marker(r["RowKey"], r.get("Interest") or "", self.written_at(theme, r["RowKey"])) for r in rows]
+
     def partition(self, theme: str) -> PartitionRows:
         found = PartitionRows(theme)
         for row in self.query("PartitionKey eq @theme", {"theme": theme}):

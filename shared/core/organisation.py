@@ -166,6 +166,10 @@ class Organisation(Strict):
     id: Slug
     name: Text
     country: Literal["SE", "NO"] = Field(description="Region used to read phone numbers.")
+    # Countries whose mobile numbers may register (ISO 3166 codes); empty means the organisation's own.
+    phone_countries: list[Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]] = Field(
+        [], max_length=20, description="Countries whose numbers may register; default: country."
+    )
     locales: list[Locale] = Field(min_length=1)
     default_locale: Locale
     # None: the scheme sets no age limit, and the form asks no age question.
@@ -216,6 +220,9 @@ class Organisation(Strict):
                 raise ValueError(f"area {area.id!r} names unknown neighbours: {', '.join(unknown)}")
             if area.id in area.neighbours:
                 raise ValueError(f"area {area.id!r} cannot neighbour itself")
+        unknown = [c for c in self.phone_countries if c not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"phone_countries has unknown country codes: {', '.join(unknown)}")
         try:
             number = phonenumbers.parse(self.coordinator_phone, None)
         except phonenumbers.NumberParseException:
@@ -254,6 +261,10 @@ class Organisation(Strict):
     def crisis_summary(self, locale: str) -> str:
         """The crisis numbers in one line, for the SMS HELP reply: "Akut fara för liv: 112. …"."""
         return " ".join(f"{self.local(line.when, locale).text}: {line.number}." for line in self.crisis)
+
+    @property
+    def allowed_phone_countries(self) -> tuple[str, ...]:
+        return tuple(self.phone_countries) or (self.country,)
 
     def theme(self, theme_id: str) -> Theme | None:
         return next((t for t in self.themes if t.id == theme_id), None)

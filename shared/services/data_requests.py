@@ -9,7 +9,7 @@ from datetime import datetime
 from shared.adapters.interests import Rows
 from shared.adapters.records import RateLimitRows
 from shared.core.domain import Interest
-from shared.core.phone import PhoneError, parse_mobile, phone_key
+from shared.core.phone import PhoneError, parse_mobile
 from shared.services.erasure import erase_number
 from shared.services.operations_base import OperationError, OperationsBase
 
@@ -32,9 +32,8 @@ class DataSubjectRequests(OperationsBase):
     def _records_of(self, rows: Rows, e164: str) -> list[Interest]:
         """The number's interests, found through the phone markers (point reads: a query by number would
         put it in a URL)."""
-        pkey = phone_key(e164)
         found: list[Interest] = []
-        for theme in self._org.themes:
+        for theme, pkey in ((t, k) for t in self._org.themes for k in self._keyer.keys(e164)):
             marker = rows.marker(theme.id, pkey)
             interest = rows.interest(theme.id, marker.interest_key) if marker and marker.interest_key else None
             if interest is not None and interest.phone == e164:
@@ -44,7 +43,6 @@ class DataSubjectRequests(OperationsBase):
     def export_person(self, phone: str) -> dict:
         """Everything stored about one number, for a data-subject access request (JSON-ready)."""
         e164 = self._phone(phone)
-        pkey = phone_key(e164)
         interests, groups, messages = [], [], []
         facilitators = {f.id: f for f in self._facilitators.list()}
         rows = self._interests.unit()
@@ -91,6 +89,7 @@ class DataSubjectRequests(OperationsBase):
             ]
         limits = [
             {"counter": f"{name}s", "expires_at": _iso(expires)}
+            for pkey in self._keyer.keys(e164)
             for name, expires in RateLimitRows(self._storage).of_number(pkey)
         ]
         as_facilitator = [
@@ -123,6 +122,8 @@ class DataSubjectRequests(OperationsBase):
         """Erase the number everywhere (services/erasure.erase_number, as STOP does); each erased interest's
         counts go to the statistics in the transaction that deletes it. Returns how many rows were erased."""
         e164 = self._phone(phone)
-        report = erase_number(self._storage, self._org, e164, clock=self._clock, statistics=self._stats)
+        report = erase_number(
+            self._storage, self._org, e164, keyer=self._keyer, clock=self._clock, statistics=self._stats
+        )
         log.info("operator erasure: %s interests erased", report.interests_erased)
         return 2 * report.interests_erased + report.outbox_rows_erased + report.rate_limit_rows_erased

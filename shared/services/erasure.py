@@ -9,6 +9,11 @@ querying for the number itself (a query puts its filter in a URL, and URLs end u
   phone marker `phone.<phone_key>`; a grouped person is also named, by interest RowKey, in the
   group row's MemberKeys and in the outbox rows addressed to them;
 - in `ratelimits`: the counters of partition `phone.<phone_key>`.
+- pending attempts (each its own row until verified) have markers `phone.<phone_key>.<attempt>`,
+  read as one RowKey range per theme.
+
+`phone_key` is the keyed HMAC of the number (PhoneKeyer); rows written under the unkeyed key of
+earlier versions are erased too (PhoneKeyer.keys) until the one-off migration has run.
 
 Per partition, one transaction (services/membership.py, shared with the operators' removal)
 deletes the interest and its marker, the outbox rows addressed to the person (a queued text for
@@ -33,7 +38,7 @@ from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import GaveUp
 from shared.core.domain import Interest, utcnow
 from shared.core.organisation import Organisation
-from shared.core.phone import phone_key
+from shared.core.phone import PhoneKeyer
 from shared.services.membership import erase_person
 from shared.services.outbox import queue_committed
 from shared.services.statistics import Statistics
@@ -65,11 +70,12 @@ def _find(rows: Rows, theme: str, pkey: str) -> tuple[object, Interest | None] |
     return marker, (rows.interest(theme, marker.interest_key) if marker.interest_key else None)
 
 
-def interests_of_number(storage: StorageAccount, organisation: Organisation, phone_e164: str) -> list[Interest]:
+def interests_of_number(
+    storage: StorageAccount, organisation: Organisation, phone_e164: str, *, keyer: PhoneKeyer
+) -> list[Interest]:
     """Every interest registered with this number, newest first (read-only)."""
-    pkey = phone_key(phone_e164)
     rows = InterestsTable(storage).unit()
-    found = [_find(rows, theme.id, pkey) for theme in organisation.themes]
+    found = [_find(rows, theme.id, pkey) for theme in organisation.themes for pkey in keyer.keys(phone_e164)]
     interests = [f[1] for f in found if f is not None and f[1] is not None]
     return sorted(interests, key=lambda i: i.created_at, reverse=True)
 
@@ -79,6 +85,7 @@ def erase_number(
     organisation: Organisation,
     phone_e164: str,
     *,
+    keyer: PhoneKeyer,
     clock: Callable[[], datetime] = utcnow,
     statistics: Statistics | None = None,
 ) -> ErasureReport:
@@ -86,15 +93,16 @@ def erase_number(
 
     With `statistics`, each erased interest's counts are folded into the statistics rows in the same
     transaction that deletes it, so aggregate figures survive the person."""
-    pkey = phone_key(phone_e164)
     report = ErasureReport()
     newest: Interest | None = None
     for theme in organisation.themes:
-        erased = _erase_in_partition(storage, theme.id, pkey, clock, report, statistics)
-        if erased is not None and (newest is None or erased.created_at > newest.created_at):
-            newest = erased
+        report.interests_erased += _erase_attempts(storage, theme.id, keyer.key(phone_e164))
+        for pkey in keyer.keys(phone_e164):
+            erased = _erase_in_partition(storage, theme.id, pkey, clock, report, statistics)
+            if erased is not None and (newest is None or erased.created_at > newest.created_at):
+                newest = erased
     report.locale = newest.locale if newest is not None else None
-    report.rate_limit_rows_erased = RateLimitRows(storage).erase_number(pkey)
+    report.rate_limit_rows_erased = sum(RateLimitRows(storage).erase_number(pkey) for pkey in keyer.keys(phone_e164))
     return report
 
 
@@ -102,13 +110,32 @@ def erase_interest(
     storage: StorageAccount,
     interest: Interest,
     *,
+    keyer: PhoneKeyer,
     clock: Callable[[], datetime] = utcnow,
     statistics: Statistics | None = None,
 ) -> ErasureReport:
     """A resident's own withdrawal of one interest: as erasure does it, within that theme only."""
     report = ErasureReport()
-    _erase_in_partition(storage, interest.theme, phone_key(interest.phone), clock, report, statistics)
+    report.interests_erased += _erase_attempts(storage, interest.theme, keyer.key(interest.phone))
+    for pkey in keyer.keys(interest.phone):
+        _erase_in_partition(storage, interest.theme, pkey, clock, report, statistics)
     return report
+
+
+def _erase_attempts(storage: StorageAccount, theme: str, pkey: str) -> int:
+    """The number's unverified attempts in one theme (markers `phone.<key>.<attempt>`), each with its row."""
+
+    def erase(rows: Rows) -> int:
+        attempts = rows.attempts(theme, pkey)
+        for marker in attempts:
+            change = rows.change(theme)
+            change.delete(marker.key)
+            # Already gone (verified, or withdrawn a moment ago): the marker goes alone.
+            if marker.interest_key and rows.interest(theme, marker.interest_key) is not None:
+                change.delete(marker.interest_key)
+        return len(attempts)
+
+    return InterestsTable(storage).retrying(erase)
 
 
 def _erase_in_partition(

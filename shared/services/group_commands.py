@@ -26,7 +26,6 @@ from shared.core.domain import (
     to_members,
 )
 from shared.core.facilitators import Facilitator, refusal
-from shared.core.phone import phone_key
 from shared.services.group_views import GroupViews
 from shared.services.membership import erase_person
 from shared.services.operations_base import GroupView, OperationError, check_meeting_time, clean_place
@@ -150,7 +149,9 @@ class GroupCommands(GroupViews):
                     "member_keys",
                 )
                 return []
-            marker = rows.marker(theme, phone_key(interest.phone))
+            marker = next(
+                (m for m in (rows.marker(theme, k) for k in self._keyer.keys(interest.phone)) if m is not None), None
+            )
             erased = erase_person(rows, interest, marker, group, now, self._stats)
             return [erased.message] if erased.message is not None else []
 

@@ -1,4 +1,12 @@
-"""Resident intake: validate an interest, prove the number by SMS code, withdraw on request."""
+"""Resident intake: take an interest, prove the number by SMS code, withdraw on request.
+
+Nothing observable before proof of possession (ARCHITECTURE.md). Registration never looks at what
+is stored about the number: the caps are counted first (per number, per client address or the
+shared bucket of requests without one, and the installation's SMS budget), then each attempt is
+written as its own pending row with its own marker (`phone.<key>.<attempt>`), a code is sent, and
+every caller gets the same 201. Only when the code comes back is the number's registration in the
+theme looked up (`phone.<key>`): a first one becomes the registration, a later one merges into it.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +14,14 @@ import contextlib
 import hashlib
 import hmac
 import logging
-import re
 import secrets
 import threading
 import time
-import unicodedata
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
@@ -24,7 +30,7 @@ from azure.data.tables import TableTransactionError, UpdateMode
 from shared.adapters.entities import StoredInterest as Interest
 from shared.adapters.ratelimit import RateLimiter
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
-from shared.adapters.storage import FORMATION_REQUESTS, INTERESTS, StorageAccount, storage_errors
+from shared.adapters.storage import FORMATION_REQUESTS, INTERESTS, RATE_LIMITS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
 from shared.core.codes import CODE_LIFETIME
 from shared.core.domain import (
@@ -37,8 +43,11 @@ from shared.core.domain import (
     utcnow,
 )
 from shared.core.organisation import Organisation
-from shared.core.phone import PhoneError, parse_mobile, phone_key
+from shared.core.phone import PhoneKeyer
+from shared.core.validation import FieldError, ValidInterest, validate_interest
+from shared.services.confirmation import Confirmation, Conflict, attempt_marker_key
 from shared.services.erasure import erase_interest
+from shared.services.sms_budget import BudgetExhausted, SmsBudget
 
 if TYPE_CHECKING:
     from shared.services.statistics import Statistics
@@ -48,94 +57,9 @@ log = logging.getLogger(__name__)
 CODE_TTL = CODE_LIFETIME
 MAX_CODE_ATTEMPTS = 5
 CODES_PER_NUMBER_PER_HOUR = 3
-NAME_MAX = 40
-# Letters of any script, digits, and the few marks names and aliases use.
-_NAME = re.compile(r"^[^\W_](?:[\w .'\-]*[^\W_.])?$")
-_CODE = re.compile(r"^[0-9]{6}$")
-
-
-def _name_ok(name: str) -> bool:
-    """Combining marks (NFD input, Indic vowel signs) belong to the letter before them."""
-    if unicodedata.category(name[0]).startswith("M"):
-        return False
-    return bool(_NAME.match("".join(c for c in name if not unicodedata.category(c).startswith("M"))))
-
-
-# --- validation (pure) -------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FieldError:
-    code: str  # message key without the "err_" prefix
-    params: Mapping[str, object] | None = None
-
-
-@dataclass(frozen=True)
-class ValidInterest:
-    theme: str
-    name: str
-    phone: str  # E.164
-    locale: str
-    area: str | None
-
-
-def _truthy(value: object) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() in {"on", "true", "1", "yes"})
-
-
-def validate_interest(
-    raw: Mapping[str, object], organisation: Organisation, *, locale: str, require_pledge: bool
-) -> ValidInterest | dict[str, FieldError]:
-    """Check a submission from the form or the API. Returns the clean interest or errors by field."""
-    errors: dict[str, FieldError] = {}
-
-    def text(field: str) -> str:
-        value = raw.get(field)
-        return value.strip() if isinstance(value, str) else ""
-
-    theme = text("theme")
-    if not theme:
-        errors["theme"] = FieldError("theme_required")
-    elif organisation.theme(theme) is None:
-        errors["theme"] = FieldError("theme_unknown")
-
-    name = unicodedata.normalize("NFC", " ".join(text("name").split()))
-    if not name:
-        errors["name"] = FieldError("name_required")
-    elif len(name) > NAME_MAX:
-        errors["name"] = FieldError("name_too_long")
-    elif not _name_ok(name):
-        errors["name"] = FieldError("name_invalid")
-
-    phone_raw = text("phone")
-    phone = ""
-    if not phone_raw:
-        errors["phone"] = FieldError("phone_required")
-    else:
-        try:
-            phone = parse_mobile(phone_raw, organisation.country)
-        except PhoneError as exc:
-            errors["phone"] = FieldError(f"phone_{exc.reason}")
-
-    area: str | None = text("area") or None
-    if organisation.areas:
-        if area is None:
-            errors["area"] = FieldError("area_required")
-        elif organisation.area(area) is None:
-            errors["area"] = FieldError("area_unknown")
-    elif area is not None:
-        errors["area"] = FieldError("area_unknown")
-
-    if organisation.minimum_age is not None and not _truthy(raw.get("age_confirmed")):
-        errors["age_confirmed"] = FieldError("age_required", {"age": organisation.minimum_age})
-    if not _truthy(raw.get("consent")):
-        errors["consent"] = FieldError("consent_required")
-    if require_pledge and not _truthy(raw.get("pledge")):
-        errors["pledge"] = FieldError("pledge_required")
-
-    if errors:
-        return errors
-    return ValidInterest(theme=theme, name=name, phone=phone, locale=locale, area=area)
+HOUR = timedelta(hours=1)
+# Requests that carry no client address share one bucket: never skipped (issue 11).
+NO_ADDRESS_KEY = "client.none"
 
 
 # --- outcomes ----------------------------------------------------------------------------
@@ -143,10 +67,6 @@ def validate_interest(
 
 class IntakeError(Exception):
     code = "bad_request"
-
-
-class Duplicate(IntakeError):
-    code = "duplicate"
 
 
 class Undeliverable(IntakeError):
@@ -186,6 +106,11 @@ class Registration:
 class Verified:
     theme: str
     needed: int
+    # The registration the code confirmed: the attempt itself, or the number's earlier registration in
+    # this theme that it merged into (then the withdraw token of the attempt works with this id).
+    interest_id: str = ""
+    status: InterestStatus = InterestStatus.WAITING
+    merged: bool = False
 
 
 def _hash(*parts: str) -> str:
@@ -203,7 +128,10 @@ class IntakeService:
         sender: SmsSender,
         templates: Templates,
         organisation: Organisation,
+        keyer: PhoneKeyer,
         client_registrations_per_hour: int,
+        sms_codes_per_hour: int = 60,
+        sms_codes_per_day: int = 300,
         clock: Callable[[], datetime] = utcnow,
         counts_ttl: float = 5.0,
         statistics: Statistics | None = None,
@@ -212,126 +140,95 @@ class IntakeService:
         self._sender = sender
         self._templates = templates
         self._org = organisation
+        self._keyer = keyer
         self._client_limit = client_registrations_per_hour
         self._clock = clock
         self._counts_ttl = counts_ttl
         self._statistics = statistics
         self._counts: tuple[float, dict[str, int]] | None = None
         self._counts_lock = threading.Lock()
+        self._confirmation = Confirmation(storage, keyer)
+        self.budget = SmsBudget(
+            storage=storage,
+            sender=sender,
+            templates=templates,
+            organisation=organisation,
+            per_hour=sms_codes_per_hour,
+            per_day=sms_codes_per_day,
+            clock=clock,
+        )
 
     @property
     def _interests(self):
         return self._storage.table(INTERESTS)
 
-    def _limiter(self) -> RateLimiter:
-        from shared.adapters.storage import RATE_LIMITS
-
-        return RateLimiter(self._storage.table(RATE_LIMITS), self._clock)
-
     # register ---------------------------------------------------------------------------
 
     def register(self, interest: ValidInterest, *, client_address: str | None) -> Registration:
-        pkey = phone_key(interest.phone)
+        """Count the caps, store this attempt on its own, send a code. The same for every caller:
+        whether the number is registered already, here or for another theme, is not looked at."""
+        pkey = self._keyer.key(interest.phone)
         now = self._clock()
         code = f"{secrets.randbelow(1_000_000):06d}"
         salt = secrets.token_hex(16)
         token = secrets.token_urlsafe(32)
-        fields: dict[str, Any] = {
-            "name": interest.name,
-            "locale": interest.locale,
-            "area": interest.area,
-            "consent_version": self._org.consent_version,
-            "withdraw_token_hash": _hash(token),
-            "code_hash": _hash(salt, code),
-            "code_salt": salt,
-            "code_expires_at": now + CODE_TTL,
-            "code_attempts": 0,
+        record = Interest(
+            theme=interest.theme,
+            key=INTEREST_PREFIX + new_sortable_key(),
+            phone=interest.phone,
+            created_at=now,
+            name=interest.name,
+            locale=interest.locale,
+            area=interest.area,
+            consent_version=self._org.consent_version,
+            withdraw_token_hash=_hash(token),
+            code_hash=_hash(salt, code),
+            code_salt=salt,
+            code_expires_at=now + CODE_TTL,
+            code_attempts=0,
+        )
+        marker = {
+            "PartitionKey": interest.theme,
+            "RowKey": attempt_marker_key(pkey, record.key),
+            "Interest": record.key,
         }
         with storage_errors():
-            existing = self._find_by_phone(interest.theme, pkey)
-            if existing is not None and existing.status is not InterestStatus.PENDING_VERIFICATION:
-                raise Duplicate()
-            limiter = self._limiter()
-            limiter.hit(f"phone.{pkey}", CODES_PER_NUMBER_PER_HOUR, timedelta(hours=1))
-            if client_address:
-                limiter.hit(f"client.{_hash(client_address)[:32]}", self._client_limit, timedelta(hours=1))
-
-            if existing is not None:
-                # An unconfirmed earlier try (a lost code, a typo in the name): replace it, same place in line.
-                record = existing.model_copy(update=fields)
-                written = self._interests.update_entity(
-                    record.to_entity(),
-                    mode=UpdateMode.REPLACE,
-                    etag=existing.etag,
-                    match_condition=MatchConditions.IfNotModified,
-                )
-                record = record.model_copy(update={"etag": (written or {}).get("etag")})
-                created = False
-            else:
-                record = Interest(
-                    theme=interest.theme,
-                    key=INTEREST_PREFIX + new_sortable_key(),
-                    phone=interest.phone,
-                    created_at=now,
-                    **fields,
-                )
-                marker = {"PartitionKey": interest.theme, "RowKey": PHONE_PREFIX + pkey, "Interest": record.key}
-                try:
-                    self._interests.submit_transaction([("create", record.to_entity()), ("create", marker)])
-                except TableTransactionError:
-                    # Someone registered the same number for this theme a moment ago.
-                    raise Duplicate() from None
-                created = True
+            limiter = RateLimiter(self._storage.table(RATE_LIMITS), self._clock)
+            limiter.hit(f"{PHONE_PREFIX}{pkey}", CODES_PER_NUMBER_PER_HOUR, HOUR)
+            client = f"client.{self._keyer.key(client_address)}" if client_address else NO_ADDRESS_KEY
+            limiter.hit(client, self._client_limit, HOUR)
+            self.budget.spend()
+            self._interests.submit_transaction([("create", record.to_entity()), ("create", marker)])
 
         body = self._templates.sms("verification", interest.locale, code=code, organisation=self._org.name, minutes=10)
         try:
             self._sender.send(interest.phone, body)
         except PermanentSmsError:
-            self._undo(record, created, existing)
+            self._delete_attempt(record)
             raise Undeliverable() from None
         except SmsError:
-            self._undo(record, created, existing)
+            self._delete_attempt(record)
             raise SmsUnavailable() from None
         return Registration(record.id, token, interest.phone[-2:])
 
-    def _find_by_phone(self, theme: str, pkey: str) -> Interest | None:
-        try:
-            marker = self._interests.get_entity(theme, PHONE_PREFIX + pkey)
-        except ResourceNotFoundError:
-            return None
-        try:
-            return Interest.from_entity(self._interests.get_entity(theme, marker["Interest"]))
-        except ResourceNotFoundError:
-            return None
-
-    def _undo(self, record: Interest, created: bool, previous: Interest | None) -> None:
-        """A code that could not be sent leaves nothing behind (a replaced try gets its old row back)."""
+    def _delete_attempt(self, record: Interest) -> None:
+        """A pending attempt and its marker go; nothing else of the number is touched."""
+        marker = attempt_marker_key(self._keyer.key(record.phone), record.key)
         try:
             with storage_errors():
-                if created:
-                    self._delete_interest(record)
-                elif previous is not None and record.etag:
-                    # The code that reached the phone last time, and the token given then, work again.
-                    self._interests.update_entity(
-                        previous.to_entity(),
-                        mode=UpdateMode.REPLACE,
-                        etag=record.etag,
-                        match_condition=MatchConditions.IfNotModified,
+                try:
+                    self._interests.submit_transaction(
+                        [
+                            ("delete", {"PartitionKey": record.theme, "RowKey": record.key}),
+                            ("delete", {"PartitionKey": record.theme, "RowKey": marker}),
+                        ]
                     )
+                except TableTransactionError:  # one of them is gone already: remove the other alone
+                    for key in (record.key, marker):
+                        with contextlib.suppress(ResourceNotFoundError):
+                            self._interests.delete_entity(record.theme, key)
         except Exception:  # the retention sweep removes unverified rows that outlive their code
-            log.warning("could not remove an unconfirmed interest after a failed send", exc_info=False)
-
-    def _delete_interest(self, record: Interest) -> None:
-        ops = [
-            ("delete", {"PartitionKey": record.theme, "RowKey": record.key}),
-            ("delete", {"PartitionKey": record.theme, "RowKey": PHONE_PREFIX + phone_key(record.phone)}),
-        ]
-        try:
-            self._interests.submit_transaction(ops)
-        except TableTransactionError:
-            # The marker may already be gone; remove the interest on its own.
-            with contextlib.suppress(ResourceNotFoundError):
-                self._interests.delete_entity(record.theme, record.key)
+            log.warning("could not remove an unconfirmed attempt", exc_info=False)
 
     # verify -----------------------------------------------------------------------------
 
@@ -359,33 +256,30 @@ class IntakeService:
                 or record.code_attempts >= MAX_CODE_ATTEMPTS
             ):
                 raise CodeExpired()
-            correct = hmac.compare_digest(_hash(record.code_salt, code), record.code_hash)
-            if correct:
-                update = {
-                    "status": InterestStatus.WAITING,
-                    "verified_at": now,
-                    "code_hash": None,
-                    "code_salt": None,
-                    "code_expires_at": None,
-                    "code_attempts": 0,
-                }
-            else:
-                update = {"code_attempts": record.code_attempts + 1}
+            if not hmac.compare_digest(_hash(record.code_salt, code), record.code_hash):
+                try:
+                    with storage_errors():
+                        self._interests.update_entity(
+                            record.model_copy(update={"code_attempts": record.code_attempts + 1}).to_entity(),
+                            mode=UpdateMode.REPLACE,
+                            etag=record.etag,
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+                except ResourceModifiedError:
+                    continue
+                raise WrongCode()
             try:
                 with storage_errors():
-                    self._interests.update_entity(
-                        record.model_copy(update=update).to_entity(),
-                        mode=UpdateMode.REPLACE,
-                        etag=record.etag,
-                        match_condition=MatchConditions.IfNotModified,
-                    )
-            except ResourceModifiedError:
+                    target = self._confirmation.confirm(record, now)
+            except Conflict:
                 continue
-            if not correct:
-                raise WrongCode()
             self._invalidate_counts()
-            self.request_formation(record.theme)
-            return Verified(record.theme, self.needed(record.theme, record.area, self._theme_counts(record.theme)))
+            if target.status is InterestStatus.WAITING:
+                self.request_formation(record.theme)
+                needed = self.needed(record.theme, target.area, self._theme_counts(record.theme))
+            else:
+                needed = 0
+            return Verified(record.theme, needed, target.id, target.status, merged=target.key != record.key)
         raise CodeExpired()
 
     def request_formation(self, theme: str) -> None:
@@ -405,8 +299,13 @@ class IntakeService:
             raise
         if not hmac.compare_digest(_hash(token), record.withdraw_token_hash):
             raise NotFound()
+        if record.status is InterestStatus.PENDING_VERIFICATION:
+            # An unconfirmed attempt is only itself: its token must never reach the number's registration.
+            with storage_errors():
+                self._delete_attempt(record)
+            return
         # As erasure does it: out of the group (the facilitator is told), texts to them gone, counts kept.
-        erase_interest(self._storage, record, clock=self._clock, statistics=self._statistics)
+        erase_interest(self._storage, record, keyer=self._keyer, clock=self._clock, statistics=self._statistics)
         self._invalidate_counts()
 
     # counts -----------------------------------------------------------------------------
@@ -459,8 +358,8 @@ class IntakeService:
 
 __all__ = [
     "AlreadyVerified",
+    "BudgetExhausted",
     "CodeExpired",
-    "Duplicate",
     "FieldError",
     "IntakeService",
     "NotFound",

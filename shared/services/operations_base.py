@@ -11,6 +11,7 @@ from shared.adapters.interests import InterestsTable
 from shared.adapters.storage import StorageAccount
 from shared.core.domain import GROUP_PREFIX, split_public_id, utcnow
 from shared.core.organisation import Organisation
+from shared.core.phone import PhoneKeyer
 from shared.services.facilitators import FacilitatorStore
 from shared.services.statistics import Statistics
 
@@ -114,10 +115,12 @@ class OperationsBase:
         storage: StorageAccount,
         organisation: Organisation,
         facilitators: FacilitatorStore,
+        keyer: PhoneKeyer,
         statistics: Statistics | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._storage = storage
+        self._keyer = keyer
         self._interests = InterestsTable(storage)
         self._org = organisation
         self._facilitators = facilitators

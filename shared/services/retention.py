@@ -30,6 +30,8 @@ from shared.adapters.unit_of_work import MAX_TRANSACTION_OPERATIONS, GaveUp, ret
 from shared.core.codes import CODE_LIFETIME
 from shared.core.domain import Group, GroupStatus, Interest, InterestStatus, utcnow
 from shared.core.organisation import Organisation
+from shared.core.phone import PhoneKeyer
+from shared.services.rekey import migrate_phone_keys, migrated
 from shared.services.statistics import Statistics
 
 log = logging.getLogger(__name__)
@@ -111,8 +113,10 @@ class Retention:
         organisation: Organisation,
         rules: RetentionRules,
         statistics: Statistics | None = None,
+        keyer: PhoneKeyer | None = None,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        self._keyer = keyer  # rows under the unkeyed phone key of earlier versions are rewritten first
         self._storage = storage
         self._interests = InterestsTable(storage)
         self._org = organisation
@@ -122,6 +126,8 @@ class Retention:
 
     def run(self) -> RetentionReport:
         report = RetentionReport()
+        if self._keyer is not None and not migrated(self._storage):
+            migrate_phone_keys(self._storage, self._keyer)
         themes = {t.id for t in self._org.themes} | self._interests.unit().themes_with_rows()
         for theme in sorted(themes):  # also partitions of themes since removed from the organisation
 

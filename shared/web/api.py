@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.adapters.ratelimit import RateLimited
 from shared.services.intake import (
     AlreadyVerified,
+    BudgetExhausted,
     CodeExpired,
-    Duplicate,
     NotFound,
     SmsUnavailable,
     Undeliverable,
@@ -103,9 +103,14 @@ class InterestIn(BaseModel):
 
 
 class InterestCreated(BaseModel):
-    id: str
+    """The same answer for every valid registration, whether or not the number is registered already
+    (for this theme or any): that is told only to whoever enters the code sent to the phone."""
+
+    id: str = Field(description="This attempt; verify with it.")
     status: Literal["pending_verification"] = "pending_verification"
-    withdraw_token: str = Field(description="Keep it: DELETE /api/interests/{id} with it as a bearer token.")
+    withdraw_token: str = Field(
+        description="Keep it: DELETE /api/interests/{id} with it as a bearer token (the id that verify returns)."
+    )
 
 
 class VerifyIn(BaseModel):
@@ -113,8 +118,12 @@ class VerifyIn(BaseModel):
 
 
 class VerifyOut(BaseModel):
-    status: Literal["waiting"] = "waiting"
-    needed: int
+    id: str = Field(
+        description="The number's registration in this theme: the attempt itself, or the earlier registration "
+        "it merged into. The attempt's withdraw token works with this id."
+    )
+    status: Literal["waiting", "grouped"] = Field(description="The registration's real status.")
+    needed: int = Field(description="How many more are needed before a group starts (0 once grouped).")
 
 
 def _errors(status: int, description: str) -> dict:
@@ -166,11 +175,17 @@ def themes(request: Request, lang: str | None = Query(None, max_length=10), area
     status_code=201,
     response_model=InterestCreated,
     responses={
-        **_errors(409, "This number is already registered for this theme."),
-        **_errors(422, "Invalid fields, each with a localized message."),
-        **_errors(429, "Too many codes for this number or client; see Retry-After."),
-        **_errors(503, "Storage or SMS temporarily unavailable."),
+        **_errors(422, "Invalid fields (a number from another country than the organisation's among them)."),
+        **_errors(429, "Too many codes for this number or client address; see Retry-After."),
+        **_errors(
+            503,
+            "Storage or SMS temporarily unavailable, or the installation's hourly or daily budget of "
+            "verification texts is spent (error `sms_budget`); see Retry-After.",
+        ),
     },
+    description="Every valid registration is answered 201 with the same body, whether or not the number is "
+    "already registered for this theme or another; a code is sent to the phone. Duplicates are resolved "
+    "when the code is verified.",
 )
 def register(body: InterestIn, request: Request) -> Response:
     services = services_of(request)
@@ -184,8 +199,8 @@ def register(body: InterestIn, request: Request) -> Response:
         registration = services.intake.register(result, client_address=client_address(request))
     except RateLimited as exc:
         return error_json(429, "rate_limited", locale, headers={"Retry-After": str(exc.retry_after)})
-    except Duplicate:
-        return error_json(409, "duplicate", locale)
+    except BudgetExhausted as exc:
+        return error_json(503, "sms_budget", locale, headers={"Retry-After": str(exc.retry_after)})
     except Undeliverable as exc:
         problem = {"phone": {"code": exc.code, "message": message(locale, exc.code)}}
         return error_json(422, "validation_failed", locale, errors=problem)
@@ -221,7 +236,8 @@ def verify(interest_id: str, body: VerifyIn, request: Request) -> Response:
         return error_json(400, "code_wrong", locale)
     except CodeExpired:
         return error_json(410, "code_expired", locale)
-    return JSONResponse(VerifyOut(needed=verified.needed).model_dump())
+    out = VerifyOut(id=verified.interest_id, status=verified.status.value, needed=verified.needed)  # type: ignore[arg-type]
+    return JSONResponse(out.model_dump())
 
 
 @router.delete(

@@ -103,10 +103,15 @@ async def read_form(request: Request, *, max_fields: int = 30) -> dict[str, str]
 
 
 def client_address(request: Request) -> str | None:
-    """The resident's address, for the per-client cap.
+    """The resident's address, for the per-client cap; None (the shared bucket) when it cannot be told.
 
-    Behind Azure's front end the client is the last X-Forwarded-For entry (the one the platform
-    appended; earlier ones are whatever the client claimed). Locally there is no proxy to trust.
+    Each proxy appends the address it received the request from to X-Forwarded-For, so only the
+    last entry is vouched for by our own front end; entries before it are whatever the client sent
+    (https://learn.microsoft.com/aspnet/core/host-and-deploy/proxy-load-balancer#forwarded-headers).
+    App Service's front ends (Flex Consumption runs on them) append the client's socket address as
+    "ip:port" and set `client-ip` to the same value, overwriting any the client sent
+    (https://github.com/Azure/app-service-linux-docs/blob/master/Things_You_Should_Know/headers.md).
+    Locally there is no proxy to trust.
     """
     if not services_of(request).settings.dev_mode:
         forwarded = request.headers.get("x-forwarded-for", "")

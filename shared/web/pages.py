@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlencode
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -13,8 +12,8 @@ from shared.adapters.storage import StorageUnavailable
 from shared.core import i18n
 from shared.services.intake import (
     AlreadyVerified,
+    BudgetExhausted,
     CodeExpired,
-    Duplicate,
     FieldError,
     IntakeError,
     NotFound,
@@ -98,9 +97,15 @@ async def submit(request: Request) -> HTMLResponse:
         )
         response.headers["Retry-After"] = str(exc.retry_after)
         return response
-    except (Duplicate, Undeliverable) as exc:
-        status = 409 if isinstance(exc, Duplicate) else 422
-        return _form(request, locale, values=values, errors={"phone": message(locale, exc.code)}, status_code=status)
+    except BudgetExhausted as exc:
+        # Everyone is refused alike for a while: keep what they typed, say when to try again.
+        response = _form(
+            request, locale, values=values, errors={"content": message(locale, "sms_budget")}, status_code=503
+        )
+        response.headers["Retry-After"] = str(exc.retry_after)
+        return response
+    except Undeliverable as exc:
+        return _form(request, locale, values=values, errors={"phone": message(locale, exc.code)}, status_code=422)
     except SmsUnavailable:
         errors = {"content": i18n.translate(locale, "unavailable_text")}
         return _form(request, locale, values=values, errors=errors, status_code=503)
@@ -151,25 +156,39 @@ async def verify(request: Request) -> HTMLResponse:
         return _thanks(request, locale, record.theme, services.intake.needed(record.theme, record.area), "", "")
     except (WrongCode, CodeExpired, NotFound) as exc:
         return again(exc.code if not isinstance(exc, NotFound) else "code_expired", _VERIFY_STATUS[type(exc)])
-    return _thanks(request, locale, verified.theme, verified.needed, interest_id, token)
+    # After a merge the registration has the earlier id; the token of this attempt now works with it.
+    return _thanks(request, locale, verified.theme, verified.needed, verified.interest_id, token)
 
 
 def _thanks(request: Request, locale: str, theme: str, needed: int, interest_id: str, token: str) -> HTMLResponse:
     organisation = services_of(request).organisation
-    withdraw_url = f"/withdraw?{urlencode({'id': interest_id, 'token': token, 'lang': locale})}" if token else None
     return page(
         request,
         "thanks.html",
         locale,
         theme_label=organisation.theme_text(theme, locale).label,
         needed=needed,
-        withdraw_url=withdraw_url,
+        # Posted, never put in a link: a URL with the token would sit in history, logs and Referer headers.
+        withdraw={"id": interest_id, "token": token} if token else None,
     )
 
 
 @router.get("/withdraw", response_class=HTMLResponse)
-def withdraw_confirm(request: Request, id: str = "", token: str = "") -> HTMLResponse:
-    return page(request, "withdraw.html", locale_for(request), interest_id=id[:80], token=token[:100])
+def withdraw_how(request: Request) -> HTMLResponse:
+    """No token is ever read from a URL (old links carried one): this page says how to withdraw instead."""
+    return render_message(request, "withdraw_title", "withdraw_how")
+
+
+@router.post("/withdraw/confirm", response_class=HTMLResponse)
+async def withdraw_confirm(request: Request) -> HTMLResponse:
+    data = await _form_data(request)
+    return page(
+        request,
+        "withdraw.html",
+        locale_for(request),
+        interest_id=data.get("id", "")[:80],
+        token=data.get("token", "")[:100],
+    )
 
 
 @router.post("/withdraw", response_class=HTMLResponse)

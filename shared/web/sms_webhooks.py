@@ -241,9 +241,8 @@ async def inbound(request: Request) -> Response:
         kind = "stop_reply"
         locale: str | None = None
         if well_formed:
-            report = await run_in_threadpool(
-                partial(erase_number, statistics=services.statistics), services.storage, services.organisation, phone
-            )
+            erase = partial(erase_number, keyer=services.keyer, statistics=services.statistics)
+            report = await run_in_threadpool(erase, services.storage, services.organisation, phone)
             locale = report.locale
             log.info(
                 "STOP: erased %d interest(s), left %d group(s), %d facilitator(s) told",
@@ -255,7 +254,9 @@ async def inbound(request: Request) -> Response:
         kind = "help_reply" if word in HELP_WORDS else "unknown_reply"
         locale = None
         if well_formed:
-            interests = await run_in_threadpool(interests_of_number, services.storage, services.organisation, phone)
+            interests = await run_in_threadpool(
+                partial(interests_of_number, keyer=services.keyer), services.storage, services.organisation, phone
+            )
             locale = interests[0].locale if interests else None
     locale = locale or fallback_locale(phone)
     base = services.settings.public_base_url

@@ -19,7 +19,6 @@ from shared.core.domain import (
     RecipientType,
     utcnow,
 )
-from shared.core.phone import phone_key
 from shared.services import erasure
 from shared.services.erasure import erase_number, interests_of_number
 from tests.support.privacy import (
@@ -56,10 +55,10 @@ def test_a_waiting_person_is_erased_and_nobody_else_is_touched(services):
     register_verified(services, LEAVER_NAME, LEAVER, locale="en")
     before = {r["RowKey"]: etag_of(r) for r in rows(services) if r.get("Kind") == "interest" and r["Phone"] != LEAVER}
     assert services.storage.table(RATE_LIMITS).query_entities(
-        "PartitionKey eq @p", parameters={"p": PHONE_PREFIX + phone_key(LEAVER)}
+        "PartitionKey eq @p", parameters={"p": PHONE_PREFIX + services.keyer.key(LEAVER)}
     ), "registration counts codes per number"
 
-    report = erase_number(services.storage, services.organisation, LEAVER)
+    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
 
     assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 0, 0)
     assert report.rate_limit_rows_erased == 1
@@ -75,7 +74,7 @@ def test_an_unconfirmed_registration_is_erased_too(services):
     [pending] = interests(services)
     assert pending.status is InterestStatus.PENDING_VERIFICATION
 
-    report = erase_number(services.storage, services.organisation, LEAVER)
+    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
 
     assert report.interests_erased == 1
     assert traces(services, number_needles(LEAVER) | {LEAVER_NAME}) == []
@@ -84,19 +83,19 @@ def test_an_unconfirmed_registration_is_erased_too(services):
 def test_every_theme_is_erased_and_the_newest_interest_gives_the_language(services):
     register_verified(services, LEAVER_NAME, LEAVER, theme=THEME, locale="sv")
     register_verified(services, LEAVER_NAME, LEAVER, theme=OTHER_THEME, locale="en")
-    assert len(interests_of_number(services.storage, services.organisation, LEAVER)) == 2
+    assert len(interests_of_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)) == 2
 
-    report = erase_number(services.storage, services.organisation, LEAVER)
+    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
 
     assert report.interests_erased == 2
     assert report.locale == "en"
-    assert interests_of_number(services.storage, services.organisation, LEAVER) == []
+    assert interests_of_number(services.storage, services.organisation, LEAVER, keyer=services.keyer) == []
     assert traces(services, number_needles(LEAVER)) == []
 
 
 def test_an_unknown_number_erases_nothing(services):
     register_verified(services, *person(1))
-    report = erase_number(services.storage, services.organisation, "+46709999999")
+    report = erase_number(services.storage, services.organisation, "+46709999999", keyer=services.keyer)
     assert report == erasure.ErasureReport()
     assert not report.found
     assert len(interests(services)) == 1
@@ -107,11 +106,11 @@ def test_a_marker_left_behind_is_removed(services):
     [interest] = interests(services)
     services.storage.table(INTERESTS).delete_entity(THEME, interest.key)  # the interest alone is gone
 
-    report = erase_number(services.storage, services.organisation, LEAVER)
+    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
 
     assert report.interests_erased == 0
     with pytest.raises(ResourceNotFoundError):
-        services.storage.table(INTERESTS).get_entity(THEME, PHONE_PREFIX + phone_key(LEAVER))
+        services.storage.table(INTERESTS).get_entity(THEME, PHONE_PREFIX + services.keyer.key(LEAVER))
 
 
 # --- grouped --------------------------------------------------------------------------------------
@@ -123,7 +122,7 @@ def test_a_member_leaves_the_group_and_the_facilitator_is_told(services):
     assert leaver.key in group.member_keys
     drain(services)
 
-    report = erase_number(services.storage, services.organisation, LEAVER)
+    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
 
     assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 1, 1)
     assert report.outbox_rows_erased == 1  # the leaver's invitation: a queued copy now finds nothing to send
@@ -149,7 +148,7 @@ def test_the_facilitator_gets_the_leavers_name_once_and_then_it_is_gone(services
         m for m in messages_of(services) if m.kind is MessageKind.INVITATION and m.recipient_id == leaver_key(services)
     )
     drain(services)
-    erase_number(services.storage, services.organisation, LEAVER)
+    erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
     [queue_text] = queued(services)
     sent_before = len(outbox.messages())
 
@@ -168,7 +167,7 @@ def test_a_member_of_a_group_awaiting_a_facilitator_leaves_without_an_update(ser
     assert group.status is GroupStatus.AWAITING_FACILITATOR
     drain(services)
 
-    report = erase_number(services.storage, services.organisation, LEAVER)
+    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
 
     assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 1, 0)
     [after] = groups(services)
@@ -184,7 +183,7 @@ def test_a_closed_group_is_updated_without_telling_anyone(services):
     )
     drain(services)
 
-    report = erase_number(services.storage, services.organisation, LEAVER)
+    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
 
     assert (report.groups_left, report.facilitators_notified) == (1, 0)
     assert len(groups(services)[0].member_keys) == 4
@@ -210,7 +209,7 @@ def test_a_lost_race_on_the_group_row_is_retried(services, monkeypatch):
 
     monkeypatch.setattr(Rows, "group", racing)
 
-    report = erase_number(services.storage, services.organisation, LEAVER)
+    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
 
     assert len(calls) == 2
     assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 1, 1)
@@ -236,7 +235,7 @@ def test_a_race_lost_every_time_gives_up_without_a_half_erasure(services, monkey
     monkeypatch.setattr(Rows, "group", always_racing)
 
     with pytest.raises(erasure.ErasureGaveUp):
-        erase_number(services.storage, services.organisation, LEAVER)
+        erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
     assert any(i.phone == LEAVER for i in interests(services)), "all or nothing"
     assert len(groups(services)[0].member_keys) == 5
 

@@ -41,7 +41,10 @@ def with_clock(services: Services, clock: Clock) -> Services:
         sender=services.sender,
         templates=services.templates,
         organisation=services.organisation,
+        keyer=services.keyer,
         client_registrations_per_hour=services.settings.client_registrations_per_hour,
+        sms_codes_per_hour=services.settings.sms_codes_per_hour,
+        sms_codes_per_day=services.settings.sms_codes_per_day,
         clock=clock,
     )
     return services
@@ -148,7 +151,7 @@ def test_register_then_verify(api: TestClient, outbox: LocalOutboxSender, timed:
 
     response = api.post(f"/api/interests/{created['id']}/verify", json={"code": code})
     assert response.status_code == 200, response.text
-    assert response.json() == {"status": "waiting", "needed": 4}
+    assert response.json() == {"id": created["id"], "status": "waiting", "needed": 4}
     [row] = interest_rows(timed)
     assert row["Status"] == "waiting"
 
@@ -209,8 +212,10 @@ def test_registering_again_after_expiry_sends_a_code_that_works(
     first = register(api)
     clock.advance(minutes=30)
     second = register(api)
-    assert second["id"] == first["id"]
-    assert api.post(f"/api/interests/{second['id']}/verify", json={"code": last_code(outbox)}).status_code == 200
+    assert second["id"] != first["id"]  # each attempt is its own
+    verified = api.post(f"/api/interests/{second['id']}/verify", json={"code": last_code(outbox)})
+    assert verified.status_code == 200
+    assert verified.json()["id"] == second["id"]
 
 
 @pytest.mark.parametrize("interest_id", ["stress.0123456789abcdef01234567", "knitting.0123456789abcdef01234567", "x"])
@@ -223,20 +228,25 @@ def test_verifying_an_unknown_interest_is_404(api: TestClient, interest_id: str)
 # --- duplicates and re-registering ----------------------------------------------------------------
 
 
-def test_a_verified_number_cannot_register_twice_for_one_theme(
+def test_a_verified_number_registered_again_merges_when_the_new_code_is_verified(
     api: TestClient, outbox: LocalOutboxSender, timed: Services
 ) -> None:
     created = register(api)
     assert api.post(f"/api/interests/{created['id']}/verify", json={"code": last_code(outbox)}).status_code == 200
     sent = len(outbox.messages())
 
-    # The same number, typed another way.
+    # The same number, typed another way: answered as any registration, with a code (issue 11).
     again = api.post("/api/interests", json=payload(phone="+46 70 174 06 10", name="Zack"))
-    assert again.status_code == 409
-    assert again.json()["error"] == "duplicate"
-    assert len(outbox.messages()) == sent  # no code for a duplicate
+    assert again.status_code == 201
+    assert len(outbox.messages()) == sent + 1
+    assert len(interest_rows(timed)) == 2  # the attempt waits beside the registration, touching nothing
+    verified = api.post(f"/api/interests/{again.json()['id']}/verify", json={"code": last_code(outbox)})
+    assert verified.json()["id"] == created["id"]
     [row] = interest_rows(timed)
-    assert row["Name"] == "Zacharias" and row["Status"] == "waiting"
+    assert row["Name"] == "Zack" and row["Status"] == "waiting"
+    # A replay of the merged attempt finds nothing: the attempt is gone.
+    replay = api.post(f"/api/interests/{again.json()['id']}/verify", json={"code": last_code(outbox)})
+    assert replay.status_code == 404
 
 
 def test_the_same_number_may_join_another_theme(api: TestClient, outbox: LocalOutboxSender, timed: Services) -> None:
@@ -248,24 +258,26 @@ def test_the_same_number_may_join_another_theme(api: TestClient, outbox: LocalOu
     assert sorted(r["PartitionKey"] for r in interest_rows(timed)) == ["anhorig", "stress"]
 
 
-def test_registering_an_unverified_number_again_reuses_the_interest_and_sends_a_new_code(
+def test_two_unverified_attempts_stay_apart_and_the_second_verified_merges_into_the_first(
     api: TestClient, outbox: LocalOutboxSender, timed: Services
 ) -> None:
     first = register(api)
     old_code = last_code(outbox)
     second = register(api, name="Zack")
-    assert second["id"] == first["id"]
+    assert second["id"] != first["id"]
     assert len(outbox.messages()) == 2
     new_code = last_code(outbox)
+    assert sorted(r["Name"] for r in interest_rows(timed)) == ["Zacharias", "Zack"]
 
-    [row] = interest_rows(timed)
-    assert row["Name"] == "Zack"  # the latest try wins
-
-    if new_code != old_code:  # one in a million they coincide
+    if new_code != old_code:  # one in a million they coincide: each code belongs to its own attempt
         wrong = api.post(f"/api/interests/{second['id']}/verify", json={"code": old_code})
         assert wrong.status_code == 400
-    assert api.post(f"/api/interests/{second['id']}/verify", json={"code": new_code}).status_code == 200
-    # Only the newest withdraw token is good.
+    assert api.post(f"/api/interests/{first['id']}/verify", json={"code": old_code}).status_code == 200
+    merged = api.post(f"/api/interests/{second['id']}/verify", json={"code": new_code})
+    assert merged.json()["id"] == first["id"]
+    [row] = interest_rows(timed)
+    assert row["Name"] == "Zack"  # the latest confirmed details win
+    # The newest confirmed token is the good one, with the registration's id.
     stale = api.delete(f"/api/interests/{first['id']}", headers={"Authorization": f"Bearer {first['withdraw_token']}"})
     assert stale.status_code == 404
     good = api.delete(f"/api/interests/{first['id']}", headers={"Authorization": f"Bearer {second['withdraw_token']}"})
@@ -288,7 +300,7 @@ def test_a_fourth_code_for_one_number_within_the_hour_is_429(
     retry_after = int(refused.headers["Retry-After"])
     assert 0 < retry_after <= 3600
     assert len(outbox.messages()) == 3
-    assert len(interest_rows(timed)) == 1
+    assert len(interest_rows(timed)) == 3  # three attempts, none overwritten
 
     # The same number for another theme is the same phone being pumped: refused too.
     assert api.post("/api/interests", json=payload(theme="anhorig")).status_code == 429
@@ -616,4 +628,5 @@ def test_the_openapi_document_describes_the_api(api: TestClient) -> None:
         "/api/interests/{interest_id}/verify",
         "/api/interests/{interest_id}",
     } <= set(paths)
-    assert {"201", "409", "422", "429"} <= set(paths["/api/interests"]["post"]["responses"])
+    assert {"201", "422", "429", "503"} <= set(paths["/api/interests"]["post"]["responses"])
+    assert "409" not in paths["/api/interests"]["post"]["responses"]  # nothing tells a number is registered

@@ -184,9 +184,10 @@ def test_a_good_submission_leads_to_the_code_page_then_thanks(
     [row] = [r for r in interest_rows(services) if r.get("Kind") == "interest"]
     assert row["Status"] == "waiting"
 
-    # The withdraw link on the thanks page works.
-    link = next(e.attrs["href"] for e in thanks.elements if e.tag == "a" and "/withdraw?" in e.attrs.get("href", ""))
-    confirm = page_of(web.get(link))
+    # The withdraw button on the thanks page works (posted: the token is in no URL).
+    form_fields = {e.attrs["name"]: e.attrs.get("value", "") for e in thanks.elements if e.tag == "input"}
+    assert form_fields["token"] == hidden["withdraw_token"]
+    confirm = page_of(web.post("/withdraw/confirm", data=form_fields))
     assert confirm.status == 200
     fields = {e.attrs["name"]: e.attrs.get("value", "") for e in confirm.elements if e.attrs.get("type") == "hidden"}
     done = page_of(web.post("/withdraw", data=fields))
@@ -267,17 +268,23 @@ def test_the_honeypot_answers_like_success_but_stores_and_sends_nothing(
     assert outbox.messages() == []
 
 
-def test_a_duplicate_on_the_form_is_409_with_the_message_at_the_phone(
+def test_a_duplicate_on_the_form_looks_like_any_registration_and_merges_at_the_code(
     web: TestClient, services: Services, outbox: LocalOutboxSender
 ) -> None:
     first = page_of(web.post("/", data=form()))
     hidden = {e.attrs["name"]: e.attrs.get("value", "") for e in first.elements if e.attrs.get("type") == "hidden"}
     assert web.post("/verify", data={**hidden, "code": code_from(outbox)}).status_code == 200
     page = page_of(web.post("/", data=form(name="Zack")))
-    assert page.status == 409
-    error = page.by_id("phone-error")
-    assert error is not None and i18n.translate("sv", "err_duplicate") in error.text
-    assert page.value("name") == "Zack"
+    assert page.status == 200
+    assert page.by_id("code") is not None  # the code page, as for anyone
+    again = {e.attrs["name"]: e.attrs.get("value", "") for e in page.elements if e.attrs.get("type") == "hidden"}
+    thanks = page_of(web.post("/verify", data={**again, "code": code_from(outbox)}))
+    assert thanks.status == 200
+    # The thanks page withdraws the one registration there is, with the newest token.
+    fields = {e.attrs["name"]: e.attrs.get("value", "") for e in thanks.elements if e.attrs.get("type") == "hidden"}
+    assert fields["id"] == hidden["id"] and fields["token"] == again["withdraw_token"]
+    [row] = [r for r in interest_rows(services) if r.get("Kind") == "interest"]
+    assert row["Name"] == "Zack"
 
 
 @pytest.mark.parametrize(
@@ -472,7 +479,7 @@ def test_no_name_number_or_code_in_any_log_line(
     ).json()
     api_code = code_from(outbox)
     assert web.post(f"/api/interests/{api['id']}/verify", json={"code": api_code}).status_code == 200
-    assert web.post("/", data=form(name=name, phone="070-174 06 21")).status_code == 409  # the duplicate path
+    assert web.post("/", data=form(name=name, phone="070-174 06 21")).status_code == 200  # the duplicate path
     assert web.post("/", data=form(name=name, phone="036-10 50 00")).status_code == 422  # a refused number
     deleted = web.delete(f"/api/interests/{api['id']}", headers={"Authorization": f"Bearer {api['withdraw_token']}"})
     assert deleted.status_code == 204

@@ -94,6 +94,7 @@ def world(make_services) -> Iterator[World]:
             sender=services.sender,
             templates=services.templates,
             organisation=org,
+            keyer=services.keyer,
             client_registrations_per_hour=1000,
             clock=clock,
         ),
@@ -105,7 +106,12 @@ def world(make_services) -> Iterator[World]:
             clock=clock,
         ),
         operations=Operations(
-            storage=storage, organisation=org, facilitators=services.facilitators, statistics=statistics, clock=clock
+            storage=storage,
+            organisation=org,
+            facilitators=services.facilitators,
+            keyer=services.keyer,
+            statistics=statistics,
+            clock=clock,
         ),
         retention=retention,
         lifecycle=Lifecycle(

@@ -13,8 +13,8 @@ import phonenumbers
 from shared.adapters.storage import QUEUES, TABLES
 from shared.composition import Services
 from shared.core.domain import Group
-from shared.core.phone import phone_key
-from shared.services.intake import ValidInterest
+from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer, phone_key
+from shared.core.validation import ValidInterest
 from tests.support.tables import THEME, add_facilitator, groups
 
 LEAVER = "+46735510003"
@@ -61,8 +61,8 @@ def number_forms(e164: str) -> set[str]:
 
 
 def number_needles(e164: str) -> set[str]:
-    """What a stored row could hold of a number: its forms and the key derived from it."""
-    return number_forms(e164) | {phone_key(e164)}
+    """What a stored row could hold of a number: its forms and the keys derived from it (keyed and legacy)."""
+    return number_forms(e164) | {phone_key(e164), PhoneKeyer(DEVELOPMENT_SECRET).key(e164)}
 
 
 def traces(services: Services, needles: Iterable[str]) -> list[str]:

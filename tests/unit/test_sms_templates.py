@@ -41,6 +41,7 @@ CONTEXTS = {
     },
     "member_left": {"ref": "A1B2C3", "theme": LONG_THEME, "left": LONG_NAME, "count": 7, "organisation": LONG_ORG},
     "coordinator_alert": {"ref": "A1B2C3", "theme": LONG_THEME, "reason": "failed", "error_code": 21211},
+    "sms_budget_alert": {"limit": 100000, "daily": True, "minutes": 1440},
 }
 
 
@@ -141,7 +142,7 @@ def shortest_context(kind: str, phrase: str) -> dict[str, object]:
 
 def test_every_member_kind_is_checked() -> None:
     assert sorted(set(kinds()) - set(MEMBER_KINDS)) == sorted(
-        ["coordinator_alert", "facilitator_check_in", "member_joined", "member_left", "roster"]
+        ["coordinator_alert", "facilitator_check_in", "member_joined", "member_left", "roster", "sms_budget_alert"]
     ), "a new template: is it sent to members? add it to MEMBER_KINDS"
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from shared.core import i18n
 from shared.core.organisation import MUNICIPALITIES, Organisation, parse_organisation
-from shared.services.intake import NAME_MAX, FieldError, ValidInterest, validate_interest
+from shared.core.validation import NAME_MAX, FieldError, ValidInterest, validate_interest
 
 
 def _org(stem: str) -> Organisation:

@@ -1,0 +1,103 @@
+"""The installation's budget of verification texts: what bounds the SMS bill when a bot pumps codes.
+
+Per-number and per-client caps do not stop SMS pumping: a bot rotates numbers (premium ranges abroad
+pay it per text) and addresses. So the whole installation has an hourly and a daily cap
+(SMS_CODES_PER_HOUR, SMS_CODES_PER_DAY). When one is full, registration answers 503 with
+Retry-After and the coordinator gets one text per window saying so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from azure.core.exceptions import ResourceExistsError
+
+from shared.adapters.ratelimit import RateLimited, RateLimiter
+from shared.adapters.sms import SmsError, SmsSender
+from shared.adapters.storage import RATE_LIMITS, StorageAccount, storage_errors
+from shared.adapters.templates import Templates
+from shared.core.organisation import Organisation
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+BUDGET_KEY = "budget.verification"
+ALERTS_KEY = "budget.alerts"
+
+
+class BudgetExhausted(Exception):
+    """The installation has sent all the verification texts it may in this hour or day."""
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"SMS budget exhausted; retry after {retry_after}s")
+        self.retry_after = retry_after
+
+
+class SmsBudget:
+    def __init__(
+        self,
+        *,
+        storage: StorageAccount,
+        sender: SmsSender,
+        templates: Templates,
+        organisation: Organisation,
+        per_hour: int,
+        per_day: int,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._storage = storage
+        self._sender = sender
+        self._templates = templates
+        self._org = organisation
+        self.per_hour = per_hour
+        self.per_day = per_day
+        self._clock = clock
+
+    def spend(self) -> None:
+        """Count one verification text, or raise BudgetExhausted (and alert the coordinator once)."""
+        limiter = RateLimiter(self._storage.table(RATE_LIMITS), self._clock)
+        try:
+            limiter.hit_all(BUDGET_KEY, [(self.per_hour, HOUR), (self.per_day, DAY)])
+        except RateLimited as exc:
+            self._alert_once(exc.window or HOUR, exc.retry_after)
+            raise BudgetExhausted(exc.retry_after) from None
+
+    def _alert_once(self, window: timedelta, retry_after: int) -> None:
+        """One text to the coordinator per full window, whichever instance sees the refusal first."""
+        seconds = int(window.total_seconds())
+        now = self._clock()
+        bucket = int(now.timestamp() // seconds)
+        marker = {
+            "PartitionKey": ALERTS_KEY,
+            "RowKey": f"{seconds}.{bucket}",
+            # Retention erases expired rate-limit rows; this one is needed until its window is over.
+            "ExpiresAt": datetime.fromtimestamp((bucket + 2) * seconds, tz=now.tzinfo),
+        }
+        table = self._storage.table(RATE_LIMITS)
+        try:
+            with storage_errors():
+                table.create_entity(marker)
+        except ResourceExistsError:
+            return  # already told for this window
+        except Exception:
+            log.warning("could not record the SMS budget alert; not sending it", exc_info=False)
+            return
+        limit = self.per_day if window >= DAY else self.per_hour
+        body = self._templates.sms(
+            "sms_budget_alert",
+            self._org.default_locale,
+            limit=limit,
+            daily=window >= DAY,
+            minutes=max(1, retry_after // 60),
+        )
+        try:
+            self._sender.send(self._org.coordinator_phone, body)
+        except SmsError:
+            log.warning("could not send the SMS budget alert to the coordinator", exc_info=False)
+            # Let the next refusal try again.
+            with contextlib.suppress(Exception), storage_errors():
+                table.delete_entity(ALERTS_KEY, str(marker["RowKey"]))
