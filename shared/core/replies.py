@@ -18,8 +18,8 @@ from shared.core.sms_segments import fits
 
 # A forward costs at most this many segments; the facilitator's words are cut to fit.
 MAX_FORWARD_SEGMENTS = 3
-# The member's answer and its words are fixed: it must fit this many.
-MAX_MEMBER_REPLY_SEGMENTS = 2
+# The member's answer, with the longest names, organisation and contact we allow (two with real ones).
+MAX_MEMBER_REPLY_SEGMENTS = 3
 # Twilio accepts bodies of up to 1,600 characters; nothing longer is worth keeping.
 MAX_TEXT = 1600
 ELLIPSIS = "..."  # three dots are GSM-7; "…" would make the whole forward UCS-2
