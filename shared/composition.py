@@ -23,6 +23,7 @@ from shared.services.intake import IntakeService
 from shared.services.lifecycle import Lifecycle, LifecycleRules
 from shared.services.notify import Notifier, RateGate
 from shared.services.operations import Operations
+from shared.services.replies import Replies
 from shared.services.retention import Retention, RetentionRules
 from shared.services.statistics import Statistics
 from shared.settings import Settings
@@ -47,6 +48,7 @@ class Services:
     revoked_sessions: RevokedSessions
     sign_in_limiter: Callable[[], RateLimiter]  # a factory: no storage client at cold start
     keyer: PhoneKeyer
+    replies: Replies
     _ready: bool = False
 
     def ensure_ready(self) -> None:
@@ -162,6 +164,13 @@ def build_services(
         revoked_sessions=RevokedSessions(lambda: storage.table(RATE_LIMITS)),
         sign_in_limiter=lambda: RateLimiter(storage.table(RATE_LIMITS), utcnow),
         keyer=keyer,
+        replies=Replies(
+            storage=storage,
+            organisation=organisation,
+            facilitators=facilitators,
+            templates=templates,
+            keyer=keyer,
+        ),
     )
 
 

@@ -178,6 +178,8 @@ def message_entity(message: OutboxMessage) -> dict[str, Any]:
     }
     if message.subject_name:
         entity["SubjectName"] = message.subject_name
+    if message.forwarded_text:
+        entity["ForwardedText"] = message.forwarded_text
     if message.error:
         entity["Error"] = message.error
     return entity
@@ -200,6 +202,7 @@ def message_from(entity: Mapping[str, Any]) -> OutboxMessage:
         claimed_at=entity.get("ClaimedAt"),
         sent_at=entity.get("SentAt"),
         subject_name=entity.get("SubjectName", ""),
+        forwarded_text=entity.get("ForwardedText", ""),
         provider_sid=entity.get("ProviderSid", ""),
         error_code=entity.get("ErrorCode"),
         error=entity.get("Error", ""),

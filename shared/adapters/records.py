@@ -1,9 +1,8 @@
 """The small tables beside the interests: facilitators, rate-limit counters seen by erasure and
-retention, and the audit log. Each is a plain repository over one table."""
+retention. Each is a plain repository over one table (the audit log is adapters/audit.py)."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -13,8 +12,8 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from shared.adapters.entities import FACILITATOR_PARTITION, etag_of, facilitator_entity, facilitator_from
-from shared.adapters.storage import AUDIT, FACILITATORS, RATE_LIMITS, StorageAccount, storage_errors
-from shared.core.domain import PHONE_PREFIX, new_sortable_key
+from shared.adapters.storage import FACILITATORS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.core.domain import PHONE_PREFIX
 from shared.core.facilitators import Facilitator
 
 
@@ -104,34 +103,3 @@ class RateLimitRows:
             except (ResourceNotFoundError, ResourceModifiedError):  # renewed (a new hit) or gone meanwhile
                 continue
         return count
-
-
-class AuditLog:
-    """One row per action, partitioned by month; ids and counts only, never personal data."""
-
-    def __init__(self, storage: StorageAccount) -> None:
-        self._storage = storage
-
-    def record(
-        self,
-        action: str,
-        outcome: str,
-        actor: str,
-        at: datetime,
-        *,
-        targets: list[str] | None = None,
-        count: int | None = None,
-    ) -> None:
-        entity: dict[str, Any] = {
-            "PartitionKey": at.strftime("%Y-%m"),
-            "RowKey": new_sortable_key(),
-            "Action": action,
-            "Outcome": outcome,
-            "Actor": actor,
-            "Targets": json.dumps(targets or []),
-            "At": at,
-        }
-        if count is not None:
-            entity["Count"] = count
-        with storage_errors():
-            self._storage.table(AUDIT).create_entity(entity)

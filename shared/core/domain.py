@@ -144,6 +144,9 @@ class MessageKind(StrEnum):
     MEETING_SET = "meeting_set"  # to a member: the first meeting's time and place
     MEETING_REMINDER = "meeting_reminder"  # to a member, the day before the first meeting
     FACILITATOR_CHECK_IN = "facilitator_check_in"  # to the facilitator, some weeks after the start
+    # Replies to our number (services/replies.py): every reply reaches a person.
+    FACILITATOR_REPLY = "facilitator_reply"  # to the coordinator: a facilitator's own words, forwarded
+    MEMBER_REPLY = "member_reply"  # to a member who texted us: their facilitator and the coordinator's contact
 
 
 class RecipientType(StrEnum):
@@ -181,6 +184,8 @@ class OutboxMessage(BaseModel):
     reason: str = ""  # for coordinator alerts
     # Who left, for the facilitator's update: the member's own row is already erased. Cleared once sent.
     subject_name: str = ""
+    # A facilitator's own words forwarded to the coordinator (facilitator_reply), already cut to fit.
+    forwarded_text: str = ""
     status: MessageStatus = MessageStatus.PENDING
     created_at: datetime
     enqueued_at: datetime | None = None

@@ -35,6 +35,7 @@ from shared.core.domain import (
 from shared.core.facilitators import Facilitator
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
+from shared.core.replies import coordinator_contact
 from shared.services.facilitators import FacilitatorStore
 from shared.services.outbox import queue_committed
 from shared.services.sms_kinds import KINDS, Draft
@@ -226,6 +227,7 @@ class Notifier:
             now=self._clock(),
             tz=organisation_tz(self._org),
             coordinator_phone=self._org.coordinator_phone,
+            coordinator_contact=coordinator_contact(self._org),
         )
         context = kind.context(draft)
         if context is None:

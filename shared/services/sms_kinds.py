@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from shared.core.domain import Group, Interest, MessageKind, OutboxMessage, RecipientType
+from shared.core.domain import Group, GroupStatus, Interest, MessageKind, OutboxMessage, RecipientType
 from shared.core.facilitators import Facilitator
 from shared.core.local_time import format_meeting_time
 
@@ -29,6 +29,7 @@ class Draft:
     now: datetime
     tz: tzinfo
     coordinator_phone: str
+    coordinator_contact: str = ""  # for residents: the named coordinator's public phone or e-mail (core/replies.py)
 
 
 Context = dict[str, Any] | None  # None: nothing to send any more (the text is failed as recipient_gone)
@@ -95,6 +96,29 @@ def _alert(d: Draft) -> Context:
     return {"reason": d.message.reason, "error_code": d.message.error_code or "", "theme": d.theme_phrase}
 
 
+# --- replies to our number (services/replies.py) ---
+
+
+def forward_context(facilitator_name: str, words: str, group_key: str) -> dict[str, Any]:
+    """The forward's context; services/replies.py renders it too, to cut the words to fit."""
+    return {"facilitator": facilitator_name or "?", "text": words, "group": bool(group_key)}
+
+
+def _facilitator_reply(d: Draft) -> Context:
+    # The writer's name and words travel on the row: the facilitator may be gone or renamed by the time it is sent.
+    return forward_context(d.message.subject_name, d.message.forwarded_text, d.message.group_key)
+
+
+def _member_reply(d: Draft) -> Context:
+    assert d.member is not None and d.group is not None
+    facilitated = d.facilitator is not None and d.group.status is not GroupStatus.CLOSED
+    return {
+        "name": d.member.name,
+        "facilitator": d.facilitator.first_name if facilitated and d.facilitator else "",
+        "coordinator": d.coordinator_contact or d.coordinator_phone,
+    }
+
+
 KINDS: dict[MessageKind, SmsKind] = {
     MessageKind.INVITATION: SmsKind(RecipientType.MEMBER, "invitation", _invitation),
     MessageKind.MEETING_SET: SmsKind(RecipientType.MEMBER, "meeting_set", _meeting),
@@ -104,4 +128,6 @@ KINDS: dict[MessageKind, SmsKind] = {
     MessageKind.MEMBER_LEFT: SmsKind(RecipientType.FACILITATOR, "member_left", _left),
     MessageKind.FACILITATOR_CHECK_IN: SmsKind(RecipientType.FACILITATOR, "facilitator_check_in", _check_in),
     MessageKind.COORDINATOR_ALERT: SmsKind(RecipientType.COORDINATOR, "coordinator_alert", _alert),
+    MessageKind.FACILITATOR_REPLY: SmsKind(RecipientType.COORDINATOR, "facilitator_reply", _facilitator_reply),
+    MessageKind.MEMBER_REPLY: SmsKind(RecipientType.MEMBER, "member_reply", _member_reply),
 }

@@ -19,6 +19,7 @@ from shared.composition import Services, get_services
 from shared.web import api, notices, pages, sms_webhooks
 from shared.web.admin import api as admin_api
 from shared.web.admin import pages as admin_pages
+from shared.web.admin import replies as admin_replies
 from shared.web.common import error_json, locale_for, render_message
 
 log = logging.getLogger(__name__)
@@ -164,6 +165,7 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
 
     app.include_router(api.router)
     app.include_router(admin_api.router)
+    app.include_router(admin_replies.router)
     app.include_router(admin_pages.router)
     app.include_router(pages.router)
     app.include_router(notices.router)

@@ -7,7 +7,12 @@ string as sent — because behind Azure's front end the request's own URL is not
 signed. No auth token configured, a missing or a wrong signature: 403, and nothing changes.
 
 STOP and its Nordic words erase the number everywhere (`shared.services.erasure`); the reply confirms in
-the person's language. Twilio keeps its own opt-out list too: after STOP it blocks further texts
+the person's language. Any other text (not HELP) is a reply for a person (`shared.services.replies`):
+a facilitator's is forwarded to the coordinator, a member's is answered by an outbox text naming their
+facilitator and the coordinator; both answer Twilio with an empty <Response/>, which sends nothing
+(https://www.twilio.com/docs/usage/webhooks/sms-webhooks). Other numbers keep "this number is not read".
+
+Twilio keeps its own opt-out list too: after STOP it blocks further texts
 to the number from the sender, and depending on the account's opt-out settings it may answer
 STOP itself instead of delivering our reply. Our part is the erasure.
 
@@ -31,6 +36,7 @@ from shared.composition import Services
 from shared.core.domain import OUTBOX_PREFIX, MessageStatus
 from shared.services.delivery import record_status
 from shared.services.erasure import erase_number, interests_of_number
+from shared.services.replies import Handled, Replies
 from shared.web.api import error_responses
 from shared.web.common import read_form, services_of
 
@@ -207,8 +213,10 @@ def fallback_locale(phone: str) -> str:
     return "en"
 
 
-def twiml(text: str) -> Response:
-    body = f'<?xml version="1.0" encoding="UTF-8"?><Response><Message>{escape(text)}</Message></Response>'
+def twiml(text: str | None) -> Response:
+    """One reply message; None: no reply (an empty <Response/>)."""
+    message = f"<Message>{escape(text)}</Message>" if text is not None else ""
+    body = f'<?xml version="1.0" encoding="UTF-8"?><Response>{message}</Response>'
     return Response(body, media_type="application/xml")
 
 
@@ -220,11 +228,14 @@ def twiml(text: str) -> Response:
         "A text sent to our number. STOP (STOPP, SLUTA, AVSLUTA, AVBRYT, AVMELD, UNSUBSCRIBE, CANCEL, END, "
         "QUIT, … in any case) erases the number everywhere: waiting interests, group memberships (the "
         "facilitator is told), the texts addressed to it, rate-limit counters. HELP/HJELP/HJÄLP/INFO answers who "
-        "sends these texts and how to leave; anything else that this number is not read. The answer is TwiML "
-        "in the sender's language. 403 without a valid X-Twilio-Signature."
+        "sends these texts and how to leave. Anything else from a facilitator is forwarded to the coordinator "
+        "(naming the facilitator and the group); from a group member it is answered by a text naming their "
+        "facilitator and the coordinator's contact (once a day), with an empty TwiML <Response/>; from anyone "
+        "else it is answered that this number is not read. The answer is TwiML in the sender's language. "
+        "403 without a valid X-Twilio-Signature."
     ),
     responses={
-        200: {"content": {"application/xml": {}}, "description": "TwiML with one reply message."},
+        200: {"content": {"application/xml": {}}, "description": "TwiML with one reply message, or none."},
         403: {"description": "Missing or wrong X-Twilio-Signature; nothing changed."},
     },
     openapi_extra=_form_schema(_INBOUND_FIELDS, ["From", "Body"]),
@@ -250,14 +261,25 @@ async def inbound(request: Request) -> Response:
                 report.groups_left,
                 report.facilitators_notified,
             )
-    else:
-        kind = "help_reply" if word in HELP_WORDS else "unknown_reply"
+    elif word in HELP_WORDS:
+        kind = "help_reply"
         locale = None
         if well_formed:
             interests = await run_in_threadpool(
                 partial(interests_of_number, keyer=services.keyer), services.storage, services.organisation, phone
             )
             locale = interests[0].locale if interests else None
+    else:
+        kind = "unknown_reply"
+        locale = None
+        if well_formed:
+            outcome = await run_in_threadpool(
+                services.replies.handle, phone, _field(form, "Body"), _field(form, "MessageSid").strip()
+            )
+            if outcome.handled is not Handled.UNKNOWN:
+                log.info("inbound text: %s", outcome.handled.value)
+                return twiml(None)
+            locale = outcome.locale
     locale = locale or fallback_locale(phone)
     base = services.settings.public_base_url
     return twiml(

@@ -101,6 +101,8 @@ KNOWN_ELSEWHERE = {
     "meeting_set",
     "meeting_reminder",
     "facilitator_check_in",
+    "facilitator_reply",  # tests/unit/test_reply_texts.py
+    "member_reply",  # tests/unit/test_reply_texts.py
 }
 
 
@@ -121,6 +123,7 @@ MEMBER_KINDS = [
     "help_reply",
     "stop_reply",
     "unknown_reply",
+    "member_reply",
 ]
 LOCK_SCREEN = 80
 
@@ -137,12 +140,21 @@ def shortest_context(kind: str, phrase: str) -> dict[str, object]:
         "minutes": 10,
         "crisis": "",
         "privacy_url": "",
+        "coordinator": "X",
     }
 
 
 def test_every_member_kind_is_checked() -> None:
     assert sorted(set(kinds()) - set(MEMBER_KINDS)) == sorted(
-        ["coordinator_alert", "facilitator_check_in", "member_joined", "member_left", "roster", "sms_budget_alert"]
+        [
+            "coordinator_alert",
+            "facilitator_check_in",
+            "facilitator_reply",
+            "member_joined",
+            "member_left",
+            "roster",
+            "sms_budget_alert",
+        ]
     ), "a new template: is it sent to members? add it to MEMBER_KINDS"
 
 

@@ -27,7 +27,7 @@ from shared.web.common import error_json, locale_for, message, request_formation
 
 log = logging.getLogger(__name__)
 # Documents the scheme in the OpenAPI document; the check itself is require_api_operator's.
-_bearer = HTTPBearer(auto_error=False, description="The ADMIN_TOKEN setting.")
+bearer_scheme = HTTPBearer(auto_error=False, description="The ADMIN_TOKEN setting.")
 
 
 # Requests refused as unreadable before any handler ran (bad JSON, wrong type, too large).
@@ -71,7 +71,7 @@ def _record(request: Request, action: str, outcome: str) -> None:
 router = APIRouter(
     prefix="/api/admin",
     tags=["operators"],
-    dependencies=[Depends(_bearer), Depends(require_api_operator), Depends(require_json)],
+    dependencies=[Depends(bearer_scheme), Depends(require_api_operator), Depends(require_json)],
     responses=error_responses(400, 401, 404, 413, 415, 422, 503),
     route_class=AuditedRoute,
 )
