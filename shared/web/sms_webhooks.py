@@ -36,7 +36,7 @@ from shared.composition import Services
 from shared.core.domain import OUTBOX_PREFIX, MessageStatus
 from shared.services.delivery import record_status
 from shared.services.erasure import erase_number, interests_of_number
-from shared.services.replies import Handled, Replies
+from shared.services.replies import Handled
 from shared.web.api import error_responses
 from shared.web.common import read_form, services_of
 

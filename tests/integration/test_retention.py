@@ -12,7 +12,6 @@ import pytest
 
 from shared.adapters.storage import AUDIT, INTERESTS, NOTIFICATIONS, RATE_LIMITS
 from shared.composition import Services
-from shared.services.sms_budget import BUDGET_KEY
 from shared.core.domain import GroupStatus, InterestStatus, MessageKind, MessageStatus, utcnow
 from shared.services.facilitators import FacilitatorIn
 from shared.services.formation import FormationService
@@ -21,6 +20,7 @@ from shared.services.lifecycle import Lifecycle, LifecycleRules, organisation_tz
 from shared.services.notify import Notifier, RateGate
 from shared.services.operations import Operations
 from shared.services.retention import Retention, RetentionRules
+from shared.services.sms_budget import BUDGET_KEY
 from shared.services.statistics import Statistics
 from tests.support.privacy import csv_rows, number_needles, traces
 from tests.support.tables import groups, outbox, rows
