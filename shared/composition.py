@@ -9,6 +9,7 @@ from datetime import timedelta
 from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
 from shared.adapters.storage import FACILITATORS, StorageAccount
 from shared.adapters.templates import Templates
+from shared.core.group_life import GroupLifeRules
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.services.facilitators import FacilitatorStore
@@ -91,8 +92,17 @@ def build_services(
         gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
     )
+    group_life = GroupLifeRules(
+        facilitator_meetings=settings.facilitator_meetings,
+        on_its_own_retention=timedelta(days=settings.on_its_own_retention_days),
+        closed_group_retention=timedelta(days=settings.closed_group_retention_days),
+    )
     operations = Operations(
-        storage=storage, organisation=organisation, facilitators=facilitators, statistics=statistics
+        storage=storage,
+        organisation=organisation,
+        facilitators=facilitators,
+        statistics=statistics,
+        group_life=group_life,
     )
     retention = Retention(
         storage=storage,
@@ -100,7 +110,8 @@ def build_services(
         statistics=statistics,
         rules=RetentionRules(
             retention=timedelta(days=settings.retention_days),
-            closed_group_retention=timedelta(days=settings.closed_group_retention_days),
+            closed_group_retention=group_life.closed_group_retention,
+            on_its_own_retention=group_life.on_its_own_retention,
         ),
     )
     lifecycle = Lifecycle(
@@ -110,7 +121,8 @@ def build_services(
         rules=LifecycleRules(
             facilitator_meetings=settings.facilitator_meetings,
             check_in_weeks=settings.check_in_weeks,
-            close_on_its_own_after=timedelta(days=settings.retention_days),
+            escalate_stuck_after=timedelta(days=settings.stuck_group_days),
+            on_its_own_retention=group_life.on_its_own_retention,
             tz=organisation_tz(organisation),
         ),
     )

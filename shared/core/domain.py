@@ -129,6 +129,12 @@ class Group(BaseModel):
     check_in_sent: bool = False
     members_erased_at: datetime | None = None  # the closed group's people were erased then...
     members_erased: int = 0  # ...this many: the row keeps counts, not people
+    # Issue 12: meetings the facilitator recorded (they drive the handover), when the group went on
+    # its own, and the date its members' names and numbers leave the service, as their text said.
+    meetings_held: int = 0
+    on_its_own_at: datetime | None = None
+    members_leave_at: datetime | None = None
+    escalated_at: datetime | None = None  # stuck before active: the coordinator was told then (once)
 
     @property
     def id(self) -> str:
@@ -144,6 +150,9 @@ class MessageKind(StrEnum):
     MEETING_SET = "meeting_set"  # to a member: the first meeting's time and place
     MEETING_REMINDER = "meeting_reminder"  # to a member, the day before the first meeting
     FACILITATOR_CHECK_IN = "facilitator_check_in"  # to the facilitator, some weeks after the start
+    HANDOVER = "handover"  # to a member: the facilitator steps back, the group goes on by itself
+    GROUP_CLOSED = "group_closed"  # to a member: the group was closed by the facilitator or an operator
+    FACILITATOR_REPORT = "facilitator_report"  # to the coordinator: a facilitator's short note from their page
 
 
 class RecipientType(StrEnum):

@@ -226,6 +226,7 @@ class Notifier:
             now=self._clock(),
             tz=organisation_tz(self._org),
             coordinator_phone=self._org.coordinator_phone,
+            organisation=self._org,
         )
         context = kind.context(draft)
         if context is None:

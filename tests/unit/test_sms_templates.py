@@ -41,6 +41,33 @@ CONTEXTS = {
     },
     "member_left": {"ref": "A1B2C3", "theme": LONG_THEME, "left": LONG_NAME, "count": 7, "organisation": LONG_ORG},
     "coordinator_alert": {"ref": "A1B2C3", "theme": LONG_THEME, "reason": "failed", "error_code": 21211},
+    # Issue 12: the handover and the closing, with the longest coordinator and date a reader gets.
+    "handover": {
+        "name": LONG_NAME,
+        "theme": LONG_THEME,
+        "facilitator": "Ann-Charlotte",
+        "coordinator": "Anne Mette Brustuen-Kristiansen",
+        "coordinator_phone": "+47 22 40 00 40",
+        "leave_date": "30 september 2030",
+        "organisation": LONG_ORG,
+    },
+    "group_closed": {
+        "name": LONG_NAME,
+        "theme": LONG_THEME,
+        "facilitator": "Ann-Charlotte",
+        "coordinator": "Anne Mette Brustuen-Kristiansen",
+        "coordinator_phone": "+47 22 40 00 40",
+        "leave_date": "30 september 2030",
+        "organisation": LONG_ORG,
+    },
+    # The facilitator's note is at most NOTE_MAX characters (services/facilitator_page.py): 240.
+    "facilitator_report": {
+        "ref": "A1B2C3",
+        "theme": LONG_THEME,
+        "facilitator": "Ann-Charlotte",
+        "note": "Vi behöver en ny lokal, Folkets hus har stängt. " * 4 + "x" * 48,
+        "organisation": LONG_ORG,
+    },
 }
 
 
@@ -68,6 +95,33 @@ def test_coordinator_alerts_fit_one_segment(locale: str, reason: str):
     text = Templates().sms("coordinator_alert", locale, **{**CONTEXTS["coordinator_alert"], "reason": reason})
     assert segment_info(text).segments == 1
     assert "+46" not in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_stuck_group_alert_fits_one_segment(locale: str):
+    text = Templates().sms("coordinator_alert", locale, **{**CONTEXTS["coordinator_alert"], "reason": "stuck"})
+    assert segment_info(text).segments == 1 and "A1B2C3" in text
+    assert "could not be sent" not in text and "kunde inte" not in text and "kunne ikke" not in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("kind", ["handover", "group_closed"])
+@pytest.mark.parametrize("coordinator", ["", "Anne Mette Brustuen-Kristiansen"])
+def test_handover_and_closing_say_who_to_reach_and_when_the_number_leaves(kind: str, locale: str, coordinator: str):
+    context = {**CONTEXTS[kind], "coordinator": coordinator}
+    text = Templates().sms(kind, locale, **context)
+    info = segment_info(text)
+    assert info.encoding == "GSM-7" and info.segments <= 3, (info, text)
+    assert context["leave_date"] in text and context["coordinator_phone"] in text and coordinator in text
+    if kind == "handover":
+        assert "STOP" in text  # every text to a resident says how to leave
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_facilitators_report_carries_the_note_and_fits_three_segments(locale: str):
+    text = Templates().sms("facilitator_report", locale, **CONTEXTS["facilitator_report"])
+    assert CONTEXTS["facilitator_report"]["note"] in text
+    assert segment_info(text).segments <= 3
 
 
 @pytest.mark.parametrize("locale", LOCALES)
@@ -120,6 +174,8 @@ MEMBER_KINDS = [
     "help_reply",
     "stop_reply",
     "unknown_reply",
+    "handover",
+    "group_closed",
 ]
 LOCK_SCREEN = 80
 
@@ -136,12 +192,15 @@ def shortest_context(kind: str, phrase: str) -> dict[str, object]:
         "minutes": 10,
         "crisis": "",
         "privacy_url": "",
+        "coordinator": "",
+        "coordinator_phone": "1",
+        "leave_date": "1/1",
     }
 
 
 def test_every_member_kind_is_checked() -> None:
     assert sorted(set(kinds()) - set(MEMBER_KINDS)) == sorted(
-        ["coordinator_alert", "facilitator_check_in", "member_joined", "member_left", "roster"]
+        ["coordinator_alert", "facilitator_check_in", "facilitator_report", "member_joined", "member_left", "roster"]
     ), "a new template: is it sent to members? add it to MEMBER_KINDS"
 
 
