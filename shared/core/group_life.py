@@ -12,6 +12,7 @@ Pure rules: records in, records and texts out. The services commit them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
@@ -74,17 +75,20 @@ def record_meeting(group: Group, now: datetime, rules: GroupLifeRules) -> Step:
     return Step(counted, [], ("meetings_held",))
 
 
-def close(group: Group, now: datetime, rules: GroupLifeRules) -> Step:
-    """Closed by a person: members still on the row are told, and leave the service after the closed
-    groups' period (or earlier, if the group's handover promised an earlier date)."""
+def close(group: Group, now: datetime, rules: GroupLifeRules, told: Iterable[str] | None = None) -> Step:
+    """Closed by a person: members still on the row who know of the group (`told`: those a text about it
+    reached; None: all) are told, and leave the service after the closed groups' period (or earlier, if
+    the group's handover promised an earlier date). Nobody hears of a group only to hear it closed."""
     if group.status is GroupStatus.CLOSED:
         raise NotNow(group.status.value)
     leave = now + rules.closed_group_retention
     if group.members_leave_at is not None:
         leave = min(leave, group.members_leave_at)
     updated = group.model_copy(update={"status": GroupStatus.CLOSED, "closed_at": now, "members_leave_at": leave})
-    told = [] if group.members_erased_at is not None else to_members(updated, MessageKind.GROUP_CLOSED, now)
-    return Step(updated, told, ("status", "closed_at", "members_leave_at"))
+    known = set(group.member_keys if told is None else told)
+    keys = [k for k in group.member_keys if k in known]
+    messages = [] if group.members_erased_at is not None else to_members(updated, MessageKind.GROUP_CLOSED, now, keys)
+    return Step(updated, messages, ("status", "closed_at", "members_leave_at"))
 
 
 def stuck(group: Group, now: datetime, after: timedelta) -> bool:

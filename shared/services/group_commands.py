@@ -23,6 +23,7 @@ from shared.core.domain import (
     MessageKind,
     MessageStatus,
     OutboxMessage,
+    RecipientType,
     split_interest_id,
     to_facilitator,
     to_members,
@@ -196,7 +197,7 @@ class GroupCommands(GroupViews):
         def decide(rows: Rows, group: Group, now: datetime) -> list[OutboxMessage] | None:
             if group.status is GroupStatus.CLOSED:
                 return None
-            step = close(group, now, self._group_life)
+            step = close(group, now, self._group_life, told=_told_members(rows, group))
             change = rows.change(group.theme)
             change.merge(step.group, *step.fields)
             for key in rows.pending_member_texts(group)[: _room(len(change) + len(step.messages))]:
@@ -239,6 +240,17 @@ class GroupCommands(GroupViews):
         except GaveUp:
             raise OperationError("conflict") from None
         self._storage.enqueue(NOTIFICATIONS, retried.queue_text())
+
+
+def _told_members(rows: Rows, group: Group) -> set[str]:
+    """Members a text about the group has reached or is reaching (not the pending ones withdrawn now)."""
+    found = rows.query(
+        "PartitionKey eq @theme and Kind eq 'outbox' and GroupKey eq @group"
+        " and RecipientType eq @member and Status ne 'pending'",
+        {"theme": group.theme, "group": group.key, "member": RecipientType.MEMBER.value},
+        select=["RecipientId"],
+    )
+    return {row["RecipientId"] for row in found}
 
 
 def _room(used: int) -> int:
