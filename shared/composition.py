@@ -12,6 +12,7 @@ from shared.adapters.templates import Templates
 from shared.core.group_life import GroupLifeRules
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
+from shared.services.facilitator_page import FacilitatorLinks, FacilitatorPage, link_secret
 from shared.services.facilitators import FacilitatorStore
 from shared.services.formation import FormationService
 from shared.services.intake import IntakeService
@@ -39,6 +40,7 @@ class Services:
     retention: Retention
     statistics: Statistics
     _ready: bool = False
+    facilitator_page: FacilitatorPage | None = None  # None: no secret to sign the facilitators' links with
 
     def ensure_ready(self) -> None:
         """Create tables and queues once; retried on the next request if storage was down."""
@@ -83,6 +85,10 @@ def build_services(
         facilitators=facilitators,
         join_window=timedelta(days=settings.join_window_days),
     )
+    secrets = [s.get_secret_value() if s else None for s in (settings.phone_key_secret, settings.admin_token)]
+    links = (
+        FacilitatorLinks(link_secret(*secrets), settings.public_base_url) if any(secrets) or settings.dev_mode else None
+    )
     notifier = Notifier(
         storage=storage,
         sender=sender,
@@ -91,6 +97,7 @@ def build_services(
         facilitators=facilitators,
         gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
+        facilitator_link=links.url if links else None,
     )
     group_life = GroupLifeRules(
         facilitator_meetings=settings.facilitator_meetings,
@@ -126,7 +133,7 @@ def build_services(
             tz=organisation_tz(organisation),
         ),
     )
-    return Services(
+    services = Services(
         settings,
         organisation,
         storage,
@@ -141,6 +148,11 @@ def build_services(
         retention,
         statistics,
     )
+    if links is not None:
+        services.facilitator_page = FacilitatorPage(
+            storage=storage, facilitators=facilitators, operations=operations, links=links
+        )
+    return services
 
 
 _lock = threading.Lock()

@@ -229,6 +229,7 @@ def facilitator_entity(facilitator: Facilitator) -> dict[str, Any]:
         "Capacity": facilitator.capacity,
         "Active": facilitator.active,
         "CreatedAt": facilitator.created_at,
+        "LinkVersion": facilitator.link_version,
     }
 
 
@@ -243,6 +244,7 @@ def facilitator_from(entity: Mapping[str, Any]) -> Facilitator:
         capacity=entity["Capacity"],
         active=entity["Active"],
         created_at=entity["CreatedAt"],
+        link_version=entity.get("LinkVersion") or 0,
     )
 
 

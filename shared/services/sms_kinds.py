@@ -32,6 +32,7 @@ class Draft:
     tz: tzinfo
     coordinator_phone: str
     organisation: Organisation | None = None  # for the coordinator's name and the number residents dial
+    facilitator_link: str = ""  # texts to a facilitator: their own page (services/facilitator_page.py)
 
 
 Context = dict[str, Any] | None  # None: nothing to send any more (the text is failed as recipient_gone)
@@ -68,7 +69,8 @@ def _to_facilitator(d: Draft) -> dict[str, Any]:
 
 
 def _roster(d: Draft) -> Context:
-    return {**_to_facilitator(d), "members": d.members}
+    # A new roster (a new or reassigned group) carries a fresh link to the facilitator's page.
+    return {**_to_facilitator(d), "members": d.members, "link": d.facilitator_link}
 
 
 def _joined(d: Draft) -> Context:

@@ -31,6 +31,7 @@ CONTEXTS = {
         "theme": LONG_THEME,
         "members": [member(i) for i in range(5)],
         "organisation": LONG_ORG,
+        "link": "",
     },
     "member_joined": {
         "ref": "A1B2C3",
@@ -133,6 +134,20 @@ def test_a_roster_of_eight_is_three_segments_and_four_with_the_longest_names(loc
     assert segment_info(text).segments == 3
     longest = [SimpleNamespace(name="Å" * 40, phone=f"+4670174{i:04d}") for i in range(8)]  # names are <= 40
     assert segment_info(Templates().sms("roster", locale, **{**typical, "members": longest})).segments == 4
+
+
+LINK = "https://gs-jkpg-app-7q2x.azurewebsites.net/f/WyJhMWIyYzNkNGU1ZjYwNzE4IiwwXQ.aw_AHg.jiy6Lu5m9Taov1yMHcSjjIiajx4"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_roster_with_the_facilitators_page_link_costs_one_segment_more(locale: str):
+    """Issue 12.3: the roster carries the facilitator's own link (about 110 characters)."""
+    for n, segments in ((5, 3), (8, 4)):
+        text = Templates().sms(
+            "roster", locale, **{**CONTEXTS["roster"], "members": [member(i) for i in range(n)], "link": LINK}
+        )
+        assert LINK in text and segment_info(text).encoding == "GSM-7"
+        assert segment_info(text).segments <= segments, (n, text)
 
 
 def test_values_are_data_not_template_code():
