@@ -40,11 +40,14 @@ def text(locale: str, key: str, **values: object) -> str:
 
 
 def _locale(request: Request, facilitator: Facilitator | None) -> str:
-    """The facilitator's language (their first), or one they read that they chose with ?lang=."""
-    chosen = request.query_params.get("lang")
-    if facilitator is None:
-        return chosen if chosen in i18n.LOCALES else services_of(request).organisation.default_locale
-    return chosen if chosen in facilitator.locales else facilitator.locales[0]
+    """A language the facilitator reads: chosen with ?lang=, else their browser's, else the organisation's."""
+    default = services_of(request).organisation.default_locale
+    reads = facilitator.locales if facilitator else list(i18n.LOCALES)
+    browser = i18n.parse_accept_language(request.headers.get("accept-language"))
+    for candidate in (request.query_params.get("lang"), *browser, default):
+        if candidate in reads:
+            return str(candidate)
+    return reads[0]
 
 
 def _service(request: Request) -> FacilitatorPage | None:
