@@ -1,4 +1,4 @@
-"""Lifecycle timer: once a day, move groups along (reminders, on their own, check-ins) and erase what
+"""Lifecycle timer: once a day, move groups along (reminders, on their own, check-ins, stuck groups) and erase what
 retention says is due. The work is in shared/lifecycle.py and shared/retention.py."""
 
 import logging
@@ -16,10 +16,10 @@ def run_lifecycle(timer: func.TimerRequest) -> None:
 
     report = get_services().lifecycle.run()
     log.info(
-        "lifecycle: %s reminders, %s on their own, %s check-ins, %s closed, %s messages queued",
+        "lifecycle: %s reminders, %s on their own, %s check-ins, %s stuck groups escalated, %s messages queued",
         report.reminders,
         report.on_its_own,
         report.check_ins,
-        report.closed,
+        report.escalated,
         report.messages_queued,
     )

@@ -90,6 +90,16 @@ param retentionDays int = 180
 @maxValue(3650)
 param closedGroupRetentionDays int = 30
 
+@description('Optional. Days after a group goes on its own before its members\' names and numbers are erased (the handover text gives the date).')
+@minValue(0)
+@maxValue(3650)
+param onItsOwnRetentionDays int = 90
+
+@description('Optional. Days after forming before a group still awaiting a facilitator or its first meeting is escalated to the coordinator.')
+@minValue(1)
+@maxValue(365)
+param stuckGroupDays int = 21
+
 @description('Optional. Public base URL when a custom domain fronts the app, without a trailing slash. Empty: https://<function app>.azurewebsites.net.')
 param publicBaseUrl string = ''
 
@@ -319,6 +329,8 @@ var appSettings = {
   CHECK_IN_WEEKS: string(checkInWeeks)
   RETENTION_DAYS: string(retentionDays)
   CLOSED_GROUP_RETENTION_DAYS: string(closedGroupRetentionDays)
+  ON_ITS_OWN_RETENTION_DAYS: string(onItsOwnRetentionDays)
+  STUCK_GROUP_DAYS: string(stuckGroupDays)
   // The admin pages trust the platform's sign-in headers only where App Service Authentication
   // is on, and it is on exactly when adminSignInClientId is given.
   APP_SERVICE_AUTH: empty(adminSignInClientId) ? 'false' : 'true'

@@ -14,9 +14,11 @@ from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
 from shared.adapters.storage import AUDIT, FACILITATORS, RATE_LIMITS, StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import utcnow
+from shared.core.group_life import GroupLifeRules
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer
+from shared.services.facilitator_page import FacilitatorLinks, FacilitatorPage, link_secret
 from shared.services.facilitators import FacilitatorStore
 from shared.services.formation import FormationService
 from shared.services.intake import IntakeService
@@ -50,6 +52,7 @@ class Services:
     keyer: PhoneKeyer
     replies: Replies
     _ready: bool = False
+    facilitator_page: FacilitatorPage | None = None  # None: no secret to sign the facilitators' links with
 
     def ensure_ready(self) -> None:
         """Create tables and queues once; retried on the next request if storage was down."""
@@ -113,6 +116,10 @@ def build_services(
         facilitators=facilitators,
         join_window=timedelta(days=settings.join_window_days),
     )
+    secrets = [s.get_secret_value() if s else None for s in (settings.phone_key_secret, settings.admin_token)]
+    links = (
+        FacilitatorLinks(link_secret(*secrets), settings.public_base_url) if any(secrets) or settings.dev_mode else None
+    )
     notifier = Notifier(
         storage=storage,
         sender=sender,
@@ -121,9 +128,20 @@ def build_services(
         facilitators=facilitators,
         gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
+        facilitator_link=links.url if links else None,
+    )
+    group_life = GroupLifeRules(
+        facilitator_meetings=settings.facilitator_meetings,
+        on_its_own_retention=timedelta(days=settings.on_its_own_retention_days),
+        closed_group_retention=timedelta(days=settings.closed_group_retention_days),
     )
     operations = Operations(
-        storage=storage, organisation=organisation, facilitators=facilitators, keyer=keyer, statistics=statistics
+        storage=storage,
+        organisation=organisation,
+        facilitators=facilitators,
+        keyer=keyer,
+        statistics=statistics,
+        group_life=group_life,
     )
     retention = Retention(
         storage=storage,
@@ -132,7 +150,8 @@ def build_services(
         keyer=keyer,
         rules=RetentionRules(
             retention=timedelta(days=settings.retention_days),
-            closed_group_retention=timedelta(days=settings.closed_group_retention_days),
+            closed_group_retention=group_life.closed_group_retention,
+            on_its_own_retention=group_life.on_its_own_retention,
         ),
     )
     lifecycle = Lifecycle(
@@ -142,11 +161,12 @@ def build_services(
         rules=LifecycleRules(
             facilitator_meetings=settings.facilitator_meetings,
             check_in_weeks=settings.check_in_weeks,
-            close_on_its_own_after=timedelta(days=settings.retention_days),
+            escalate_stuck_after=timedelta(days=settings.stuck_group_days),
+            on_its_own_retention=group_life.on_its_own_retention,
             tz=organisation_tz(organisation),
         ),
     )
-    return Services(
+    services = Services(
         settings,
         organisation,
         storage,
@@ -172,6 +192,11 @@ def build_services(
             keyer=keyer,
         ),
     )
+    if links is not None:
+        services.facilitator_page = FacilitatorPage(
+            storage=storage, facilitators=facilitators, operations=operations, links=links
+        )
+    return services
 
 
 _lock = threading.Lock()

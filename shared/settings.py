@@ -51,6 +51,11 @@ class Settings(BaseSettings):
     check_in_weeks: int = Field(7, ge=1, le=104, validation_alias="CHECK_IN_WEEKS")
     retention_days: int = Field(180, ge=1, le=3650, validation_alias="RETENTION_DAYS")
     closed_group_retention_days: int = Field(30, ge=0, le=3650, validation_alias="CLOSED_GROUP_RETENTION_DAYS")
+    # A group on its own goes on as long as its members want; their names and numbers leave the service
+    # this long after the handover (the handover text gives the date).
+    on_its_own_retention_days: int = Field(90, ge=0, le=3650, validation_alias="ON_ITS_OWN_RETENTION_DAYS")
+    # A group still awaiting a facilitator or its first meeting this long after forming is escalated.
+    stuck_group_days: int = Field(21, ge=1, le=365, validation_alias="STUCK_GROUP_DAYS")
 
     # Local development only: enables /dev/outbox and trusts no proxy headers.
     dev_mode: bool = Field(False, validation_alias="DEV_MODE")

@@ -119,12 +119,16 @@ def group_entity(group: Group) -> dict[str, Any]:
                 "FirstMeetingAt": group.first_meeting_at,
                 "ClosedAt": group.closed_at,
                 "MembersErasedAt": group.members_erased_at,
+                "OnItsOwnAt": group.on_its_own_at,
+                "MembersLeaveAt": group.members_leave_at,
+                "EscalatedAt": group.escalated_at,
             }
         ),
         "MeetingPlace": group.meeting_place,
         "ReminderSent": group.reminder_sent,
         "CheckInSent": group.check_in_sent,
         "MembersErased": group.members_erased,
+        "MeetingsHeld": group.meetings_held,
     }
 
 
@@ -146,6 +150,10 @@ def group_from(entity: Mapping[str, Any]) -> Group:
         check_in_sent=bool(entity.get("CheckInSent")),
         members_erased_at=entity.get("MembersErasedAt"),
         members_erased=entity.get("MembersErased") or 0,
+        meetings_held=entity.get("MeetingsHeld") or 0,
+        on_its_own_at=entity.get("OnItsOwnAt"),
+        members_leave_at=entity.get("MembersLeaveAt"),
+        escalated_at=entity.get("EscalatedAt"),
     )
 
 
@@ -224,6 +232,7 @@ def facilitator_entity(facilitator: Facilitator) -> dict[str, Any]:
         "Capacity": facilitator.capacity,
         "Active": facilitator.active,
         "CreatedAt": facilitator.created_at,
+        "LinkVersion": facilitator.link_version,
     }
 
 
@@ -238,6 +247,7 @@ def facilitator_from(entity: Mapping[str, Any]) -> Facilitator:
         capacity=entity["Capacity"],
         active=entity["Active"],
         created_at=entity["CreatedAt"],
+        link_version=entity.get("LinkVersion") or 0,
     )
 
 
@@ -291,6 +301,10 @@ _COLUMNS: dict[type, dict[str, tuple[str, ...]]] = {
         "check_in_sent": ("CheckInSent",),
         "members_erased_at": ("MembersErasedAt",),
         "members_erased": ("MembersErased",),
+        "meetings_held": ("MeetingsHeld",),
+        "on_its_own_at": ("OnItsOwnAt",),
+        "members_leave_at": ("MembersLeaveAt",),
+        "escalated_at": ("EscalatedAt",),
     },
     OutboxMessage: {
         "status": ("Status",),

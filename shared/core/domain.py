@@ -129,6 +129,12 @@ class Group(BaseModel):
     check_in_sent: bool = False
     members_erased_at: datetime | None = None  # the closed group's people were erased then...
     members_erased: int = 0  # ...this many: the row keeps counts, not people
+    # Issue 12: meetings the facilitator recorded (they drive the handover), when the group went on
+    # its own, and the date its members' names and numbers leave the service, as their text said.
+    meetings_held: int = 0
+    on_its_own_at: datetime | None = None
+    members_leave_at: datetime | None = None
+    escalated_at: datetime | None = None  # stuck before active: the coordinator was told then (once)
 
     @property
     def id(self) -> str:
@@ -147,6 +153,9 @@ class MessageKind(StrEnum):
     # Replies to our number (services/replies.py): every reply reaches a person.
     FACILITATOR_REPLY = "facilitator_reply"  # to the coordinator: a facilitator's own words, forwarded
     MEMBER_REPLY = "member_reply"  # to a member who texted us: their facilitator and the coordinator's contact
+    HANDOVER = "handover"  # to a member: the facilitator steps back, the group goes on by itself
+    GROUP_CLOSED = "group_closed"  # to a member: the group was closed by the facilitator or an operator
+    FACILITATOR_REPORT = "facilitator_report"  # to the coordinator: a facilitator's short note from their page
 
 
 class RecipientType(StrEnum):

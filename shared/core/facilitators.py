@@ -27,6 +27,8 @@ class Facilitator(BaseModel):
     capacity: int
     active: bool
     created_at: datetime
+    # The facilitator's page links carry this; an operator's revocation bumps it, refusing every older link.
+    link_version: int = 0
 
     @property
     def first_name(self) -> str:

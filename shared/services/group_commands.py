@@ -1,4 +1,5 @@
-"""What operators change on a group: assign a facilitator, set the first meeting, remove a member,
+"""What operators (and a group's facilitator, from their own page) change on a group: assign a
+facilitator, set the first meeting, record a meeting held, hand the group over, remove a member,
 close it; and send a failed text again. Each change reads the group, decides, and commits one
 ETag-conditioned change set in the theme's partition (retried on a lost race), then queues its texts.
 """
@@ -8,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from shared.adapters.interests import Rows
 from shared.adapters.storage import NOTIFICATIONS
@@ -21,11 +23,13 @@ from shared.core.domain import (
     MessageKind,
     MessageStatus,
     OutboxMessage,
+    RecipientType,
     split_interest_id,
     to_facilitator,
     to_members,
 )
 from shared.core.facilitators import Facilitator, refusal
+from shared.core.group_life import GroupLifeRules, NotNow, Step, close, hand_over, record_meeting
 from shared.services.group_views import GroupViews
 from shared.services.membership import erase_person
 from shared.services.operations_base import GroupView, OperationError, check_meeting_time, clean_place
@@ -33,6 +37,26 @@ from shared.services.outbox import queue_committed
 
 
 class GroupCommands(GroupViews):
+    def __init__(self, *, group_life: GroupLifeRules | None = None, **kw: Any) -> None:
+        super().__init__(**kw)
+        self._group_life = group_life or GroupLifeRules()
+
+    def _step(self, group_id: str, take: Callable[[Group, datetime], Step]) -> GroupView:
+        """A step of core/group_life: its group fields and its texts in one change set."""
+
+        def decide(rows: Rows, group: Group, now: datetime) -> list[OutboxMessage] | None:
+            try:
+                step = take(group, now)
+            except NotNow as exc:
+                raise OperationError("invalid_state", exc.state) from None
+            change = rows.change(group.theme)
+            change.merge(step.group, *step.fields)
+            for message in step.messages:
+                change.create(message)
+            return step.messages
+
+        return self._change(group_id, decide)
+
     def _change(
         self, group_id: str, decide: Callable[[Rows, Group, datetime], list[OutboxMessage] | None]
     ) -> GroupView:
@@ -157,20 +181,31 @@ class GroupCommands(GroupViews):
 
         return self._change(group_id, decide)
 
+    def record_meeting(self, group_id: str) -> GroupView:
+        """One more meeting held (the facilitator says so); the one that reaches FACILITATOR_MEETINGS
+        hands the group over, and its members get the handover text."""
+        return self._step(group_id, lambda group, now: record_meeting(group, now, self._group_life))
+
+    def hand_over(self, group_id: str) -> GroupView:
+        """The facilitator steps back before their meetings are done: the group goes on its own."""
+        return self._step(group_id, lambda group, now: hand_over(group, now, self._group_life))
+
     def close_group(self, group_id: str) -> GroupView:
-        """Closed: no more texts to its members (unsent ones are withdrawn); its people are erased
-        CLOSED_GROUP_RETENTION_DAYS later by retention. Closing a closed group changes nothing."""
+        """Closed by the facilitator or an operator: unsent texts to its members are withdrawn and each
+        member gets a group_closed text with the date their data leaves the service; retention erases
+        them then. Closing a closed group changes nothing."""
 
         def decide(rows: Rows, group: Group, now: datetime) -> list[OutboxMessage] | None:
             if group.status is GroupStatus.CLOSED:
                 return None
+            step = close(group, now, self._group_life, told=_told_members(rows, group))
             change = rows.change(group.theme)
-            change.merge(
-                group.model_copy(update={"status": GroupStatus.CLOSED, "closed_at": now}), "status", "closed_at"
-            )
-            for key in rows.pending_member_texts(group)[: _room(len(change))]:
+            change.merge(step.group, *step.fields)
+            for key in rows.pending_member_texts(group)[: _room(len(change) + len(step.messages))]:
                 change.delete(key)
-            return []
+            for message in step.messages:
+                change.create(message)
+            return step.messages
 
         return self._change(group_id, decide)
 
@@ -206,6 +241,17 @@ class GroupCommands(GroupViews):
         except GaveUp:
             raise OperationError("conflict") from None
         self._storage.enqueue(NOTIFICATIONS, retried.queue_text())
+
+
+def _told_members(rows: Rows, group: Group) -> set[str]:
+    """Members a text about the group has reached or is reaching (not the pending ones withdrawn now)."""
+    found = rows.query(
+        "PartitionKey eq @theme and Kind eq 'outbox' and GroupKey eq @group"
+        " and RecipientType eq @member and Status ne 'pending'",
+        {"theme": group.theme, "group": group.key, "member": RecipientType.MEMBER.value},
+        select=["RecipientId"],
+    )
+    return {row["RecipientId"] for row in found}
 
 
 def _room(used: int) -> int:

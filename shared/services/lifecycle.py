@@ -1,14 +1,16 @@
 """A group's life after formation, run once a day by a timer.
 
-forming → active (the operator sets the first meeting) → on its own (after the facilitator's
-weekly meetings) → closed. Each day, for every active or on-its-own group:
+forming → active (the first meeting is set) → on its own (after the meetings the facilitator
+recorded, or when they hand over) → closed, only ever by a person (issue 12: "gruppen fortsätter
+så länge deltagarna vill"). Each day, for every group:
 
 - the members get a reminder the day before the first meeting (once: the group row's
   `ReminderSent` flips in the same transaction that writes the outbox rows);
-- after `FACILITATOR_MEETINGS` weekly meetings counted from the first, the group is on its own;
+- a group whose recorded meetings reached `FACILITATOR_MEETINGS` and is still active (the setting
+  was lowered, or a command's handover was lost) goes on its own, with the members' handover text;
 - `CHECK_IN_WEEKS` after the first meeting the facilitator gets a check-in text (once);
-- a group on its own is closed `RETENTION_DAYS` after its first meeting, so that its people are
-  erased in time even when nobody closes it by hand (privacy by default);
+- a group stuck before active (no facilitator, or no first meeting) `STUCK_GROUP_DAYS` after it
+  formed is escalated to the coordinator (once); retention erases its people later (issue 11.6);
 
 then retention runs (services/retention.py). What is due when is decided by the plain functions
 below, from the group row and a clock; the service only reads, decides, and commits one
@@ -33,10 +35,12 @@ from shared.core.domain import (
     GroupStatus,
     MessageKind,
     OutboxMessage,
+    to_coordinator,
     to_facilitator,
     to_members,
     utcnow,
 )
+from shared.core.group_life import STUCK, GroupLifeRules, hand_over, stuck
 from shared.core.local_time import format_meeting_time, organisation_tz
 from shared.core.organisation import Organisation
 from shared.services.outbox import queue_committed
@@ -46,10 +50,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# A meeting is over this long after it starts: the day's run after the last one moves the group on.
-MEETING_LENGTH = timedelta(hours=3)
-
-
 # --- what is due when (pure) ---------------------------------------------------------------------
 
 
@@ -57,9 +57,16 @@ MEETING_LENGTH = timedelta(hours=3)
 class LifecycleRules:
     facilitator_meetings: int = 5
     check_in_weeks: int = 7
-    # A group on its own is closed this long after its first meeting; None never closes it.
-    close_on_its_own_after: timedelta | None = timedelta(days=180)
+    # A group still awaiting a facilitator or its first meeting this long after forming is escalated.
+    escalate_stuck_after: timedelta = timedelta(days=21)
+    on_its_own_retention: timedelta = timedelta(days=90)
     tz: tzinfo = UTC
+
+    @property
+    def group_life(self) -> GroupLifeRules:
+        return GroupLifeRules(
+            facilitator_meetings=self.facilitator_meetings, on_its_own_retention=self.on_its_own_retention
+        )
 
 
 @dataclass(frozen=True)
@@ -67,11 +74,11 @@ class Due:
     reminder: bool = False
     on_its_own: bool = False
     check_in: bool = False
-    close: bool = False
+    escalate: bool = False
 
     @property
     def anything(self) -> bool:
-        return self.reminder or self.on_its_own or self.check_in or self.close
+        return self.reminder or self.on_its_own or self.check_in or self.escalate
 
 
 def reminder_due(group: Group, now: datetime, tz: tzinfo) -> bool:
@@ -82,16 +89,9 @@ def reminder_due(group: Group, now: datetime, tz: tzinfo) -> bool:
     return now.astimezone(tz).date() >= first.astimezone(tz).date() - timedelta(days=1)
 
 
-def last_facilitated_meeting(first_meeting_at: datetime, facilitator_meetings: int) -> datetime:
-    return first_meeting_at + timedelta(weeks=max(1, facilitator_meetings) - 1)
-
-
-def on_its_own_due(group: Group, now: datetime, facilitator_meetings: int) -> bool:
-    """After the facilitator's last weekly meeting is over."""
-    first = group.first_meeting_at
-    if group.status is not GroupStatus.ACTIVE or first is None:
-        return False
-    return now >= last_facilitated_meeting(first, facilitator_meetings) + MEETING_LENGTH
+def on_its_own_due(group: Group, facilitator_meetings: int) -> bool:
+    """When the meetings actually held (recorded by the facilitator) reach their number: not weeks."""
+    return group.status is GroupStatus.ACTIVE and group.meetings_held >= max(1, facilitator_meetings)
 
 
 def check_in_due(group: Group, now: datetime, check_in_weeks: int) -> bool:
@@ -101,21 +101,14 @@ def check_in_due(group: Group, now: datetime, check_in_weeks: int) -> bool:
     return bool(group.facilitator_id) and not group.check_in_sent and now >= first + timedelta(weeks=check_in_weeks)
 
 
-def close_due(group: Group, now: datetime, after: timedelta | None) -> bool:
-    first = group.first_meeting_at
-    if after is None or group.status is not GroupStatus.ON_ITS_OWN or first is None:
-        return False
-    return now >= first + after
-
-
 def due(group: Group, now: datetime, rules: LifecycleRules) -> Due:
     """Everything due for one group at `now`; steps that follow each other may fall due together."""
     reminder = reminder_due(group, now, rules.tz)
-    on_its_own = on_its_own_due(group, now, rules.facilitator_meetings)
+    on_its_own = on_its_own_due(group, rules.facilitator_meetings)
     after = group.model_copy(update={"status": GroupStatus.ON_ITS_OWN}) if on_its_own else group
-    close = close_due(after, now, rules.close_on_its_own_after)
-    check_in = not close and check_in_due(after, now, rules.check_in_weeks)
-    return Due(reminder=reminder, on_its_own=on_its_own, check_in=check_in, close=close)
+    check_in = check_in_due(after, now, rules.check_in_weeks)
+    escalate = stuck(group, now, rules.escalate_stuck_after)
+    return Due(reminder=reminder, on_its_own=on_its_own, check_in=check_in, escalate=escalate)
 
 
 # --- the service ---------------------------------------------------------------------------------
@@ -126,7 +119,7 @@ class LifecycleReport:
     reminders: int = 0  # groups whose members were reminded
     on_its_own: int = 0
     check_ins: int = 0
-    closed: int = 0
+    escalated: int = 0  # groups stuck before active, reported to the coordinator
     messages_queued: int = 0
     gave_up: int = 0  # groups skipped after too many lost races (tried again on the next run)
     retention: RetentionReport | None = field(default=None)
@@ -158,7 +151,7 @@ class Lifecycle:
     def advance(self) -> LifecycleReport:
         report = LifecycleReport()
         listing = self._interests.unit()
-        for group in listing.groups(statuses=RUNNING):
+        for group in listing.groups(statuses=(*RUNNING, *STUCK)):
             self._advance(listing, group, report)
         return report
 
@@ -181,15 +174,19 @@ class Lifecycle:
             if todo.reminder:
                 updated = updated.model_copy(update={"reminder_sent": True})
                 messages += to_members(group, MessageKind.MEETING_REMINDER, now)
+            fields = ["reminder_sent", "check_in_sent", "escalated_at"]
             if todo.on_its_own:
-                updated = updated.model_copy(update={"status": GroupStatus.ON_ITS_OWN})
+                step = hand_over(updated, now, self._rules.group_life)
+                updated, fields = step.group, [*fields, *step.fields]
+                messages += step.messages
             if todo.check_in:
                 updated = updated.model_copy(update={"check_in_sent": True})
                 messages.append(to_facilitator(group, MessageKind.FACILITATOR_CHECK_IN, now))
-            if todo.close:
-                updated = updated.model_copy(update={"status": GroupStatus.CLOSED, "closed_at": now})
+            if todo.escalate:
+                updated = updated.model_copy(update={"escalated_at": now})
+                messages.append(to_coordinator(group.theme, group.key, "stuck", now, self._org.default_locale))
             change = rows.change(group.theme)
-            change.merge(updated, "reminder_sent", "status", "check_in_sent", "closed_at")
+            change.merge(updated, *fields)
             for message in messages:
                 change.create(message)
             return todo, messages
@@ -206,7 +203,7 @@ class Lifecycle:
         report.reminders += todo.reminder
         report.on_its_own += todo.on_its_own
         report.check_ins += todo.check_in
-        report.closed += todo.close
+        report.escalated += todo.escalate
         report.messages_queued += queue_committed(self._storage, messages)
 
 
@@ -216,10 +213,8 @@ __all__ = [
     "LifecycleReport",
     "LifecycleRules",
     "check_in_due",
-    "close_due",
     "due",
     "format_meeting_time",
-    "last_facilitated_meeting",
     "on_its_own_due",
     "organisation_tz",
     "reminder_due",

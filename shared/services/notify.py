@@ -110,6 +110,7 @@ class Notifier:
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         stale_claim: timedelta = STALE_CLAIM,
+        facilitator_link: Callable[[Facilitator], str] | None = None,
     ) -> None:
         self._storage = storage
         self._interests = InterestsTable(storage)
@@ -122,6 +123,7 @@ class Notifier:
         self._clock = clock
         self._sleep = sleep
         self._stale_claim = stale_claim
+        self._facilitator_link = facilitator_link  # the facilitator's own page (services/facilitator_page.py)
 
     def handle(self, queue_text: str) -> Outcome:
         try:
@@ -228,6 +230,10 @@ class Notifier:
             tz=organisation_tz(self._org),
             coordinator_phone=self._org.coordinator_phone,
             coordinator_contact=coordinator_contact(self._org),
+            organisation=self._org,
+            facilitator_link=self._facilitator_link(facilitator)
+            if self._facilitator_link and facilitator and kind.recipient is RecipientType.FACILITATOR
+            else "",
         )
         context = kind.context(draft)
         if context is None:

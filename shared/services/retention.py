@@ -3,9 +3,15 @@
 Retention (run daily by the lifecycle timer) erases, partition by partition of `interests`:
 - interests never grouped `RETENTION_DAYS` after registration, with their phone markers;
 - unverified interests whose code expired more than a day ago, with their markers;
-- the people of a group closed `CLOSED_GROUP_RETENTION_DAYS` ago: their interests and markers go,
-  the group row keeps its dates, status and how many members it had (`MembersErased`), not who;
-  its meeting place and every outbox row of the group go too;
+- the people of a group closed `CLOSED_GROUP_RETENTION_DAYS` ago, or on its own
+  `ON_ITS_OWN_RETENTION_DAYS` after the handover (on the date the group row's `MembersLeaveAt`
+  holds: the date the members' own text gave them): their interests and markers go, the group row
+  keeps its dates, status and how many members it had (`MembersErased`), not who; its meeting
+  place and every outbox row of the group go too. A group on its own stays on its own: it goes on
+  without us;
+- the people of a group stuck before active (awaiting a facilitator, or forming with no first
+  meeting) `RETENTION_DAYS` after it formed — the period never-grouped interests are kept — and
+  the group is closed (issue 11.6: nothing lives forever by accident);
 - outbox rows older than `RETENTION_DAYS`, whatever their status;
 - phone markers whose interest is gone (older than a day, so a registration being written is safe);
 and in `ratelimits`, counter rows past their `ExpiresAt`; in `facilitators`, the replies listed for
@@ -32,6 +38,7 @@ from shared.adapters.storage import AUDIT, StorageAccount
 from shared.adapters.unit_of_work import MAX_TRANSACTION_OPERATIONS, GaveUp, retrying
 from shared.core.codes import CODE_LIFETIME
 from shared.core.domain import Group, GroupStatus, Interest, InterestStatus, utcnow
+from shared.core.group_life import STUCK
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 from shared.services.rekey import migrate_phone_keys, migrated
@@ -54,6 +61,7 @@ PEOPLE_PER_TRANSACTION = MAX_TRANSACTION_OPERATIONS // 4
 class RetentionRules:
     retention: timedelta = timedelta(days=180)
     closed_group_retention: timedelta = timedelta(days=30)
+    on_its_own_retention: timedelta = timedelta(days=90)
 
 
 def interest_erasure_reason(
@@ -74,11 +82,28 @@ def interest_erasure_reason(
     return "never_grouped" if now >= interest.created_at + rules.retention else None
 
 
+def members_leave_at(group: Group, rules: RetentionRules) -> datetime | None:
+    """When the group's people are erased: the date their handover or closing text gave (on the row),
+    else (rows written before that date was kept) counted from the closing or the handover."""
+    if group.members_leave_at is not None:
+        return group.members_leave_at
+    if group.status is GroupStatus.CLOSED:
+        return (group.closed_at or group.formed_at) + rules.closed_group_retention
+    if group.status is GroupStatus.ON_ITS_OWN:
+        return (group.on_its_own_at or group.first_meeting_at or group.formed_at) + rules.on_its_own_retention
+    return None
+
+
 def group_erasure_due(group: Group, now: datetime, rules: RetentionRules) -> bool:
-    if group.status is not GroupStatus.CLOSED or group.members_erased_at is not None:
+    if group.status not in (GroupStatus.CLOSED, GroupStatus.ON_ITS_OWN) or group.members_erased_at is not None:
         return False
-    closed = group.closed_at or group.formed_at
-    return now >= closed + rules.closed_group_retention
+    leave = members_leave_at(group, rules)
+    return leave is not None and now >= leave
+
+
+def stuck_group_erasure_due(group: Group, now: datetime, rules: RetentionRules) -> bool:
+    """A group that never got going keeps its people no longer than a queue would have (issue 11.6)."""
+    return group.status in STUCK and group.members_erased_at is None and now >= group.formed_at + rules.retention
 
 
 def outbox_expired(created_at: datetime, now: datetime, rules: RetentionRules) -> bool:
@@ -89,7 +114,8 @@ def outbox_expired(created_at: datetime, now: datetime, rules: RetentionRules) -
 class RetentionReport:
     unverified_erased: int = 0
     never_grouped_erased: int = 0
-    groups_erased: int = 0  # closed groups whose people were erased
+    groups_erased: int = 0  # closed or on-its-own groups whose people were erased
+    stuck_groups_erased: int = 0  # groups that never started, closed and their people erased
     members_erased: int = 0
     markers_erased: int = 0
     outbox_rows_erased: int = 0
@@ -173,7 +199,8 @@ class Retention:
         self, rows: Rows, partition: PartitionRows, now: datetime, report: RetentionReport
     ) -> None:
         for group in list(partition.groups.values()):
-            if not group_erasure_due(group, now, self._rules):
+            was_stuck = stuck_group_erasure_due(group, now, self._rules)
+            if not was_stuck and not group_erasure_due(group, now, self._rules):
                 continue
             members = [partition.interests[k] for k in group.member_keys if k in partition.interests]
             change = rows.change(partition.theme)
@@ -192,13 +219,18 @@ class Retention:
                     "meeting_place": "",
                 }
             )
-            change.merge(erased, "member_keys", "members_erased", "members_erased_at", "meeting_place")
+            fields = ["member_keys", "members_erased", "members_erased_at", "meeting_place"]
+            if was_stuck:
+                erased = erased.model_copy(update={"status": GroupStatus.CLOSED, "closed_at": now})
+                fields += ["status", "closed_at"]
+            change.merge(erased, *fields)
             self._stats.fold_into(change, [(i, group, rows.written_at(i.theme, i.key)) for i in members])
             rows.commit()
             for interest in members:
                 self._forget(partition, interest)
             partition.groups[group.key] = erased
             report.groups_erased += 1
+            report.stuck_groups_erased += was_stuck
             report.members_erased += len(members)
             report.markers_erased += markers
 
@@ -277,5 +309,7 @@ __all__ = [
     "RetentionRules",
     "group_erasure_due",
     "interest_erasure_reason",
+    "members_leave_at",
     "outbox_expired",
+    "stuck_group_erasure_due",
 ]

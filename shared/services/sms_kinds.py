@@ -12,7 +12,9 @@ from typing import Any
 
 from shared.core.domain import Group, GroupStatus, Interest, MessageKind, OutboxMessage, RecipientType
 from shared.core.facilitators import Facilitator
+from shared.core.group_life import coordinator_contact, format_day
 from shared.core.local_time import format_meeting_time
+from shared.core.organisation import Organisation
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,8 @@ class Draft:
     tz: tzinfo
     coordinator_phone: str
     coordinator_contact: str = ""  # for residents: the named coordinator's public phone or e-mail (core/replies.py)
+    organisation: Organisation | None = None  # for the coordinator's name and the number residents dial
+    facilitator_link: str = ""  # texts to a facilitator: their own page (services/facilitator_page.py)
 
 
 Context = dict[str, Any] | None  # None: nothing to send any more (the text is failed as recipient_gone)
@@ -66,7 +70,8 @@ def _to_facilitator(d: Draft) -> dict[str, Any]:
 
 
 def _roster(d: Draft) -> Context:
-    return {**_to_facilitator(d), "members": d.members}
+    # A new roster (a new or reassigned group) carries a fresh link to the facilitator's page.
+    return {**_to_facilitator(d), "members": d.members, "link": d.facilitator_link}
 
 
 def _joined(d: Draft) -> Context:
@@ -89,7 +94,29 @@ def _check_in(d: Draft) -> Context:
         "name": d.facilitator.first_name,
         "weeks": max(1, (d.now - started).days // 7),
         "coordinator": d.coordinator_phone,
+        "coordinator_name": _coordinator(d)["coordinator"],
     }
+
+
+def _coordinator(d: Draft) -> dict[str, str]:
+    name, phone = coordinator_contact(d.organisation) if d.organisation else ("", d.coordinator_phone)
+    return {"coordinator": name, "coordinator_phone": phone}
+
+
+def _leaving(d: Draft) -> Context:
+    """Handover and closing: the group, the coordinator to reach, the day the member's data leaves us."""
+    if d.group is None or d.member is None or d.group.members_leave_at is None:
+        return None
+    return {
+        **(_invitation(d) or {}),
+        **_coordinator(d),
+        "leave_date": format_day(d.group.members_leave_at, d.locale, d.tz),
+    }
+
+
+def _report(d: Draft) -> Context:
+    # The facilitator's note, cleaned when it was written (services/facilitator_page.py); no member data.
+    return {"note": d.message.reason, "facilitator": d.message.subject_name or "?", "theme": d.theme_phrase}
 
 
 def _alert(d: Draft) -> Context:
@@ -130,4 +157,7 @@ KINDS: dict[MessageKind, SmsKind] = {
     MessageKind.COORDINATOR_ALERT: SmsKind(RecipientType.COORDINATOR, "coordinator_alert", _alert),
     MessageKind.FACILITATOR_REPLY: SmsKind(RecipientType.COORDINATOR, "facilitator_reply", _facilitator_reply),
     MessageKind.MEMBER_REPLY: SmsKind(RecipientType.MEMBER, "member_reply", _member_reply),
+    MessageKind.HANDOVER: SmsKind(RecipientType.MEMBER, "handover", _leaving),
+    MessageKind.GROUP_CLOSED: SmsKind(RecipientType.MEMBER, "group_closed", _leaving),
+    MessageKind.FACILITATOR_REPORT: SmsKind(RecipientType.COORDINATOR, "facilitator_report", _report),
 }

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from shared.adapters.entities import entity_of
 from shared.adapters.ratelimit import RateLimited
 from shared.adapters.sms import LocalOutboxSender
 from shared.adapters.storage import INTERESTS, RATE_LIMITS
@@ -253,7 +254,7 @@ def _legacy_registration(services: Services, theme: str, phone: str, name: str) 
     )
     legacy = hashlib.sha256(phone.encode()).hexdigest()[:32]
     table = services.storage.table(INTERESTS)
-    table.create_entity(interest.to_entity())
+    table.create_entity(entity_of(interest))
     table.create_entity({"PartitionKey": theme, "RowKey": PHONE_PREFIX + legacy, "Interest": interest.key})
     services.storage.table(RATE_LIMITS).upsert_entity(
         {"PartitionKey": PHONE_PREFIX + legacy, "RowKey": "3600", "Slots": "{}", "ExpiresAt": now}

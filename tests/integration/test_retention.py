@@ -122,7 +122,7 @@ def world(make_services) -> Iterator[World]:
             rules=LifecycleRules(
                 facilitator_meetings=5,
                 check_in_weeks=7,
-                close_on_its_own_after=timedelta(days=180),
+                escalate_stuck_after=timedelta(days=21),
                 tz=organisation_tz(org),
             ),
             clock=clock,
@@ -181,7 +181,7 @@ def test_retention_erases_each_kind_of_data_on_time_and_leaves_no_trace(world):
     t0 = clock()
     add_facilitator(world)
     closing = form(world, THEME)
-    form(world, LIVE_THEME)
+    live = form(world, LIVE_THEME)
     wanda = person(WAIT_THEME, 0)
     ulla = person(WAIT_THEME, 1)
     world.register(WAIT_THEME, *wanda)  # verified, never grouped
@@ -189,6 +189,7 @@ def test_retention_erases_each_kind_of_data_on_time_and_leaves_no_trace(world):
     world.deliver()
     assert services.storage.table(RATE_LIMITS).list_entities().next()  # counters exist
     world.operations.set_first_meeting(closing, t0 + timedelta(days=3), "Folkets hus, rum 3")
+    world.operations.set_first_meeting(live, t0 + timedelta(days=3), "Biblioteket")  # active: it runs on
     world.deliver()
 
     # A day after her code expired, the unconfirmed registration goes; so do expired counters.
@@ -227,7 +228,8 @@ def test_retention_erases_each_kind_of_data_on_time_and_leaves_no_trace(world):
     # 180 days on: never grouped, she goes; the running group's people stay, its old texts go.
     clock.set(t0 + timedelta(days=180))
     report = retention_keeps_the_statistics(world)
-    assert report.never_grouped_erased == 1 and report.outbox_rows_erased == 6  # 5 invitations + the roster
+    # 5 invitations, the roster and 5 meeting texts of the live group
+    assert report.never_grouped_erased == 1 and report.outbox_rows_erased == 11
     erased_completely(world, [wanda])
     kept(world, [lars, *[person(LIVE_THEME, i) for i in range(5)]])
     assert outbox(services, LIVE_THEME) == []
@@ -268,7 +270,7 @@ def test_an_erased_group_member_keeps_the_time_it_took_to_form_in_the_statistics
     assert all("Medlem" not in str(v) and "+46" not in str(v) for r in stats_rows for v in r.values())
 
 
-def test_the_lifecycle_reminds_moves_on_checks_in_and_closes_each_once(world):
+def test_the_lifecycle_reminds_hands_over_checks_in_each_once_and_never_closes(world):
     services, clock = world.services, world.clock
     tz = organisation_tz(services.organisation)
     add_facilitator(world)
@@ -287,7 +289,7 @@ def test_the_lifecycle_reminds_moves_on_checks_in_and_closes_each_once(world):
                 "reminders": report.reminders,
                 "on_its_own": report.on_its_own,
                 "check_ins": report.check_ins,
-                "closed": report.closed,
+                "escalated": report.escalated,
             }
         )
 
@@ -302,9 +304,14 @@ def test_the_lifecycle_reminds_moves_on_checks_in_and_closes_each_once(world):
     assert len(texts) == 5 and all(body.startswith("Påminnelse, Medlem") for _to, body in texts)
     assert all("kl. 18.00" in body and "Folkets hus" in body for _to, body in texts)
 
-    assert +run_at(morning(28)) == Counter()  # the fifth meeting is tonight
-    assert +run_at(morning(29)) == Counter(on_its_own=1)
+    # The facilitator records each weekly meeting the morning after; the fifth hands the group over.
+    for week in range(5):
+        clock.set(morning(1 + 7 * week))
+        world.operations.record_meeting(group_id)
+        assert +run_at(morning(1 + 7 * week)) == Counter()
     assert groups(services)[0].status is GroupStatus.ON_ITS_OWN
+    texts = world.deliver()
+    assert len(texts) == 5 and all("på egen hand" in body for _to, body in texts)
     assert +run_at(morning(50)) == Counter(check_ins=1)
     assert +run_at(morning(51)) == Counter()
     [(to, body)] = world.deliver()
@@ -312,16 +319,21 @@ def test_the_lifecycle_reminds_moves_on_checks_in_and_closes_each_once(world):
     assert "Medlem" not in body  # a check-in names no member
     kinds = Counter(m.kind for m in outbox(services) if m.status is MessageStatus.SENT)
     assert kinds[MessageKind.MEETING_REMINDER] == 5 and kinds[MessageKind.FACILITATOR_CHECK_IN] == 1
+    assert kinds[MessageKind.HANDOVER] == 5
 
-    assert +run_at(morning(181)) == Counter(closed=1)
+    # Never closed by the timer; the members' names and numbers go on the date their handover gave.
     [group] = groups(services)
-    assert group.status is GroupStatus.CLOSED and group.closed_at == clock()
-    assert {m.kind for m in outbox(services)} == {MessageKind.FACILITATOR_CHECK_IN}  # older texts: past retention
-
-    clock.set(clock() + timedelta(days=30))
+    assert group.members_leave_at is not None
+    assert +run_at(group.members_leave_at - timedelta(minutes=1)) == Counter()
+    assert groups(services)[0].members_erased == 0
+    clock.set(group.members_leave_at)
     report = world.lifecycle.run()
     assert report.retention is not None and report.retention.members_erased == 5
+    [group] = groups(services)
+    assert group.status is GroupStatus.ON_ITS_OWN and group.closed_at is None and group.members_erased == 5
     erased_completely(world, [person(THEME, i) for i in range(5)])
+    assert +run_at(morning(3 * 365)) == Counter()
+    assert groups(services)[0].status is GroupStatus.ON_ITS_OWN
 
 
 def test_retention_only_takes_rows_still_as_it_read_them(world):

@@ -16,11 +16,9 @@ from shared.core.local_time import organisation_tz
 from shared.core.sms_segments import segment_info
 from shared.core.statistics import CSV_COLUMNS, Counts, interest_counts, median, statistics_csv_text
 from shared.services.lifecycle import (
-    MEETING_LENGTH,
     Due,
     LifecycleRules,
     check_in_due,
-    close_due,
     due,
     format_meeting_time,
     on_its_own_due,
@@ -30,9 +28,7 @@ from shared.services.operations import PLACE_MAX, OperationError, check_meeting_
 from shared.services.retention import RetentionRules, group_erasure_due, interest_erasure_reason, outbox_expired
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-RULES = LifecycleRules(
-    facilitator_meetings=5, check_in_weeks=7, close_on_its_own_after=timedelta(days=180), tz=STOCKHOLM
-)
+RULES = LifecycleRules(facilitator_meetings=5, check_in_weeks=7, escalate_stuck_after=timedelta(days=21), tz=STOCKHOLM)
 # Tuesday 14 May 2030, 18:00 in Stockholm (16:00 UTC, summer time).
 FIRST = datetime(2030, 5, 14, 16, 0, tzinfo=UTC)
 
@@ -98,14 +94,14 @@ def test_reminder_only_once_and_only_for_active_groups():
 # --- on its own, check-in, closing ----------------------------------------------------------------
 
 
-def test_on_its_own_after_the_last_of_five_weekly_meetings():
-    g = group()
-    fifth = FIRST + timedelta(weeks=4)
-    assert not on_its_own_due(g, fifth, 5)
-    assert not on_its_own_due(g, fifth + MEETING_LENGTH - timedelta(minutes=1), 5)
-    assert on_its_own_due(g, fifth + MEETING_LENGTH, 5)
-    assert on_its_own_due(group(), FIRST + MEETING_LENGTH, 1)  # one facilitated meeting only
-    assert not on_its_own_due(group(status=GroupStatus.FORMING), fifth + timedelta(days=1), 5)
+def test_on_its_own_when_the_meetings_held_reach_the_facilitators_number_not_by_the_calendar():
+    assert not on_its_own_due(group(meetings_held=4), 5)
+    assert on_its_own_due(group(meetings_held=5), 5)
+    assert on_its_own_due(group(meetings_held=1), 1)  # one facilitated meeting only
+    # A year of calendar weeks with no meeting recorded moves nothing: only meetings held count.
+    assert not due(group(meetings_held=0), FIRST + timedelta(days=365), RULES).on_its_own
+    assert not on_its_own_due(group(status=GroupStatus.FORMING, meetings_held=9), 5)
+    assert not on_its_own_due(group(status=GroupStatus.ON_ITS_OWN, meetings_held=9), 5)
 
 
 def test_check_in_weeks_after_the_first_meeting_once_and_only_with_a_facilitator():
@@ -118,32 +114,45 @@ def test_check_in_weeks_after_the_first_meeting_once_and_only_with_a_facilitator
     assert not check_in_due(group(status=GroupStatus.CLOSED), FIRST + timedelta(weeks=8), 7)
 
 
-def test_a_group_on_its_own_closes_by_itself_after_the_retention_period():
-    g = group(status=GroupStatus.ON_ITS_OWN)
-    assert not close_due(g, FIRST + timedelta(days=179), timedelta(days=180))
-    assert close_due(g, FIRST + timedelta(days=180), timedelta(days=180))
-    assert not close_due(g, FIRST + timedelta(days=400), None)
-    assert not close_due(group(), FIRST + timedelta(days=400), timedelta(days=180))  # active: not yet on its own
+def test_no_group_is_ever_closed_by_the_timer():
+    """Issue 12: "gruppen fortsätter så länge deltagarna vill" - a group on its own is never closed by time."""
+    assert "close" not in Due.__dataclass_fields__
+    for days in (0, 180, 365, 3 * 365):
+        for status in (GroupStatus.ACTIVE, GroupStatus.ON_ITS_OWN):
+            todo = due(group(status=status, meetings_held=5, check_in_sent=True), FIRST + timedelta(days=days), RULES)
+            assert todo in (Due(), Due(on_its_own=True)), (status, days, todo)
 
 
 def test_steps_that_fall_due_together_are_decided_together():
-    # The timer was down for two months: on its own and the check-in in one go.
-    both = due(group(), FIRST + timedelta(weeks=8), RULES)
+    # The timer was down for two months after the fifth meeting was recorded: hand over and check in.
+    both = due(group(meetings_held=5), FIRST + timedelta(weeks=8), RULES)
     assert both == Due(on_its_own=True, check_in=True)
-    # Down for a year: moved on and closed; a check-in to a closed group is not sent.
-    late = due(group(), FIRST + timedelta(days=365), RULES)
-    assert late.on_its_own and late.close and not late.check_in
     assert not due(group(status=GroupStatus.CLOSED), FIRST + timedelta(days=365), RULES).anything
 
 
+def test_a_group_stuck_before_active_is_escalated_once_after_the_configured_time():
+    formed = FIRST - timedelta(days=30)
+    for status in (GroupStatus.AWAITING_FACILITATOR, GroupStatus.FORMING):
+        g = group(status=status, formed_at=formed, first_meeting_at=None)
+        assert not due(g, formed + timedelta(days=21) - timedelta(seconds=1), RULES).anything
+        assert due(g, formed + timedelta(days=21), RULES) == Due(escalate=True)
+        told = g.model_copy(update={"escalated_at": formed + timedelta(days=21)})
+        assert not due(told, formed + timedelta(days=400), RULES).anything  # once
+    for status in (GroupStatus.ACTIVE, GroupStatus.ON_ITS_OWN, GroupStatus.CLOSED):
+        assert not due(group(status=status, formed_at=formed), formed + timedelta(days=400), RULES).escalate
+
+
 def test_a_daily_timer_over_half_a_year_does_each_step_once_on_the_right_day():
-    """Apply what is due at 07:00 UTC every day, as the timer does, and record the days."""
+    """Apply what is due at 07:00 UTC every day, as the timer does, with the facilitator recording a
+    meeting each week after it is held, and record the days."""
     g = group(first_meeting_at=FIRST, reminder_sent=False)
     clock = Clock(at(-10))
     events: list[tuple[str, int]] = []
     for _ in range(200):
-        todo = due(g, clock(), RULES)
         day = (clock().date() - FIRST.date()).days
+        if day >= 1 and (day - 1) % 7 == 0 and g.status is GroupStatus.ACTIVE:
+            g = g.model_copy(update={"meetings_held": g.meetings_held + 1})  # the morning after a meeting
+        todo = due(g, clock(), RULES)
         changes: dict = {}
         if todo.reminder:
             events.append(("reminder", day))
@@ -154,13 +163,10 @@ def test_a_daily_timer_over_half_a_year_does_each_step_once_on_the_right_day():
         if todo.check_in:
             events.append(("check_in", day))
             changes["check_in_sent"] = True
-        if todo.close:
-            events.append(("close", day))
-            changes["status"] = GroupStatus.CLOSED
+        assert not todo.escalate
         g = g.model_copy(update=changes)
         clock.advance(days=1)
-    # The meetings are at 18:00 local; a step due at or after a meeting's time is taken the next morning.
-    assert events == [("reminder", -1), ("on_its_own", 29), ("check_in", 50), ("close", 181)]
+    assert events == [("reminder", -1), ("on_its_own", 29), ("check_in", 50)]
 
 
 # --- meeting times in texts -----------------------------------------------------------------------
@@ -361,7 +367,18 @@ def test_meeting_texts_fit_three_segments_with_the_longest_place(kind: str, loca
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_the_check_in_fits_two_segments_and_names_no_member(locale: str):
-    text = Templates().sms("facilitator_check_in", locale, weeks=7, count=8, coordinator="+46701234567", **LONG)
-    info = segment_info(text)
-    assert info.encoding == "GSM-7" and info.segments <= 2, text
-    assert "+46701234567" in text and "7" in text
+    for coordinator_name in ("", "Anne Mette Brustuen"):
+        text = Templates().sms(
+            "facilitator_check_in",
+            locale,
+            weeks=7,
+            count=8,
+            coordinator="+46701234567",
+            coordinator_name=coordinator_name,
+            **LONG,
+        )
+        info = segment_info(text)
+        assert info.encoding == "GSM-7" and info.segments <= 2, text
+        assert "+46701234567" in text and "7" in text and coordinator_name in text
+        # Not asked into the void: the reply is routed to the coordinator (sms_webhooks), and it says so.
+        assert any(w in text for w in ("Svara på detta sms", "Svar på denne sms-en", "Reply to this text"))

@@ -31,6 +31,7 @@ CONTEXTS = {
         "theme": LONG_THEME,
         "members": [member(i) for i in range(5)],
         "organisation": LONG_ORG,
+        "link": "",
     },
     "member_joined": {
         "ref": "A1B2C3",
@@ -42,6 +43,33 @@ CONTEXTS = {
     "member_left": {"ref": "A1B2C3", "theme": LONG_THEME, "left": LONG_NAME, "count": 7, "organisation": LONG_ORG},
     "coordinator_alert": {"ref": "A1B2C3", "theme": LONG_THEME, "reason": "failed", "error_code": 21211},
     "sms_budget_alert": {"limit": 100000, "daily": True, "minutes": 1440},
+    # Issue 12: the handover and the closing, with the longest coordinator and date a reader gets.
+    "handover": {
+        "name": LONG_NAME,
+        "theme": LONG_THEME,
+        "facilitator": "Ann-Charlotte",
+        "coordinator": "Anne Mette Brustuen-Kristiansen",
+        "coordinator_phone": "+47 22 40 00 40",
+        "leave_date": "30 september 2030",
+        "organisation": LONG_ORG,
+    },
+    "group_closed": {
+        "name": LONG_NAME,
+        "theme": LONG_THEME,
+        "facilitator": "Ann-Charlotte",
+        "coordinator": "Anne Mette Brustuen-Kristiansen",
+        "coordinator_phone": "+47 22 40 00 40",
+        "leave_date": "30 september 2030",
+        "organisation": LONG_ORG,
+    },
+    # The facilitator's note is at most NOTE_MAX characters (services/facilitator_page.py): 240.
+    "facilitator_report": {
+        "ref": "A1B2C3",
+        "theme": LONG_THEME,
+        "facilitator": "Ann-Charlotte",
+        "note": "Vi behöver en ny lokal, Folkets hus har stängt. " * 4 + "x" * 48,
+        "organisation": LONG_ORG,
+    },
 }
 
 
@@ -72,6 +100,33 @@ def test_coordinator_alerts_fit_one_segment(locale: str, reason: str):
 
 
 @pytest.mark.parametrize("locale", LOCALES)
+def test_a_stuck_group_alert_fits_one_segment(locale: str):
+    text = Templates().sms("coordinator_alert", locale, **{**CONTEXTS["coordinator_alert"], "reason": "stuck"})
+    assert segment_info(text).segments == 1 and "A1B2C3" in text
+    assert "could not be sent" not in text and "kunde inte" not in text and "kunne ikke" not in text
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+@pytest.mark.parametrize("kind", ["handover", "group_closed"])
+@pytest.mark.parametrize("coordinator", ["", "Anne Mette Brustuen-Kristiansen"])
+def test_handover_and_closing_say_who_to_reach_and_when_the_number_leaves(kind: str, locale: str, coordinator: str):
+    context = {**CONTEXTS[kind], "coordinator": coordinator}
+    text = Templates().sms(kind, locale, **context)
+    info = segment_info(text)
+    assert info.encoding == "GSM-7" and info.segments <= 3, (info, text)
+    assert context["leave_date"] in text and context["coordinator_phone"] in text and coordinator in text
+    if kind == "handover":
+        assert "STOP" in text  # every text to a resident says how to leave
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_the_facilitators_report_carries_the_note_and_fits_three_segments(locale: str):
+    text = Templates().sms("facilitator_report", locale, **CONTEXTS["facilitator_report"])
+    assert CONTEXTS["facilitator_report"]["note"] in text
+    assert segment_info(text).segments <= 3
+
+
+@pytest.mark.parametrize("locale", LOCALES)
 def test_a_roster_of_eight_is_three_segments_and_four_with_the_longest_names(locale: str):
     """A full group's roster is the one text allowed past three segments."""
     typical = {**CONTEXTS["roster"], "members": [member(i) for i in range(8)]}
@@ -80,6 +135,20 @@ def test_a_roster_of_eight_is_three_segments_and_four_with_the_longest_names(loc
     assert segment_info(text).segments == 3
     longest = [SimpleNamespace(name="Å" * 40, phone=f"+4670174{i:04d}") for i in range(8)]  # names are <= 40
     assert segment_info(Templates().sms("roster", locale, **{**typical, "members": longest})).segments == 4
+
+
+LINK = "https://gs-jkpg-app-7q2x.azurewebsites.net/f/WyJhMWIyYzNkNGU1ZjYwNzE4IiwwXQ.aw_AHg.jiy6Lu5m9Taov1yMHcSjjIiajx4"
+
+
+@pytest.mark.parametrize("locale", LOCALES)
+def test_a_roster_with_the_facilitators_page_link_costs_one_segment_more(locale: str):
+    """Issue 12.3: the roster carries the facilitator's own link (about 110 characters)."""
+    for n, segments in ((5, 3), (8, 4)):
+        text = Templates().sms(
+            "roster", locale, **{**CONTEXTS["roster"], "members": [member(i) for i in range(n)], "link": LINK}
+        )
+        assert LINK in text and segment_info(text).encoding == "GSM-7"
+        assert segment_info(text).segments <= segments, (n, text)
 
 
 def test_values_are_data_not_template_code():
@@ -124,6 +193,8 @@ MEMBER_KINDS = [
     "stop_reply",
     "unknown_reply",
     "member_reply",
+    "handover",
+    "group_closed",
 ]
 LOCK_SCREEN = 80
 
@@ -141,6 +212,8 @@ def shortest_context(kind: str, phrase: str) -> dict[str, object]:
         "crisis": "",
         "privacy_url": "",
         "coordinator": "X",
+        "coordinator_phone": "1",
+        "leave_date": "1/1",
     }
 
 
@@ -150,6 +223,7 @@ def test_every_member_kind_is_checked() -> None:
             "coordinator_alert",
             "facilitator_check_in",
             "facilitator_reply",
+            "facilitator_report",
             "member_joined",
             "member_left",
             "roster",

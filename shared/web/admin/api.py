@@ -149,6 +149,21 @@ def remove_facilitator(facilitator_id: str, request: Request) -> Response:
     return Response(status_code=204)
 
 
+class RevokedOut(BaseModel):
+    id: str
+    link_version: int
+
+
+@router.post("/facilitators/{facilitator_id}/revoke-links", response_model=RevokedOut)
+def revoke_facilitator_links(facilitator_id: str, request: Request) -> Response:
+    """Every page link the facilitator was given stops working (issue 12.3); the next roster carries a new one."""
+    page = services_of(request).facilitator_page
+    revoked = page.revoke_links(facilitator_id) if page else None
+    if revoked is None:
+        return error_json(404, "not_found", locale_for(request))
+    return JSONResponse({"id": revoked.id, "link_version": revoked.link_version})
+
+
 @router.get("/groups", response_model=list[GroupOut])
 def list_groups(request: Request, theme: str | None = Query(None, max_length=60)) -> list[GroupOut]:
     services = services_of(request)

@@ -1,0 +1,261 @@
+"""A group's life as the schemes describe it (issue 12.1, 11.6), against Azurite and through the real
+twilio SDK to the loopback Twilio server, on an injected clock: the fifth recorded meeting hands the
+group over and each member gets the handover text; nothing closes a group by time; a person closing it
+tells the members; a group stuck before active is escalated once and, three years on, nothing personal
+is left of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+
+import pytest
+
+from shared.adapters.sms import TwilioSender
+from shared.adapters.storage import NOTIFICATIONS
+from shared.composition import Services
+from shared.core.domain import GroupStatus, MessageKind, utcnow
+from shared.core.group_life import GroupLifeRules, format_day
+from shared.core.local_time import organisation_tz
+from shared.services.lifecycle import Lifecycle, LifecycleRules
+from shared.services.notify import Notifier, RateGate
+from shared.services.operations import OperationError, Operations
+from shared.services.retention import Retention, RetentionRules
+from tests.support.privacy import number_needles, traces
+from tests.support.tables import THEME, add_facilitator, groups, outbox, seed_waiting
+from tests.support.twilio_server import LoopbackTwilio
+
+FACILITATOR_PHONE = "+46701740610"
+PEOPLE = [(f"Person {i}", f"+4670{1000000 + i:07d}") for i in range(5)]  # as seed_waiting writes them
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = utcnow().replace(microsecond=0)
+
+    def __call__(self):
+        return self.now
+
+    def advance(self, **kw: float) -> None:
+        self.now += timedelta(**kw)
+
+
+@dataclass
+class World:
+    services: Services
+    twilio: LoopbackTwilio
+    clock: Clock
+    operations: Operations
+    lifecycle: Lifecycle
+    notifier: Notifier
+
+    def deliver(self) -> list[tuple[str, str]]:
+        """Send what is queued through the notifier (the real SDK to the loopback server): (to, body)."""
+        queue = self.services.storage.queue(NOTIFICATIONS)
+        before = len(self.twilio.accepted)
+        while batch := list(queue.receive_messages(messages_per_page=32, max_messages=32)):
+            for message in batch:
+                self.notifier.handle(message.content)
+                queue.delete_message(message)
+        return [(m.to, m.body) for m in self.twilio.accepted[before:]]
+
+    def form(self, *, with_facilitator: bool = True) -> str:
+        if with_facilitator:
+            add_facilitator(self.services)
+        seed_waiting(self.services, 5)
+        self.services.formation.form_theme(THEME)
+        [group] = groups(self.services)
+        return group.id
+
+
+RULES = GroupLifeRules(
+    facilitator_meetings=5, on_its_own_retention=timedelta(days=90), closed_group_retention=timedelta(days=30)
+)
+
+
+@pytest.fixture
+def world(make_services, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    with LoopbackTwilio() as twilio:
+        sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46700000001", api_base_url=twilio.base_url)
+        services = make_services(sender=sender)
+        clock = Clock()
+        org, storage = services.organisation, services.storage
+        retention = Retention(
+            storage=storage,
+            organisation=org,
+            statistics=services.statistics,
+            rules=RetentionRules(
+                retention=timedelta(days=180),
+                closed_group_retention=RULES.closed_group_retention,
+                on_its_own_retention=RULES.on_its_own_retention,
+            ),
+            clock=clock,
+        )
+        yield World(
+            services=services,
+            twilio=twilio,
+            clock=clock,
+            operations=Operations(
+                storage=storage,
+                organisation=org,
+                facilitators=services.facilitators,
+                keyer=services.keyer,
+                statistics=services.statistics,
+                clock=clock,
+                group_life=RULES,
+            ),
+            lifecycle=Lifecycle(
+                storage=storage,
+                organisation=org,
+                retention=retention,
+                rules=LifecycleRules(
+                    facilitator_meetings=5,
+                    check_in_weeks=7,
+                    escalate_stuck_after=timedelta(days=21),
+                    on_its_own_retention=RULES.on_its_own_retention,
+                    tz=organisation_tz(org),
+                ),
+                clock=clock,
+            ),
+            notifier=Notifier(
+                storage=storage,
+                sender=sender,
+                templates=services.templates,
+                organisation=org,
+                facilitators=services.facilitators,
+                gate=RateGate(1000),
+                clock=clock,
+            ),
+        )
+
+
+def start(world: World) -> str:
+    group_id = world.form()
+    world.deliver()  # invitations and roster
+    world.operations.set_first_meeting(group_id, world.clock() + timedelta(days=2), "Folkets hus, rum 3")
+    world.deliver()
+    return group_id
+
+
+def nothing_personal_left(world: World) -> None:
+    for name, phone in PEOPLE:
+        assert traces(world.services, number_needles(phone) | {name}) == [], name
+
+
+def test_the_fifth_recorded_meeting_hands_over_each_member_is_told_and_nobody_closes_the_group(world):
+    services, clock = world.services, world.clock
+    group_id = start(world)
+    coordinator = services.organisation.coordinator
+    assert coordinator is not None and coordinator.phone
+
+    clock.advance(days=1)
+    with pytest.raises(OperationError) as early:
+        world.operations.record_meeting(group_id)  # before the first meeting: nothing was held yet
+    assert early.value.detail == "not_started"
+    for week in range(4):
+        clock.advance(days=2 if week == 0 else 7)
+        assert world.operations.record_meeting(group_id).status == GroupStatus.ACTIVE.value
+    assert world.deliver() == []  # four meetings: nothing to tell yet
+    # Calendar weeks alone move nothing: a lifecycle run months on leaves the group active.
+    assert world.lifecycle.advance().on_its_own == 0
+
+    clock.advance(days=7)
+    view = world.operations.record_meeting(group_id)
+    handed_over_at = clock()
+    assert view.status == GroupStatus.ON_ITS_OWN.value
+    texts = world.deliver()
+    assert sorted(to for to, _ in texts) == sorted(phone for _, phone in PEOPLE)
+    leave = format_day(handed_over_at + timedelta(days=90), "sv", organisation_tz(services.organisation))
+    for to, body in texts:
+        name = next(n for n, p in PEOPLE if p == to)
+        assert body.startswith(f"Hej {name}! Din självhjälpsgrupp fortsätter nu på egen hand"), body
+        assert coordinator.name in body and coordinator.phone in body and leave in body
+        assert "STOPP" in body
+        assert services.organisation.theme_text(THEME, "sv").phrase not in body[:80]
+    [group] = groups(services)
+    assert (group.meetings_held, group.on_its_own_at) == (5, handed_over_at)
+    assert group.members_leave_at == handed_over_at + timedelta(days=90)
+    with pytest.raises(OperationError):
+        world.operations.record_meeting(group_id)  # the facilitator period is over
+
+    # No timer closes it: daily runs for three years leave it on its own, texts nobody.
+    clock.advance(days=89)
+    report = world.lifecycle.run()
+    assert report.retention is not None and report.retention.members_erased == 0
+    clock.advance(days=1)
+    report = world.lifecycle.run()  # the date the members were given: their names and numbers go
+    assert report.retention is not None and report.retention.members_erased == 5
+    for _ in range(36):
+        clock.advance(days=30)
+        world.lifecycle.run()
+    [group] = groups(services)
+    assert group.status is GroupStatus.ON_ITS_OWN and group.closed_at is None
+    assert group.members_erased == 5 and group.member_keys == () and group.meetings_held == 5
+    kinds = [to for to, _ in world.deliver()]
+    assert all(to == FACILITATOR_PHONE for to in kinds)  # at most the facilitator's check-in
+    nothing_personal_left(world)
+
+
+def test_the_facilitator_may_hand_over_early_and_a_closed_group_tells_its_members(world):
+    services, clock = world.services, world.clock
+    group_id = start(world)
+    clock.advance(days=3)
+    world.operations.record_meeting(group_id)
+    world.operations.hand_over(group_id)
+    handover = world.deliver()
+    assert len(handover) == 5 and all("på egen hand" in body for _, body in handover)
+
+    clock.advance(days=10)
+    closed_at = clock()
+    assert world.operations.close_group(group_id).status == GroupStatus.CLOSED.value
+    texts = world.deliver()
+    assert sorted(to for to, _ in texts) == sorted(phone for _, phone in PEOPLE)
+    # Closing promises no later date than the handover did: 30 days after closing, before day 90.
+    leave = format_day(closed_at + timedelta(days=30), "sv", organisation_tz(services.organisation))
+    for _to, body in texts:
+        assert "har avslutats" in body and leave in body, body
+    assert world.operations.close_group(group_id).status == GroupStatus.CLOSED.value  # again: nothing
+    assert world.deliver() == []
+    assert {m.kind for m in outbox(services)} >= {MessageKind.GROUP_CLOSED, MessageKind.HANDOVER}
+
+    clock.advance(days=30)
+    report = world.lifecycle.run()
+    assert report.retention is not None and report.retention.members_erased == 5
+    nothing_personal_left(world)
+
+
+def test_an_operator_closing_a_forming_group_tells_the_invited_members(world):
+    group_id = world.form()
+    world.deliver()
+    world.operations.close_group(group_id)
+    texts = world.deliver()
+    assert len(texts) == 5 and all("har avslutats" in body for _, body in texts)
+
+
+def test_a_group_stuck_without_a_facilitator_is_escalated_once_and_aged_three_years_leaves_nothing(world):
+    services, clock = world.services, world.clock
+    world.form(with_facilitator=False)
+    world.deliver()  # the formation's own "awaiting a facilitator" alert
+    [group] = groups(services)
+    assert group.status is GroupStatus.AWAITING_FACILITATOR
+
+    clock.advance(days=20)
+    assert world.lifecycle.run().escalated == 0
+    clock.advance(days=1, minutes=5)  # formation ran on the real clock, a moment after ours started
+    assert world.lifecycle.run().escalated == 1
+    [(to, body)] = world.deliver()
+    assert to == services.organisation.coordinator_phone and "inte kommit igång" in body
+    assert "Person" not in body and "+4670" not in body
+    clock.advance(days=1)
+    assert world.lifecycle.run().escalated == 0  # once
+    assert world.deliver() == []
+
+    for _ in range(36):  # three years of monthly runs
+        clock.advance(days=30)
+        world.lifecycle.run()
+    [group] = groups(services)
+    assert group.status is GroupStatus.CLOSED and group.members_erased == 5 and group.member_keys == ()
+    assert outbox(services) == []
+    nothing_personal_left(world)
