@@ -86,6 +86,11 @@ param retentionDays int = 180
 @maxValue(3650)
 param closedGroupRetentionDays int = 30
 
+@description('Optional. Hours the SMS provider keeps its copy of a text (number and body) after sending, before the daily run deletes it.')
+@minValue(0)
+@maxValue(2160)
+param smsProviderCopyHours int = 24
+
 @description('Optional. Public base URL when a custom domain fronts the app, without a trailing slash. Empty: https://<function app>.azurewebsites.net.')
 param publicBaseUrl string = ''
 
@@ -149,6 +154,7 @@ var tableNames = [
   'verifications'
   'ratelimits'
   'audit'
+  'smscopies'
 ]
 
 // Names of the Key Vault secrets that deploy.sh writes.
@@ -260,6 +266,7 @@ var appSettings = {
   CHECK_IN_WEEKS: string(checkInWeeks)
   RETENTION_DAYS: string(retentionDays)
   CLOSED_GROUP_RETENTION_DAYS: string(closedGroupRetentionDays)
+  SMS_PROVIDER_COPY_HOURS: string(smsProviderCopyHours)
   // The admin pages trust the platform's sign-in headers only where App Service Authentication
   // is on, and it is on exactly when adminSignInClientId is given.
   APP_SERVICE_AUTH: empty(adminSignInClientId) ? 'false' : 'true'

@@ -51,6 +51,9 @@ class Settings(BaseSettings):
     check_in_weeks: int = Field(7, ge=1, le=104, validation_alias="CHECK_IN_WEEKS")
     retention_days: int = Field(180, ge=1, le=3650, validation_alias="RETENTION_DAYS")
     closed_group_retention_days: int = Field(30, ge=0, le=3650, validation_alias="CLOSED_GROUP_RETENTION_DAYS")
+    # Hours the SMS provider keeps its copy of a text (number and body) after sending; Twilio refuses to
+    # delete one before its final status, and the daily run tries again (services/provider_copies.py).
+    sms_provider_copy_hours: int = Field(24, ge=0, le=24 * 90, validation_alias="SMS_PROVIDER_COPY_HOURS")
 
     # Local development only: enables /dev/outbox and trusts no proxy headers.
     dev_mode: bool = Field(False, validation_alias="DEV_MODE")
