@@ -7,10 +7,12 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
+from shared.adapters.sms.copies import CopyKeepingSender, ProviderCopies
 from shared.adapters.storage import FACILITATORS, StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
+from shared.core.phone import phone_key
 from shared.services.facilitators import FacilitatorStore
 from shared.services.formation import FormationService
 from shared.services.intake import IntakeService
@@ -65,7 +67,10 @@ def build_services(
     organisation = settings.organisation
     storage = storage or StorageAccount.from_settings(settings)
     templates = Templates()
+    copies = ProviderCopies(storage, phone_key)
     sender = sender or build_sender(settings)
+    if not isinstance(sender, CopyKeepingSender):
+        sender = CopyKeepingSender(sender, copies)  # every text the provider keeps is noted, to be deleted
     statistics = Statistics(storage, organisation)
     intake = IntakeService(
         storage=storage,
@@ -90,6 +95,7 @@ def build_services(
         facilitators=facilitators,
         gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
+        copies=copies,
     )
     operations = Operations(
         storage=storage, organisation=organisation, facilitators=facilitators, statistics=statistics
@@ -98,9 +104,11 @@ def build_services(
         storage=storage,
         organisation=organisation,
         statistics=statistics,
+        sender=sender,
         rules=RetentionRules(
             retention=timedelta(days=settings.retention_days),
             closed_group_retention=timedelta(days=settings.closed_group_retention_days),
+            provider_copy=timedelta(hours=settings.sms_provider_copy_hours),
         ),
     )
     lifecycle = Lifecycle(

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 
 from shared.adapters.interests import Rows
+from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import NOTIFICATIONS
 from shared.adapters.unit_of_work import MAX_TRANSACTION_OPERATIONS, GaveUp
 from shared.core.domain import (
@@ -151,7 +152,9 @@ class GroupCommands(GroupViews):
                 )
                 return []
             marker = rows.marker(theme, phone_key(interest.phone))
-            erased = erase_person(rows, interest, marker, group, now, self._stats)
+            erased = erase_person(
+                rows, interest, marker, group, now, self._stats, ProviderCopies(self._storage, phone_key)
+            )
             return [erased.message] if erased.message is not None else []
 
         return self._change(group_id, decide)

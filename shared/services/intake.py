@@ -406,7 +406,7 @@ class IntakeService:
         if not hmac.compare_digest(_hash(token), record.withdraw_token_hash):
             raise NotFound()
         # As erasure does it: out of the group (the facilitator is told), texts to them gone, counts kept.
-        erase_interest(self._storage, record, clock=self._clock, statistics=self._statistics)
+        erase_interest(self._storage, record, clock=self._clock, statistics=self._statistics, sender=self._sender)
         self._invalidate_counts()
 
     # counts -----------------------------------------------------------------------------

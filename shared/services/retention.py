@@ -10,6 +10,11 @@ Retention (run daily by the lifecycle timer) erases, partition by partition of `
 - phone markers whose interest is gone (older than a day, so a registration being written is safe);
 and in `ratelimits`, counter rows past their `ExpiresAt`.
 
+Then the SMS provider's copies (services/provider_copies.py): the copies of texts to or about the
+people erased here are marked to go at once, and every copy sent `SMS_PROVIDER_COPY_HOURS` ago or
+marked by an earlier erasure is deleted; what the provider refuses or cannot be asked waits for the
+next run.
+
 Each erasure of a person goes through services/membership.py, which folds their counts into the
 statistics rows in the same transaction (services/statistics.py).
 
@@ -20,16 +25,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.adapters.interests import InterestsTable, PartitionRows, Rows
 from shared.adapters.records import AuditLog, RateLimitRows
+from shared.adapters.sms import SmsSender
+from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import MAX_TRANSACTION_OPERATIONS, GaveUp, retrying
 from shared.core.codes import CODE_LIFETIME
 from shared.core.domain import Group, GroupStatus, Interest, InterestStatus, utcnow
 from shared.core.organisation import Organisation
+from shared.core.phone import phone_key
+from shared.services.provider_copies import CopiesReport, delete_due_copies
 from shared.services.statistics import Statistics
 
 log = logging.getLogger(__name__)
@@ -49,6 +58,7 @@ PEOPLE_PER_TRANSACTION = MAX_TRANSACTION_OPERATIONS // 4
 class RetentionRules:
     retention: timedelta = timedelta(days=180)
     closed_group_retention: timedelta = timedelta(days=30)
+    provider_copy: timedelta = timedelta(hours=24)  # how long the SMS provider keeps a text's copy
 
 
 def interest_erasure_reason(
@@ -90,6 +100,7 @@ class RetentionReport:
     outbox_rows_erased: int = 0
     rate_limit_rows_erased: int = 0
     retries: int = 0
+    provider_copies: CopiesReport = field(default_factory=CopiesReport)
 
     @property
     def rows_erased(self) -> int:
@@ -112,8 +123,12 @@ class Retention:
         rules: RetentionRules,
         statistics: Statistics | None = None,
         clock: Callable[[], datetime] = utcnow,
+        sender: SmsSender | None = None,
     ) -> None:
+        """Without a `sender` the provider's copies are only marked, never deleted (tests of our tables)."""
         self._storage = storage
+        self._sender = sender
+        self._copies = ProviderCopies(storage, phone_key)
         self._interests = InterestsTable(storage)
         self._org = organisation
         self._rules = rules
@@ -136,6 +151,13 @@ class Retention:
             except GaveUp:
                 log.warning("retention: a partition kept changing; the next run finishes it")
         report.rate_limit_rows_erased += RateLimitRows(self._storage).erase_expired(self._clock())
+        if self._sender is not None:
+            try:
+                report.provider_copies = delete_due_copies(
+                    self._sender, self._copies, self._clock(), self._rules.provider_copy
+                )
+            except Exception as exc:  # storage down: the next run deletes them
+                log.warning("retention: provider copies not deleted (%s)", type(exc).__name__)
         self._audit(report)
         log.info(
             "retention: %s unverified, %s never grouped, %s members of %s closed groups, %s markers, "
@@ -182,12 +204,23 @@ class Retention:
             change.merge(erased, "member_keys", "members_erased", "members_erased_at", "meeting_place")
             self._stats.fold_into(change, [(i, group, rows.written_at(i.theme, i.key)) for i in members])
             rows.commit()
+            sent = [m.provider_sid for m in partition.outbox if m.group_key == group.key and m.provider_sid]
+            self._mark_copies(members, sent)
             for interest in members:
                 self._forget(partition, interest)
             partition.groups[group.key] = erased
             report.groups_erased += 1
             report.members_erased += len(members)
             report.markers_erased += markers
+
+    def _mark_copies(self, people: list[Interest], sids: list[str]) -> None:
+        """The provider's copies of texts to these people, and of `sids`, go at once (this run deletes them)."""
+        try:
+            self._copies.erase_soon(sids)
+            for interest in people:
+                self._copies.erase_recipient(interest.phone)
+        except Exception as exc:  # erased here; their copies go after the grace period
+            log.warning("retention: provider copies not marked (%s)", type(exc).__name__)
 
     def _forget(self, partition: PartitionRows, interest: Interest) -> None:
         partition.interests.pop(interest.key, None)
@@ -219,6 +252,7 @@ class Retention:
                     markers += 1
             self._stats.fold_into(change, [(i, g, rows.written_at(i.theme, i.key)) for i, g, _ in batch])
             rows.commit()
+            self._mark_copies([interest for interest, _group, _reason in batch], [])
             for interest, _group, reason in batch:
                 self._forget(partition, interest)
                 if reason == "unverified":

@@ -307,7 +307,10 @@ async def inbound(request: Request) -> Response:
         locale: str | None = None
         if well_formed:
             report = await run_in_threadpool(
-                partial(erase_number, statistics=services.statistics), services.storage, services.organisation, phone
+                partial(erase_number, statistics=services.statistics, sender=services.sender),
+                services.storage,
+                services.organisation,
+                phone,
             )
             locale = report.locale
             log.info(

@@ -21,8 +21,6 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, Final
 
-from azure.core.exceptions import ResourceNotFoundError
-
 from shared.adapters.sms.base import SentMessage, SmsSender
 from shared.adapters.storage import SMS_COPIES, StorageAccount, storage_errors
 from shared.core.domain import utcnow
@@ -53,7 +51,11 @@ class ProviderCopies:
         """Delete these copies at the next attempt, not after the grace period (an erasure, a text naming
         someone who has left). Creates the row when the send was never recorded."""
         operations = [
-            ("upsert", {"PartitionKey": PARTITION, "RowKey": sid, "EraseNow": True, "Recipient": ""}, {"mode": _merge()})
+            (
+                "upsert",
+                {"PartitionKey": PARTITION, "RowKey": sid, "EraseNow": True, "Recipient": ""},
+                {"mode": _merge()},
+            )
             for sid in dict.fromkeys(s for s in sids if s)
         ]
         self._submit(operations)
@@ -84,13 +86,18 @@ class ProviderCopies:
             )
             return [row["RowKey"] for row in rows]
 
+    def marked(self) -> list[str]:
+        """Sids of the copies an erasure marked to go at once."""
+        with storage_errors():
+            rows = self._table().query_entities(
+                "PartitionKey eq @p and EraseNow eq true", parameters={"p": PARTITION}, select=["RowKey"]
+            )
+            return [row["RowKey"] for row in rows]
+
     def forget(self, sid: str) -> None:
         """The provider's copy is deleted: so is our note of it."""
         with storage_errors():
-            try:
-                self._table().delete_entity(PARTITION, sid)
-            except ResourceNotFoundError:
-                pass
+            self._table().delete_entity(PARTITION, sid)  # no error when it is gone already
 
     def _submit(self, operations: list[Any]) -> None:
         with storage_errors():
@@ -111,9 +118,7 @@ class CopyKeepingSender:
     A failure to note a copy is logged and swallowed: the text was sent, and failing now would send it
     again. That copy then waits for an erasure of its recipient's number, or is left at the provider."""
 
-    def __init__(
-        self, inner: SmsSender, copies: ProviderCopies, *, clock: Callable[[], datetime] = utcnow
-    ) -> None:
+    def __init__(self, inner: SmsSender, copies: ProviderCopies, *, clock: Callable[[], datetime] = utcnow) -> None:
         self.inner = inner
         self._copies = copies
         self._clock = clock

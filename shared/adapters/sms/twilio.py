@@ -318,7 +318,7 @@ class TwilioSender:
         """DELETE the Message resource (https://www.twilio.com/docs/messaging/api/message-resource#delete-a-message-resource):
         Twilio answers 204 and the message leaves its logs and API; its backups keep the body up to 30 days."""
         if not _MESSAGE_SID.match(sid):
-            raise ValueError("not a Twilio message sid")
+            return False  # not a Twilio message (the local outbox's, say): nothing Twilio could hold
         sdk = self._load()
         try:
             sdk.messages(sid).delete()
