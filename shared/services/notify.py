@@ -185,7 +185,7 @@ class Notifier:
         self._record_sent(rows, claimed, result.sid, named)
         return Outcome(True, "sent")
 
-    def _record_sent(self, rows: Rows, claimed: OutboxMessage, sid: str, named: tuple[str, ...]) -> None:
+    def _record_sent(self, rows: Rows, claimed: OutboxMessage, sid: str, named: tuple[str, ...] = ()) -> None:
         sent: dict[str, Any] = {
             "status": MessageStatus.SENT,
             "provider_sid": sid,
