@@ -98,7 +98,7 @@ def build_services(
         copies=copies,
     )
     operations = Operations(
-        storage=storage, organisation=organisation, facilitators=facilitators, statistics=statistics
+        storage=storage, organisation=organisation, facilitators=facilitators, statistics=statistics, sender=sender
     )
     retention = Retention(
         storage=storage,
