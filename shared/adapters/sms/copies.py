@@ -80,7 +80,8 @@ class ProviderCopies:
         """Sids of the copies to delete now: sent at or before `cutoff`, or marked by an erasure."""
         with storage_errors():
             rows = self._table().query_entities(
-                "PartitionKey eq @p and (EraseNow eq true or SentAt le @cutoff)",
+                # The SDK finds parameters between spaces: "@cutoff)" would not be one.
+                "PartitionKey eq @p and (EraseNow eq true or SentAt le @cutoff )",
                 parameters={"p": PARTITION, "cutoff": cutoff},
                 select=["RowKey"],
             )
