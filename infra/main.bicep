@@ -99,6 +99,10 @@ param onItsOwnRetentionDays int = 90
 @minValue(1)
 @maxValue(365)
 param stuckGroupDays int = 21
+@description('Optional. Hours the SMS provider keeps its copy of a text (number and body) after sending, before the daily run deletes it.')
+@minValue(0)
+@maxValue(2160)
+param smsProviderCopyHours int = 24
 
 @description('Optional. Public base URL when a custom domain fronts the app, without a trailing slash. Empty: https://<function app>.azurewebsites.net.')
 param publicBaseUrl string = ''
@@ -218,6 +222,7 @@ var tableNames = [
   'facilitators'
   'ratelimits'
   'audit'
+  'smscopies'
 ]
 
 // Names of the Key Vault secrets that deploy.sh writes.
@@ -331,6 +336,7 @@ var appSettings = {
   CLOSED_GROUP_RETENTION_DAYS: string(closedGroupRetentionDays)
   ON_ITS_OWN_RETENTION_DAYS: string(onItsOwnRetentionDays)
   STUCK_GROUP_DAYS: string(stuckGroupDays)
+  SMS_PROVIDER_COPY_HOURS: string(smsProviderCopyHours)
   // The admin pages trust the platform's sign-in headers only where App Service Authentication
   // is on, and it is on exactly when adminSignInClientId is given.
   APP_SERVICE_AUTH: empty(adminSignInClientId) ? 'false' : 'true'

@@ -11,6 +11,7 @@ from datetime import timedelta
 from shared.adapters.audit import AuditLog, RevokedSessions
 from shared.adapters.ratelimit import RateLimiter
 from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
+from shared.adapters.sms.copies import CopyKeepingSender, ProviderCopies
 from shared.adapters.storage import AUDIT, FACILITATORS, RATE_LIMITS, StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import utcnow
@@ -95,9 +96,12 @@ def build_services(
     organisation = settings.organisation
     storage = storage or StorageAccount.from_settings(settings)
     templates = Templates()
-    sender = sender or build_sender(settings)
-    statistics = Statistics(storage, organisation)
     keyer = build_keyer(settings)
+    copies = ProviderCopies(storage, keyer.key)
+    sender = sender or build_sender(settings)
+    if not isinstance(sender, CopyKeepingSender):
+        sender = CopyKeepingSender(sender, copies)  # every text the provider keeps is noted, to be deleted
+    statistics = Statistics(storage, organisation)
     intake = IntakeService(
         storage=storage,
         sender=sender,
@@ -129,6 +133,7 @@ def build_services(
         gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
         facilitator_link=links.url if links else None,
+        copies=copies,
     )
     group_life = GroupLifeRules(
         facilitator_meetings=settings.facilitator_meetings,
@@ -142,16 +147,19 @@ def build_services(
         keyer=keyer,
         statistics=statistics,
         group_life=group_life,
+        sender=sender,
     )
     retention = Retention(
         storage=storage,
         organisation=organisation,
         statistics=statistics,
         keyer=keyer,
+        sender=sender,
         rules=RetentionRules(
             retention=timedelta(days=settings.retention_days),
             closed_group_retention=group_life.closed_group_retention,
             on_its_own_retention=group_life.on_its_own_retention,
+            provider_copy=timedelta(hours=settings.sms_provider_copy_hours),
         ),
     )
     lifecycle = Lifecycle(

@@ -56,6 +56,9 @@ class Settings(BaseSettings):
     on_its_own_retention_days: int = Field(90, ge=0, le=3650, validation_alias="ON_ITS_OWN_RETENTION_DAYS")
     # A group still awaiting a facilitator or its first meeting this long after forming is escalated.
     stuck_group_days: int = Field(21, ge=1, le=365, validation_alias="STUCK_GROUP_DAYS")
+    # Hours the SMS provider keeps its copy of a text (number and body) after sending; Twilio refuses to
+    # delete one before its final status, and the daily run tries again (services/provider_copies.py).
+    sms_provider_copy_hours: int = Field(24, ge=0, le=24 * 90, validation_alias="SMS_PROVIDER_COPY_HOURS")
 
     # Local development only: enables /dev/outbox and trusts no proxy headers.
     dev_mode: bool = Field(False, validation_alias="DEV_MODE")

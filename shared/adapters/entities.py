@@ -171,6 +171,7 @@ def message_entity(message: OutboxMessage) -> dict[str, Any]:
         "GroupKey": message.group_key,
         "Locale": message.locale,
         "SubjectKeys": json.dumps(list(message.subject_keys)),
+        "NamedKeys": json.dumps(list(message.named_keys)),
         "Reason": message.reason,
         "Status": message.status.value,
         "CreatedAt": message.created_at,
@@ -203,6 +204,7 @@ def message_from(entity: Mapping[str, Any]) -> OutboxMessage:
         group_key=entity.get("GroupKey", ""),
         locale=entity["Locale"],
         subject_keys=tuple(json.loads(entity.get("SubjectKeys") or "[]")),
+        named_keys=tuple(json.loads(entity.get("NamedKeys") or "[]")),
         reason=entity.get("Reason", ""),
         status=MessageStatus(entity["Status"]),
         created_at=entity["CreatedAt"],
@@ -315,6 +317,7 @@ _COLUMNS: dict[type, dict[str, tuple[str, ...]]] = {
         "error_code": ("ErrorCode",),
         "error": ("Error",),
         "subject_name": ("SubjectName",),
+        "named_keys": ("NamedKeys",),
     },
     Interest: {"status": ("Status",), "group_id": ("GroupId",)},
 }

@@ -34,7 +34,8 @@ INTERESTS = "interests"  # one partition per theme: interests, groups, outbox ro
 FACILITATORS = "facilitators"
 RATE_LIMITS = "ratelimits"
 AUDIT = "audit"
-TABLES = (INTERESTS, FACILITATORS, RATE_LIMITS, AUDIT)
+SMS_COPIES = "smscopies"  # the SMS provider's copies of our texts still to delete (adapters/sms/copies.py)
+TABLES = (INTERESTS, FACILITATORS, RATE_LIMITS, AUDIT, SMS_COPIES)
 
 FORMATION_REQUESTS = "formation-requests"
 NOTIFICATIONS = "notifications"

@@ -190,6 +190,9 @@ class OutboxMessage(BaseModel):
     group_key: str = ""
     locale: str
     subject_keys: tuple[str, ...] = ()  # members who joined or left
+    # Everyone the sent text names (a roster: every member in it), by interest key, never by name:
+    # recorded when it is sent, so erasing one of them finds the provider's copy of the text.
+    named_keys: tuple[str, ...] = ()
     reason: str = ""  # for coordinator alerts
     # Who left, for the facilitator's update: the member's own row is already erased. Cleared once sent.
     subject_name: str = ""

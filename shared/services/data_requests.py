@@ -123,7 +123,13 @@ class DataSubjectRequests(OperationsBase):
         counts go to the statistics in the transaction that deletes it. Returns how many rows were erased."""
         e164 = self._phone(phone)
         report = erase_number(
-            self._storage, self._org, e164, keyer=self._keyer, clock=self._clock, statistics=self._stats
+            self._storage,
+            self._org,
+            e164,
+            keyer=self._keyer,
+            clock=self._clock,
+            statistics=self._stats,
+            sender=self._sender,
         )
         log.info("operator erasure: %s interests erased", report.interests_erased)
         return 2 * report.interests_erased + report.outbox_rows_erased + report.rate_limit_rows_erased

@@ -22,6 +22,11 @@ writes a `member_left` outbox row for the facilitator. A lost race re-reads and 
 The facilitator's update carries the leaver's name until it is sent (the notifier clears it):
 their own row is gone by then.
 
+Beyond our tables, the SMS provider holds a copy of every text to them (codes, invitations) and of
+every text naming them (rosters, updates). Those are marked in `smscopies` to go at once, and with
+a `sender` deleted right after the erasure (services/provider_copies.py); what the provider will not
+delete yet (a text without a final status) the daily run deletes.
+
 Nothing here logs a name or a number; the report holds only counts and a language.
 """
 
@@ -34,6 +39,8 @@ from datetime import datetime
 
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.records import RateLimitRows
+from shared.adapters.sms import SmsSender
+from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import GaveUp
 from shared.core.domain import Interest, utcnow
@@ -41,6 +48,7 @@ from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 from shared.services.membership import erase_person
 from shared.services.outbox import queue_committed
+from shared.services.provider_copies import delete_copies
 from shared.services.statistics import Statistics
 
 log = logging.getLogger(__name__)
@@ -55,6 +63,7 @@ class ErasureReport:
     facilitators_notified: int = 0
     outbox_rows_erased: int = 0
     rate_limit_rows_erased: int = 0
+    provider_copies_deleted: int = 0  # at once; the rest (not final yet) by the daily run
     # The language of the newest erased interest, for a reply to the person; None when none was found.
     locale: str | None = None
 
@@ -88,21 +97,26 @@ def erase_number(
     keyer: PhoneKeyer,
     clock: Callable[[], datetime] = utcnow,
     statistics: Statistics | None = None,
+    sender: SmsSender | None = None,
 ) -> ErasureReport:
-    """Remove every trace of `phone_e164`: interests, markers, group memberships, texts to them, counters.
+    """Remove every trace of `phone_e164`: interests, markers, group memberships, texts to them, counters,
+    and the SMS provider's copies of texts to or about them (at once with `sender`, else the daily run).
 
     With `statistics`, each erased interest's counts are folded into the statistics rows in the same
     transaction that deletes it, so aggregate figures survive the person."""
+    copies = ProviderCopies(storage, keyer.key)
     report = ErasureReport()
     newest: Interest | None = None
     for theme in organisation.themes:
         report.interests_erased += _erase_attempts(storage, theme.id, keyer.key(phone_e164))
         for pkey in keyer.keys(phone_e164):
-            erased = _erase_in_partition(storage, theme.id, pkey, clock, report, statistics)
+            erased = _erase_in_partition(storage, theme.id, pkey, clock, report, statistics, copies)
             if erased is not None and (newest is None or erased.created_at > newest.created_at):
                 newest = erased
     report.locale = newest.locale if newest is not None else None
     report.rate_limit_rows_erased = sum(RateLimitRows(storage).erase_number(pkey) for pkey in keyer.keys(phone_e164))
+    copies.erase_recipient(phone_e164)  # texts with no interest left to find them by (a code, say)
+    _delete_marked_copies(sender, copies, report)
     return report
 
 
@@ -113,12 +127,16 @@ def erase_interest(
     keyer: PhoneKeyer,
     clock: Callable[[], datetime] = utcnow,
     statistics: Statistics | None = None,
+    sender: SmsSender | None = None,
 ) -> ErasureReport:
-    """A resident's own withdrawal of one interest: as erasure does it, within that theme only."""
+    """A resident's own withdrawal of one interest: as erasure does it, within that theme only. The
+    provider's copies of texts to their number go too: they cannot tell one theme's texts from another's."""
     report = ErasureReport()
+    copies = ProviderCopies(storage, keyer.key)
     report.interests_erased += _erase_attempts(storage, interest.theme, keyer.key(interest.phone))
     for pkey in keyer.keys(interest.phone):
-        _erase_in_partition(storage, interest.theme, pkey, clock, report, statistics)
+        _erase_in_partition(storage, interest.theme, pkey, clock, report, statistics, copies)
+    _delete_marked_copies(sender, copies, report)
     return report
 
 
@@ -138,6 +156,15 @@ def _erase_attempts(storage: StorageAccount, theme: str, pkey: str) -> int:
     return InterestsTable(storage).retrying(erase)
 
 
+def _delete_marked_copies(sender: SmsSender | None, copies: ProviderCopies, report: ErasureReport) -> None:
+    if sender is None:
+        return
+    try:
+        report.provider_copies_deleted = delete_copies(sender, copies, copies.marked()).deleted
+    except Exception as exc:  # our data is erased; the daily run deletes the copies
+        log.warning("provider copies not deleted after an erasure (%s); the daily run will", type(exc).__name__)
+
+
 def _erase_in_partition(
     storage: StorageAccount,
     theme: str,
@@ -145,6 +172,7 @@ def _erase_in_partition(
     clock: Callable[[], datetime],
     report: ErasureReport,
     statistics: Statistics | None = None,
+    copies: ProviderCopies | None = None,
 ) -> Interest | None:
     """Erase the number's interest in one theme; returns the erased interest (None if there was none)."""
 
@@ -158,7 +186,7 @@ def _erase_in_partition(
             rows.change(theme).delete(marker.key)
             return None
         group = rows.group(theme, interest.group_id) if interest.group_id else None
-        erased = erase_person(rows, interest, marker, group, clock(), statistics)
+        erased = erase_person(rows, interest, marker, group, clock(), statistics, copies)
 
         def committed() -> None:
             report.interests_erased += 1

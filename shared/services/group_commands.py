@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from shared.adapters.interests import Rows
+from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import NOTIFICATIONS
 from shared.adapters.unit_of_work import MAX_TRANSACTION_OPERATIONS, GaveUp
 from shared.core.domain import (
@@ -176,7 +177,9 @@ class GroupCommands(GroupViews):
             marker = next(
                 (m for m in (rows.marker(theme, k) for k in self._keyer.keys(interest.phone)) if m is not None), None
             )
-            erased = erase_person(rows, interest, marker, group, now, self._stats)
+            erased = erase_person(
+                rows, interest, marker, group, now, self._stats, ProviderCopies(self._storage, self._keyer.key)
+            )
             return [erased.message] if erased.message is not None else []
 
         return self._change(group_id, decide)

@@ -305,7 +305,14 @@ class IntakeService:
                 self._delete_attempt(record)
             return
         # As erasure does it: out of the group (the facilitator is told), texts to them gone, counts kept.
-        erase_interest(self._storage, record, keyer=self._keyer, clock=self._clock, statistics=self._statistics)
+        erase_interest(
+            self._storage,
+            record,
+            keyer=self._keyer,
+            clock=self._clock,
+            statistics=self._statistics,
+            sender=self._sender,
+        )
         self._invalidate_counts()
 
     # counts -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
+from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import (
@@ -111,6 +112,7 @@ class Notifier:
         sleep: Callable[[float], None] = time.sleep,
         stale_claim: timedelta = STALE_CLAIM,
         facilitator_link: Callable[[Facilitator], str] | None = None,
+        copies: ProviderCopies | None = None,
     ) -> None:
         self._storage = storage
         self._interests = InterestsTable(storage)
@@ -124,6 +126,7 @@ class Notifier:
         self._sleep = sleep
         self._stale_claim = stale_claim
         self._facilitator_link = facilitator_link  # the facilitator's own page (services/facilitator_page.py)
+        self._copies = copies
 
     def handle(self, queue_text: str) -> Outcome:
         try:
@@ -153,9 +156,9 @@ class Notifier:
 
         rendered = self._render(rows, claimed)
         if rendered is None:
-            self._update(rows, claimed, {"status": MessageStatus.FAILED, "error": "recipient_gone"})
+            self._update(rows, claimed, {"status": MessageStatus.FAILED, "error": "recipient_gone", "subject_name": ""})
             return Outcome(False, "recipient_gone")
-        phone, body = rendered
+        phone, body, named = rendered
 
         callback = None
         if self._base_url:
@@ -163,13 +166,15 @@ class Notifier:
         if earlier_claim is not None:
             found = self._sender.find_sent(phone, body, earlier_claim)
             if found is not None:
-                self._record_sent(rows, claimed, found.sid)
+                self._record_sent(rows, claimed, found.sid, named)
                 return Outcome(False, "already_done")
         self._gate.wait()
         try:
             result = self._sender.send(phone, body, status_callback=callback)
         except PermanentSmsError as exc:
-            self._update(rows, claimed, {"status": MessageStatus.FAILED, "error_code": exc.code or 0}, force=True)
+            # Failed for good: a leaver's name kept for this text goes now (it will never be sent).
+            failed = {"status": MessageStatus.FAILED, "error_code": exc.code or 0, "subject_name": ""}
+            self._update(rows, claimed, failed, force=True)
             log.warning("text failed permanently (provider code %s); not retried", exc.code)
             if claimed.recipient_type is not RecipientType.COORDINATOR:
                 self.alert_coordinator(claimed, "failed", exc.code)
@@ -180,13 +185,20 @@ class Notifier:
             if exc.retry_after:
                 self._sleep(min(exc.retry_after, MAX_RETRY_WAIT))
             raise
-        self._record_sent(rows, claimed, result.sid)
+        self._record_sent(rows, claimed, result.sid, named)
         return Outcome(True, "sent")
 
-    def _record_sent(self, rows: Rows, claimed: OutboxMessage, sid: str) -> None:
-        sent: dict[str, Any] = {"status": MessageStatus.SENT, "provider_sid": sid, "sent_at": self._clock()}
+    def _record_sent(self, rows: Rows, claimed: OutboxMessage, sid: str, named: tuple[str, ...] = ()) -> None:
+        sent: dict[str, Any] = {
+            "status": MessageStatus.SENT,
+            "provider_sid": sid,
+            "sent_at": self._clock(),
+            "named_keys": named,
+        }
         if claimed.subject_name:
-            sent["subject_name"] = ""  # the leaver's name is not kept once the facilitator knows
+            sent["subject_name"] = ""  # the leaver's name is not kept once the facilitator knows...
+            if self._copies is not None:
+                self._copies.erase_soon([sid])  # ...nor at the provider, once the text is final
         if self._update(rows, claimed, sent) is None:
             # A delivery receipt got here first (delivered, undelivered…): keep its status, add the sid.
             del sent["status"]
@@ -194,8 +206,9 @@ class Notifier:
 
     # rendering ---------------------------------------------------------------------------
 
-    def _render(self, rows: Rows, message: OutboxMessage) -> tuple[str, str] | None:
-        """The recipient's number and the text, from current data; None if the recipient is gone."""
+    def _render(self, rows: Rows, message: OutboxMessage) -> tuple[str, str, tuple[str, ...]] | None:
+        """The recipient's number, the text, and the keys of the people it names, from current data;
+        None if the recipient is gone."""
         kind = KINDS[message.kind]
         group = rows.group(message.theme, message.group_key) if message.group_key else None
         member: Interest | None = None
@@ -239,7 +252,7 @@ class Notifier:
         if context is None:
             return None
         common = {"organisation": self._org.name, "ref": short_ref(message.group_key)}
-        return phone, self._templates.sms(kind.template, locale, **common, **context)
+        return phone, self._templates.sms(kind.template, locale, **common, **context), _named(message, context)
 
     # bookkeeping -------------------------------------------------------------------------
 
@@ -280,7 +293,19 @@ class Notifier:
         if message is None:
             return
         if message.status in (MessageStatus.PENDING, MessageStatus.SENDING):
-            self._update(rows, message, {"status": MessageStatus.FAILED, "error": "poisoned"}, force=True)
+            poisoned = {"status": MessageStatus.FAILED, "error": "poisoned", "subject_name": ""}
+            self._update(rows, message, poisoned, force=True)
             log.warning("a notification failed every retry and was moved to the poison queue")
             if message.recipient_type is not RecipientType.COORDINATOR:
                 self.alert_coordinator(message, "failed")
+
+
+def _named(message: OutboxMessage, context: dict[str, Any]) -> tuple[str, ...]:
+    """Whom a rendered text names: every member handed to its template (a roster's list, a joiner) and the
+    members it is about (a leaver, whose name the row carries)."""
+    named = dict.fromkeys(message.subject_keys)
+    for value in context.values():
+        for item in value if isinstance(value, list | tuple) else (value,):
+            if isinstance(item, Interest):
+                named[item.key] = None
+    return tuple(named)

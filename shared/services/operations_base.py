@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.adapters.interests import InterestsTable
+from shared.adapters.sms import SmsSender
 from shared.adapters.storage import StorageAccount
 from shared.core.domain import GROUP_PREFIX, split_public_id, utcnow
 from shared.core.organisation import Organisation
@@ -118,9 +119,11 @@ class OperationsBase:
         keyer: PhoneKeyer,
         statistics: Statistics | None = None,
         clock: Callable[[], datetime] = utcnow,
+        sender: SmsSender | None = None,
     ) -> None:
         self._storage = storage
         self._keyer = keyer
+        self._sender = sender  # an erasure deletes the SMS provider's copies at once with it
         self._interests = InterestsTable(storage)
         self._org = organisation
         self._facilitators = facilitators

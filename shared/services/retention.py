@@ -17,6 +17,11 @@ Retention (run daily by the lifecycle timer) erases, partition by partition of `
 and in `ratelimits`, counter rows past their `ExpiresAt`; in `facilitators`, the replies listed for
 operators (adapters/replies.py) older than `RETENTION_DAYS`.
 
+Then the SMS provider's copies (services/provider_copies.py): the copies of texts to or about the
+people erased here are marked to go at once, and every copy sent `SMS_PROVIDER_COPY_HOURS` ago or
+marked by an earlier erasure is deleted; what the provider refuses or cannot be asked waits for the
+next run.
+
 Each erasure of a person goes through services/membership.py, which folds their counts into the
 statistics rows in the same transaction (services/statistics.py).
 
@@ -27,20 +32,23 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.adapters.audit import AuditLog
 from shared.adapters.interests import InterestsTable, PartitionRows, Rows
 from shared.adapters.records import RateLimitRows
 from shared.adapters.replies import ReplyLog
+from shared.adapters.sms import SmsSender
+from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import AUDIT, StorageAccount
 from shared.adapters.unit_of_work import MAX_TRANSACTION_OPERATIONS, GaveUp, retrying
 from shared.core.codes import CODE_LIFETIME
 from shared.core.domain import Group, GroupStatus, Interest, InterestStatus, utcnow
 from shared.core.group_life import STUCK
 from shared.core.organisation import Organisation
-from shared.core.phone import PhoneKeyer
+from shared.core.phone import PhoneKeyer, legacy_phone_key
+from shared.services.provider_copies import CopiesReport, delete_due_copies
 from shared.services.rekey import migrate_phone_keys, migrated
 from shared.services.statistics import Statistics
 
@@ -62,6 +70,7 @@ class RetentionRules:
     retention: timedelta = timedelta(days=180)
     closed_group_retention: timedelta = timedelta(days=30)
     on_its_own_retention: timedelta = timedelta(days=90)
+    provider_copy: timedelta = timedelta(hours=24)  # how long the SMS provider keeps a text's copy
 
 
 def interest_erasure_reason(
@@ -122,6 +131,7 @@ class RetentionReport:
     rate_limit_rows_erased: int = 0
     replies_erased: int = 0
     retries: int = 0
+    provider_copies: CopiesReport = field(default_factory=CopiesReport)
 
     @property
     def rows_erased(self) -> int:
@@ -146,9 +156,13 @@ class Retention:
         statistics: Statistics | None = None,
         keyer: PhoneKeyer | None = None,
         clock: Callable[[], datetime] = utcnow,
+        sender: SmsSender | None = None,
     ) -> None:
+        """Without a `sender` the provider's copies are only marked, never deleted (tests of our tables)."""
         self._keyer = keyer  # rows under the unkeyed phone key of earlier versions are rewritten first
         self._storage = storage
+        self._sender = sender
+        self._copies = ProviderCopies(storage, keyer.key if keyer else legacy_phone_key)
         self._interests = InterestsTable(storage)
         self._org = organisation
         self._rules = rules
@@ -174,6 +188,13 @@ class Retention:
                 log.warning("retention: a partition kept changing; the next run finishes it")
         report.rate_limit_rows_erased += RateLimitRows(self._storage).erase_expired(self._clock())
         report.replies_erased += ReplyLog(self._storage).erase_received_before(self._clock() - self._rules.retention)
+        if self._sender is not None:
+            try:
+                report.provider_copies = delete_due_copies(
+                    self._sender, self._copies, self._clock(), self._rules.provider_copy
+                )
+            except Exception as exc:  # storage down: the next run deletes them
+                log.warning("retention: provider copies not deleted (%s)", type(exc).__name__)
         self._audit(report)
         log.info(
             "retention: %s unverified, %s never grouped, %s members of %s closed groups, %s markers, "
@@ -226,6 +247,8 @@ class Retention:
             change.merge(erased, *fields)
             self._stats.fold_into(change, [(i, group, rows.written_at(i.theme, i.key)) for i in members])
             rows.commit()
+            sent = [m.provider_sid for m in partition.outbox if m.group_key == group.key and m.provider_sid]
+            self._mark_copies(members, sent)
             for interest in members:
                 self._forget(partition, interest)
             partition.groups[group.key] = erased
@@ -233,6 +256,15 @@ class Retention:
             report.stuck_groups_erased += was_stuck
             report.members_erased += len(members)
             report.markers_erased += markers
+
+    def _mark_copies(self, people: list[Interest], sids: list[str]) -> None:
+        """The provider's copies of texts to these people, and of `sids`, go at once (this run deletes them)."""
+        try:
+            self._copies.erase_soon(sids)
+            for interest in people:
+                self._copies.erase_recipient(interest.phone)
+        except Exception as exc:  # erased here; their copies go after the grace period
+            log.warning("retention: provider copies not marked (%s)", type(exc).__name__)
 
     def _forget(self, partition: PartitionRows, interest: Interest) -> None:
         partition.interests.pop(interest.key, None)
@@ -264,6 +296,7 @@ class Retention:
                     markers += 1
             self._stats.fold_into(change, [(i, g, rows.written_at(i.theme, i.key)) for i, g, _ in batch])
             rows.commit()
+            self._mark_copies([interest for interest, _group, _reason in batch], [])
             for interest, _group, reason in batch:
                 self._forget(partition, interest)
                 if reason == "unverified":

@@ -252,7 +252,7 @@ async def inbound(request: Request) -> Response:
         kind = "stop_reply"
         locale: str | None = None
         if well_formed:
-            erase = partial(erase_number, keyer=services.keyer, statistics=services.statistics)
+            erase = partial(erase_number, keyer=services.keyer, statistics=services.statistics, sender=services.sender)
             report = await run_in_threadpool(erase, services.storage, services.organisation, phone)
             locale = report.locale
             log.info(

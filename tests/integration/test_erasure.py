@@ -162,6 +162,21 @@ def test_the_facilitator_gets_the_leavers_name_once_and_then_it_is_gone(services
     assert traces(services, number_needles(LEAVER) | {LEAVER_NAME}) == []
 
 
+def test_with_a_sender_the_providers_copies_to_and_about_them_go_at_once(services, outbox):
+    form_group(services)
+    for text in drain(services):
+        services.notifier.handle(text)
+    held = {m.sid for m in outbox.messages()}
+    about_them = {m.sid for m in outbox.messages() if m.to == LEAVER or LEAVER_NAME in m.body}
+    assert len(about_them) == 3  # their code, their invitation, the facilitator's roster
+
+    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer, sender=services.sender)
+
+    assert report.provider_copies_deleted == 3
+    assert {m.sid for m in outbox.messages()} == held - about_them
+    assert traces(services, number_needles(LEAVER)) == []
+
+
 def test_a_member_of_a_group_awaiting_a_facilitator_leaves_without_an_update(services):
     group = form_group(services, with_facilitator=False)
     assert group.status is GroupStatus.AWAITING_FACILITATOR

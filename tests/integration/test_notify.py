@@ -213,7 +213,7 @@ def test_a_sender_that_died_mid_send_is_reconciled_with_the_provider(wired, twil
         mode="merge",
     )
     # exactly what the dead invocation would have sent
-    phone, body = services.notifier._render(InterestsTable(services.storage).unit(), target)
+    phone, body, _named = services.notifier._render(InterestsTable(services.storage).unit(), target)
     if provider_has_it:
         earlier = services.sender.send(phone, body)
 

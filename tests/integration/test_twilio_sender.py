@@ -17,7 +17,15 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.sms import PermanentSmsError, SentMessage, SmsSender, TransientSmsError, TwilioSender, masked
+from shared.adapters.sms import (
+    CopyNotFinal,
+    PermanentSmsError,
+    SentMessage,
+    SmsSender,
+    TransientSmsError,
+    TwilioSender,
+    masked,
+)
 from tests.support.twilio_server import Accept, LoopbackTwilio, Reject, ServerError, Stall, Throttle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -277,6 +285,83 @@ def test_fail_every_and_rejected_numbers(loopback_twilio: LoopbackTwilio) -> Non
         except TransientSmsError as exc:
             outcomes.append(f"transient {exc.status}")
     assert outcomes == ["ok", "ok", "transient 500", "permanent 21614", "ok"]
+
+
+# --- deleting the provider's copy ------------------------------------------------------------------
+
+
+def test_a_final_message_is_deleted_and_then_gone(loopback_twilio: LoopbackTwilio) -> None:
+    sender = sender_for(loopback_twilio)
+    sent = sender.send(TO, BODY)
+    loopback_twilio.settle("delivered")
+
+    assert sender.delete(sent.sid) is True
+
+    assert loopback_twilio.stored == [] and loopback_twilio.deleted == [sent.sid]
+    assert sender.delete(sent.sid) is False  # 404: nothing left to delete
+
+
+@pytest.mark.parametrize("status", ["accepted", "queued", "sending", "sent"])
+def test_a_message_without_a_final_status_is_kept_as_twilio_does(loopback_twilio: LoopbackTwilio, status: str) -> None:
+    sender = sender_for(loopback_twilio)
+    sent = sender.send(TO, BODY)
+    loopback_twilio.settle(status)
+
+    with pytest.raises(CopyNotFinal) as raised:
+        sender.delete(sent.sid)
+
+    assert raised.value.code == 20009
+    assert isinstance(raised.value, TransientSmsError)  # try again later
+    assert [m["sid"] for m in loopback_twilio.stored] == [sent.sid]
+    assert TO not in str(raised.value) and BODY not in str(raised.value)
+
+
+@pytest.mark.parametrize("status", ["delivered", "undelivered", "failed"])
+def test_every_final_status_allows_the_delete(loopback_twilio: LoopbackTwilio, status: str) -> None:
+    sender = sender_for(loopback_twilio)
+    sent = sender.send(TO, BODY)
+    loopback_twilio.settle(status)
+    assert sender.delete(sent.sid) is True
+
+
+@pytest.mark.parametrize("answer", [ServerError(503), Throttle(retry_after=1)])
+def test_a_provider_that_cannot_delete_now_is_a_transient_error(loopback_twilio: LoopbackTwilio, answer) -> None:
+    sender = sender_for(loopback_twilio)
+    sent = sender.send(TO, BODY)
+    loopback_twilio.settle()
+    loopback_twilio.plan(answer)
+
+    with pytest.raises(TransientSmsError) as raised:
+        sender.delete(sent.sid)
+
+    assert not isinstance(raised.value, CopyNotFinal)
+    assert len(loopback_twilio.stored) == 1
+    assert sender.delete(sent.sid) is True  # the next attempt
+
+
+def test_wrong_credentials_never_count_as_deleted(loopback_twilio: LoopbackTwilio) -> None:
+    sent = sender_for(loopback_twilio).send(TO, BODY)
+    loopback_twilio.settle()
+    wrong = TwilioSender(loopback_twilio.account_sid, "wrong", from_=FROM, api_base_url=loopback_twilio.base_url)
+
+    with pytest.raises(TransientSmsError):
+        wrong.delete(sent.sid)
+
+    assert len(loopback_twilio.stored) == 1
+
+
+def test_what_is_not_a_twilio_sid_is_not_sent_to_twilio(loopback_twilio: LoopbackTwilio) -> None:
+    sender = sender_for(loopback_twilio)
+    sender.send(TO, BODY)  # builds the client
+    loopback_twilio.plan(ServerError(500))  # would answer the next request, if one came
+
+    assert sender.delete("LO" + "0" * 32) is False  # the local outbox's
+    assert sender.delete("SM../../Calls") is False
+
+    loopback_twilio.settle()
+    [stored] = loopback_twilio.stored
+    with pytest.raises(TransientSmsError):
+        sender.delete(stored["sid"])  # the planned 500 was still waiting: no request was made before
 
 
 def test_configuration_is_checked_up_front() -> None:

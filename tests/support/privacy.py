@@ -4,9 +4,12 @@ every table and queue for any trace of them."""
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
+import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 
 import phonenumbers
 
@@ -25,29 +28,47 @@ def person(i: int) -> tuple[str, str]:
     return f"Medlem Nummer{i}", f"+4673552{i:04d}"
 
 
+def outbox_text(services: Services) -> str:
+    """The newest text in the local outbox (services built with the default sender)."""
+    return services.sender.messages()[-1].body  # type: ignore[attr-defined, no-any-return]
+
+
 def register_verified(
-    services: Services, name: str, phone: str, *, theme: str = THEME, locale: str = "sv", verify: bool = True
+    services: Services,
+    name: str,
+    phone: str,
+    *,
+    theme: str = THEME,
+    locale: str = "sv",
+    verify: bool = True,
+    last_text: Callable[[Services], str] = outbox_text,
 ) -> str:
-    """Register through the intake service and verify with the code from the outbox, as a resident does."""
+    """Register through the intake service and verify with the code from the outbox, as a resident does.
+    `last_text` reads the newest text sent (another sender's record, e.g. the loopback Twilio server's)."""
     registration = services.intake.register(
         ValidInterest(theme=theme, name=name, phone=phone, locale=locale, area="habo"), client_address=None
     )
     if verify:
-        match = re.search(r"\b(\d{6})\b", services.sender.messages()[-1].body)  # type: ignore[attr-defined]
+        match = re.search(r"\b(\d{6})\b", last_text(services))
         assert match
         services.intake.verify(registration.interest_id, match.group(1))
     return registration.interest_id
 
 
 def form_group(
-    services: Services, *, with_facilitator: bool = True, leaver_locale: str = "sv", theme: str = THEME
+    services: Services,
+    *,
+    with_facilitator: bool = True,
+    leaver_locale: str = "sv",
+    theme: str = THEME,
+    last_text: Callable[[Services], str] = outbox_text,
 ) -> Group:
     """Five verified people — the leaver among them — formed into one group."""
     if with_facilitator:
         add_facilitator(services)
     for i in range(4):
-        register_verified(services, *person(i), theme=theme)
-    register_verified(services, LEAVER_NAME, LEAVER, theme=theme, locale=leaver_locale)
+        register_verified(services, *person(i), theme=theme, last_text=last_text)
+    register_verified(services, LEAVER_NAME, LEAVER, theme=theme, locale=leaver_locale, last_text=last_text)
     report = services.formation.form_theme(theme)
     assert report.groups_formed == 1
     [group] = groups(services, theme)
@@ -65,21 +86,56 @@ def number_needles(e164: str) -> set[str]:
     return number_forms(e164) | {phone_key(e164), PhoneKeyer(DEVELOPMENT_SECRET).key(e164)}
 
 
-def traces(services: Services, needles: Iterable[str]) -> list[str]:
-    """Where any needle occurs ("table/property", "queue name"): every property (keys included) of every
-    table, every message of every queue."""
+def hash_needles(e164: str) -> set[str]:
+    """Unkeyed hashes anyone can recompute from a number: MD5, SHA-1 and SHA-256 hex of each of its forms
+    (E.164, without +, national digits, national with a leading 0)."""
+    national = str(phonenumbers.parse(e164).national_number)
+    forms = number_forms(e164) | {"0" + national}
+    return {
+        hashlib.new(algorithm, form.encode("ascii")).hexdigest()
+        for form in forms
+        for algorithm in ("md5", "sha1", "sha256")
+    }
+
+
+# A run of hex digits long enough to be (part of) a hash; shorter runs match by chance.
+_HEX_RUN = re.compile(r"[0-9a-f]{16,}")
+
+
+def holds(text: str, wanted: list[str], hashes: Iterable[str] = ()) -> bool:
+    """Whether `text` holds a needle (case-insensitive), or a hex run of 16 digits or more that is part of
+    one of `hashes` (a truncated hash is still the number's)."""
+    folded = text.casefold()
+    if any(n in folded for n in wanted):
+        return True
+    return any(run in digest for run in _HEX_RUN.findall(folded) for digest in hashes)
+
+
+def traces(services: Services, needles: Iterable[str], *, hashes: Iterable[str] = ()) -> list[str]:
+    """Where any needle, or any part of one of `hashes`, occurs ("table/property", "queue name"): every
+    property (keys included) of every table, every message of every queue, poison queues included."""
     wanted = [n.casefold() for n in needles]
+    digests = [h.casefold() for h in hashes]
     found = []
     for table in TABLES:
         for entity in services.storage.table(table).list_entities():
             for prop, value in entity.items():
-                if any(n in str(value).casefold() for n in wanted):
+                if holds(str(value), wanted, digests):
                     found.append(f"{table}/{prop}")
     for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
         for message in services.storage.queue(name).peek_messages(max_messages=32):
-            if any(n in str(message.content).casefold() for n in wanted):
+            if holds(str(message.content), wanted, digests):
                 found.append(f"queue {name}")
     return found
+
+
+def provider_traces(
+    stored: Iterable[dict[str, Any]], needles: Iterable[str], *, hashes: Iterable[str] = ()
+) -> list[str]:
+    """The sids of the provider's stored messages (the loopback Twilio server's `stored`) that hold a needle."""
+    wanted = [n.casefold() for n in needles]
+    digests = [h.casefold() for h in hashes]
+    return [str(m.get("sid")) for m in stored if holds(json.dumps(m, ensure_ascii=False), wanted, digests)]
 
 
 def csv_rows(text: str) -> list[dict[str, str]]:

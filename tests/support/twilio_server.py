@@ -3,7 +3,13 @@
 It speaks the part of the Twilio REST API our sender uses, the way the `twilio` SDK calls it:
 ``POST /2010-04-01/Accounts/{AccountSid}/Messages.json`` with a form-encoded body and HTTP Basic
 auth, answering 201 with a message resource, or a Twilio error document
-``{"code", "message", "more_info", "status"}``.
+``{"code", "message", "more_info", "status"}``; ``GET …/Messages.json`` lists them, and
+``DELETE …/Messages/{Sid}.json`` deletes one as Twilio does (see "Delete a Message resource",
+https://www.twilio.com/docs/messaging/api/message-resource#delete-a-message-resource): 204 with no
+body, 404 (code 20404) for a sid it does not hold, and error 20009 "Cannot delete this resource before
+it is complete" (https://www.twilio.com/docs/api/errors/20009) while the message has no final status.
+Twilio finalises a message when the carrier's delivery receipt arrives (sometimes only after hours),
+so a message here stays "queued" until a test calls `settle()`.
 
 Scripting a test::
 
@@ -13,6 +19,8 @@ Scripting a test::
         twilio.fail_every(5)                               # every 5th request answers 500
         ...
         twilio.wait_for(3, timeout=5)                      # until three messages were accepted
+        twilio.settle()                                    # every message delivered: now deletable
+        twilio.stored                                      # the message resources it still holds
 
 For each authenticated request the first rule that applies decides the answer: a planned
 response, then a rejected number, then `fail_every`, else 201. Requests with bad credentials are
@@ -52,9 +60,17 @@ from shared.core.sms_segments import segment_info
 HOST = "127.0.0.1"  # loopback only, always
 API_VERSION = "2010-04-01"
 _MESSAGES_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages\.json$")
+_MESSAGE_PATH = re.compile(rf"^/{API_VERSION}/Accounts/(?P<account>[^/]+)/Messages/(?P<sid>[^/]+)\.json$")
+
+# Statuses after which Twilio lets a message be deleted (outbound: the carrier's receipt decided it;
+# inbound: received). Before them DELETE answers 20009. The HTTP status of that answer is not on the
+# error page; 409 is our choice, and the sender decides by the code, not the status.
+FINAL_STATUSES = frozenset({"delivered", "undelivered", "failed", "read", "canceled", "received"})
+NOT_COMPLETE_STATUS = 409
 
 _ERROR_TEXT: dict[int, str] = {
     20003: "Authenticate",
+    20009: "Cannot delete this resource before it is complete",
     20404: "The requested resource was not found",
     20429: "Too Many Requests",
     21211: "The 'To' number {to} is not a valid phone number.",
@@ -206,6 +222,26 @@ class _Handler(BaseHTTPRequestHandler):
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         self._answer(200, self.server.twilio._list_document(match["account"], query.get("To"), parts.path))
 
+    def do_DELETE(self) -> None:
+        match = _MESSAGE_PATH.match(urlsplit(self.path).path)
+        if match is None:
+            self._answer(404, _error_document(20404, 404))
+            return
+        if not self.authorized(match["account"]):
+            self._answer(401, _error_document(20003, 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
+            return
+        self.server.twilio._handle_delete(self, match["sid"])
+
+    def _no_content(self) -> None:
+        try:
+            self.send_response(204)
+            self.send_header("Content-Length", "0")
+            self.send_header("Twilio-Request-Id", _new_sid("RQ"))
+            self.end_headers()
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
     def authorized(self, account: str) -> bool:
         twilio = self.server.twilio
         header = self.headers.get("Authorization", "")
@@ -241,7 +277,8 @@ class LoopbackTwilio:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._received: list[ReceivedMessage] = []
-        self._documents: list[dict[str, Any]] = []  # accepted messages as the API lists them
+        self._documents: dict[str, dict[str, Any]] = {}  # sid -> message as the API shows it, oldest first
+        self._deleted: list[str] = []
         self._plan: deque[Response] = deque()
         self._rejected: dict[str, int] = {}
         self._fail_every: tuple[int, int] | None = None
@@ -328,6 +365,7 @@ class LoopbackTwilio:
         with self._lock:
             self._received.clear()
             self._documents.clear()
+            self._deleted.clear()
             self._plan.clear()
             self._rejected.clear()
             self._fail_every = None
@@ -347,6 +385,27 @@ class LoopbackTwilio:
         with self._lock:
             return [m for m in self._received if m.status_code == 201]
 
+    @property
+    def stored(self) -> list[dict[str, Any]]:
+        """The message resources the provider still holds (numbers and bodies included), oldest first."""
+        with self._lock:
+            return [dict(d) for d in self._documents.values()]
+
+    @property
+    def deleted(self) -> list[str]:
+        """The sids deleted through the API, in order."""
+        with self._lock:
+            return list(self._deleted)
+
+    def settle(self, status: str = "delivered", sids: Iterable[str] | None = None) -> None:
+        """Give messages (all, or `sids`) a status, as the carrier's receipt does: "delivered" by default."""
+        with self._lock:
+            for sid in self._documents if sids is None else sids:
+                document = self._documents.get(sid)
+                if document is not None:
+                    document["status"] = status
+                    document["date_updated"] = format_datetime(datetime.now(UTC), usegmt=True)
+
     def wait_for(self, count: int, timeout: float = 5.0) -> list[ReceivedMessage]:
         """Block until at least `count` messages were accepted; TimeoutError otherwise."""
         deadline = time.monotonic() + timeout
@@ -362,13 +421,14 @@ class LoopbackTwilio:
 
     # the endpoint
 
-    def _decide(self, form: Mapping[str, str]) -> Response:
+    def _decide(self, form: Mapping[str, str] | None) -> Response:
+        """The answer to an authenticated request: to send `form`, or (None) to delete a message."""
         with self._lock:
             self._authenticated += 1
             if self._plan:
                 return self._plan.popleft()
-            to = form.get("To", "")
-            if to in self._rejected:
+            to = form.get("To", "") if form is not None else None
+            if to is not None and to in self._rejected:
                 return Reject(code=self._rejected[to], status=400)
             if self._fail_every is not None and self._authenticated % self._fail_every[0] == 0:
                 return ServerError(status=self._fail_every[1])
@@ -393,7 +453,7 @@ class LoopbackTwilio:
     def _list_document(self, account: str, to: str | None, path: str) -> dict[str, Any]:
         """`GET …/Messages.json?To=…`: accepted messages, newest first, one page (as Twilio's list answers)."""
         with self._lock:
-            messages = [d for d in reversed(self._documents) if to is None or d["to"] == to][:50]
+            messages = [d for d in reversed(self._documents.values()) if to is None or d["to"] == to][:50]
         return {
             "messages": messages,
             "page": 0,
@@ -441,6 +501,32 @@ class LoopbackTwilio:
                 self._stopping.wait(response.seconds)
             self._accept(handler, account, form)
 
+    def _handle_delete(self, handler: _Handler, sid: str) -> None:
+        """Scripted answers apply to deletes too (a planned Reject answers with its code)."""
+        response = self._decide(None)
+        if isinstance(response, Reject):
+            handler._answer(response.status, _error_document(response.code, response.status))
+            return
+        if isinstance(response, Throttle):
+            handler._answer(429, _error_document(20429, 429), {"Retry-After": str(response.retry_after)})
+            return
+        if isinstance(response, ServerError):
+            handler._answer(response.status, _error_document(20000 + response.status, response.status))
+            return
+        if isinstance(response, Stall):
+            self._stopping.wait(response.seconds)
+        with self._lock:
+            document = self._documents.get(sid)
+            if document is not None and document["status"] in FINAL_STATUSES:
+                del self._documents[sid]
+                self._deleted.append(sid)
+        if document is None:
+            handler._answer(404, _error_document(20404, 404))
+        elif document["status"] not in FINAL_STATUSES:
+            handler._answer(NOT_COMPLETE_STATUS, _error_document(20009, NOT_COMPLETE_STATUS))
+        else:
+            handler._no_content()
+
     def _accept(self, handler: _Handler, account: str, form: dict[str, str]) -> None:
         sid = _new_sid("SM")
         now = format_datetime(datetime.now(UTC), usegmt=True)
@@ -472,7 +558,7 @@ class LoopbackTwilio:
         }
         message = self._record(form, sid, 201)
         with self._lock:
-            self._documents.append(document)
+            self._documents[sid] = document
         handler._answer(201, document)
         if self._on_accept is not None:
             self._on_accept(message)

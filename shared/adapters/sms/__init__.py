@@ -16,6 +16,7 @@ client is built on the first send.
 
 from shared.adapters.sms.base import (
     CLOCK_SKEW,
+    CopyNotFinal,
     PermanentSmsError,
     SentMessage,
     SmsError,
@@ -28,6 +29,7 @@ from shared.adapters.sms.twilio import TwilioSender
 
 __all__ = [
     "CLOCK_SKEW",
+    "CopyNotFinal",
     "LocalMessage",
     "LocalOutboxSender",
     "PermanentSmsError",

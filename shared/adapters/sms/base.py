@@ -41,6 +41,11 @@ class TransientSmsError(SmsError):
     """Sending may succeed later: let the queue retry."""
 
 
+class CopyNotFinal(TransientSmsError):
+    """The provider keeps its copy of a message until the message has a final status (Twilio error 20009:
+    "wait several minutes and try again", rarely up to 14 days): try deleting it again later."""
+
+
 @runtime_checkable
 class SmsSender(Protocol):
     def send(self, to: str, body: str, *, status_callback: str | None = None) -> SentMessage: ...
@@ -50,6 +55,12 @@ class SmsSender(Protocol):
 
         Lets a sender that died between the provider's answer and recording it find out, instead of
         sending the same text twice."""
+        ...
+
+    def delete(self, sid: str) -> bool:
+        """Delete the provider's copy of a message (its body and numbers): True when deleted, False when the
+        provider holds no such message (already deleted). Raises CopyNotFinal while the message is not
+        final yet, TransientSmsError when the provider could not be asked: try again later."""
         ...
 
 

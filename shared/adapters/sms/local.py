@@ -60,6 +60,15 @@ class LocalOutboxSender:
         with self._lock:
             self._messages.clear()
 
+    def delete(self, sid: str) -> bool:
+        """Drop the stored copy: the local outbox keeps no message a provider would have deleted."""
+        with self._lock:
+            kept = [m for m in self._messages if m.sid != sid]
+            if len(kept) == len(self._messages):
+                return False
+            self._messages = deque(kept, maxlen=self._capacity)
+        return True
+
     def find_sent(self, to: str, body: str, since: datetime) -> SentMessage | None:
         with self._lock:
             for message in reversed(self._messages):

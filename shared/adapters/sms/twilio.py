@@ -11,13 +11,21 @@ import functools
 import json
 import logging
 import math
+import re
 import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
 from urllib.parse import urlsplit
 
-from shared.adapters.sms.base import CLOCK_SKEW, PermanentSmsError, SentMessage, SmsError, TransientSmsError
+from shared.adapters.sms.base import (
+    CLOCK_SKEW,
+    CopyNotFinal,
+    PermanentSmsError,
+    SentMessage,
+    SmsError,
+    TransientSmsError,
+)
 
 # --- error classification ------------------------------------------------------------------------
 
@@ -94,6 +102,11 @@ def _parse_retry_after(value: str | None) -> float | None:
 
 
 # --- Twilio --------------------------------------------------------------------------------------
+
+# Twilio error 20009: "Cannot delete this resource before it is complete" (https://www.twilio.com/docs/api/errors/20009).
+_NOT_COMPLETE: Final = 20009
+# A message sid: "SM" (SMS) or "MM" (MMS) and 32 hex digits. Checked before it goes into a URL path.
+_MESSAGE_SID: Final = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 
 _POOL_SIZE: Final = 32
 _LOOPBACK_HOSTS: Final = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -300,3 +313,32 @@ class TwilioSender:
             if getattr(message, "body", None) == body and (created is None or created >= since - CLOCK_SKEW):
                 return SentMessage(sid=str(message.sid), status=str(getattr(message, "status", "unknown")))
         return None
+
+    def delete(self, sid: str) -> bool:
+        """DELETE the Message resource (https://www.twilio.com/docs/messaging/api/message-resource#delete-a-message-resource):
+        Twilio answers 204 and the message leaves its logs and API; its backups keep the body up to 30 days."""
+        if not _MESSAGE_SID.match(sid):
+            return False  # not a Twilio message (the local outbox's, say): nothing Twilio could hold
+        sdk = self._load()
+        try:
+            sdk.messages(sid).delete()
+        except sdk.twilio_error as exc:
+            status = getattr(exc, "status", None)
+            code = getattr(exc, "code", None)
+            if code == _NOT_COMPLETE:
+                raise CopyNotFinal(
+                    f"SMS provider keeps the message until it is final (code {code})", code=code
+                ) from None
+            if status == 404 and code == 20404:
+                # Deleted before (by us, or in the console). A 404 without Twilio's code is a wrong base
+                # URL, not an answer about the message: that one is retried.
+                return False
+            raise TransientSmsError(
+                f"SMS provider did not delete the message (HTTP {status}, code {code})",
+                code=code if isinstance(code, int) else None,
+                status=status if isinstance(status, int) else None,
+                retry_after=_parse_retry_after(sdk.http_client.last_header("Retry-After")),
+            ) from None
+        except (sdk.request_error, json.JSONDecodeError) as exc:
+            raise TransientSmsError(f"SMS provider unreachable ({type(exc).__name__})") from None
+        return True
