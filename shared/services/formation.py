@@ -4,8 +4,8 @@ Everything a change touches lives in the theme's partition of the interests tabl
 members' interests (claimed with ETag conditions), the group row, and one outbox row per
 text to send — so a change commits whole or not at all. A lost race fails the transaction;
 we re-read the partition and plan again. After a commit the outbox rows are put on the
-notifications queue; the sweep puts back any row still pending, so a crash between commit
-and enqueue loses nothing.
+notifications queue, one message per group change; the sweep puts back any row still pending,
+so a crash between commit and enqueue loses nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.adapters.interests import InterestsTable, Rows
-from shared.adapters.storage import NOTIFICATIONS, StorageAccount
+from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import ChangeSet, GaveUp
 from shared.core.domain import (
     FACILITATED,
@@ -50,7 +50,8 @@ from shared.services.outbox import queue_committed
 
 log = logging.getLogger(__name__)
 
-# A pending outbox row older than this was probably never enqueued (a crash after commit).
+# A pending outbox row older than this was probably never enqueued (a crash after commit); a claim older
+# than this belongs to an invocation that died (longer than the notifier's STALE_CLAIM).
 REDISPATCH_AFTER = timedelta(minutes=3)
 
 
@@ -283,17 +284,21 @@ class FormationService:
         report.messages_queued += queue_committed(self._storage, messages)
 
     def redispatch_pending(self) -> int:
-        """Put back on the queue every outbox row still pending a while after it was written or last queued."""
+        """Put back on the queue every outbox row still unsent a while after it was written or last queued —
+        one queue message per group's rows — and every claim left by an invocation that died mid-send
+        (the notifier asks the provider before sending such a row again). Returns how many rows."""
         now = self._clock()
         cutoff = now - REDISPATCH_AFTER
         rows = self._interests.unit()
-        count = 0
-        for message in rows.messages([MessageStatus.PENDING]):
-            if (message.enqueued_at or message.created_at) > cutoff:
+        marked: list[OutboxMessage] = []
+        for message in rows.messages([MessageStatus.PENDING, MessageStatus.SENDING]):
+            last = message.enqueued_at or message.created_at
+            if message.status is MessageStatus.SENDING and message.claimed_at is not None:
+                last = max(last, message.claimed_at)  # a send still on its way is nobody's to repeat
+            if last > cutoff:
                 continue
             # Mark first: if two sweeps race, only the one whose mark lands enqueues.
             if not rows.try_merge(message.model_copy(update={"enqueued_at": now}), "enqueued_at"):
                 continue  # changed meanwhile (sent, or marked by another sweep)
-            self._storage.enqueue(NOTIFICATIONS, message.queue_text())
-            count += 1
-        return count
+            marked.append(message)
+        return queue_committed(self._storage, marked)
