@@ -46,7 +46,7 @@ from shared.core.matching import (
 )
 from shared.core.organisation import Organisation
 from shared.services.facilitators import Facilitator, FacilitatorStore
-from shared.services.outbox import queue_committed
+from shared.services.outbox import Queueing, queue_committed, start_queueing
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,13 @@ class FormationReport:
     retries: int = 0
     transactions: int = 0
     entities_written: int = 0
+    # Queue puts still on their way while the run goes on with the next transaction; settled before it returns.
+    in_flight: list[Queueing] = field(default_factory=list, repr=False, compare=False)
+
+    def settle(self) -> None:
+        """Wait for the puts on their way and count the rows they queued."""
+        while self.in_flight:
+            self.messages_queued += self.in_flight.pop().result()
 
 
 @dataclass
@@ -113,7 +120,10 @@ class FormationService:
         report = FormationReport()
         facilitators = self._facilitators.list()
         loads = self._loads()
-        self._form(theme, facilitators, loads, report)
+        try:
+            self._form(theme, facilitators, loads, report)
+        finally:
+            report.settle()
         return report
 
     def sweep(self) -> FormationReport:
@@ -121,8 +131,11 @@ class FormationService:
         report = FormationReport()
         facilitators = self._facilitators.list()
         loads = self._loads()
-        for theme in self._org.themes:
-            self._form(theme.id, facilitators, loads, report)
+        try:
+            for theme in self._org.themes:
+                self._form(theme.id, facilitators, loads, report)
+        finally:
+            report.settle()
         report.messages_queued += self.redispatch_pending()
         return report
 
@@ -281,7 +294,7 @@ class FormationService:
             return
         if self._after_commit is not None:
             self._after_commit(messages)
-        report.messages_queued += queue_committed(self._storage, messages)
+        report.in_flight.append(start_queueing(self._storage, messages))
 
     def redispatch_pending(self) -> int:
         """Put back on the queue every outbox row still unsent a while after it was written or last queued —

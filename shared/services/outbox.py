@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from shared.adapters.storage import NOTIFICATIONS, StorageAccount
@@ -84,22 +84,38 @@ def per_change(messages: Iterable[OutboxMessage]) -> list[OutboxRows]:
     ]
 
 
-def queue_committed(storage: StorageAccount, messages: Iterable[OutboxMessage]) -> int:
-    """Queue rows already committed, one queue message per change; returns how many rows were queued.
+class Queueing:
+    """Puts on their way to the queue; `result` waits for them and says how many rows were queued."""
 
-    A failure is only logged: the formation sweep re-queues every row still pending a few minutes
-    later, so a text is delayed, never lost."""
+    def __init__(self, batches: list[OutboxRows], futures: list[Future[bool]]) -> None:
+        self._batches = batches
+        self._futures = futures
 
-    def one(batch: OutboxRows) -> int:
+    def result(self) -> int:
+        queued = sum(len(b.rows) for b, f in zip(self._batches, self._futures, strict=True) if f.result())
+        total = sum(len(b.rows) for b in self._batches)
+        if queued < total:
+            log.warning("%s of %s texts not queued after commit; the sweep will queue them", total - queued, total)
+        return queued
+
+
+def start_queueing(storage: StorageAccount, messages: Iterable[OutboxMessage]) -> Queueing:
+    """Start queueing rows already committed, one queue message per change, and return at once: formation
+    goes on with the next transaction meanwhile. A failed put is only logged when `result` is asked for:
+    the formation sweep re-queues every row still pending a few minutes later, so a text is delayed,
+    never lost."""
+
+    def put(batch: OutboxRows) -> bool:
         try:
             storage.enqueue(NOTIFICATIONS, batch.queue_text())
-            return len(batch.rows)
+            return True
         except Exception:
-            return 0
+            return False
 
     batches = per_change(messages)
-    queued = sum(_POOL.map(one, batches))
-    total = sum(len(b.rows) for b in batches)
-    if queued < total:
-        log.warning("%s of %s texts not queued after commit; the sweep will queue them", total - queued, total)
-    return queued
+    return Queueing(batches, [_POOL.submit(put, batch) for batch in batches])
+
+
+def queue_committed(storage: StorageAccount, messages: Iterable[OutboxMessage]) -> int:
+    """Queue rows already committed, one queue message per change; returns how many rows were queued."""
+    return start_queueing(storage, messages).result()
