@@ -304,7 +304,9 @@ class FormationService:
         cutoff = now - REDISPATCH_AFTER
         rows = self._interests.unit()
         marked: list[OutboxMessage] = []
-        for message in rows.messages([MessageStatus.PENDING, MessageStatus.SENDING]):
+        # Rows written since the cutoff are left out by the query: a sweep right after a big formation
+        # does not read back every text it has just queued.
+        for message in rows.messages([MessageStatus.PENDING, MessageStatus.SENDING], created_before=cutoff):
             last = message.enqueued_at or message.created_at
             if message.status is MessageStatus.SENDING and message.claimed_at is not None:
                 last = max(last, message.claimed_at)  # a send still on its way is nobody's to repeat
