@@ -192,9 +192,9 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list
             run.seconds <= 1.5 * run.floor,
         )
     ]
-    if run.queueing is not None:  # while formation queues through outbox.queue_committed
+    if run.queueing is not None:  # while formation queues through shared/services/outbox.py
         rows += [
-            Row("… of which queueing one message per text (the notify contract)", run.queueing, "s"),
+            Row("… of which waiting on the queue (one message per group change)", run.queueing, "s"),
             Row(
                 "… the rest: reading, matching, transactions",
                 run.seconds - run.queueing,
@@ -206,7 +206,7 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100) -> list
     return [
         *rows,
         Row("entities formation wrote (claims, groups, outbox rows)", run.entities, ""),
-        Row("storage operations per formed member (incl. queueing each text)", run.operations / members, "ops"),
+        Row("storage operations per formed member (incl. queueing)", run.operations / members, "ops"),
         Row("groups formed", run.groups, "groups"),
     ]
 

@@ -33,8 +33,12 @@ def organisation(themes: int = 0) -> dict[str, Any]:
             {
                 "id": f"tema-{i:03d}",
                 "text": {
-                    "sv": {"label": f"Tema {i}", "description": "Ett tema för mätningar."},
-                    "en": {"label": f"Theme {i}", "description": "A theme for measurements."},
+                    "sv": {"label": f"Tema {i}", "description": "Ett tema för mätningar.", "phrase": f"om tema {i}"},
+                    "en": {
+                        "label": f"Theme {i}",
+                        "description": "A theme for measurements.",
+                        "phrase": f"about theme {i}",
+                    },
                 },
             }
             for i in range(themes)

@@ -1,4 +1,4 @@
-"""Notification triggers: send the outbox row a queue message names; record what ends in the poison queue."""
+"""Notification triggers: send the outbox rows a queue message names; record what ends in the poison queue."""
 
 import logging
 
@@ -13,8 +13,8 @@ log = logging.getLogger(__name__)
 def send_notification(message: func.QueueMessage) -> None:
     from shared.composition import get_services  # imported on first call: keeps indexing fast
 
-    outcome = get_services().notifier.handle(message.get_body().decode("utf-8", errors="replace"))
-    log.info("notification %s (attempt %s)", outcome.reason, message.dequeue_count)
+    handled = get_services().notifier.handle(message.get_body().decode("utf-8", errors="replace"))
+    log.info("notification: %s (attempt %s)", handled.reason, message.dequeue_count)
 
 
 @bp.function_name("record_poisoned_notification")

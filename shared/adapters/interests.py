@@ -142,10 +142,16 @@ class Rows(Unit):
             query += f" and ({_any_status(wanted)})"
         return [group_from(row) for row in self.query(query, parameters)]
 
-    def messages(self, statuses: Iterable[MessageStatus]) -> list[OutboxMessage]:
-        """Outbox rows of every theme in these states."""
+    def messages(
+        self, statuses: Iterable[MessageStatus], *, created_before: datetime | None = None
+    ) -> list[OutboxMessage]:
+        """Outbox rows of every theme in these states (written no later than `created_before`, if given)."""
         query = f"Kind eq 'outbox' and ({_any_status(s.value for s in statuses)})"
-        return [message_from(row) for row in self.query(query)]
+        parameters: dict[str, datetime] = {}
+        if created_before is not None:
+            query += " and CreatedAt le @created_before"
+            parameters["created_before"] = created_before
+        return [message_from(row) for row in self.query(query, parameters)]
 
     def waiting_and_groups(self) -> Iterable[tuple[str, str, str | None]]:
         """(theme, 'waiting' or the group's status, area) of every waiting interest and every group."""

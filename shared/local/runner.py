@@ -152,6 +152,37 @@ def _resolve(value: str, settings: dict[str, str]) -> str:
     return re.sub(r"%([^%]+)%", lambda m: settings[m.group(1)], value)
 
 
+class _KeptHidden:
+    """Keeps a message hidden while its invocation runs, as the host does ("the queue trigger automatically
+    prevents a function from processing a queue message multiple times simultaneously",
+    https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue-trigger#concurrency):
+    its visibility is renewed every half timeout until `stop`, which returns the current pop receipt.
+    A killed runner renews nothing, so its messages reappear within the timeout."""
+
+    def __init__(self, queue: Any, message: Any, timeout: float) -> None:
+        self._queue = queue
+        self._id = message.id
+        self._receipt: str = message.pop_receipt
+        self._timeout = max(1, round(timeout))
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._renew, name="keep-hidden", daemon=True)
+        self._thread.start()
+
+    def _renew(self) -> None:
+        while not self._done.wait(self._timeout / 2):
+            try:
+                self._receipt = self._queue.update_message(
+                    self._id, self._receipt, visibility_timeout=self._timeout
+                ).pop_receipt
+            except Exception:
+                return  # the message is another's now (or storage is away): it reappears on its own
+
+    def stop(self) -> str:
+        self._done.set()
+        self._thread.join()
+        return self._receipt
+
+
 class LocalHost:
     def __init__(
         self,
@@ -229,19 +260,21 @@ class LocalHost:
             expiration_time=message.expires_on,
             pop_receipt=message.pop_receipt,
         )
+        hidden = _KeptHidden(queue, message, self.rules.visibility_timeout)
         try:
             function.call(wrapped)
         except Exception as exc:
             # Like the host: the message becomes visible again after visibilityTimeout, until the count runs out.
+            receipt = hidden.stop()
             log.warning("%s failed (attempt %s): %s", function.name, message.dequeue_count, type(exc).__name__)
             if message.dequeue_count >= self.rules.max_dequeue_count:
-                self._poison(function, queue, message)
+                self._poison(function, queue, message, receipt)
             return
-        queue.delete_message(message)
+        queue.delete_message(message.id, hidden.stop())
 
-    def _poison(self, function: _QueueFunction, queue: Any, message: Any) -> None:
+    def _poison(self, function: _QueueFunction, queue: Any, message: Any, receipt: str | None = None) -> None:
         self.storage.queue(f"{function.queue}-poison").send_message(message.content)
-        queue.delete_message(message)
+        queue.delete_message(message.id, receipt or message.pop_receipt)
         log.warning("%s: message moved to %s-poison", function.name, function.queue)
 
     def fire_timer(self, timer: _TimerFunction, past_due: bool = False) -> None:

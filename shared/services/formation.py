@@ -4,8 +4,8 @@ Everything a change touches lives in the theme's partition of the interests tabl
 members' interests (claimed with ETag conditions), the group row, and one outbox row per
 text to send — so a change commits whole or not at all. A lost race fails the transaction;
 we re-read the partition and plan again. After a commit the outbox rows are put on the
-notifications queue; the sweep puts back any row still pending, so a crash between commit
-and enqueue loses nothing.
+notifications queue, one message per group change; the sweep puts back any row still pending,
+so a crash between commit and enqueue loses nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.adapters.interests import InterestsTable, Rows
-from shared.adapters.storage import NOTIFICATIONS, StorageAccount
+from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import ChangeSet, GaveUp
 from shared.core.domain import (
     FACILITATED,
@@ -46,11 +46,12 @@ from shared.core.matching import (
 )
 from shared.core.organisation import Organisation
 from shared.services.facilitators import Facilitator, FacilitatorStore
-from shared.services.outbox import queue_committed
+from shared.services.outbox import Queueing, queue_committed, start_queueing
 
 log = logging.getLogger(__name__)
 
-# A pending outbox row older than this was probably never enqueued (a crash after commit).
+# A pending outbox row older than this was probably never enqueued (a crash after commit); a claim older
+# than this belongs to an invocation that died (longer than the notifier's STALE_CLAIM).
 REDISPATCH_AFTER = timedelta(minutes=3)
 
 
@@ -63,6 +64,13 @@ class FormationReport:
     retries: int = 0
     transactions: int = 0
     entities_written: int = 0
+    # Queue puts still on their way while the run goes on with the next transaction; settled before it returns.
+    in_flight: list[Queueing] = field(default_factory=list, repr=False, compare=False)
+
+    def settle(self) -> None:
+        """Wait for the puts on their way and count the rows they queued."""
+        while self.in_flight:
+            self.messages_queued += self.in_flight.pop().result()
 
 
 @dataclass
@@ -114,7 +122,10 @@ class FormationService:
         report = FormationReport()
         facilitators = self._facilitators.list()
         loads = self._loads()
-        self._form(theme, facilitators, loads, report)
+        try:
+            self._form(theme, facilitators, loads, report)
+        finally:
+            report.settle()
         return report
 
     def sweep(self) -> FormationReport:
@@ -122,8 +133,11 @@ class FormationService:
         report = FormationReport()
         facilitators = self._facilitators.list()
         loads = self._loads()
-        for theme in self._org.themes:
-            self._form(theme.id, facilitators, loads, report)
+        try:
+            for theme in self._org.themes:
+                self._form(theme.id, facilitators, loads, report)
+        finally:
+            report.settle()
         report.messages_queued += self.redispatch_pending()
         return report
 
@@ -282,20 +296,26 @@ class FormationService:
             return
         if self._after_commit is not None:
             self._after_commit(messages)
-        report.messages_queued += queue_committed(self._storage, messages)
+        report.in_flight.append(start_queueing(self._storage, messages))
 
     def redispatch_pending(self) -> int:
-        """Put back on the queue every outbox row still pending a while after it was written or last queued."""
+        """Put back on the queue every outbox row still unsent a while after it was written or last queued —
+        one queue message per group's rows — and every claim left by an invocation that died mid-send
+        (the notifier asks the provider before sending such a row again). Returns how many rows."""
         now = self._clock()
         cutoff = now - REDISPATCH_AFTER
         rows = self._interests.unit()
-        count = 0
-        for message in rows.messages([MessageStatus.PENDING]):
-            if (message.enqueued_at or message.created_at) > cutoff:
+        marked: list[OutboxMessage] = []
+        # Rows written since the cutoff are left out by the query: a sweep right after a big formation
+        # does not read back every text it has just queued.
+        for message in rows.messages([MessageStatus.PENDING, MessageStatus.SENDING], created_before=cutoff):
+            last = message.enqueued_at or message.created_at
+            if message.status is MessageStatus.SENDING and message.claimed_at is not None:
+                last = max(last, message.claimed_at)  # a send still on its way is nobody's to repeat
+            if last > cutoff:
                 continue
             # Mark first: if two sweeps race, only the one whose mark lands enqueues.
             if not rows.try_merge(message.model_copy(update={"enqueued_at": now}), "enqueued_at"):
                 continue  # changed meanwhile (sent, or marked by another sweep)
-            self._storage.enqueue(NOTIFICATIONS, message.queue_text())
-            count += 1
-        return count
+            marked.append(message)
+        return queue_committed(self._storage, marked)

@@ -1,20 +1,23 @@
 """Sending the outbox: every text once, in the reader's language.
 
-A queue message names an outbox row. The row is read first (already sent: done), claimed
-with its ETag (a parallel delivery of the same message loses the claim and stops), rendered
-from current data, sent, and the provider's id recorded. Permanent provider errors fail the
-row for good and tell the coordinator once; transient ones give the claim back and raise, so
-the queue retries and finally moves the message to the poison queue.
+A queue message names the outbox rows of one change (shared/services/outbox.py); each is sent in
+turn. A row is read first (already sent: done), claimed with its ETag once a sending slot is free
+(a parallel delivery naming the same row loses the claim and skips it), rendered from current data,
+sent, and the provider's id recorded. Permanent provider errors fail that row for good and tell the
+coordinator once; transient ones give that row's claim back, the other rows are still sent, and then
+the message is raised back to the queue, whose retry finds only the unsent rows pending. A message
+that fails every retry lands in the poison queue, where every row it names that is still unsent is
+failed visibly and the coordinator told once.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
@@ -38,15 +41,18 @@ from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.core.replies import coordinator_contact
 from shared.services.facilitators import FacilitatorStore
-from shared.services.outbox import queue_committed
+from shared.services.outbox import NotificationMessageError, parse_queue_message, queue_committed
 from shared.services.sms_kinds import KINDS, Draft
 
 log = logging.getLogger(__name__)
 
 # A claim older than this belongs to an invocation that died mid-send; the message may be retried.
 STALE_CLAIM = timedelta(minutes=2)
-# How long a worker waits on the provider's Retry-After before handing the message back to the queue.
+# How long a worker waits on the provider's Retry-After before going on (and finally retrying the message).
 MAX_RETRY_WAIT = 5.0
+# No row is started after this long in one invocation: the rest go back to the queue, far inside
+# host.json's functionTimeout (5 minutes) even when every send waits for the provider's full timeout.
+SEND_BUDGET = 120.0
 
 
 class RateGate:
@@ -71,25 +77,34 @@ class RateGate:
             self._sleep(delay)
 
 
-class NotificationMessageError(ValueError):
-    """A queue message that names no outbox row: dropped, since retrying cannot fix it."""
-
-
-def parse_queue_message(text: str) -> tuple[str, str]:
-    try:
-        data = json.loads(text)
-        theme, row = data["theme"], data["row"]
-    except (ValueError, KeyError, TypeError):
-        raise NotificationMessageError("not an outbox reference") from None
-    if not isinstance(theme, str) or not isinstance(row, str) or not row.startswith(OUTBOX_PREFIX):
-        raise NotificationMessageError("not an outbox reference")
-    return theme, row
-
-
 @dataclass(frozen=True)
 class Outcome:
     sent: bool
-    reason: str  # "sent", "already_done", "claimed_elsewhere", "failed", "gone", "recipient_gone"
+    reason: str  # "sent", "already_done", "claimed_elsewhere", "failed", "gone", "recipient_gone", "retry"
+
+
+@dataclass(frozen=True)
+class Handled:
+    """What became of each row a queue message names."""
+
+    outcomes: dict[str, Outcome] = field(default_factory=dict)
+
+    @property
+    def sent(self) -> bool:
+        """Every row named was sent by this invocation."""
+        return bool(self.outcomes) and all(o.sent for o in self.outcomes.values())
+
+    @property
+    def reason(self) -> str:
+        """One row's reason, or a count per reason ("5 sent, 1 already_done"); "gone" for no row at all."""
+        counts = Counter(o.reason for o in self.outcomes.values())
+        if len(counts) <= 1 and sum(counts.values()) <= 1:
+            return next(iter(counts), "gone")
+        return ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+
+
+class UnfinishedMessage(RuntimeError):
+    """Rows left unsent when the invocation's time budget ran out: the queue's retry sends them."""
 
 
 def short_ref(group_key: str) -> str:
@@ -113,6 +128,8 @@ class Notifier:
         stale_claim: timedelta = STALE_CLAIM,
         facilitator_link: Callable[[Facilitator], str] | None = None,
         copies: ProviderCopies | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
+        send_budget: float = SEND_BUDGET,
     ) -> None:
         self._storage = storage
         self._interests = InterestsTable(storage)
@@ -127,30 +144,54 @@ class Notifier:
         self._stale_claim = stale_claim
         self._facilitator_link = facilitator_link  # the facilitator's own page (services/facilitator_page.py)
         self._copies = copies
+        self._monotonic = monotonic
+        self._send_budget = send_budget
 
-    def handle(self, queue_text: str) -> Outcome:
+    def handle(self, queue_text: str) -> Handled:
+        """Send every row the message names that is not sent yet; raise (after trying the others) if one
+        failed transiently, so the queue retries the message and with it only the rows still pending."""
         try:
-            theme, row = parse_queue_message(queue_text)
+            named = parse_queue_message(queue_text)
         except NotificationMessageError:
             log.warning("notification message dropped: it names no outbox row")
-            return Outcome(False, "gone")
-        return self.send(theme, row)
+            return Handled()
+        outcomes: dict[str, Outcome] = {}
+        transient: SmsError | None = None
+        started = self._monotonic()
+        for row in named.rows:
+            if self._monotonic() - started > self._send_budget:
+                break
+            try:
+                outcomes[row] = self.send(named.theme, row)
+            except SmsError as exc:
+                outcomes[row] = Outcome(False, "retry")
+                transient = transient or exc
+        handled = Handled(outcomes)
+        left = len(named.rows) - len(outcomes)
+        if transient is not None or left:
+            log.warning("notification: %s; %s rows not tried yet; the queue retries the message", handled.reason, left)
+            if transient is not None:
+                raise transient
+            raise UnfinishedMessage(f"{left} rows left when the time budget ran out")
+        return handled
 
     def send(self, theme: str, row: str) -> Outcome:
+        """One row: sent once, or its outcome; a transient provider error gives the claim back and raises."""
         rows = self._interests.unit()
         message = rows.message(theme, row)
         if message is None:
             return Outcome(False, "gone")  # erased with the person it was for
-        now = self._clock()
         if message.status not in (MessageStatus.PENDING, MessageStatus.SENDING):
             return Outcome(False, "already_done")
-        claimed_at = message.claimed_at
-        if message.status is MessageStatus.SENDING and claimed_at and now - claimed_at < self._stale_claim:
+        if self._claimed_elsewhere(message):
             return Outcome(False, "claimed_elsewhere")
+        # Wait for a sending slot before claiming: a claim then stays young until its send is done, so a
+        # second delivery never takes it for a dead invocation's while it waits in line.
+        self._gate.wait()
         # Any earlier attempt (a stale claim, or a retry after a timeout) may have reached the provider:
         # the row keeps ClaimedAt through a transient failure, so ask the provider before sending again.
-        earlier_claim = claimed_at
-        claimed = self._update(rows, message, {"status": MessageStatus.SENDING, "claimed_at": now})
+        earlier_claim = message.claimed_at
+        claimed = self._update(rows, message, {"status": MessageStatus.SENDING, "claimed_at": self._clock()})
         if claimed is None:
             return Outcome(False, "claimed_elsewhere")
 
@@ -168,7 +209,6 @@ class Notifier:
             if found is not None:
                 self._record_sent(rows, claimed, found.sid, named)
                 return Outcome(False, "already_done")
-        self._gate.wait()
         try:
             result = self._sender.send(phone, body, status_callback=callback)
         except PermanentSmsError as exc:
@@ -187,6 +227,14 @@ class Notifier:
             raise
         self._record_sent(rows, claimed, result.sid, named)
         return Outcome(True, "sent")
+
+    def _claimed_elsewhere(self, message: OutboxMessage) -> bool:
+        claimed_at = message.claimed_at
+        return (
+            message.status is MessageStatus.SENDING
+            and claimed_at is not None
+            and self._clock() - claimed_at < self._stale_claim
+        )
 
     def _record_sent(self, rows: Rows, claimed: OutboxMessage, sid: str, named: tuple[str, ...] = ()) -> None:
         sent: dict[str, Any] = {
@@ -283,21 +331,29 @@ class Notifier:
         queue_committed(self._storage, [alert])
 
     def record_poisoned(self, queue_text: str) -> None:
-        """A message that failed every retry: fail its row visibly and tell the coordinator once."""
+        """A message that failed every retry: fail each row it names that is still unsent, visibly, and tell
+        the coordinator once (the alert's key derives from the first such row, so a rerun adds none)."""
         try:
-            theme, row = parse_queue_message(queue_text)
+            named = parse_queue_message(queue_text)
         except NotificationMessageError:
             return
         rows = self._interests.unit()
-        message = rows.message(theme, row)
-        if message is None:
-            return
-        if message.status in (MessageStatus.PENDING, MessageStatus.SENDING):
-            poisoned = {"status": MessageStatus.FAILED, "error": "poisoned", "subject_name": ""}
-            self._update(rows, message, poisoned, force=True)
-            log.warning("a notification failed every retry and was moved to the poison queue")
-            if message.recipient_type is not RecipientType.COORDINATOR:
-                self.alert_coordinator(message, "failed")
+        messages = [m for m in (rows.message(named.theme, key) for key in named.rows) if m is not None]
+        unsent = [m for m in messages if m.status in (MessageStatus.PENDING, MessageStatus.SENDING)]
+        for message in unsent:
+            self._update(
+                rows, message, {"status": MessageStatus.FAILED, "error": "poisoned", "subject_name": ""}, force=True
+            )
+        if unsent:
+            log.warning("%s texts failed every retry and were moved to the poison queue", len(unsent))
+        poisoned = [
+            m
+            for m in messages
+            if (m in unsent or (m.status is MessageStatus.FAILED and m.error == "poisoned"))
+            and m.recipient_type is not RecipientType.COORDINATOR
+        ]
+        if poisoned:
+            self.alert_coordinator(poisoned[0], "failed")
 
 
 def _named(message: OutboxMessage, context: dict[str, Any]) -> tuple[str, ...]:
@@ -309,3 +365,15 @@ def _named(message: OutboxMessage, context: dict[str, Any]) -> tuple[str, ...]:
             if isinstance(item, Interest):
                 named[item.key] = None
     return tuple(named)
+
+
+__all__ = [
+    "Handled",
+    "NotificationMessageError",
+    "Notifier",
+    "Outcome",
+    "RateGate",
+    "UnfinishedMessage",
+    "parse_queue_message",
+    "short_ref",
+]
