@@ -106,3 +106,30 @@ def validate_interest(
     if errors:
         return errors
     return ValidInterest(theme=theme, name=name, phone=phone, locale=locale, area=area)
+
+
+# Bidirectional overrides and isolates: they make a text read differently from what it contains.
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+
+
+class TextProblem(ValueError):
+    """Why a one-line text was refused: 'required', 'invalid' or 'too_long'."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def one_line(raw: object, limit: int) -> str:
+    """A short text a person typed (a meeting place, a note to the coordinator): line breaks and tabs
+    become spaces, control and bidirectional-override characters are refused, at most `limit` long."""
+    if not isinstance(raw, str):
+        raise TextProblem("required")
+    text = " ".join(unicodedata.normalize("NFC", raw).split())
+    if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") or c in _BIDI for c in text):
+        raise TextProblem("invalid")
+    if not text:
+        raise TextProblem("required")
+    if len(text) > limit:
+        raise TextProblem("too_long")
+    return text

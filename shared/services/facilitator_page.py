@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -28,6 +27,7 @@ from shared.adapters.records import FacilitatorTable
 from shared.adapters.storage import AUDIT, StorageAccount
 from shared.core.domain import MessageKind, RecipientType, new_message, utcnow
 from shared.core.facilitators import Facilitator
+from shared.core.validation import TextProblem, one_line
 from shared.services.facilitators import FacilitatorStore
 from shared.services.operations import GroupView, OperationError, Operations
 from shared.services.outbox import queue_committed
@@ -36,7 +36,6 @@ LINK_LIFETIME = timedelta(days=180)
 ACTIONS = ("meeting", "held", "hand_over", "close", "report")
 NOTE_MAX = 240  # the coordinator's text stays within three segments (tests/unit/test_sms_templates.py)
 _SALT = "gruppstart.facilitator-page"
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
 class _Serializer(URLSafeTimedSerializer):
@@ -89,16 +88,10 @@ class FacilitatorLinks:
 
 def clean_note(raw: object) -> str:
     """The facilitator's note to the coordinator: one line, printable, at most NOTE_MAX characters."""
-    if not isinstance(raw, str):
-        raise OperationError("invalid_note", "required")
-    text = " ".join(unicodedata.normalize("NFC", raw).split())
-    if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") or c in _BIDI for c in text):
-        raise OperationError("invalid_note", "invalid")
-    if not text:
-        raise OperationError("invalid_note", "required")
-    if len(text) > NOTE_MAX:
-        raise OperationError("invalid_note", "too_long")
-    return text
+    try:
+        return one_line(raw, NOTE_MAX)
+    except TextProblem as problem:
+        raise OperationError("invalid_note", problem.reason) from None
 
 
 @dataclass(frozen=True)

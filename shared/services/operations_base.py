@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -13,13 +12,13 @@ from shared.adapters.storage import StorageAccount
 from shared.core.domain import GROUP_PREFIX, split_public_id, utcnow
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
+from shared.core.validation import TextProblem, one_line
 from shared.services.facilitators import FacilitatorStore
 from shared.services.statistics import Statistics
 
 PLACE_MAX = 200
 MEETING_HORIZON = timedelta(days=365)
 # Bidirectional overrides and isolates: they make a text read differently from what it contains.
-_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 
 class OperationError(ValueError):
@@ -82,17 +81,10 @@ class GroupView:
 
 def clean_place(raw: object) -> str:
     """A meeting place or video link: one line, at most PLACE_MAX characters, no control characters."""
-    if not isinstance(raw, str):
-        raise OperationError("invalid_meeting", "place_required")
-    # Line breaks and tabs (a textarea) become spaces; any other control character is refused.
-    text = " ".join(unicodedata.normalize("NFC", raw).split())
-    if any(unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") or c in _BIDI for c in text):
-        raise OperationError("invalid_meeting", "place_invalid")
-    if not text:
-        raise OperationError("invalid_meeting", "place_required")
-    if len(text) > PLACE_MAX:
-        raise OperationError("invalid_meeting", "place_too_long")
-    return text
+    try:
+        return one_line(raw, PLACE_MAX)
+    except TextProblem as problem:
+        raise OperationError("invalid_meeting", f"place_{problem.reason}") from None
 
 
 def check_meeting_time(when: object, now: datetime) -> datetime:
