@@ -95,6 +95,10 @@ class Handled:
         return bool(self.outcomes) and all(o.sent for o in self.outcomes.values())
 
     @property
+    def texts_sent(self) -> int:
+        return sum(o.sent for o in self.outcomes.values())
+
+    @property
     def reason(self) -> str:
         """One row's reason, or a count per reason ("5 sent, 1 already_done"); "gone" for no row at all."""
         counts = Counter(o.reason for o in self.outcomes.values())

@@ -66,7 +66,7 @@ def wired(make_services: Callable[..., Services], twilio: LoopbackTwilio) -> Ser
 def send_queued(services: Services) -> int:
     sent = 0
     for text in drain(services):
-        sent += services.notifier.handle(text).sent
+        sent += services.notifier.handle(text).texts_sent  # a message names a group change's texts
     return sent
 
 
