@@ -346,4 +346,3 @@ def merge_entity(record: Interest | Group | OutboxMessage, fields: Iterable[str]
             elif isinstance(getattr(record, field), str) or field == "subject_name":
                 entity[column] = ""
     return entity
-
