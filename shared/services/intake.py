@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.ratelimit import RateLimiter
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
-from shared.adapters.storage import FORMATION_REQUESTS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.adapters.storage import FORMATION_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
 from shared.core.codes import CODE_LIFETIME
@@ -153,7 +153,7 @@ class IntakeService:
         self._table = InterestsTable(storage)
         self._confirmation = Confirmation(storage, keyer)
         # One limiter for the process: it remembers the counters it wrote and skips their reads.
-        self._limiter = RateLimiter(lambda: storage.table(RATE_LIMITS), clock)
+        self._limiter = RateLimiter.of(storage, clock)
         # The formation's own rule decides whether a newcomer is placed at once.
         self._rules = MatchingRules(
             min_size=organisation.group_size.min,

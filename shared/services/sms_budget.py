@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from shared.adapters.ratelimit import OncePerWindow, RateLimited, RateLimiter
 from shared.adapters.sms import SmsError, SmsSender
-from shared.adapters.storage import RATE_LIMITS, StorageAccount
+from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.organisation import Organisation
 
@@ -48,8 +48,8 @@ class SmsBudget:
     ) -> None:
         # One limiter for the process: the budget row is written by every registration, and the limiter
         # writes on top of the version it wrote last instead of reading it first.
-        self._limiter = RateLimiter(lambda: storage.table(RATE_LIMITS), clock)
-        self._alerts = OncePerWindow(lambda: storage.table(RATE_LIMITS))
+        self._limiter = RateLimiter.of(storage, clock)
+        self._alerts = OncePerWindow.of(storage)
         self._sender = sender
         self._templates = templates
         self._org = organisation
