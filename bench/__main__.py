@@ -24,6 +24,7 @@ import httpx
 from bench.common import (
     ROOT,
     counted_services,
+    cpu_seconds,
     env_for,
     free_port,
     fresh,
@@ -153,8 +154,10 @@ def registration(azurite: Azurite, count: int) -> list[Row]:
                 durations.extend(mine)
 
         wall = time.perf_counter()
+        cpu = cpu_seconds(process.pid)
         with ThreadPoolExecutor(CONCURRENCY) as pool:
             list(pool.map(client, range(CONCURRENCY)))
+        cpu = cpu_seconds(process.pid) - cpu
         wall = time.perf_counter() - wall
         rss = peak_rss_mib(process.pid)
     twilio.stop()
@@ -173,6 +176,26 @@ def registration(azurite: Azurite, count: int) -> list[Row]:
         ),
         Row(f"registrations per second ({count}, {CONCURRENCY} clients)", count / wall, "/s"),
         Row(f"peak RSS of the app server after {count} registrations", rss, "MiB"),
+        *cost_rows(cpu / count),
+    ]
+
+
+# Flex Consumption bills on-demand instances for the memory they provision while executing, per GB-s
+# (https://learn.microsoft.com/en-us/azure/azure-functions/functions-consumption-costs); the rate is
+# USD 0.000026 per GB-s on demand (https://azure.microsoft.com/en-us/pricing/details/functions/, East US,
+# as quoted by https://modal.com/blog/azure-function-pricing-guide; the official page renders it by script).
+FLEX_USD_PER_GB_SECOND = 0.000026
+INSTANCE_GB = 0.5  # the 512 MB instance size (infra/main.bicep instanceMemoryMB)
+
+
+def cost_rows(cpu_per_registration: float) -> list[Row]:
+    """CPU per registration and what it costs when each CPU second is one second of a busy 512 MB instance
+    (a lower bound: billing counts wall time while any execution runs, which waits on storage count too)."""
+    gb_seconds = cpu_per_registration * INSTANCE_GB
+    return [
+        Row("app CPU per registration (register + verify, utime+stime)", cpu_per_registration * 1000, "ms"),
+        Row("… Flex Consumption GB-s per 1,000 registrations at 512 MB", gb_seconds * 1000, "GB-s"),
+        Row("… cost per 1,000 registrations at USD 0.000026/GB-s", gb_seconds * 1000 * FLEX_USD_PER_GB_SECOND, "USD"),
     ]
 
 

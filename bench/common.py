@@ -181,6 +181,12 @@ def peak_rss_mib(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     if not ordered:
@@ -189,4 +195,14 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-__all__ = ["ROOT", "OpCounter", "counted_services", "env_for", "free_port", "fresh", "organisation", "percentile"]
+__all__ = [
+    "ROOT",
+    "OpCounter",
+    "counted_services",
+    "cpu_seconds",
+    "env_for",
+    "free_port",
+    "fresh",
+    "organisation",
+    "percentile",
+]

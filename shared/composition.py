@@ -112,6 +112,7 @@ def build_services(
         sms_codes_per_hour=settings.sms_codes_per_hour,
         sms_codes_per_day=settings.sms_codes_per_day,
         statistics=statistics,
+        join_window=timedelta(days=settings.join_window_days),
     )
     facilitators = FacilitatorStore(lambda: storage.table(FACILITATORS), organisation)
     formation = FormationService(

@@ -346,17 +346,3 @@ def merge_entity(record: Interest | Group | OutboxMessage, fields: Iterable[str]
             elif isinstance(getattr(record, field), str) or field == "subject_name":
                 entity[column] = ""
     return entity
-
-
-class StoredInterest(Interest):
-    """Compatibility for services/intake.py, which still writes its rows itself: an Interest carrying the
-    ETag it was read with, mapped through this module. Everything else uses adapters/interests.py."""
-
-    etag: str | None = None
-
-    def to_entity(self) -> dict[str, Any]:
-        return interest_entity(self)
-
-    @classmethod
-    def from_entity(cls, entity: Mapping[str, Any]) -> StoredInterest:
-        return cls(**interest_from(entity).model_dump(), etag=etag_of(entity))

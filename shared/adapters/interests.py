@@ -171,6 +171,16 @@ class Rows(Unit):
         )
         return [Marker(r["RowKey"], r.get("Interest") or "", self.written_at(theme, r["RowKey"])) for r in rows]
 
+    def markers_everywhere(self) -> Iterable[tuple[str, Marker]]:
+        """(theme, marker) of every phone marker in every theme (the one-off rekey pass)."""
+        rows = self.query(
+            "RowKey ge @low and RowKey lt @high",
+            {"low": PHONE_PREFIX, "high": "phone/"},
+            select=["PartitionKey", "RowKey", "Interest"],
+        )
+        for r in rows:
+            yield r["PartitionKey"], Marker(r["RowKey"], r.get("Interest") or "", None)
+
     def partition(self, theme: str) -> PartitionRows:
         found = PartitionRows(theme)
         for row in self.query("PartitionKey eq @theme", {"theme": theme}):

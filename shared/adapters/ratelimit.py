@@ -9,17 +9,23 @@ from __future__ import annotations
 import json
 import math
 import random
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.adapters.storage import storage_errors
+from shared.adapters.storage import RATE_LIMITS, StorageAccount, storage_errors
 
 _ATTEMPTS = 20
+_REMEMBERED = 4096  # counters whose last version this process keeps (the hot ones: budget, busy addresses)
+_LOCKS = 64
+_UNKNOWN: Any = object()  # not read yet: what the table holds is not known
 
 
 class RateLimited(Exception):
@@ -40,63 +46,141 @@ class RateLimiter:
 
     SLOTS = 60
 
-    def __init__(self, table: TableClient, clock: Callable[[], datetime]) -> None:
-        self._table = table
+    def __init__(self, table: TableClient | Callable[[], TableClient], clock: Callable[[], datetime]) -> None:
+        self._table_of: Callable[[], TableClient] = table if callable(table) else (lambda: table)
         self._clock = clock
+        # The version of each counter this limiter last wrote or read: the next hit writes on top of it
+        # with its ETag (If-Match) and skips the read; a stale one fails the write and is read again.
+        # Hits of one key in this process take turns, so they do not race each other on that ETag.
+        self._seen: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        self._seen_lock = threading.Lock()
+        self._locks = [threading.Lock() for _ in range(_LOCKS)]
+
+    @classmethod
+    def of(cls, storage: StorageAccount, clock: Callable[[], datetime]) -> RateLimiter:
+        return cls(lambda: storage.table(RATE_LIMITS), clock)
 
     def hit(self, key: str, limit: int, window: timedelta) -> None:
         """Count one event for `key`; raise RateLimited when the last `window` already holds `limit`."""
         self.hit_all(key, [(limit, window)])
 
     def hit_all(self, key: str, limits: Sequence[tuple[int, timedelta]]) -> None:
-        """Count one event against every (limit, window) of `key`, or none when any is full."""
+        """Count one event against every (limit, window) of `key`, or none when any is full.
+
+        One storage call when this process wrote the counter last (or it is new), two or three when
+        another instance did. A refusal is only ever decided on a fresh read."""
+        row = "+".join(str(int(window.total_seconds())) for _, window in limits)
+        with self._locks[hash((key, row)) % _LOCKS], storage_errors():
+            self._hit(key, row, limits)
+
+    def _hit(self, key: str, row: str, limits: Sequence[tuple[int, timedelta]]) -> None:
+        table = self._table_of()
         now = self._clock()
         at = now.timestamp()
-        row = "+".join(str(int(window.total_seconds())) for _, window in limits)
         single = len(limits) == 1
-        with storage_errors():
-            for attempt in range(_ATTEMPTS):  # optimistic concurrency: re-read on a lost race
+        entity = self._recall(key, row)
+        fresh = False
+        for attempt in range(_ATTEMPTS):  # optimistic concurrency: re-read on a lost race
+            if entity is _UNKNOWN:
                 try:
-                    entity = self._table.get_entity(key, row)
+                    entity = table.get_entity(key, row)
                 except ResourceNotFoundError:
                     entity = None
-                record: dict = {"PartitionKey": key, "RowKey": row}
-                refusals: list[tuple[int, timedelta]] = []
-                expires = at
-                for limit, window in limits:
-                    field = "Slots" if single else f"Slots{int(window.total_seconds())}"
-                    seconds = window.total_seconds()
-                    slot = seconds / self.SLOTS
-                    current = int(at // slot)
-                    # A slot still counts while any part of it lies within the window ending now.
-                    counts = _live_counts(entity, field, int((at - seconds) // slot))
-                    total = sum(counts.values())
-                    if total >= limit:
-                        refusals.append((_wait(counts, total, limit, at, slot, seconds), window))
-                        continue
-                    counts[current] = counts.get(current, 0) + 1
-                    record[field] = json.dumps({str(k): v for k, v in counts.items()}, separators=(",", ":"))
-                    expires = max(expires, (current + 1) * slot + seconds)
-                if refusals:
-                    raise RateLimited(max(w for w, _ in refusals), max(window for _, window in refusals))
-                record["ExpiresAt"] = datetime.fromtimestamp(expires, tz=now.tzinfo)
-                try:
-                    if entity is None:
-                        self._table.create_entity(record)
-                    else:
-                        self._table.update_entity(
-                            record,
-                            mode=UpdateMode.REPLACE,
-                            etag=entity.metadata["etag"],
-                            match_condition=MatchConditions.IfNotModified,
-                        )
-                    return
-                except (ResourceExistsError, ResourceModifiedError):
-                    # Several requests from one address (an office behind one NAT) race on one row:
-                    # step aside a random moment so they serialise instead of colliding again.
-                    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not security
+                fresh = True
+            record: dict = {"PartitionKey": key, "RowKey": row}
+            refusals: list[tuple[int, timedelta]] = []
+            expires = at
+            for limit, window in limits:
+                field = "Slots" if single else f"Slots{int(window.total_seconds())}"
+                seconds = window.total_seconds()
+                slot = seconds / self.SLOTS
+                current = int(at // slot)
+                # A slot still counts while any part of it lies within the window ending now.
+                counts = _live_counts(entity, field, int((at - seconds) // slot))
+                total = sum(counts.values())
+                if total >= limit:
+                    refusals.append((_wait(counts, total, limit, at, slot, seconds), window))
                     continue
+                counts[current] = counts.get(current, 0) + 1
+                record[field] = json.dumps({str(k): v for k, v in counts.items()}, separators=(",", ":"))
+                expires = max(expires, (current + 1) * slot + seconds)
+            if refusals:
+                if not fresh:  # what this process remembers may be gone (erased, expired): look first
+                    entity = _UNKNOWN
+                    continue
+                raise RateLimited(max(w for w, _ in refusals), max(window for _, window in refusals))
+            record["ExpiresAt"] = datetime.fromtimestamp(expires, tz=now.tzinfo)
+            try:
+                if entity is None:
+                    meta = table.create_entity(record)
+                else:
+                    meta = table.update_entity(
+                        record,
+                        mode=UpdateMode.REPLACE,
+                        etag=_etag(entity),
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                self._keep(key, row, {**record, "_etag": (meta or {}).get("etag")})
+                return
+            except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
+                entity = _UNKNOWN
+                if fresh:
+                    # Several instances (or an office behind one NAT) race on one row: step aside a random
+                    # moment so they serialise instead of colliding again.
+                    time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not security
+                continue
+        self._forget(key, row)
         raise RateLimited(1)  # contention this high is itself a flood
+
+    def _recall(self, key: str, row: str) -> Any:
+        """The version last seen, or None (assume a new counter: create it) when this process never saw it."""
+        with self._seen_lock:
+            return self._seen.get((key, row))
+
+    def _keep(self, key: str, row: str, entity: dict) -> None:
+        with self._seen_lock:
+            self._seen[(key, row)] = entity
+            self._seen.move_to_end((key, row))
+            while len(self._seen) > _REMEMBERED:
+                self._seen.popitem(last=False)
+
+    def _forget(self, key: str, row: str) -> None:
+        with self._seen_lock:
+            self._seen.pop((key, row), None)
+
+
+class OncePerWindow:
+    """Rows that say "done for this window" (the coordinator told once that the SMS budget is full)."""
+
+    def __init__(self, table: Callable[[], TableClient]) -> None:
+        self._table = table
+
+    @classmethod
+    def of(cls, storage: StorageAccount) -> OncePerWindow:
+        return cls(lambda: storage.table(RATE_LIMITS))
+
+    def claim(self, partition: str, row: str, expires_at: datetime) -> bool:
+        """True for the first caller only; it must `release` if it could not do what it claimed."""
+        try:
+            with storage_errors():
+                self._table().create_entity({"PartitionKey": partition, "RowKey": row, "ExpiresAt": expires_at})
+        except ResourceExistsError:
+            return False
+        return True
+
+    def release(self, partition: str, row: str) -> None:
+        with storage_errors():
+            try:
+                self._table().delete_entity(partition, row)
+            except ResourceNotFoundError:
+                return
+
+
+def _etag(entity: Any) -> str | None:
+    """The ETag of a counter as read (SDK metadata) or as this process wrote it."""
+    if "_etag" in entity:
+        return entity["_etag"]
+    return getattr(entity, "metadata", {}).get("etag")
 
 
 def _wait(counts: dict[int, int], total: int, limit: int, at: float, slot: float, seconds: float) -> int:

@@ -96,6 +96,16 @@ class ChangeSet:
     def add_marker(self, marker_key: str, interest_key: str) -> None:
         self.operations.append(("create", marker_entity(self.theme, marker_key, interest_key)))
 
+    def put_marker(self, marker_key: str, interest_key: str) -> None:
+        """Point a marker at an interest: only if unchanged since read when it was read in this unit,
+        else over whatever is there."""
+        entity = marker_entity(self.theme, marker_key, interest_key)
+        condition = self._if_unchanged(marker_key)
+        if condition:
+            self.operations.append(("update", entity, {"mode": UpdateMode.REPLACE, **condition}))
+        else:
+            self.operations.append(("upsert", entity, {"mode": UpdateMode.REPLACE}))
+
     def add_to_stats(self, contributions: dict[StatKey, Counts]) -> None:
         """Add counts to the theme's statistics rows (each conditioned on the version read)."""
         current = self._unit.stats(self.theme)

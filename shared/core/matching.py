@@ -121,6 +121,12 @@ class FormationPlan:
         return not (self.joins or self.new_groups or self.assignments)
 
 
+def takes_joiners(member_count: int, formed_at: datetime, rules: MatchingRules, now: datetime) -> bool:
+    """Whether an open group still takes new members: a free seat, and formed within the join window.
+    (Formation places joiners by it; intake tells a late joiner by it that they have a place.)"""
+    return member_count < rules.max_size and now - formed_at <= rules.join_window
+
+
 def group_sizes(n: int, min_size: int, max_size: int) -> list[int]:
     """Sizes of the new groups `n` waiting people form; the sum may be less than `n`.
 
@@ -167,7 +173,7 @@ def plan_formation(
         queues.setdefault(_bucket(interest.area, rules), []).append(interest)
     joinable: dict[str | None, list[OpenGroup]] = {}
     for group in sorted(open_groups, key=_group_order):
-        if group.member_count < rules.max_size and now - group.formed_at <= rules.join_window:
+        if takes_joiners(group.member_count, group.formed_at, rules, now):
             joinable.setdefault(_bucket(group.area, rules), []).append(group)
 
     joins: dict[str, list[WaitingInterest]] = {}

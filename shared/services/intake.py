@@ -10,7 +10,6 @@ theme looked up (`phone.<key>`): a first one becomes the registration, a later o
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import logging
@@ -23,25 +22,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
-
-from shared.adapters.entities import StoredInterest as Interest
+from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.ratelimit import RateLimiter
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
-from shared.adapters.storage import FORMATION_REQUESTS, INTERESTS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.adapters.storage import FORMATION_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
+from shared.adapters.unit_of_work import LostRace
 from shared.core.codes import CODE_LIFETIME
 from shared.core.domain import (
     INTEREST_PREFIX,
     PHONE_PREFIX,
+    Group,
+    Interest,
     InterestStatus,
     more_needed,
     new_sortable_key,
     split_interest_id,
     utcnow,
 )
+from shared.core.matching import MatchingRules, takes_joiners
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 from shared.core.validation import FieldError, ValidInterest, validate_interest
@@ -111,6 +110,9 @@ class Verified:
     interest_id: str = ""
     status: InterestStatus = InterestStatus.WAITING
     merged: bool = False
+    # A group that is starting has a seat for them: the formation this verification requested places
+    # them at once (issue 12: late joiners are told the truth, not "N more are needed").
+    joining: bool = False
 
 
 def _hash(*parts: str) -> str:
@@ -135,6 +137,7 @@ class IntakeService:
         clock: Callable[[], datetime] = utcnow,
         counts_ttl: float = 5.0,
         statistics: Statistics | None = None,
+        join_window: timedelta = timedelta(days=14),
     ) -> None:
         self._storage = storage
         self._sender = sender
@@ -147,7 +150,18 @@ class IntakeService:
         self._statistics = statistics
         self._counts: tuple[float, dict[str, int]] | None = None
         self._counts_lock = threading.Lock()
+        self._table = InterestsTable(storage)
         self._confirmation = Confirmation(storage, keyer)
+        # One limiter for the process: it remembers the counters it wrote and skips their reads.
+        self._limiter = RateLimiter.of(storage, clock)
+        # The formation's own rule decides whether a newcomer is placed at once.
+        self._rules = MatchingRules(
+            min_size=organisation.group_size.min,
+            max_size=organisation.group_size.max,
+            join_window=join_window,
+            match_by_area=organisation.match_by_area,
+            default_locale=organisation.default_locale,
+        )
         self.budget = SmsBudget(
             storage=storage,
             sender=sender,
@@ -157,10 +171,6 @@ class IntakeService:
             per_day=sms_codes_per_day,
             clock=clock,
         )
-
-    @property
-    def _interests(self):
-        return self._storage.table(INTERESTS)
 
     # register ---------------------------------------------------------------------------
 
@@ -187,18 +197,16 @@ class IntakeService:
             code_expires_at=now + CODE_TTL,
             code_attempts=0,
         )
-        marker = {
-            "PartitionKey": interest.theme,
-            "RowKey": attempt_marker_key(pkey, record.key),
-            "Interest": record.key,
-        }
+        self._limiter.hit(f"{PHONE_PREFIX}{pkey}", CODES_PER_NUMBER_PER_HOUR, HOUR)
+        client = f"client.{self._keyer.key(client_address)}" if client_address else NO_ADDRESS_KEY
+        self._limiter.hit(client, self._client_limit, HOUR)
+        self.budget.spend()
+        rows = self._table.unit()
+        change = rows.change(interest.theme)
+        change.create(record)
+        change.add_marker(attempt_marker_key(pkey, record.key), record.key)
         with storage_errors():
-            limiter = RateLimiter(self._storage.table(RATE_LIMITS), self._clock)
-            limiter.hit(f"{PHONE_PREFIX}{pkey}", CODES_PER_NUMBER_PER_HOUR, HOUR)
-            client = f"client.{self._keyer.key(client_address)}" if client_address else NO_ADDRESS_KEY
-            limiter.hit(client, self._client_limit, HOUR)
-            self.budget.spend()
-            self._interests.submit_transaction([("create", record.to_entity()), ("create", marker)])
+            rows.commit()
 
         body = self._templates.sms("verification", interest.locale, code=code, organisation=self._org.name, minutes=10)
         try:
@@ -214,37 +222,38 @@ class IntakeService:
     def _delete_attempt(self, record: Interest) -> None:
         """A pending attempt and its marker go; nothing else of the number is touched."""
         marker = attempt_marker_key(self._keyer.key(record.phone), record.key)
+        rows = self._table.unit()
         try:
-            with storage_errors():
-                try:
-                    self._interests.submit_transaction(
-                        [
-                            ("delete", {"PartitionKey": record.theme, "RowKey": record.key}),
-                            ("delete", {"PartitionKey": record.theme, "RowKey": marker}),
-                        ]
-                    )
-                except TableTransactionError:  # one of them is gone already: remove the other alone
-                    for key in (record.key, marker):
-                        with contextlib.suppress(ResourceNotFoundError):
-                            self._interests.delete_entity(record.theme, key)
+            change = rows.change(record.theme)
+            change.delete(record.key)
+            change.delete(marker)
+            try:
+                rows.commit()
+            except LostRace:  # one of them is gone already: remove the other alone
+                for key in (record.key, marker):
+                    rows.delete_quietly(record.theme, key)
         except Exception:  # the retention sweep removes unverified rows that outlive their code
             log.warning("could not remove an unconfirmed attempt", exc_info=False)
 
     # verify -----------------------------------------------------------------------------
 
     def get(self, interest_id: str) -> Interest:
+        return self._read(interest_id)[1]
+
+    def _read(self, interest_id: str) -> tuple[Rows, Interest]:
+        """The interest in a fresh unit of work, which remembers its version for a conditional write."""
         location = split_interest_id(interest_id)
         if location is None or self._org.theme(location[0]) is None:
             raise NotFound()
-        with storage_errors():
-            try:
-                return Interest.from_entity(self._interests.get_entity(*location))
-            except ResourceNotFoundError:
-                raise NotFound() from None
+        rows = self._table.unit()
+        record = rows.interest(*location)
+        if record is None:
+            raise NotFound()
+        return rows, record
 
     def verify(self, interest_id: str, code: str) -> Verified:
         for _ in range(5):  # re-read when a concurrent attempt changed the row
-            record = self.get(interest_id)
+            rows, record = self._read(interest_id)
             if record.status is not InterestStatus.PENDING_VERIFICATION:
                 raise AlreadyVerified()
             now = self._clock()
@@ -257,30 +266,41 @@ class IntakeService:
             ):
                 raise CodeExpired()
             if not hmac.compare_digest(_hash(record.code_salt, code), record.code_hash):
-                try:
-                    with storage_errors():
-                        self._interests.update_entity(
-                            record.model_copy(update={"code_attempts": record.code_attempts + 1}).to_entity(),
-                            mode=UpdateMode.REPLACE,
-                            etag=record.etag,
-                            match_condition=MatchConditions.IfNotModified,
-                        )
-                except ResourceModifiedError:
+                if not rows.try_replace(record.model_copy(update={"code_attempts": record.code_attempts + 1})):
                     continue
                 raise WrongCode()
             try:
                 with storage_errors():
-                    target = self._confirmation.confirm(record, now)
+                    target = self._confirmation.confirm(rows, record, now)
             except Conflict:
                 continue
             self._invalidate_counts()
-            if target.status is InterestStatus.WAITING:
-                self.request_formation(record.theme)
-                needed = self.needed(record.theme, target.area, self._theme_counts(record.theme))
-            else:
-                needed = 0
-            return Verified(record.theme, needed, target.id, target.status, merged=target.key != record.key)
+            if target.status is not InterestStatus.WAITING:
+                return Verified(record.theme, 0, target.id, target.status, merged=target.key != record.key)
+            self.request_formation(record.theme)
+            needed, joining = self._outlook(rows, target, now)
+            return Verified(record.theme, needed, target.id, target.status, target.key != record.key, joining)
         raise CodeExpired()
+
+    def _outlook(self, rows: Rows, person: Interest, now: datetime) -> tuple[int, bool]:
+        """How many more their bucket needs, and whether a starting group has a seat for them: one read
+        of the theme's queue (its waiting people and the groups that still take members)."""
+        waiting, groups = rows.queue(person.theme)
+        counts: Counter[str] = Counter(self._bucket(person.theme, i.area) for i in waiting.values())
+        if self._joins_at_once(person, list(waiting.values()), list(groups.values()), now):
+            return 0, True
+        return self.needed(person.theme, person.area, counts), False
+
+    def _joins_at_once(self, person: Interest, waiting: list[Interest], groups: list[Group], now: datetime) -> bool:
+        """As formation decides it: seats of open groups in their bucket go to the oldest in line first."""
+        same = (lambda area: area == person.area) if self._rules.match_by_area else (lambda area: True)
+        seats = sum(
+            self._rules.max_size - len(g.member_keys)
+            for g in groups
+            if same(g.area) and takes_joiners(len(g.member_keys), g.formed_at, self._rules, now)
+        )
+        ahead = sum(1 for i in waiting if same(i.area) and (i.created_at, i.key) < (person.created_at, person.key))
+        return ahead < seats
 
     def request_formation(self, theme: str) -> None:
         try:
@@ -322,27 +342,13 @@ class IntakeService:
         with self._counts_lock:
             if self._counts and time.monotonic() - self._counts[0] < self._counts_ttl:
                 return self._counts[1]
-        counts: Counter[str] = Counter()
-        with storage_errors():
-            rows = self._interests.query_entities(
-                "Status eq 'waiting'", select=["PartitionKey", "Area"], results_per_page=1000
-            )
-            for row in rows:
-                counts[self._bucket(row["PartitionKey"], row.get("Area") or None)] += 1
+        counts: Counter[str] = Counter(
+            self._bucket(theme, area)
+            for theme, label, area in self._table.unit().waiting_and_groups()
+            if label == "waiting"
+        )
         with self._counts_lock:
             self._counts = (time.monotonic(), dict(counts))
-        return dict(counts)
-
-    def _theme_counts(self, theme: str) -> dict[str, int]:
-        """Waiting counts of one theme's partition only: what a verification needs to answer, at the cost
-        of that theme's queue (a handful of rows while groups form), not every theme's."""
-        counts: Counter[str] = Counter()
-        with storage_errors():
-            rows = self._interests.query_entities(
-                "PartitionKey eq @theme and Status eq 'waiting'", parameters={"theme": theme}, select=["Area"]
-            )
-            for row in rows:
-                counts[self._bucket(theme, row.get("Area") or None)] += 1
         return dict(counts)
 
     def _invalidate_counts(self) -> None:

@@ -14,24 +14,18 @@ verifications stop paying a read for legacy markers.
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 
-from azure.core import MatchConditions
-from azure.core.exceptions import ResourceNotFoundError
-from azure.data.tables import TableTransactionError, UpdateMode
-
-from shared.adapters.entities import StoredInterest as Interest
-from shared.adapters.storage import INTERESTS, RATE_LIMITS, StorageAccount, storage_errors
-from shared.core.domain import PHONE_PREFIX
+from shared.adapters.interests import InterestsTable, Marker, Rows
+from shared.adapters.migrations import LEGACY_KEY, MIGRATED, PhoneKeyMigration
+from shared.adapters.storage import StorageAccount
+from shared.adapters.unit_of_work import LostRace
+from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX
 from shared.core.phone import PhoneKeyer
 
 log = logging.getLogger(__name__)
 
-_LEGACY = re.compile(r"^(phone|client)\.[0-9a-f]{32}$")
-# Written once a pass found nothing left to rewrite: verifications stop looking for legacy markers.
-# No ExpiresAt, so retention's sweep of expired counters leaves it alone.
-MIGRATED = ("migrations", "phone-keys-hmac")
+__all__ = ["MIGRATED", "RekeyReport", "migrate_phone_keys", "migrated"]
 
 
 @dataclass
@@ -44,42 +38,21 @@ class RekeyReport:
 
 def migrated(storage: StorageAccount) -> bool:
     """Whether the one-off pass has finished (then nothing under the unkeyed key is left)."""
-    with storage_errors():
-        try:
-            storage.table(RATE_LIMITS).get_entity(*MIGRATED)
-        except ResourceNotFoundError:
-            return False
-    return True
+    return PhoneKeyMigration(storage).done()
 
 
 def migrate_phone_keys(storage: StorageAccount, keyer: PhoneKeyer) -> RekeyReport:
     """Rewrite markers and drop rate-limit rows written under the unkeyed key. The daily retention run
     calls it until it has finished once (`migrated`); a conflict leaves it unfinished for an operator."""
     report = RekeyReport()
-    table = storage.table(INTERESTS)
-    with storage_errors():
-        markers = [
-            m
-            for m in table.query_entities(
-                "RowKey ge @low and RowKey lt @high",
-                parameters={"low": PHONE_PREFIX, "high": "phone/"},
-                select=["PartitionKey", "RowKey", "Interest"],
-            )
-            if _LEGACY.match(m["RowKey"])
-        ]
-        for marker in markers:
-            _rekey_marker(table, keyer, marker, report)
-        limits = storage.table(RATE_LIMITS)
-        for row in list(limits.list_entities(select=["PartitionKey", "RowKey"])):
-            if _LEGACY.match(row["PartitionKey"]):
-                try:
-                    limits.delete_entity(row["PartitionKey"], row["RowKey"])
-                    report.rate_limit_rows_deleted += 1
-                except ResourceNotFoundError:
-                    continue
+    migration = PhoneKeyMigration(storage)
+    rows = InterestsTable(storage).unit()  # one pass, one thread: its reads remember each marker's version
+    markers = [(theme, m) for theme, m in rows.markers_everywhere() if LEGACY_KEY.match(m.key)]
+    for theme, marker in markers:
+        _rekey_marker(rows, keyer, theme, marker, report)
+    report.rate_limit_rows_deleted = migration.delete_legacy_counters()
     if report.markers_in_conflict == 0:
-        with storage_errors():
-            storage.table(RATE_LIMITS).upsert_entity({"PartitionKey": MIGRATED[0], "RowKey": MIGRATED[1]})
+        migration.record_done()
     log.info(
         "rekey: %s markers rewritten, %s orphans, %s in conflict, %s rate-limit rows deleted",
         report.markers_rewritten,
@@ -90,32 +63,23 @@ def migrate_phone_keys(storage: StorageAccount, keyer: PhoneKeyer) -> RekeyRepor
     return report
 
 
-def _rekey_marker(table, keyer: PhoneKeyer, marker: dict, report: RekeyReport) -> None:
-    theme = marker["PartitionKey"]
-    old = ("delete", {"PartitionKey": theme, "RowKey": marker["RowKey"]}, _unchanged(marker))
-    try:
-        interest = Interest.from_entity(table.get_entity(theme, marker.get("Interest") or "interest."))
-    except ResourceNotFoundError:
-        interest = None
+def _rekey_marker(rows: Rows, keyer: PhoneKeyer, theme: str, marker: Marker, report: RekeyReport) -> None:
+    interest = rows.interest(theme, marker.interest_key or INTEREST_PREFIX)
+    change = rows.change(theme)
+    change.delete(marker.key)  # only if unchanged since listed
     try:
         if interest is None:
-            table.submit_transaction([old])
+            rows.commit()
             report.orphan_markers_deleted += 1
             return
         new_key = PHONE_PREFIX + keyer.key(interest.phone)
-        try:
-            current = table.get_entity(theme, new_key)
-        except ResourceNotFoundError:
-            current = None
-        if current is not None and current.get("Interest") != interest.key:
+        current = rows.marker(theme, keyer.key(interest.phone))
+        if current is not None and current.interest_key != interest.key:
+            rows.discard(change)
             report.markers_in_conflict += 1
             return
-        new = {"PartitionKey": theme, "RowKey": new_key, "Interest": interest.key}
-        table.submit_transaction([old, ("upsert", new, {"mode": UpdateMode.REPLACE})])
+        change.put_marker(new_key, interest.key)
+        rows.commit()
         report.markers_rewritten += 1
-    except TableTransactionError:  # changed meanwhile (a verification rewrote it, an erasure): next run
+    except LostRace:  # changed meanwhile (a verification rewrote it, an erasure): next run
         return
-
-
-def _unchanged(entity: dict) -> dict:
-    return {"etag": getattr(entity, "metadata", {}).get("etag"), "match_condition": MatchConditions.IfNotModified}

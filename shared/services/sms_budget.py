@@ -8,16 +8,13 @@ Retry-After and the coordinator gets one text per window saying so.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from azure.core.exceptions import ResourceExistsError
-
-from shared.adapters.ratelimit import RateLimited, RateLimiter
+from shared.adapters.ratelimit import OncePerWindow, RateLimited, RateLimiter
 from shared.adapters.sms import SmsError, SmsSender
-from shared.adapters.storage import RATE_LIMITS, StorageAccount, storage_errors
+from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.organisation import Organisation
 
@@ -49,7 +46,10 @@ class SmsBudget:
         per_day: int,
         clock: Callable[[], datetime],
     ) -> None:
-        self._storage = storage
+        # One limiter for the process: the budget row is written by every registration, and the limiter
+        # writes on top of the version it wrote last instead of reading it first.
+        self._limiter = RateLimiter.of(storage, clock)
+        self._alerts = OncePerWindow.of(storage)
         self._sender = sender
         self._templates = templates
         self._org = organisation
@@ -59,9 +59,8 @@ class SmsBudget:
 
     def spend(self) -> None:
         """Count one verification text, or raise BudgetExhausted (and alert the coordinator once)."""
-        limiter = RateLimiter(self._storage.table(RATE_LIMITS), self._clock)
         try:
-            limiter.hit_all(BUDGET_KEY, [(self.per_hour, HOUR), (self.per_day, DAY)])
+            self._limiter.hit_all(BUDGET_KEY, [(self.per_hour, HOUR), (self.per_day, DAY)])
         except RateLimited as exc:
             self._alert_once(exc.window or HOUR, exc.retry_after)
             raise BudgetExhausted(exc.retry_after) from None
@@ -71,18 +70,12 @@ class SmsBudget:
         seconds = int(window.total_seconds())
         now = self._clock()
         bucket = int(now.timestamp() // seconds)
-        marker = {
-            "PartitionKey": ALERTS_KEY,
-            "RowKey": f"{seconds}.{bucket}",
-            # Retention erases expired rate-limit rows; this one is needed until its window is over.
-            "ExpiresAt": datetime.fromtimestamp((bucket + 2) * seconds, tz=now.tzinfo),
-        }
-        table = self._storage.table(RATE_LIMITS)
+        row = f"{seconds}.{bucket}"
+        # Retention erases expired rate-limit rows; this one is needed until its window is over.
+        expires_at = datetime.fromtimestamp((bucket + 2) * seconds, tz=now.tzinfo)
         try:
-            with storage_errors():
-                table.create_entity(marker)
-        except ResourceExistsError:
-            return  # already told for this window
+            if not self._alerts.claim(ALERTS_KEY, row, expires_at):
+                return  # already told for this window
         except Exception:
             log.warning("could not record the SMS budget alert; not sending it", exc_info=False)
             return
@@ -99,5 +92,7 @@ class SmsBudget:
         except SmsError:
             log.warning("could not send the SMS budget alert to the coordinator", exc_info=False)
             # Let the next refusal try again.
-            with contextlib.suppress(Exception), storage_errors():
-                table.delete_entity(ALERTS_KEY, str(marker["RowKey"]))
+            try:
+                self._alerts.release(ALERTS_KEY, row)
+            except Exception:
+                log.warning("could not clear the SMS budget alert marker", exc_info=False)

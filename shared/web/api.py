@@ -122,8 +122,12 @@ class VerifyOut(BaseModel):
         description="The number's registration in this theme: the attempt itself, or the earlier registration "
         "it merged into. The attempt's withdraw token works with this id."
     )
-    status: Literal["waiting", "grouped"] = Field(description="The registration's real status.")
-    needed: int = Field(description="How many more are needed before a group starts (0 once grouped).")
+    status: Literal["waiting", "joining", "grouped"] = Field(
+        description="The registration's real status. `joining`: it waits, but a group that is starting has a "
+        "free seat for it (same theme, and area when matching by area), and the formation this verification "
+        "requested places it there at once."
+    )
+    needed: int = Field(description="How many more are needed before a group starts (0 once joining or grouped).")
 
 
 def _errors(status: int, description: str) -> dict:
@@ -236,7 +240,8 @@ def verify(interest_id: str, body: VerifyIn, request: Request) -> Response:
         return error_json(400, "code_wrong", locale)
     except CodeExpired:
         return error_json(410, "code_expired", locale)
-    out = VerifyOut(id=verified.interest_id, status=verified.status.value, needed=verified.needed)  # type: ignore[arg-type]
+    status = "joining" if verified.joining else verified.status.value
+    out = VerifyOut(id=verified.interest_id, status=status, needed=verified.needed)  # type: ignore[arg-type]
     return JSONResponse(out.model_dump())
 
 

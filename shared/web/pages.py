@@ -157,10 +157,12 @@ async def verify(request: Request) -> HTMLResponse:
     except (WrongCode, CodeExpired, NotFound) as exc:
         return again(exc.code if not isinstance(exc, NotFound) else "code_expired", _VERIFY_STATUS[type(exc)])
     # After a merge the registration has the earlier id; the token of this attempt now works with it.
-    return _thanks(request, locale, verified.theme, verified.needed, verified.interest_id, token)
+    return _thanks(request, locale, verified.theme, verified.needed, verified.interest_id, token, verified.joining)
 
 
-def _thanks(request: Request, locale: str, theme: str, needed: int, interest_id: str, token: str) -> HTMLResponse:
+def _thanks(
+    request: Request, locale: str, theme: str, needed: int, interest_id: str, token: str, joining: bool = False
+) -> HTMLResponse:
     organisation = services_of(request).organisation
     return page(
         request,
@@ -168,6 +170,7 @@ def _thanks(request: Request, locale: str, theme: str, needed: int, interest_id:
         locale,
         theme_label=organisation.theme_text(theme, locale).label,
         needed=needed,
+        joining=joining,
         # Posted, never put in a link: a URL with the token would sit in history, logs and Referer headers.
         withdraw={"id": interest_id, "token": token} if token else None,
     )

@@ -130,3 +130,53 @@ def test_rows_say_when_they_expire(table: TableClient, clock: Clock) -> None:
     [row] = table.list_entities()
     expires = row["ExpiresAt"]
     assert clock.now + HOUR <= expires <= clock.now + HOUR + timedelta(minutes=2)
+
+
+# --- the process remembers the version it wrote (issue 15: fewer storage calls per registration) -----
+
+
+class CountingTable:
+    """The real table client, with its calls counted by name."""
+
+    def __init__(self, table: TableClient) -> None:
+        self._table = table
+        self.calls: list[str] = []
+
+    def __getattr__(self, name: str):  # type: ignore[no-untyped-def]
+        attribute = getattr(self._table, name)
+        if not callable(attribute):
+            return attribute
+
+        def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+            self.calls.append(name)
+            return attribute(*args, **kwargs)
+
+        return counted
+
+
+def test_a_new_counter_and_every_later_hit_cost_one_call(table: TableClient, clock: Clock) -> None:
+    counting = CountingTable(table)
+    limiter = RateLimiter(counting, clock)  # type: ignore[arg-type]
+    limiter.hit("client.a", 10, HOUR)
+    limiter.hit("client.a", 10, HOUR)
+    limiter.hit("client.a", 10, HOUR)
+    assert counting.calls == ["create_entity", "update_entity", "update_entity"]
+
+
+def test_two_instances_on_one_counter_still_hold_the_limit(table: TableClient, clock: Clock) -> None:
+    first, second = RateLimiter(table, clock), RateLimiter(table, clock)
+    first.hit("budget", 3, HOUR)
+    second.hit("budget", 3, HOUR)  # its create fails: it reads, then writes on top
+    first.hit("budget", 3, HOUR)  # what `first` remembers is stale: If-Match fails, it reads again
+    for limiter in (first, second):
+        with pytest.raises(RateLimited):
+            limiter.hit("budget", 3, HOUR)
+
+
+def test_a_counter_erased_elsewhere_is_not_refused_from_memory(table: TableClient, clock: Clock) -> None:
+    limiter = RateLimiter(table, clock)
+    limiter.hit("phone.a", 1, HOUR)
+    table.delete_entity("phone.a", "3600")  # erasure of the number removes its counters
+    limiter.hit("phone.a", 1, HOUR)  # the memory says full; a fresh read says otherwise
+    with pytest.raises(RateLimited):
+        limiter.hit("phone.a", 1, HOUR)
