@@ -14,7 +14,9 @@ def send_notification(message: func.QueueMessage) -> None:
     from shared.composition import get_services  # imported on first call: keeps indexing fast
 
     handled = get_services().notifier.handle(message.get_body().decode("utf-8", errors="replace"))
-    log.info("notification: %s (attempt %s)", handled.reason, message.dequeue_count)
+    # One line per text: the failed-texts alert (infra/modules/alerts.bicep) counts these outcomes.
+    for outcome in handled.outcomes.values():
+        log.info("notification %s (attempt %s)", outcome.reason, message.dequeue_count)
 
 
 @bp.function_name("record_poisoned_notification")
