@@ -172,11 +172,16 @@ class Notifier:
                 transient = transient or exc
         handled = Handled(outcomes)
         left = len(named.rows) - len(outcomes)
-        if transient is not None or left:
-            log.warning("notification: %s; %s rows not tried yet; the queue retries the message", handled.reason, left)
+        # A row another invocation holds is not done until that one records it; if that invocation died,
+        # its claim goes stale and a later delivery of this message sends the row (asking the provider first).
+        held = sum(o.reason == "claimed_elsewhere" for o in outcomes.values())
+        if transient is not None or left or held:
+            log.warning(
+                "notification: %s; %s rows not tried yet; the queue retries the message", handled.reason, left + held
+            )
             if transient is not None:
                 raise transient
-            raise UnfinishedMessage(f"{left} rows left when the time budget ran out")
+            raise UnfinishedMessage(f"{left} rows left when the time budget ran out, {held} held by another run")
         return handled
 
     def send(self, theme: str, row: str) -> Outcome:
