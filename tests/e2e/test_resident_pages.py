@@ -118,6 +118,17 @@ def test_axe_check_can_fail(page: Any) -> None:
         assert rule in str(failure.value), rule
 
 
+def test_a_checkbox_hint_reads_at_full_width_beside_its_box(page: Any, live_server: Any) -> None:
+    """The under-age pointer sits under its label, not squeezed into the checkbox's narrow column."""
+    open_form(page, live_server.url)
+    hint, label = page.locator("#age_confirmed-hint"), page.locator("label[for=age_confirmed]")
+    expect(hint).to_be_visible()
+    hint_box, label_box = hint.bounding_box(), label.bounding_box()
+    assert hint_box is not None and label_box is not None
+    assert abs(hint_box["x"] - label_box["x"]) < 2, (hint_box, label_box)
+    assert hint_box["width"] > 0.8 * label_box["width"], (hint_box, label_box)
+
+
 def test_swedish_happy_path_on_a_phone(page: Any, live_server: Any, outbox: Any) -> None:
     open_form(page, live_server.url)
     expect(page.locator("html")).to_have_attribute("lang", "sv")
