@@ -300,11 +300,17 @@ def peak(
     everyone = idle + crowd
     by_key = {key: p for p in everyone if (key := split_interest_id(p.interest_id))}
 
-    # Who should be in a group: every verified person, unless their theme's queue is too short for a
-    # new group and every joinable group in it is full.
-    waiting = Counter(k[0] for k, r in interests.items() if r.get("Status") == "waiting")
+    # Who should be in a group: every verified person, unless their matching bucket's queue is too short
+    # for a new group and every joinable group in it is full. A bucket is the theme, and the area too when
+    # the organisation matches by area (no one waits past area_wait_days within a run, so none widens).
+    by_area = bool(doc.get("match_by_area"))
+
+    def bucket(theme: str, area: object) -> tuple[str, str]:
+        return theme, (str(area or "") if by_area else "")
+
+    waiting = Counter(bucket(k[0], r.get("Area")) for k, r in interests.items() if r.get("Status") == "waiting")
     joinable_open = {
-        g["PartitionKey"]
+        bucket(g["PartitionKey"], g.get("Area"))
         for g in groups
         if g.get("Status") in {s.value for s in JOINABLE} and int(g.get("MemberCount", 0)) < max_size
     }
@@ -314,7 +320,8 @@ def peak(
             continue
         found = interests.get(split_interest_id(p.interest_id) or ("", ""))
         status = found.get("Status") if found else None
-        if status == "waiting" and waiting[p.theme] < min_size and p.theme not in joinable_open:
+        place = bucket(p.theme, found.get("Area") if found else None)
+        if status == "waiting" and waiting[place] < min_size and place not in joinable_open:
             continue  # rightly still waiting
         if status != "grouped" or not invites.get(p.e164):
             lost += 1
