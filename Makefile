@@ -59,7 +59,7 @@ lint: deps
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy shared functions function_app.py
-	$(PY) -m pytest -q -p no:cacheprovider tests/unit/test_import_contract.py  # the layers (docs/architecture.md)
+	$(VENV)/bin/lint-imports --no-logo  # the import contracts in pyproject.toml (docs/architecture.md, Layers)
 
 bench: deps
 	$(PY) -m bench --write --only $(BENCH_ONLY) --registrations $(REGISTRATIONS) \

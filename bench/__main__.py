@@ -36,7 +36,8 @@ from bench.common import (
     write_batched,
 )
 from bench.peak import peak
-from bench.report import PARTS, Row, record, table
+from bench.report import PARTS, record
+from bench.rows import Row, table
 from bench.scaling import measure_formation, scaling
 from shared.local.azurite import Azurite
 from shared.services.intake import ValidInterest

@@ -29,7 +29,7 @@ from typing import Any
 import httpx
 
 from bench.common import counted_services, env_for, free_port, fresh, organisation, peak_rss_mib, percentile
-from bench.report import Row
+from bench.rows import Row
 from shared.local.azurite import Azurite
 
 CODE_TEXT = re.compile(r"^\d{6}\b")  # the verification text starts with the code, in every locale

@@ -9,42 +9,19 @@ from __future__ import annotations
 import json
 import os
 import platform
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.common import ROOT
+from bench.rows import Row, table
 
 RESULTS = ROOT / "bench" / "RESULTS.md"
 RESULTS_JSON = ROOT / "bench" / "results.json"
 NOTES_HEADING = "## Reading the table"
 # The order parts appear in the table, whatever order they were measured in.
 PARTS = ("cold", "formation", "rate", "invite", "registration", "peak", "scaling")
-
-
-@dataclass
-class Row:
-    measure: str
-    value: float
-    unit: str
-    baseline: float | None = None
-    goal: str = ""
-    met: bool | None = None
-
-    @property
-    def ratio(self) -> float | None:
-        return self.value / self.baseline if self.baseline else None
-
-
-def table(rows: list[Row]) -> str:
-    lines = ["| measure | value | baseline | ratio | goal | met |", "|---|---:|---:|---:|---|---|"]
-    for r in rows:
-        baseline = f"{r.baseline:,.3g} {r.unit}" if r.baseline is not None else ""
-        ratio = f"{r.ratio:.2f}×" if r.ratio is not None else ""
-        met = "" if r.met is None else ("yes" if r.met else "**no**")
-        lines.append(f"| {r.measure} | {r.value:,.3g} {r.unit} | {baseline} | {ratio} | {r.goal} | {met} |")
-    return "\n".join(lines)
 
 
 def machine() -> str:

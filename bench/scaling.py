@@ -15,7 +15,7 @@ from typing import Any
 
 from bench.chart import Series, line_chart
 from bench.common import ROOT, counted_services, env_for, fresh, organisation, write_batched
-from bench.report import Row
+from bench.rows import Row
 from shared.local.azurite import Azurite
 
 CHART = ROOT / "bench" / "scaling.svg"

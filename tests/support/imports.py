@@ -26,15 +26,27 @@ def project_modules() -> dict[str, Path]:
 MODULES = project_modules()
 
 
+def absolute(node: ast.ImportFrom, path: Path) -> str:
+    """The module a `from … import` names, relative ones (`from ..web import app`) resolved against `path`."""
+    if not node.level:
+        return node.module or ""
+    package = module_name(path).split(".")
+    if path.name != "__init__.py":
+        package.pop()  # a module's own name is not part of its package
+    base = package[: len(package) - (node.level - 1)]
+    return ".".join([*base, node.module] if node.module else base)
+
+
 def imports_of(path: Path) -> Iterator[tuple[str, int]]:
     """The project modules a file imports, resolved to the deepest module that exists."""
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+        elif isinstance(node, ast.ImportFrom):
             # `from shared.web import api` imports shared.web.api when that is a module
-            names = [f"{node.module}.{alias.name}" for alias in node.names] + [node.module]
+            module = absolute(node, path)
+            names = [f"{module}.{alias.name}" for alias in node.names] + [module]
         else:
             continue
         for name in names:
