@@ -1,0 +1,203 @@
+"""The type check a Bicep compiler would do, without one: every resource in infra/*.bicep against
+the REST API specification of its type and API version (excerpts in tests/infra/specs, copied
+from Azure/azure-rest-api-specs; see tests/infra/spec_check.py for what is checked and how).
+
+A property renamed by one letter, an enum value the API version does not know, a value of the
+wrong type, a read-only or missing required property, or a resource type/API version with no
+excerpt fails here; the mutation tests below prove each on copies of the parsed templates.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.infra.conftest import BICEP_FILES, MODULES, ROOT, template_of
+from tests.infra.spec_check import SPECS, Report, check_templates, declaration_body, load_excerpts
+
+RESOURCE_DECLARATION = re.compile(r"^resource\s+\w+\s+'[^']+'", re.MULTILINE)
+# The templates held 30 resources when this check was written; the count only grows.
+RESOURCES_WHEN_WRITTEN = 30
+
+
+@pytest.fixture(scope="module")
+def templates(parsed: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {str(path.relative_to(ROOT)): template_of(parsed, path) for path in BICEP_FILES}
+
+
+def check(templates: dict[str, dict[str, Any]]) -> Report:
+    return check_templates(templates, load_excerpts())
+
+
+def test_every_resource_matches_the_rest_specification_of_its_api_version(
+    templates: dict[str, dict[str, Any]],
+) -> None:
+    report = check(templates)
+    assert report.findings == [], "\n".join(map(str, report.findings))
+    # Counted from the Bicep text, not from the parse the checker walks.
+    declared = sum(len(RESOURCE_DECLARATION.findall(path.read_text(encoding="utf-8"))) for path in BICEP_FILES)
+    assert declared >= RESOURCES_WHEN_WRITTEN
+    assert len(report.checked) == declared, report.checked
+
+
+def test_every_excerpt_says_where_it_came_from() -> None:
+    excerpts = sorted(SPECS.glob("*.json"))
+    assert len(excerpts) >= 11
+    for path in excerpts:
+        excerpt = json.loads(path.read_text(encoding="utf-8"))
+        source = excerpt["source"]
+        assert source["repository"] == "Azure/azure-rest-api-specs", path.name
+        for name, file in source["files"].items():
+            assert file["path"].startswith("specification/"), (path.name, name)
+            assert re.fullmatch(r"[0-9a-f]{40}", file["commit"]), (path.name, name)
+        for definition, schema in excerpt["definitions"].items():
+            stored = schema["x-file"].split(" (")[0]
+            assert any(stored == name.split(" (")[0] for name in source["files"]) or "not stored" in schema["x-file"], (
+                path.name,
+                definition,
+            )
+        for type_version in excerpt["resources"]:
+            version = type_version.split("@")[1]
+            assert any(f"/{version}/" in file["path"] for file in source["files"].values()), (path.name, type_version)
+
+
+# ---------------------------------------------------------------------------------------------
+# Each mutation below is one mistake a compiler would catch; the checker must name it.
+# ---------------------------------------------------------------------------------------------
+
+FUNCTION_APP = str((MODULES / "functionapp.bicep").relative_to(ROOT))
+STORAGE = str((MODULES / "storage.bicep").relative_to(ROOT))
+ALERTS = str((MODULES / "alerts.bicep").relative_to(ROOT))
+KEY_VAULT = str((MODULES / "keyvault.bicep").relative_to(ROOT))
+IDENTITY = str((MODULES / "identity.bicep").relative_to(ROOT))
+
+Templates = dict[str, dict[str, Any]]
+
+
+def body(templates: Templates, module: str, symbol: str) -> dict[str, Any]:
+    return declaration_body(templates[module]["resources"][symbol])[0]
+
+
+def rename(mapping: dict[str, Any], old: str, new: str) -> None:
+    """Rename a key in place, keeping its position."""
+    items = [(new if key == old else key, value) for key, value in mapping.items()]
+    assert any(key == new for key, _ in items), f"{old} not found"
+    mapping.clear()
+    mapping.update(items)
+
+
+def httpsonly_misspelt(t: Templates) -> None:
+    rename(body(t, FUNCTION_APP, "site")["properties"], "httpsOnly", "httpOnly")
+
+
+def nested_property_misspelt(t: Templates) -> None:
+    scale = body(t, FUNCTION_APP, "site")["properties"]["functionAppConfig"]["scaleAndConcurrency"]
+    rename(scale, "maximumInstanceCount", "maximumInstanceCont")
+
+
+def runtime_enum_misspelt(t: Templates) -> None:
+    body(t, FUNCTION_APP, "site")["properties"]["functionAppConfig"]["runtime"]["name"] = "pyton"
+
+
+def tls_version_this_api_version_lacks(t: Templates) -> None:
+    body(t, STORAGE, "storage")["properties"]["minimumTlsVersion"] = "TLS1_3"
+
+
+def enum_in_a_variable_misspelt(t: Templates) -> None:
+    t[FUNCTION_APP]["variables"]["validationSignedIn"]["value"]["unauthenticatedClientAction"] = "RedirectToLoginPag"
+
+
+def enum_in_a_looped_resource_misspelt(t: Templates) -> None:
+    body(t, ALERTS, "alertRules")["properties"]["criteria"]["allOf"][0]["operator"] = "GreaterThen"
+
+
+def severity_from_the_loop_variable_out_of_range(t: Templates) -> None:
+    t[ALERTS]["variables"]["rules"]["value"][0]["severity"] = 5
+
+
+def budget_time_grain_misspelt(t: Templates) -> None:
+    body(t, ALERTS, "budget")["properties"]["timeGrain"] = "Montly"
+
+
+def vault_sku_misspelt(t: Templates) -> None:
+    body(t, KEY_VAULT, "vault")["properties"]["sku"]["name"] = "standart"
+
+
+def allowed_parameter_value_unknown_to_the_api(t: Templates) -> None:
+    declaration = t[STORAGE]["parameters"]["skuName"]
+    (allowed,) = [d for d in declaration["decorators"] if d["type"] == "allowed"]
+    allowed["argument"].append("Standard_GZRS2")
+
+
+def parameter_of_the_wrong_type(t: Templates) -> None:
+    t[FUNCTION_APP]["parameters"]["maximumInstanceCount"]["type"] = "string"
+
+
+def read_only_property_set(t: Templates) -> None:
+    body(t, FUNCTION_APP, "site")["properties"]["defaultHostName"] = "example.azurewebsites.net"
+
+
+def required_property_left_out(t: Templates) -> None:
+    del body(t, ALERTS, "budget")["properties"]["category"]
+
+
+def api_version_without_an_excerpt(t: Templates) -> None:
+    t[IDENTITY]["resources"]["identity"]["api_version"] = "2099-01-01"
+
+
+MUTATIONS: list[tuple[Callable[[Templates], None], str, str, str]] = [
+    # (mutation, resource symbol, path in the body, words the finding must contain)
+    (httpsonly_misspelt, "site", "properties.httpOnly", "unknown property 'httpOnly' (did you mean 'httpsOnly'?)"),
+    (
+        nested_property_misspelt,
+        "site",
+        "properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCont",
+        "unknown property 'maximumInstanceCont'",
+    ),
+    (runtime_enum_misspelt, "site", "properties.functionAppConfig.runtime.name", "'pyton' is not a value"),
+    (tls_version_this_api_version_lacks, "storage", "properties.minimumTlsVersion", "'TLS1_3' is not a value"),
+    (
+        enum_in_a_variable_misspelt,
+        "signIn",
+        "properties.globalValidation.unauthenticatedClientAction",
+        "'RedirectToLoginPag' is not a value",
+    ),
+    (enum_in_a_looped_resource_misspelt, "alertRules", "properties.criteria.allOf[0].operator", "'GreaterThen'"),
+    (severity_from_the_loop_variable_out_of_range, "alertRules", "properties.severity", "5 is not a value"),
+    (budget_time_grain_misspelt, "budget", "properties.timeGrain", "'Montly' is not a value"),
+    (vault_sku_misspelt, "vault", "properties.sku.name", "'standart' is not a value"),
+    (
+        allowed_parameter_value_unknown_to_the_api,
+        "storage",
+        "sku.name (parameter skuName allows 'Standard_GZRS2')",
+        "'Standard_GZRS2' is not a value",
+    ),
+    (
+        parameter_of_the_wrong_type,
+        "site",
+        "properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount",
+        "parameter maximumInstanceCount is a str, the API wants number",
+    ),
+    (read_only_property_set, "site", "properties.defaultHostName", "read-only"),
+    (required_property_left_out, "budget", "properties.category", "required by the API but not set"),
+    (api_version_without_an_excerpt, "identity", "", "no excerpt of the REST specification"),
+]
+
+
+@pytest.mark.parametrize(("mutate", "symbol", "path", "words"), MUTATIONS, ids=[m[0].__name__ for m in MUTATIONS])
+def test_the_check_names_each_mistake(
+    templates: Templates, mutate: Callable[[Templates], None], symbol: str, path: str, words: str
+) -> None:
+    mutated = copy.deepcopy(templates)
+    mutate(mutated)
+    findings = check(mutated).findings
+    assert len(findings) == 1, "\n".join(map(str, findings))
+    (finding,) = findings
+    assert f": {symbol} (" in finding.resource
+    assert finding.path == path
+    assert words in finding.problem
