@@ -75,6 +75,7 @@ class Finding:
 class Report:
     findings: list[Finding] = field(default_factory=list)
     checked: list[str] = field(default_factory=list)
+    properties: int = 0  # property names looked up in a schema, over all resources
 
 
 class MissingDefinition(Exception):
@@ -307,12 +308,12 @@ class Checker:
     resource: str
     definitions: dict[str, Any]
     scope: Scope
-    findings: list[Finding]
+    report_to: Report
 
     def report(self, path: str, problem: str) -> None:
         finding = Finding(self.resource, path, problem)
-        if finding not in self.findings:
-            self.findings.append(finding)
+        if finding not in self.report_to.findings:
+            self.report_to.findings.append(finding)
 
     def value(self, value: Any, node: dict[str, Any], path: str) -> None:
         try:
@@ -351,6 +352,7 @@ class Checker:
             where = f"{path}.{key}" if path else key
             if not path and key in BICEP_KEYS:
                 continue  # the resource's own name, parent, scope, dependsOn: Bicep's, not the API's
+            self.report_to.properties += 1
             if key in schema.properties:
                 node = schema.properties[key]
                 if node.get("readOnly"):
@@ -401,7 +403,7 @@ def check_templates(templates: dict[str, dict[str, Any]], bodies: dict[str, Body
             resource = f"{label}: {symbol} ({type_version})"
             report.checked.append(resource)
             config, loop_items = declaration_body(declaration)
-            checker = Checker(resource, {}, Scope(template, loop_items), report.findings)
+            checker = Checker(resource, {}, Scope(template, loop_items), report)
             body = bodies.get(type_version)
             if body is None:
                 checker.report("", f"no excerpt of the REST specification for {type_version} in tests/infra/specs")
