@@ -274,8 +274,28 @@ def expression_alternatives(kind: str, body: dict[str, Any], scope: Scope, depth
         yield from alternatives(operands["false_value"], scope, depth + 1)
     elif body["type"] == "property_accessor" and all(isinstance(o, str) for o in operands.values()):
         yield from field_alternatives(operands["operand_1"], operands["operand_2"], scope, depth)
+    elif (misplaced := trailing_conditional(body)) is not None:
+        # pycep binds `?:` tighter than `!`, `&&` and `==`: `!a && b == 'x' ? [..] : []` comes
+        # out as not(and(a, equals(b, conditional('x', [..], [])))). In Bicep `?:` binds
+        # loosest, so such a value is the conditional's two branches.
+        yield from alternatives(misplaced["true_value"], scope, depth + 1)
+        yield from alternatives(misplaced["false_value"], scope, depth + 1)
     else:
         yield UNKNOWN
+
+
+def trailing_conditional(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The operands of a conditional at the end of an operator's last-operand chain, if any."""
+    while body["operands"]:
+        last = list(body["operands"].values())[-1]
+        found = expression(last)
+        if found is None or found[0] != "operator":
+            return None
+        body = found[1]
+        if body["type"] == "conditional":
+            operands: dict[str, Any] = body["operands"]
+            return operands
+    return None
 
 
 def field_alternatives(base: str, name: str, scope: Scope, depth: int) -> Iterator[Literal | Typed]:

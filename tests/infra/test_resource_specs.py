@@ -149,6 +149,11 @@ def required_property_left_out(t: Templates) -> None:
     del body(t, ALERTS, "budget")["properties"]["category"]
 
 
+def property_in_a_conditional_branch_misspelt(t: Templates) -> None:
+    receivers = body(t, ALERTS, "actionGroup")["properties"]["emailReceivers"]["operator"]["operands"]
+    rename(receivers["false_value"][0], "useCommonAlertSchema", "useCommonAlertSchem")
+
+
 def api_version_without_an_excerpt(t: Templates) -> None:
     t[IDENTITY]["resources"]["identity"]["api_version"] = "2099-01-01"
 
@@ -188,6 +193,12 @@ MUTATIONS: list[tuple[Callable[[Templates], None], str, str, str]] = [
     ),
     (read_only_property_set, "site", "properties.defaultHostName", "read-only"),
     (required_property_left_out, "budget", "properties.category", "required by the API but not set"),
+    (
+        property_in_a_conditional_branch_misspelt,
+        "actionGroup",
+        "properties.emailReceivers[0].useCommonAlertSchem",
+        "unknown property 'useCommonAlertSchem'",
+    ),
     (api_version_without_an_excerpt, "identity", "", "no excerpt of the REST specification"),
 ]
 
@@ -204,3 +215,18 @@ def test_the_check_names_each_mistake(
     assert f": {symbol} (" in finding.resource
     assert finding.path == path
     assert words in finding.problem
+
+
+def test_the_check_reads_through_pyceps_precedence_slip(templates: Templates) -> None:
+    """`!empty(alertPhone) && alertPhoneBy == 'sms' ? [phoneReceiver] : []` reaches pycep as a
+    conditional buried under `!`, `&&` and `==`; the receiver variable is still checked, in both
+    the SMS and the voice list."""
+    mutated = copy.deepcopy(templates)
+    rename(mutated[ALERTS]["variables"]["phoneReceiver"]["value"], "countryCode", "countyCode")
+    findings = check(mutated).findings
+    by_path = {finding.path: finding.problem for finding in findings}
+    assert len(findings) == 4, "\n".join(map(str, findings))
+    for receivers in ("smsReceivers", "voiceReceivers"):
+        where = f"properties.{receivers}[0]"
+        assert by_path[f"{where}.countyCode"] == "unknown property 'countyCode' (did you mean 'countryCode'?)"
+        assert by_path[f"{where}.countryCode"] == "required by the API but not set"
