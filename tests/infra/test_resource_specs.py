@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import BICEP_FILES, MODULES, ROOT, template_of
+from tests.infra.conftest import BICEP_FILES, ROOT, template_of
 from tests.infra.spec_check import SPECS, Report, check_templates, declaration_body, load_excerpts
 
 RESOURCE_DECLARATION = re.compile(r"^resource\s+\w+\s+'[^']+'", re.MULTILINE)
@@ -73,17 +73,38 @@ def test_every_excerpt_says_where_it_came_from() -> None:
 # Each mutation below is one mistake a compiler would catch; the checker must name it.
 # ---------------------------------------------------------------------------------------------
 
-FUNCTION_APP = str((MODULES / "functionapp.bicep").relative_to(ROOT))
-STORAGE = str((MODULES / "storage.bicep").relative_to(ROOT))
-ALERTS = str((MODULES / "alerts.bicep").relative_to(ROOT))
-KEY_VAULT = str((MODULES / "keyvault.bicep").relative_to(ROOT))
-IDENTITY = str((MODULES / "identity.bicep").relative_to(ROOT))
-
 Templates = dict[str, dict[str, Any]]
 
+# Resources are found by type, not by file, so the mutations follow a resource that moves.
+SITE = "Microsoft.Web/sites"
+SIGN_IN = "Microsoft.Web/sites/config"
+STORAGE = "Microsoft.Storage/storageAccounts"
+ALERT_RULES = "Microsoft.Insights/scheduledQueryRules"
+ACTION_GROUP = "Microsoft.Insights/actionGroups"
+BUDGET = "Microsoft.Consumption/budgets"
+VAULT = "Microsoft.KeyVault/vaults"
+IDENTITY = "Microsoft.ManagedIdentity/userAssignedIdentities"
 
-def body(templates: Templates, module: str, symbol: str) -> dict[str, Any]:
-    return declaration_body(templates[module]["resources"][symbol])[0]
+
+def declaration(templates: Templates, type_: str, name: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the template, the declaration) of the one resource of this type (and literal name)."""
+    found = [
+        (candidate, resource)
+        for candidate in templates.values()
+        for resource in candidate.get("resources", {}).values()
+        if resource["type"] == type_ and not resource["existing"]
+        if name is None or declaration_body(resource)[0].get("name") == name
+    ]
+    assert len(found) == 1, f"{len(found)} resources of type {type_} named {name}"
+    return found[0]
+
+
+def body(templates: Templates, type_: str, name: str | None = None) -> dict[str, Any]:
+    return declaration_body(declaration(templates, type_, name)[1])[0]
+
+
+def template(templates: Templates, type_: str) -> dict[str, Any]:
+    return declaration(templates, type_)[0]
 
 
 def rename(mapping: dict[str, Any], old: str, new: str) -> None:
@@ -95,124 +116,124 @@ def rename(mapping: dict[str, Any], old: str, new: str) -> None:
 
 
 def httpsonly_misspelt(t: Templates) -> None:
-    rename(body(t, FUNCTION_APP, "site")["properties"], "httpsOnly", "httpOnly")
+    rename(body(t, SITE)["properties"], "httpsOnly", "httpOnly")
 
 
 def nested_property_misspelt(t: Templates) -> None:
-    scale = body(t, FUNCTION_APP, "site")["properties"]["functionAppConfig"]["scaleAndConcurrency"]
+    scale = body(t, SITE)["properties"]["functionAppConfig"]["scaleAndConcurrency"]
     rename(scale, "maximumInstanceCount", "maximumInstanceCont")
 
 
 def runtime_enum_misspelt(t: Templates) -> None:
-    body(t, FUNCTION_APP, "site")["properties"]["functionAppConfig"]["runtime"]["name"] = "pyton"
+    body(t, SITE)["properties"]["functionAppConfig"]["runtime"]["name"] = "pyton"
 
 
 def tls_version_this_api_version_lacks(t: Templates) -> None:
-    body(t, STORAGE, "storage")["properties"]["minimumTlsVersion"] = "TLS1_3"
+    body(t, STORAGE)["properties"]["minimumTlsVersion"] = "TLS1_3"
 
 
 def enum_in_a_variable_misspelt(t: Templates) -> None:
-    t[FUNCTION_APP]["variables"]["validationSignedIn"]["value"]["unauthenticatedClientAction"] = "RedirectToLoginPag"
+    template(t, SITE)["variables"]["validationSignedIn"]["value"]["unauthenticatedClientAction"] = "RedirectToLoginPag"
 
 
 def enum_in_a_looped_resource_misspelt(t: Templates) -> None:
-    body(t, ALERTS, "alertRules")["properties"]["criteria"]["allOf"][0]["operator"] = "GreaterThen"
+    body(t, ALERT_RULES)["properties"]["criteria"]["allOf"][0]["operator"] = "GreaterThen"
 
 
 def severity_from_the_loop_variable_out_of_range(t: Templates) -> None:
-    t[ALERTS]["variables"]["rules"]["value"][0]["severity"] = 5
+    template(t, ALERT_RULES)["variables"]["rules"]["value"][0]["severity"] = 5
 
 
 def budget_time_grain_misspelt(t: Templates) -> None:
-    body(t, ALERTS, "budget")["properties"]["timeGrain"] = "Montly"
+    body(t, BUDGET)["properties"]["timeGrain"] = "Montly"
 
 
 def vault_sku_misspelt(t: Templates) -> None:
-    body(t, KEY_VAULT, "vault")["properties"]["sku"]["name"] = "standart"
+    body(t, VAULT)["properties"]["sku"]["name"] = "standart"
 
 
 def allowed_parameter_value_unknown_to_the_api(t: Templates) -> None:
-    declaration = t[STORAGE]["parameters"]["skuName"]
+    declaration = template(t, STORAGE)["parameters"]["skuName"]
     (allowed,) = [d for d in declaration["decorators"] if d["type"] == "allowed"]
     allowed["argument"].append("Standard_GZRS2")
 
 
 def parameter_of_the_wrong_type(t: Templates) -> None:
-    t[FUNCTION_APP]["parameters"]["maximumInstanceCount"]["type"] = "string"
+    template(t, SITE)["parameters"]["maximumInstanceCount"]["type"] = "string"
 
 
 def read_only_property_set(t: Templates) -> None:
-    body(t, FUNCTION_APP, "site")["properties"]["defaultHostName"] = "example.azurewebsites.net"
+    body(t, SITE)["properties"]["defaultHostName"] = "example.azurewebsites.net"
 
 
 def required_property_left_out(t: Templates) -> None:
-    del body(t, ALERTS, "budget")["properties"]["category"]
+    del body(t, BUDGET)["properties"]["category"]
 
 
 def property_in_a_conditional_branch_misspelt(t: Templates) -> None:
-    receivers = body(t, ALERTS, "actionGroup")["properties"]["emailReceivers"]["operator"]["operands"]
+    receivers = body(t, ACTION_GROUP)["properties"]["emailReceivers"]["operator"]["operands"]
     rename(receivers["false_value"][0], "useCommonAlertSchema", "useCommonAlertSchem")
 
 
 def api_version_without_an_excerpt(t: Templates) -> None:
-    t[IDENTITY]["resources"]["identity"]["api_version"] = "2099-01-01"
+    declaration(t, IDENTITY)[1]["api_version"] = "2099-01-01"
 
 
 MUTATIONS: list[tuple[Callable[[Templates], None], str, str, str]] = [
-    # (mutation, resource symbol, path in the body, words the finding must contain)
-    (httpsonly_misspelt, "site", "properties.httpOnly", "unknown property 'httpOnly' (did you mean 'httpsOnly'?)"),
+    # (mutation, resource type, path in the body, words the finding must contain)
+    (httpsonly_misspelt, SITE, "properties.httpOnly", "unknown property 'httpOnly' (did you mean 'httpsOnly'?)"),
     (
         nested_property_misspelt,
-        "site",
+        SITE,
         "properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCont",
         "unknown property 'maximumInstanceCont'",
     ),
-    (runtime_enum_misspelt, "site", "properties.functionAppConfig.runtime.name", "'pyton' is not a value"),
-    (tls_version_this_api_version_lacks, "storage", "properties.minimumTlsVersion", "'TLS1_3' is not a value"),
+    (runtime_enum_misspelt, SITE, "properties.functionAppConfig.runtime.name", "'pyton' is not a value"),
+    (tls_version_this_api_version_lacks, STORAGE, "properties.minimumTlsVersion", "'TLS1_3' is not a value"),
     (
         enum_in_a_variable_misspelt,
-        "signIn",
+        SIGN_IN,
         "properties.globalValidation.unauthenticatedClientAction",
         "'RedirectToLoginPag' is not a value",
     ),
-    (enum_in_a_looped_resource_misspelt, "alertRules", "properties.criteria.allOf[0].operator", "'GreaterThen'"),
-    (severity_from_the_loop_variable_out_of_range, "alertRules", "properties.severity", "5 is not a value"),
-    (budget_time_grain_misspelt, "budget", "properties.timeGrain", "'Montly' is not a value"),
-    (vault_sku_misspelt, "vault", "properties.sku.name", "'standart' is not a value"),
+    (enum_in_a_looped_resource_misspelt, ALERT_RULES, "properties.criteria.allOf[0].operator", "'GreaterThen'"),
+    (severity_from_the_loop_variable_out_of_range, ALERT_RULES, "properties.severity", "5 is not a value"),
+    (budget_time_grain_misspelt, BUDGET, "properties.timeGrain", "'Montly' is not a value"),
+    (vault_sku_misspelt, VAULT, "properties.sku.name", "'standart' is not a value"),
     (
         allowed_parameter_value_unknown_to_the_api,
-        "storage",
+        STORAGE,
         "sku.name (parameter skuName allows 'Standard_GZRS2')",
         "'Standard_GZRS2' is not a value",
     ),
     (
         parameter_of_the_wrong_type,
-        "site",
+        SITE,
         "properties.functionAppConfig.scaleAndConcurrency.maximumInstanceCount",
         "parameter maximumInstanceCount is a str, the API wants number",
     ),
-    (read_only_property_set, "site", "properties.defaultHostName", "read-only"),
-    (required_property_left_out, "budget", "properties.category", "required by the API but not set"),
+    (read_only_property_set, SITE, "properties.defaultHostName", "read-only"),
+    (required_property_left_out, BUDGET, "properties.category", "required by the API but not set"),
     (
         property_in_a_conditional_branch_misspelt,
-        "actionGroup",
+        ACTION_GROUP,
         "properties.emailReceivers[0].useCommonAlertSchem",
         "unknown property 'useCommonAlertSchem'",
     ),
-    (api_version_without_an_excerpt, "identity", "", "no excerpt of the REST specification"),
+    (api_version_without_an_excerpt, IDENTITY, "", "no excerpt of the REST specification"),
 ]
 
 
-@pytest.mark.parametrize(("mutate", "symbol", "path", "words"), MUTATIONS, ids=[m[0].__name__ for m in MUTATIONS])
+@pytest.mark.parametrize(("mutate", "type_", "path", "words"), MUTATIONS, ids=[m[0].__name__ for m in MUTATIONS])
 def test_the_check_names_each_mistake(
-    templates: Templates, mutate: Callable[[Templates], None], symbol: str, path: str, words: str
+    templates: Templates, mutate: Callable[[Templates], None], type_: str, path: str, words: str
 ) -> None:
     mutated = copy.deepcopy(templates)
     mutate(mutated)
     findings = check(mutated).findings
     assert len(findings) == 1, "\n".join(map(str, findings))
     (finding,) = findings
-    assert f": {symbol} (" in finding.resource
+    assert f" ({type_}@" in finding.resource
     assert finding.path == path
     assert words in finding.problem
 
@@ -222,7 +243,7 @@ def test_the_check_reads_through_pyceps_precedence_slip(templates: Templates) ->
     conditional buried under `!`, `&&` and `==`; the receiver variable is still checked, in both
     the SMS and the voice list."""
     mutated = copy.deepcopy(templates)
-    rename(mutated[ALERTS]["variables"]["phoneReceiver"]["value"], "countryCode", "countyCode")
+    rename(template(mutated, ACTION_GROUP)["variables"]["phoneReceiver"]["value"], "countryCode", "countyCode")
     findings = check(mutated).findings
     by_path = {finding.path: finding.problem for finding in findings}
     assert len(findings) == 4, "\n".join(map(str, findings))
