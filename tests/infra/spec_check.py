@@ -341,6 +341,9 @@ class Checker:
         except MissingDefinition as missing:
             self.report(path, f"the excerpt lacks definition {missing}; copy it from the specification")
             return
+        if schema.read_only:
+            self.report(path, "read-only: the API ignores or refuses a value here")
+            return
         for alternative in alternatives(value, self.scope):
             if isinstance(alternative, Typed):
                 self.typed(alternative, schema, path)
@@ -374,11 +377,7 @@ class Checker:
                 continue  # the resource's own name, parent, scope, dependsOn: Bicep's, not the API's
             self.report_to.properties += 1
             if key in schema.properties:
-                node = schema.properties[key]
-                if node.get("readOnly"):
-                    self.report(where, "read-only: the API ignores or refuses a value here")
-                else:
-                    self.value(item, node, where)
+                self.value(item, schema.properties[key], where)
             elif isinstance(schema.additional, dict):
                 self.value(item, schema.additional, where)
             elif schema.additional is True or not schema.properties:

@@ -166,6 +166,10 @@ def read_only_property_set(t: Templates) -> None:
     body(t, SITE)["properties"]["defaultHostName"] = "example.azurewebsites.net"
 
 
+def read_only_definition_set(t: Templates) -> None:
+    body(t, STORAGE)["sku"]["tier"] = "Standard"  # common.json's Tier is read-only as a whole
+
+
 def required_property_left_out(t: Templates) -> None:
     del body(t, BUDGET)["properties"]["category"]
 
@@ -213,6 +217,7 @@ MUTATIONS: list[tuple[Callable[[Templates], None], str, str, str]] = [
         "parameter maximumInstanceCount is a str, the API wants number",
     ),
     (read_only_property_set, SITE, "properties.defaultHostName", "read-only"),
+    (read_only_definition_set, STORAGE, "sku.tier", "read-only"),
     (required_property_left_out, BUDGET, "properties.category", "required by the API but not set"),
     (
         property_in_a_conditional_branch_misspelt,
