@@ -115,6 +115,14 @@ def check_deployment(path: Path, document: dict[str, Any]) -> list[str]:
     base = deployment.get("publicBaseUrl")
     if base and not (isinstance(base, str) and base.startswith("https://") and not base.endswith("/")):
         problems.append(f"deployment.publicBaseUrl must start with https:// and not end with / (got {base!r})")
+    concurrency = deployment.get("httpPerInstanceConcurrency")
+    if concurrency is not None and not (
+        isinstance(concurrency, int) and not isinstance(concurrency, bool) and 1 <= concurrency <= 1000
+    ):
+        problems.append(
+            "deployment.httpPerInstanceConcurrency must be a whole number from 1 to 1000, the HTTP requests "
+            f"one instance serves at once (got {concurrency!r})"
+        )
     problems += check_alerts(deployment)
     if organisation.get("id") != path.stem:
         problems.append(f"organisation.id ({organisation.get('id')!r}) must equal the file name ({path.stem!r})")

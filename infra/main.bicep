@@ -123,6 +123,11 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
+@description('Optional. Most HTTP requests one instance serves at once before Flex Consumption adds another. Python apps get 1 when it is unset (learn.microsoft.com/azure/azure-functions/functions-concurrency), which makes every concurrent request a new instance and a cold start; the web handlers wait on storage and Twilio without blocking the event loop, so an instance carries many: 16 for 2048 MB; about 8 for a 512 MB instance (a quarter core), whose CPU runs out first.')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
+
 @description('Optional. Days Log Analytics keeps logs and telemetry.')
 @minValue(30)
 @maxValue(730)
@@ -230,30 +235,12 @@ var twilioAuthTokenSecretName = 'twilio-auth-token'
 var adminTokenSecretName = 'admin-token'
 var phoneKeySecretName = 'phone-key-secret'
 
-// Paths App Service Authentication leaves open when it is on: the resident pages and API and the
-// Twilio webhooks. Everything else, /manage and /api/admin included, needs an Entra ID sign-in
-// (or token): there the app trusts the sign-in headers, so the platform must be the one setting them.
-var publicPaths = [
-  '/'
-  '/verify'
-  '/verify/*'
-  '/thanks'
-  '/thanks/*'
-  '/withdraw'
-  '/static/*'
-  '/favicon.ico'
-  '/robots.txt'
-  '/healthz'
-  '/api/themes'
-  '/api/themes/*'
-  '/api/interests'
-  '/api/interests/*'
-  '/api/sms/inbound'
-  '/api/sms/status'
-  '/api/openapi.json'
-  '/api/docs'
-  '/docs/oauth2-redirect'
-]
+// Paths App Service Authentication leaves open when it is on: every route the web app serves except
+// the operators' (/manage, /api/admin), written from the app's routes by infra/public_paths.py
+// (tests/infra checks the file is current). excludedPaths cannot say "all but /manage": an entry is
+// a path or a path/* prefix, with no negation (see public_paths.py). On /manage and /api/admin the
+// app trusts the sign-in headers, so the platform must be the one setting them.
+var publicPaths = loadJsonContent('public-paths.json')
 
 // ---------------------------------------------------------------------------------------------
 // Resources
@@ -364,6 +351,7 @@ module functionApp 'modules/functionapp.bicep' = {
     publicBaseUrl: publicBaseUrl
     maximumInstanceCount: maximumInstanceCount
     instanceMemoryMB: instanceMemoryMB
+    httpPerInstanceConcurrency: httpPerInstanceConcurrency
     adminSignInClientId: adminSignInClientId
     adminSignInExcludedPaths: publicPaths
     tags: allTags

@@ -48,6 +48,11 @@ param maximumInstanceCount int = 40
 ])
 param instanceMemoryMB int = 2048
 
+@description('Optional. Most HTTP requests one instance handles at once (scaleAndConcurrency.triggers.http.perInstanceConcurrency); beyond it the plan adds an instance. Unset, Python apps get 1 (learn.microsoft.com/azure/azure-functions/functions-concurrency: "For Python apps, the default HTTP trigger concurrency for all instances sizes is 1").')
+@minValue(1)
+@maxValue(1000)
+param httpPerInstanceConcurrency int = 16
+
 @description('Optional. Client ID of an Entra ID app registration that signs operators in to the admin pages. Empty: App Service Authentication stays off and ADMIN_TOKEN alone protects the admin routes.')
 param adminSignInClientId string = ''
 
@@ -148,6 +153,13 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         maximumInstanceCount: maximumInstanceCount
         instanceMemoryMB: instanceMemoryMB
+        // The web app is async and its handlers do not block the event loop (docs/architecture.md),
+        // so one instance serves many residents at once instead of one cold start per request.
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'

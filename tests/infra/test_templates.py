@@ -3,7 +3,10 @@ conventions, and keep the security settings issue 5 asks for."""
 
 from __future__ import annotations
 
+import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -233,13 +236,29 @@ def test_names_derive_from_the_prefix_and_a_unique_token(main_template: dict[str
     assert "unique_string" in token and "namePrefix" in token
 
 
+def sign_in_exclusions(main_template: dict[str, Any]) -> set[str]:
+    """main.bicep's publicPaths: loadJsonContent of a file beside it (or, once, a literal list)."""
+    value = main_template["variables"]["publicPaths"]["value"]
+    if isinstance(value, list):
+        return set(value)
+    function = value["function"]
+    assert function["type"] == "load_json_content", f"publicPaths is {function['type']}"
+    loaded = json.loads((INFRA / function["parameters"]["file_path"]).read_text(encoding="utf-8"))
+    assert isinstance(loaded, list) and all(isinstance(p, str) for p in loaded)
+    return set(loaded)
+
+
 def test_admin_sign_in_leaves_public_routes_and_webhooks_open(main_template: dict[str, Any]) -> None:
-    paths = set(main_template["variables"]["publicPaths"]["value"])
-    for public in ("/", "/verify", "/thanks", "/static/*", "/api/themes", "/api/interests", "/api/interests/*"):
+    paths = sign_in_exclusions(main_template)
+    for public in ("/", "/verify", "/static/*", "/api/themes", "/api/interests", "/api/interests/*"):
         assert public in paths
     assert {"/api/sms/inbound", "/api/sms/status", "/api/openapi.json"} <= paths
-    admin = [p for p in paths if p.startswith(("/manage", "/admin", "/api/admin")) or p in {"/*", "/api/*"}]
+    admin = [p for p in paths if p.startswith(("/manage", "/admin", "/api/admin", "/dev")) or p in {"/*", "/api/*"}]
     assert not admin, f"admin routes stay behind sign-in: {admin}"
+    module = template_of(parse_bicep([MODULES / "functionapp.bicep"]), MODULES / "functionapp.bicep")
+    assert module["variables"]["validationSignedIn"]["value"]["excludedPaths"] == "adminSignInExcludedPaths"
+    call = main_template["modules"]["functionApp"]["config"]["params"]
+    assert call["adminSignInExcludedPaths"] == "publicPaths"
 
 
 def test_infra_holds_no_bicepparam_files() -> None:
@@ -252,23 +271,47 @@ def excluded(path: str, patterns: set[str]) -> bool:
     return any(path == p or (p.endswith("/*") and path.startswith(p[:-1])) for p in patterns)
 
 
+def served(routes: Any, prefix: str = "") -> list[str]:
+    """Every concrete path the app answers, parameters filled in: FastAPI keeps an included router
+    as a branch (its own path empty, its routes in original_router); a Mount serves what is below."""
+    found: list[str] = []
+    for route in routes:
+        branch = getattr(route, "original_router", None)
+        if branch is not None:
+            found += served(branch.routes, prefix + (getattr(route.include_context, "prefix", "") or ""))
+            continue
+        path = prefix + re.sub(r"\{[^}]+\}", "x", getattr(route, "path", ""))
+        if route.__class__.__name__ == "Mount":
+            found.append(path + "/x")
+        elif path:
+            found.append(path)
+    return found
+
+
 def test_sign_in_exclusions_match_the_apps_routes(main_template: dict[str, Any]) -> None:
-    """Every public route of the app is excluded from the Entra ID sign-in (else it would close
-    to residents and Twilio when sign-in is on), and no admin or development route is."""
+    """Every route a resident, member, facilitator or Twilio reaches is excluded from the Entra ID
+    sign-in (else it redirects them to Microsoft's login when sign-in is on); /manage, /api/admin
+    and /dev are not. Walks the included routers: the app's top level holds only branches."""
     from shared.web.app import create_app
 
     app = create_app(lambda: None)  # type: ignore[arg-type, return-value]
-    patterns = set(main_template["variables"]["publicPaths"]["value"])
-    closed, opened = [], []
-    for route in app.routes:
-        path = re.sub(r"\{[^}]+\}", "x", getattr(route, "path", ""))
-        path = path + "/x" if route.__class__.__name__ == "Mount" else path
-        if not path:
-            continue
-        private = path.startswith(("/manage", "/api/admin", "/dev/"))
-        if private and excluded(path, patterns):
-            opened.append(path)
-        if not private and not excluded(path, patterns):
-            closed.append(path)
-    assert not closed, f"public routes missing from publicPaths in infra/main.bicep: {sorted(set(closed))}"
+    patterns = sign_in_exclusions(main_template)
+    paths = served(app.routes)
+    private = [p for p in paths if p.startswith(("/manage", "/api/admin", "/dev/"))]
+    public = [p for p in paths if p not in private]
+    # The walk sees the whole app: these exist today, and far more routes than the four of the top level.
+    assert {"/privacy", "/accessibility", "/withdraw/confirm", "/f/x", "/api/sms/inbound", "/static/x"} <= set(public)
+    assert {"/manage", "/api/admin/facilitators"} <= set(private)
+    assert len(paths) >= 50 and len(set(public)) >= 15, (len(paths), len(set(public)))
+    closed = [p for p in public if not excluded(p, patterns)]
+    opened = [p for p in private if excluded(p, patterns)]
+    assert not closed, f"public routes behind the sign-in (run infra/public_paths.py): {sorted(set(closed))}"
     assert not opened, f"admin or development routes excluded from sign-in: {sorted(set(opened))}"
+
+
+def test_the_public_paths_file_is_what_the_app_serves() -> None:
+    """infra/public-paths.json is regenerated whenever a route changes (else the check fails)."""
+    done = subprocess.run(
+        [sys.executable, str(INFRA / "public_paths.py"), "--check"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
