@@ -4,15 +4,19 @@
 #   infra/deploy.sh <municipality> [--dry-run] [--validate] [--principal-type User|ServicePrincipal|Group]
 #
 # 1. validates                           (az bicep build; az deployment group what-if)
-#    - creates the (empty) resource group what-if needs, and recovers a soft-deleted Key Vault
-#      of this instance's name (a deleted resource group's vault blocks the name for 90 days)
+#    - creates the resource group what-if needs only when it does not exist, with the file's tags
+#      (an existing group, its tags and its region are left alone), and recovers a soft-deleted
+#      Key Vault of this instance's name (a deleted resource group's vault blocks the name for 90 days)
 # 2. deploys infra/main.bicep            (az deployment group create)
 # 3. writes the Key Vault secrets        (az keyvault secret set --file, never a value in argv):
 #    TWILIO_AUTH_TOKEN from the environment; ADMIN_TOKEN from the environment or, the first
 #    time only, a random one; phone-key-secret, random, the first time only
 # 4. publishes the app package           (az functionapp deployment source config-zip, remote
-#    build; retried while the new identity's roles propagate)
-# 5. prints the form's URL and the Twilio webhook URLs
+#    build; within GRUPPSTART_PUBLISH_TIMEOUT seconds (900), retried only on the refusals a new
+#    identity's role assignment gives while it propagates)
+# 5. deploys the monthly budget          (infra/budget.bicep, a deployment of its own: where the
+#    subscription cannot have a budget, a CSP "Azure plan", it warns and says what to do instead)
+# 6. prints the form's URL and the Twilio webhook URLs
 #
 # Every step is idempotent: a second run with the same file and tokens changes nothing (a secret
 # is written only when it is missing or differs, an existing admin token is never rotated, and
@@ -21,8 +25,9 @@
 # --validate runs step 1 only and changes nothing (no resource group, no recovery).
 # --principal-type says what signed in (default: from az account show; azd passes
 # AZURE_PRINCIPAL_TYPE). The deployer's object ID comes from its own access token: no Graph call.
-# --step secrets|urls|budget-start runs one step with the deployment's outputs from the
-# environment (AZURE_KEY_VAULT_NAME, AZURE_FUNCTION_APP_ID, PUBLIC_BASE_URL); the azd hooks use it.
+# --step secrets|urls|budget runs one step with the deployment's outputs from the environment
+# (AZURE_KEY_VAULT_NAME, AZURE_FUNCTION_APP_ID, PUBLIC_BASE_URL, AZURE_ACTION_GROUP_ID); the azd
+# hooks use it.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -32,7 +37,7 @@ cd "$ROOT"
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-  sed -n '2,25p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+  sed -n '2,31p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
 }
 
 DRY_RUN=false
@@ -48,7 +53,7 @@ while [ $# -gt 0 ]; do
       [ $# -ge 2 ] || { echo "error: --principal-type needs User, ServicePrincipal or Group" >&2; exit 2; }
       PRINCIPAL_TYPE="$2"; shift ;;
     --step)
-      [ $# -ge 2 ] || { echo "error: --step needs secrets, urls or budget-start" >&2; exit 2; }
+      [ $# -ge 2 ] || { echo "error: --step needs secrets, urls or budget" >&2; exit 2; }
       STEP="$2"; shift ;;
     -h|--help) usage; exit 0 ;;
     -*) echo "error: unknown option $1" >&2; usage >&2; exit 2 ;;
@@ -58,7 +63,7 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-case "$STEP" in all|secrets|urls|budget-start) ;; *) echo "error: --step must be secrets, urls or budget-start" >&2; exit 2 ;; esac
+case "$STEP" in all|secrets|urls|budget) ;; *) echo "error: --step must be secrets, urls or budget" >&2; exit 2 ;; esac
 case "$PRINCIPAL_TYPE" in ""|User|ServicePrincipal|Group) ;;
   *) echo "error: --principal-type must be User, ServicePrincipal or Group (got $PRINCIPAL_TYPE)" >&2; exit 2 ;;
 esac
@@ -91,7 +96,10 @@ while IFS=$'\t' read -r key value; do
 done < <("$PY" infra/deploy_params.py "$MUNICIPALITY" --fields --no-validate --quiet)
 if [ -z "$ID" ] || [ -z "$LOCATION" ]; then die "cannot read the municipality file for $MUNICIPALITY"; fi
 DEPLOYMENT_NAME="gruppstart-$ID"
-BUDGET_NAME="gruppstart-monthly"  # main.bicep's budgetName; tests/infra checks they agree
+BUDGET_NAME="gruppstart-monthly"  # infra/budget.bicep's budgetName; tests/infra checks they agree
+GROUP_TAGS=()
+while IFS= read -r tag; do [ -n "$tag" ] && GROUP_TAGS+=("$tag"); done \
+  < <("$PY" infra/deploy_params.py "$MUNICIPALITY" --group-tags --no-validate --quiet)
 
 umask 077  # the secret files below are readable by this user only
 WORKDIR="$(mktemp -d)"
@@ -221,25 +229,30 @@ provision() {
     sed 's/^/#   /' "$parameters" >&3
   fi
 
-  note "1. validate: compile the template, then what-if against what exists"
+  note "1. validate: compile the templates, then what-if against what exists"
   run az bicep build --file infra/main.bicep --outfile "$template"
+  run az bicep build --file infra/budget.bicep --outfile "$WORKDIR/budget.json"
   deployer
-  if $VALIDATE_ONLY; then
-    if [ "$(capture true az group exists --name "$RESOURCE_GROUP")" != true ]; then
+  # An existing group is never touched: `az group create` on it would replace its tags (which a
+  # required-tag policy denies) and fails when the group was made in another region.
+  # (A dry run shows the create when deploying, and the what-if when validating.)
+  if [ "$(capture "$VALIDATE_ONLY" az group exists --name "$RESOURCE_GROUP")" != true ]; then
+    if $VALIDATE_ONLY; then
       note "resource group $RESOURCE_GROUP does not exist yet: a deployment creates everything; nothing to compare"
       exists=false
+    else
+      $DRY_RUN && note "only when the group does not exist (else it is left as it is, tags and region included):"
+      run az group create --name "$RESOURCE_GROUP" --location "$LOCATION" --tags "${GROUP_TAGS[@]}" --output none
     fi
   else
-    run az group create --name "$RESOURCE_GROUP" --location "$LOCATION" \
-      --tags app=gruppstart "municipality=$ID" --output none
+    note "resource group $RESOURCE_GROUP exists: left as it is (its tags and region are not changed)"
   fi
   if $exists; then
     if $VALIDATE_ONLY; then recover_vault report; else recover_vault recover; fi
   fi
-  budget_start
   local deploy_args=(--resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME"
     --template-file infra/main.bicep --parameters "@$parameters"
-    --parameters "deployerPrincipalId=$DEPLOYER_ID" "deployerPrincipalType=$DEPLOYER_TYPE" "budgetStartDate=$BUDGET_START")
+    --parameters "deployerPrincipalId=$DEPLOYER_ID" "deployerPrincipalType=$DEPLOYER_TYPE")
   if $exists; then
     run az deployment group what-if "${deploy_args[@]}"
   fi
@@ -257,6 +270,7 @@ provision() {
     AZURE_FUNCTION_APP_ID="$(output AZURE_FUNCTION_APP_ID)"
     AZURE_KEY_VAULT_NAME="$(output AZURE_KEY_VAULT_NAME)"
     PUBLIC_BASE_URL="$(output PUBLIC_BASE_URL)"
+    AZURE_ACTION_GROUP_ID="$(output AZURE_ACTION_GROUP_ID)"
   fi
 }
 
@@ -355,21 +369,78 @@ secrets() {
 }
 
 # ---- 4: app package ------------------------------------------------------------------------------
-publish() {
-  local package="$WORKDIR/gruppstart.zip"
-  note "4. upload the app (Azure builds requirements.txt, hash-checked)"
-  run "$PY" infra/package.py --output "$package"
-  # Right after a first deployment the identity's storage role may not apply yet (403).
-  show az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" \
-    --name "$AZURE_FUNCTION_APP_NAME" --src "$package" --build-remote true --output none
-  $DRY_RUN && note "retried up to 6 times, $RETRY_WAIT s apart, while the new roles propagate"
-  $DRY_RUN || retry 6 "$RETRY_WAIT" "upload refused, likely the new identity's role not applied yet" \
-    az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" \
-      --name "$AZURE_FUNCTION_APP_NAME" --src "$package" --build-remote true --output none \
-    || die "the upload failed 6 times; run infra/deploy.sh $MUNICIPALITY again in a few minutes (nothing else needs undoing)"
+PUBLISH_TIMEOUT="${GRUPPSTART_PUBLISH_TIMEOUT:-900}"  # seconds; a remote build takes a few minutes
+PUBLISH_TRIES=6
+
+# What a fresh role assignment answers until it applies (it can take minutes:
+# learn.microsoft.com/azure/role-based-access-control/troubleshooting#symptom---role-assignment-changes-are-not-being-detected):
+# 403 AuthorizationPermissionMismatch / AuthorizationFailure from storage, or "does not have
+# authorization" from ARM. Anything else (a bad package, a build error, a missing app) is not retried.
+ROLE_NOT_YET_APPLIED='AuthorizationPermissionMismatch|AuthorizationFailure|does not have authorization|Status Code: 403|\(403\)|403 Forbidden'
+
+publish_once() {  # publish_once PACKAGE: one upload within the timeout; its errors go to publish.err and stderr
+  local status=0 limit=()
+  command -v timeout >/dev/null 2>&1 && limit=(timeout --kill-after=30 "$PUBLISH_TIMEOUT")
+  ${limit[@]+"${limit[@]}"} az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" \
+    --name "$AZURE_FUNCTION_APP_NAME" --src "$1" --build-remote true --output none 2>"$WORKDIR/publish.err" || status=$?
+  cat "$WORKDIR/publish.err" >&2
+  return "$status"
 }
 
-# ---- 5: what to paste where --------------------------------------------------------------------
+publish() {
+  local package="$WORKDIR/gruppstart.zip" attempt status
+  note "4. upload the app (Azure builds requirements.txt, hash-checked)"
+  run "$PY" infra/package.py --output "$package"
+  show az functionapp deployment source config-zip --resource-group "$RESOURCE_GROUP" \
+    --name "$AZURE_FUNCTION_APP_NAME" --src "$package" --build-remote true --output none
+  if $DRY_RUN; then
+    note "given up after $PUBLISH_TIMEOUT s (GRUPPSTART_PUBLISH_TIMEOUT); retried up to $PUBLISH_TRIES times, $RETRY_WAIT s apart, only while Azure refuses it for a role not applied yet (403); any other error stops the run"
+    return
+  fi
+  for ((attempt = 1; ; attempt++)); do
+    status=0
+    publish_once "$package" || status=$?
+    [ "$status" -eq 0 ] && return 0
+    if [ "$status" -eq 124 ] || [ "$status" -eq 137 ]; then
+      die "the upload did not finish within $PUBLISH_TIMEOUT s. The app may still be building: look at its Deployment Center in the portal, then run infra/deploy.sh $MUNICIPALITY again (or raise GRUPPSTART_PUBLISH_TIMEOUT)"
+    fi
+    grep -qE "$ROLE_NOT_YET_APPLIED" "$WORKDIR/publish.err" \
+      || die "the upload failed (see the error above); it is not the wait for a new role, so it is not retried. Fix what it names and run infra/deploy.sh $MUNICIPALITY again"
+    [ "$attempt" -lt "$PUBLISH_TRIES" ] \
+      || die "the upload failed $PUBLISH_TRIES times; run infra/deploy.sh $MUNICIPALITY again in a few minutes (nothing else needs undoing)"
+    echo "  (upload refused, likely the new identity's role not applied yet: waiting $RETRY_WAIT s, try $attempt of $PUBLISH_TRIES)" >&2
+    sleep "$RETRY_WAIT"
+  done
+}
+
+# ---- 5: the budget, a deployment of its own -----------------------------------------------------
+# Cost Management budgets exist only for some subscription offers: a CSP "Azure plan" (how many
+# municipalities buy Azure) answers 422, "supports only Enterprise Agreement, Web direct and
+# Microsoft Customer Agreement" (learn.microsoft.com/azure/cost-management-billing/costs/understand-cost-mgt-data#supported-microsoft-azure-offers).
+# So a refused budget warns and says what to do; everything before it is already in place.
+BUDGET_WARNING="the monthly budget was not created (see the error above). If this subscription is bought through a CSP partner (an \"Azure plan\") or another offer without Cost Management budgets, set the budget where your billing is (your partner's portal, or a budget on the billing account) and ignore this warning; otherwise fix what the error names and run: infra/deploy.sh $MUNICIPALITY --step budget. The app itself is deployed."
+
+budget() {
+  local parameters="$WORKDIR/budget-parameters.json" status=0
+  note "5. the monthly budget (infra/budget.bicep; a failure here warns and stops nothing)"
+  budget_start
+  "$PY" infra/deploy_params.py "$MUNICIPALITY" --budget --no-validate --quiet >"$parameters"
+  local budget_args=(--resource-group "$RESOURCE_GROUP" --name "$DEPLOYMENT_NAME-budget"
+    --template-file infra/budget.bicep --parameters "@$parameters"
+    --parameters "budgetStartDate=$BUDGET_START" "actionGroupId=$AZURE_ACTION_GROUP_ID" --output none)
+  show az deployment group create "${budget_args[@]}"
+  if $DRY_RUN; then
+    note "when Azure takes it: the budget notices go to the action group and alertEmail"
+    note "when Azure refuses it (a CSP \"Azure plan\" answers 422): the run goes on and warns: $BUDGET_WARNING"
+    return
+  fi
+  az deployment group create "${budget_args[@]}" || status=$?
+  if [ "$status" -eq 0 ]; then note "budget $BUDGET_NAME: in place"; return; fi
+  printf 'warning: %s\n' "$BUDGET_WARNING" >&2
+  note "warning: the monthly budget was not created; see the warning on standard error"
+}
+
+# ---- 6: what to paste where --------------------------------------------------------------------
 urls() {
   local base="${PUBLIC_BASE_URL%/}"
   cat >&3 <<EOF
@@ -388,9 +459,13 @@ EOF
 
 # Outputs: from the deployment (all steps), from azd's environment (--step), else placeholders.
 if [ "$STEP" = all ]; then
-  unset AZURE_FUNCTION_APP_NAME AZURE_FUNCTION_APP_ID AZURE_KEY_VAULT_NAME PUBLIC_BASE_URL
-elif [ "$STEP" != budget-start ] && ! $DRY_RUN; then
-  for name in AZURE_KEY_VAULT_NAME AZURE_FUNCTION_APP_ID PUBLIC_BASE_URL; do
+  unset AZURE_FUNCTION_APP_NAME AZURE_FUNCTION_APP_ID AZURE_KEY_VAULT_NAME PUBLIC_BASE_URL AZURE_ACTION_GROUP_ID
+elif ! $DRY_RUN; then
+  case "$STEP" in
+    budget) needed=(AZURE_ACTION_GROUP_ID) ;;
+    *) needed=(AZURE_KEY_VAULT_NAME AZURE_FUNCTION_APP_ID PUBLIC_BASE_URL) ;;
+  esac
+  for name in "${needed[@]}"; do
     [ -n "${!name:-}" ] || die "--step $STEP needs $name from the deployment's outputs in the environment (azd provides it)"
   done
 fi
@@ -398,6 +473,7 @@ AZURE_FUNCTION_APP_NAME="${AZURE_FUNCTION_APP_NAME:-<AZURE_FUNCTION_APP_NAME>}"
 AZURE_FUNCTION_APP_ID="${AZURE_FUNCTION_APP_ID:-<AZURE_FUNCTION_APP_ID>}"
 AZURE_KEY_VAULT_NAME="${AZURE_KEY_VAULT_NAME:-<AZURE_KEY_VAULT_NAME>}"
 PUBLIC_BASE_URL="${PUBLIC_BASE_URL:-<PUBLIC_BASE_URL>}"
+AZURE_ACTION_GROUP_ID="${AZURE_ACTION_GROUP_ID:-<AZURE_ACTION_GROUP_ID>}"
 
 case "$STEP" in
   all)
@@ -405,9 +481,10 @@ case "$STEP" in
     if ! $VALIDATE_ONLY; then
       note "3. secrets"; secrets
       publish
+      budget
       urls
     fi ;;
   secrets) secrets ;;
   urls) urls ;;
-  budget-start) exec 3>/dev/null; budget_start; printf '%s\n' "$BUDGET_START" ;;
+  budget) budget ;;
 esac

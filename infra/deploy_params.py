@@ -10,6 +10,7 @@ Standard library only: operators run it with any python3. When the project's pac
 importable (make deps), the organisation is also validated with the app's own model.
 
     python3 infra/deploy_params.py infra/municipalities/region-jonkoping.json            # ARM parameters file on stdout
+    python3 infra/deploy_params.py infra/municipalities/region-jonkoping.json --budget   # infra/budget.bicep's
     python3 infra/deploy_params.py infra/municipalities/region-jonkoping.json --field location
     python3 infra/deploy_params.py infra/municipalities/region-jonkoping.json --azd infra/main.parameters.json
 """
@@ -30,7 +31,12 @@ MUNICIPALITIES = INFRA / "municipalities"
 PARAMETERS_SCHEMA = "https://schema.management.azure.com/schemas/2019-04-01/deploymentParameters.json#"
 
 # Template parameters a municipality file must not set: deploy.sh (or azd) fills them in.
-FILLED_IN_BY_DEPLOY = ("deployerPrincipalId", "deployerPrincipalType", "budgetStartDate")
+FILLED_IN_BY_DEPLOY = ("deployerPrincipalId", "deployerPrincipalType", "budgetStartDate", "actionGroupId")
+# Keys of "deployment" that are parameters of infra/budget.bicep, not of main.bicep: the budget is a
+# deployment of its own, so a subscription that refuses budgets (CSP "Azure plan") still gets the app.
+BUDGET_ONLY = ("monthlyBudget", "budgetAlertPercent")
+# Keys the budget template takes from the file as well (main.bicep takes them too).
+BUDGET_SHARED = ("alertEmail",)
 
 NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
@@ -123,6 +129,9 @@ def check_deployment(path: Path, document: dict[str, Any]) -> list[str]:
             "deployment.httpPerInstanceConcurrency must be a whole number from 1 to 1000, the HTTP requests "
             f"one instance serves at once (got {concurrency!r})"
         )
+    tags = deployment.get("tags")
+    if tags is not None and not (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())):
+        problems.append(f"deployment.tags must be an object of text values, e.g. {{\"costcentre\": \"4711\"}} (got {tags!r})")
     problems += check_alerts(deployment)
     if organisation.get("id") != path.stem:
         problems.append(f"organisation.id ({organisation.get('id')!r}) must equal the file name ({path.stem!r})")
@@ -170,14 +179,23 @@ def validate_organisation(document: dict[str, Any]) -> str | None:
 
 
 def template_parameters(document: dict[str, Any]) -> dict[str, Any]:
-    """The mapping itself: deployment keys as they are, plus the organisation document."""
-    parameters = dict(document["deployment"])
+    """The mapping itself (main.bicep): deployment keys as they are, but the budget's, plus the
+    organisation document."""
+    parameters = {k: v for k, v in document["deployment"].items() if k not in BUDGET_ONLY}
     parameters["organisation"] = document["organisation"]
     return parameters
 
 
-def parameters_file(document: dict[str, Any], extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    values = template_parameters(document) | (extra or {})
+def budget_parameters(document: dict[str, Any]) -> dict[str, Any]:
+    """infra/budget.bicep's parameters from the file (deploy.sh adds the start date and action group)."""
+    deployment = document["deployment"]
+    return {k: deployment[k] for k in (*BUDGET_ONLY, *BUDGET_SHARED) if k in deployment}
+
+
+def parameters_file(
+    document: dict[str, Any], extra: dict[str, Any] | None = None, *, budget: bool = False
+) -> dict[str, Any]:
+    values = (budget_parameters(document) if budget else template_parameters(document)) | (extra or {})
     return {
         "$schema": PARAMETERS_SCHEMA,
         "contentVersion": "1.0.0.0",
@@ -206,6 +224,14 @@ def fields(document: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def group_tags(document: dict[str, Any]) -> list[str]:
+    """The resource group's tags as az takes them (key=value): the file's tags and the two that
+    main.bicep adds to every resource, so a group created by deploy.sh carries what policy expects."""
+    tags = dict(document["deployment"].get("tags") or {})
+    tags |= {"app": "gruppstart", "municipality": document["organisation"]["id"]}
+    return [f"{key}={value}" for key, value in tags.items()]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("municipality", help="a name under infra/municipalities/ or a path to a file")
@@ -214,11 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--azd", metavar="PATH", help="write an azd parameters file (deployer from ${AZURE_PRINCIPAL_ID})"
     )
-    parser.add_argument(
-        "--budget-start-date",
-        metavar="YYYY-MM-01",
-        help="with --azd: the existing budget's start date (Azure refuses to change it); default: the template's",
-    )
+    parser.add_argument("--group-tags", action="store_true", help="print the resource group's tags, key=value a line")
+    parser.add_argument("--budget", action="store_true", help="print infra/budget.bicep's parameters file instead")
     parser.add_argument(
         "--no-validate", action="store_true", help="skip validating the organisation with the app's model"
     )
@@ -238,24 +261,19 @@ def main(argv: list[str] | None = None) -> int:
         print(f"note: {note}", file=sys.stderr)
     if args.field:
         print(fields(document)[args.field])
+    elif args.group_tags:
+        print("\n".join(group_tags(document)))
     elif args.fields:
         for name, value in fields(document).items():
             print(f"{name}\t{value}")
     elif args.azd:
         # azd fills these two from the signed-in principal (user or service principal).
         extra = {"deployerPrincipalId": "${AZURE_PRINCIPAL_ID}", "deployerPrincipalType": "${AZURE_PRINCIPAL_TYPE}"}
-        if args.budget_start_date:
-            if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-01", args.budget_start_date):
-                print(
-                    f"error: --budget-start-date must be YYYY-MM-01 (got {args.budget_start_date!r})", file=sys.stderr
-                )
-                return 2
-            extra["budgetStartDate"] = args.budget_start_date
         Path(args.azd).write_text(
             json.dumps(parameters_file(document, extra), ensure_ascii=False, indent=2) + "\n", encoding="utf-8"
         )
     else:
-        print(json.dumps(parameters_file(document), ensure_ascii=False, indent=2))
+        print(json.dumps(parameters_file(document, budget=args.budget), ensure_ascii=False, indent=2))
     return 0
 
 

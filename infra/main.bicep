@@ -1,5 +1,5 @@
 metadata name = 'Gruppstart'
-metadata description = 'One Gruppstart instance for one municipality or region: a Python Function App on the Flex Consumption plan with its storage (tables, queues, deployment container), user-assigned identity and least roles, Application Insights on Log Analytics, and a Key Vault for the two secrets. Parameters come from infra/municipalities/<id>.json (see infra/deploy_params.py).'
+metadata description = 'One Gruppstart instance for one municipality or region: a Python Function App on the Flex Consumption plan with its storage (tables, queues, deployment container), user-assigned identity and least roles, Application Insights on Log Analytics, alerts, and a Key Vault for the two secrets (the monthly budget is infra/budget.bicep). Parameters come from infra/municipalities/<id>.json (see infra/deploy_params.py).'
 
 targetScope = 'resourceGroup'
 
@@ -163,20 +163,6 @@ param serverErrorAlertPercent int = 5
 @maxValue(1000)
 param functionFailureAlertCount int = 1
 
-@description('Required. Monthly budget for the resource group\'s Azure costs, in the subscription\'s billing currency (Twilio bills the texts separately).')
-@minValue(1)
-param monthlyBudget int
-
-@description('Optional. Percentage of monthlyBudget actually spent at which the budget notice goes out; a forecast of 100% sends one too.')
-@minValue(1)
-@maxValue(1000)
-param budgetAlertPercent int = 80
-
-@description('Optional. First day of the budget\'s first month, yyyy-MM-01. Azure refuses to change it later, so deploy.sh passes the existing budget\'s date; the default (this month) is for the first deployment.')
-@minLength(10)
-@maxLength(10)
-param budgetStartDate string = utcNow('yyyy-MM-01')
-
 @description('Optional. Object ID of the principal running the deployment, given Key Vault Secrets Officer so it can write the secrets. deploy.sh fills it in; empty: no assignment.')
 param deployerPrincipalId string = ''
 
@@ -212,8 +198,6 @@ var names = {
   alerts: 'alert-${namePrefix}-${resourceToken}'
 }
 var deploymentContainerName = 'app-package'
-// One budget per resource group; deploy.sh reads its start date by this name (BUDGET_NAME there).
-var budgetName = 'gruppstart-monthly'
 
 // What the app uses in storage; it also creates any that are missing.
 var queueNames = [
@@ -362,7 +346,9 @@ module functionApp 'modules/functionapp.bicep' = {
   ]
 }
 
-// Someone hears when it breaks or costs too much: alerts and a budget, to the file's contacts.
+// Someone hears when it breaks: alerts to the file's contacts. The monthly budget is a template of
+// its own (infra/budget.bicep), deployed after this one, because some subscriptions cannot have one
+// (a CSP "Azure plan" answers 422) and that must not fail the deployment of the app.
 module alerts 'modules/alerts.bicep' = {
   name: 'alerts'
   params: {
@@ -377,10 +363,6 @@ module alerts 'modules/alerts.bicep' = {
     failedTextAlertPercent: failedTextAlertPercent
     serverErrorAlertPercent: serverErrorAlertPercent
     functionFailureAlertCount: functionFailureAlertCount
-    budgetName: budgetName
-    monthlyBudget: monthlyBudget
-    budgetAlertPercent: budgetAlertPercent
-    budgetStartDate: budgetStartDate
     tags: allTags
   }
 }
@@ -410,5 +392,5 @@ output TWILIO_AUTH_TOKEN_SECRET_NAME string = twilioAuthTokenSecretName
 @description('The Key Vault secret holding the admin token.')
 output ADMIN_TOKEN_SECRET_NAME string = adminTokenSecretName
 
-@description('The name of the monthly budget (deploy.sh reads its start date on later runs).')
-output BUDGET_NAME string = alerts.outputs.budgetName
+@description('The action group\'s resource ID: infra/budget.bicep sends the budget notices to it.')
+output AZURE_ACTION_GROUP_ID string = alerts.outputs.actionGroupId

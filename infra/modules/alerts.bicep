@@ -1,5 +1,5 @@
-metadata name = 'Gruppstart alerts and budget'
-metadata description = 'Tells the municipality when the instance breaks or costs more than planned: log search alerts on Application Insights (a message in a poison queue, a rate of failed texts, a rate of server errors, failed function runs) and a monthly cost budget on the resource group, all to one action group (e-mail and/or a phone).'
+metadata name = 'Gruppstart alerts'
+metadata description = 'Tells the municipality when the instance breaks: log search alerts on Application Insights (a message in a poison queue, a rate of failed texts, a rate of server errors, failed function runs, a timer that has not run), all to one action group (e-mail and/or a phone) that the budget (infra/budget.bicep) notifies too.'
 
 @description('Required. Name of the action group.')
 @minLength(1)
@@ -22,7 +22,7 @@ param location string
 @description('Required. Resource ID of the Application Insights component the rules query.')
 param applicationInsightsId string
 
-@description('Optional. E-mail address that receives the alerts and the budget notices. Empty: none.')
+@description('Optional. E-mail address that receives the alerts. Empty: none.')
 param alertEmail string = ''
 
 @description('Optional. Swedish (+46...) or Norwegian (+47...) number in E.164 that receives the alerts. Empty: none.')
@@ -49,25 +49,6 @@ param serverErrorAlertPercent int = 5
 @minValue(1)
 @maxValue(1000)
 param functionFailureAlertCount int = 1
-
-@description('Required. Name of the budget, unique in the resource group (deploy.sh looks it up by this name).')
-@minLength(1)
-@maxLength(63)
-param budgetName string
-
-@description('Required. Monthly budget of the resource group, in the billing currency of the subscription.')
-@minValue(1)
-param monthlyBudget int
-
-@description('Optional. Percentage of the monthly budget actually spent at which the budget notice goes out (a forecast of 100% also sends one).')
-@minValue(1)
-@maxValue(1000)
-param budgetAlertPercent int = 80
-
-@description('Required. First day of the budget\'s first month (yyyy-MM-01). Azure refuses to change it on an existing budget: deploy.sh reads it from the budget once it exists.')
-@minLength(10)
-@maxLength(10)
-param budgetStartDate string
 
 @description('Optional. Tags of the resources.')
 param tags object = {}
@@ -180,47 +161,5 @@ resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for r
   }
 }]
 
-// Azure costs only: the texts are billed by Twilio (see infra/README.md, What it costs).
-resource budget 'Microsoft.Consumption/budgets@2023-11-01' = {
-  name: budgetName
-  properties: {
-    category: 'Cost'
-    amount: monthlyBudget
-    timeGrain: 'Monthly'
-    timePeriod: {
-      startDate: budgetStartDate
-    }
-    notifications: {
-      actual: {
-        enabled: true
-        operator: 'GreaterThanOrEqualTo'
-        threshold: budgetAlertPercent
-        thresholdType: 'Actual'
-        contactEmails: empty(alertEmail) ? [] : [
-          alertEmail
-        ]
-        contactGroups: [
-          actionGroup.id
-        ]
-      }
-      forecast: {
-        enabled: true
-        operator: 'GreaterThanOrEqualTo'
-        threshold: 100
-        thresholdType: 'Forecasted'
-        contactEmails: empty(alertEmail) ? [] : [
-          alertEmail
-        ]
-        contactGroups: [
-          actionGroup.id
-        ]
-      }
-    }
-  }
-}
-
 @description('The resource ID of the action group.')
 output actionGroupId string = actionGroup.id
-
-@description('The name of the budget.')
-output budgetName string = budget.name

@@ -1,7 +1,8 @@
 """A stand-in for the az CLI, for running infra/deploy.sh for real in tests: it answers the
-commands deploy.sh uses from a JSON state file (resource groups, deleted vaults, a budget,
-deployment outputs, Key Vault secrets, upload failures to come) and logs every call, so a test
-can check what a run changed. Anything else (a Microsoft Graph call such as `az ad ...`) fails.
+commands deploy.sh uses from a JSON state file (resource groups and their tags, deleted vaults, a
+budget or a subscription that refuses budgets, deployment outputs, Key Vault secrets, upload
+failures and hangs to come) and logs every call, so a test can check what a run changed.
+Anything else (a Microsoft Graph call such as `az ad ...`) fails.
 
     FAKE_AZ_STATE=state.json FAKE_AZ_LOG=calls.jsonl python fake_az.py <az arguments>
 """
@@ -12,6 +13,7 @@ import base64
 import json
 import os
 import sys
+import time
 import zipfile
 from pathlib import Path
 
@@ -24,7 +26,7 @@ OUTPUTS = {
     "PUBLIC_BASE_URL": "https://func-gs-test-abc123.azurewebsites.net",
     "TWILIO_AUTH_TOKEN_SECRET_NAME": "twilio-auth-token",
     "ADMIN_TOKEN_SECRET_NAME": "admin-token",
-    "BUDGET_NAME": "gruppstart-monthly",
+    "AZURE_ACTION_GROUP_ID": "/subscriptions/0000/resourceGroups/rg/providers/microsoft.insights/actionGroups/ag-1",
 }
 
 
@@ -59,7 +61,19 @@ def main(args: list[str]) -> int:
     elif command.startswith("group exists"):
         print("true" if option(args, "--name") in state["groups"] else "false")
     elif command.startswith("group create"):
-        state["groups"][option(args, "--name")] = option(args, "--location")
+        name = option(args, "--name") or ""
+        if name in state["groups"] and state.get("group_policy_denies_tag_changes"):
+            print("ERROR: (RequestDisallowedByPolicy) tags would change on an existing group", file=sys.stderr)
+            status = 1
+        else:
+            state["groups"][name] = option(args, "--location")
+            start = args.index("--tags") + 1 if "--tags" in args else len(args)
+            tags = []
+            for arg in args[start:]:
+                if arg.startswith("--"):
+                    break
+                tags.append(arg)
+            state.setdefault("group_tags", {})[name] = tags
     elif command.startswith("keyvault list-deleted"):
         print(json.dumps(state["deleted_vaults"]))
     elif command.startswith("keyvault recover"):
@@ -80,7 +94,17 @@ def main(args: list[str]) -> int:
         assert Path(option(args, "--template-file") or "").is_file(), "the template file exists"
         files = [a[1:] for a in args if a.startswith("@")]
         entry["parameters"] = json.loads(Path(files[0]).read_text(encoding="utf-8"))["parameters"]
-        if "create" in command:
+        budget = (option(args, "--template-file") or "").endswith("budget.bicep")
+        if budget and "create" in command and state.get("budget_refused"):
+            print(
+                "ERROR: (BadRequest) Cost Management supports only Enterprise Agreement, Web direct and "
+                "Microsoft Customer Agreement offer types. Status Code: 422",
+                file=sys.stderr,
+            )
+            status = 1
+        elif budget and "create" in command:
+            state["budget_start"] = next(a for a in args if a.startswith("budgetStartDate=")).split("=", 1)[1]
+        elif "create" in command:
             print(json.dumps({name: {"type": "String", "value": value} for name, value in OUTPUTS.items()}))
     elif command.startswith("keyvault secret list"):
         print("\n".join(state["secrets"]))
@@ -102,7 +126,14 @@ def main(args: list[str]) -> int:
     elif command.startswith("rest"):
         pass
     elif command.startswith("functionapp deployment source config-zip"):
-        if state.get("zip_failures", 0) > 0:
+        if state.get("zip_hang_seconds"):  # logged first: a timeout kills this process mid-sleep
+            with log_path.open("a") as log:
+                log.write(json.dumps({"args": args, "status": "hung"}) + "\n")
+            time.sleep(state["zip_hang_seconds"])
+        if state.get("zip_error"):
+            print(f"ERROR: {state['zip_error']}", file=sys.stderr)
+            status = 1
+        elif state.get("zip_failures", 0) > 0:
             state["zip_failures"] -= 1
             print("ERROR: Status Code: 403, Details: AuthorizationPermissionMismatch", file=sys.stderr)
             status = 1

@@ -1,6 +1,6 @@
-"""Someone hears when it breaks: four log search alerts and a monthly budget, per municipality
-file, to an action group that reaches the file's contacts; and the log lines the alert queries
-match are the ones the app and the host really write."""
+"""Someone hears when it breaks: log search alerts (and the monthly budget of infra/budget.bicep),
+per municipality file, to an action group that reaches the file's contacts; and the log lines the
+alert queries match are the ones the app and the host really write."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.infra.conftest import MAIN, MODULES, MUNICIPALITY_FILES, ROOT, dotted, template_of
+from tests.infra.conftest import INFRA, MAIN, MODULES, MUNICIPALITY_FILES, ROOT, dotted, template_of
 
 ALERTS = MODULES / "alerts.bicep"
 
@@ -52,8 +52,9 @@ def test_the_action_group_reaches_e_mail_sms_or_voice(alerts: dict[str, Any]) ->
     assert set(phone) == {"name", "countryCode", "phoneNumber"}
 
 
-def test_the_budget_notifies_the_same_people(alerts: dict[str, Any]) -> None:
-    budget = resource(alerts, "Microsoft.Consumption/budgets")["properties"]
+def test_the_budget_notifies_the_same_people(parsed: dict[str, Any]) -> None:
+    template = template_of(parsed, INFRA / "budget.bicep")
+    budget = resource(template, "Microsoft.Consumption/budgets")["properties"]
     assert budget["category"] == "Cost" and budget["timeGrain"] == "Monthly"
     assert budget["amount"] == "monthlyBudget"
     assert budget["timePeriod"]["startDate"] == "budgetStartDate"
@@ -61,16 +62,29 @@ def test_the_budget_notifies_the_same_people(alerts: dict[str, Any]) -> None:
     assert set(kinds) == {"Actual", "Forecasted"}
     assert kinds["Actual"]["threshold"] == "budgetAlertPercent"
     for notification in kinds.values():
-        assert dotted(notification["contactGroups"][0]) == "actionGroup.id"
+        assert notification["contactGroups"] == "contactGroups"
+        assert notification["contactEmails"] == "contactEmails"
+    groups = str(template["variables"]["contactGroups"]["value"])
+    assert "actionGroupId" in groups, "the notices go to the alerts' action group"
+    assert template["parameters"]["monthlyBudget"].get("default") is None, "every municipality chooses its budget"
+
+
+def test_the_budget_is_no_part_of_the_main_deployment(parsed: dict[str, Any]) -> None:
+    """A subscription that cannot have a budget (CSP "Azure plan": 422) must still get the app."""
+    for path in [MAIN, *MODULES.glob("*.bicep")]:
+        types = {r["type"] for r in template_of(parsed, path).get("resources", {}).values()}
+        assert "Microsoft.Consumption/budgets" not in types, path.name
+    main = template_of(parsed, MAIN)
+    assert not {"monthlyBudget", "budgetAlertPercent", "budgetStartDate"} & set(main["parameters"])
+    assert dotted(main["outputs"]["AZURE_ACTION_GROUP_ID"]["value"]) == "alerts.outputs.actionGroupId"
 
 
 def test_main_wires_the_alerts_to_application_insights(parsed: dict[str, Any]) -> None:
     main = template_of(parsed, MAIN)
     params = main["modules"]["alerts"]["config"]["params"]
     assert dotted(params["applicationInsightsId"]) == "monitoring.outputs.applicationInsightsId"
-    for name in ("alertEmail", "alertPhone", "alertPhoneBy", "monthlyBudget", "budgetAlertPercent", "budgetStartDate"):
+    for name in ("alertEmail", "alertPhone", "alertPhoneBy"):
         assert params[name] == name, f"main.bicep passes its {name} parameter on"
-    assert main["parameters"]["monthlyBudget"].get("default") is None, "every municipality chooses its budget"
 
 
 @pytest.mark.parametrize("path", MUNICIPALITY_FILES, ids=lambda p: p.stem)

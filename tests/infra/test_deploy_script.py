@@ -9,12 +9,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.infra.conftest import INFRA, MUNICIPALITY_FILES, ROOT, load_infra_module
+from tests.infra.conftest import INFRA, MUNICIPALITY_FILES, ROOT, load_infra_module, template_of
 
 DEPLOY = INFRA / "deploy.sh"
 TWILIO_TOKEN = "twilio-token-7c1e5b"
@@ -102,16 +103,17 @@ def test_dry_run_prints_validate_deploy_and_upload_in_order_and_runs_nothing(
     assert not marker.exists(), f"the dry run called az: {marker.read_text()}"
     out = done.stdout
     lines = out.splitlines()
-    group = rf"^az group create --name rg-gruppstart-{municipality} --location {location} "
+    group = rf"^az group create --name rg-gruppstart-{municipality} --location {location} --tags app=gruppstart "
     template = (
         rf"--resource-group rg-gruppstart-{municipality} --name gruppstart-{municipality} "
         r"--template-file infra/main\.bicep --parameters @\S+parameters\.json "
     )
     order = [
         line_index(lines, r"^az bicep build --file infra/main\.bicep "),
+        line_index(lines, rf"^az group exists --name rg-gruppstart-{municipality}$"),
+        line_index(lines, r"^# only when the group does not exist"),
         line_index(lines, group),
         line_index(lines, r"^az keyvault list-deleted "),
-        line_index(lines, r"^az rest --method get --url \S+/budgets/gruppstart-monthly"),
         line_index(lines, r"^az deployment group what-if " + template),
         line_index(lines, r"^az deployment group create " + template),
         line_index(lines, r"^az keyvault secret set .*--name twilio-auth-token --file '<file>' "),
@@ -121,14 +123,24 @@ def test_dry_run_prints_validate_deploy_and_upload_in_order_and_runs_nothing(
             r"^az functionapp deployment source config-zip --resource-group "
             rf"rg-gruppstart-{municipality} .*--src \S+\.zip --build-remote true",
         ),
+        line_index(lines, r"^# given up after 900 s .* only while Azure refuses it for a role not applied yet"),
+        line_index(lines, r"^az rest --method get --url \S+/budgets/gruppstart-monthly"),
+        line_index(
+            lines,
+            rf"^az deployment group create --resource-group rg-gruppstart-{municipality} "
+            rf"--name gruppstart-{municipality}-budget --template-file infra/budget\.bicep ",
+        ),
+        line_index(lines, r"^# when Azure takes it: "),
+        line_index(lines, r"^# when Azure refuses it .*422.*the run goes on and warns: .*--step budget"),
         line_index(lines, r"Public form: +\S+/$"),
         line_index(lines, r"A message comes in: +\S+/api/sms/inbound$"),
         line_index(lines, r"Status callback: +\S+/api/sms/status$"),
     ]
-    assert order == sorted(order), "validate (build, what-if), deploy, secrets, upload, URLs, in that order"
-    deploy_line = lines[order[5]]
+    assert order == sorted(order), "validate (build, what-if), deploy, secrets, upload, budget, URLs, in that order"
+    deploy_line = lines[order[6]]
     assert "deployerPrincipalId=" in deploy_line and "deployerPrincipalType=User" in deploy_line
-    assert re.search(r"budgetStartDate=\d{4}-\d{2}-01\b", deploy_line)
+    assert "budget" not in deploy_line.lower(), "the budget is a deployment of its own"
+    assert re.search(r"budgetStartDate=\d{4}-\d{2}-01 '?actionGroupId=", lines[order[12]])
     assert not re.search(r"^az ad ", out, re.MULTILINE), "no Microsoft Graph call"
     assert "--value" not in out, "secrets travel in files"
     assert TWILIO_TOKEN not in out + done.stderr and ADMIN_TOKEN not in out + done.stderr
@@ -136,6 +148,7 @@ def test_dry_run_prints_validate_deploy_and_upload_in_order_and_runs_nothing(
     shown = json.loads("\n".join(line[4:] for line in lines if line.startswith("#   ")))
     assert shown["parameters"]["organisation"]["value"] == document["organisation"]
     assert shown["parameters"]["location"]["value"] == location
+    assert "monthlyBudget" not in shown["parameters"], "a budget parameter would sink the deployment where refused"
 
 
 def test_validate_dry_run_prints_the_checks_and_no_change(tripwire_az: tuple[Path, Path]) -> None:
@@ -181,6 +194,9 @@ def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, An
     assert "deployerPrincipalType=User" in deployment["args"]
     assert not [e for e in entries if e["args"][0] == "ad"], "no Microsoft Graph call"
     assert not [e for e in entries if e["status"] != 0 and e["args"][0] != "rest"], "every az call succeeded"
+    budget = next(e for e in entries if "infra/budget.bicep" in e["args"] and e["args"][1] == "group")
+    assert budget["parameters"]["monthlyBudget"]["value"] == 300
+    assert f"actionGroupId={fake_az_outputs()['AZURE_ACTION_GROUP_ID']}" in budget["args"]
     what_if = commands.index("deployment group what-if")
     assert commands.index("bicep build --file") < what_if < commands.index("deployment group create")
     assert all(e["file_mode"] == "0o600" for e in entries if e["args"][:3] == ["keyvault", "secret", "set"])
@@ -203,6 +219,7 @@ def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, An
     assert second.returncode == 0, second.stderr
     again = calls(fake_az, since=len(entries))
     assert secrets_written(again) == [], "a second run writes no secret"
+    assert not [e for e in again if e["args"][:2] == ["group", "create"]], "an existing group is left alone"
     refreshes = [e for e in again if e["args"][0] == "rest" and "configreferences" in " ".join(e["args"])]
     assert not refreshes, "and refreshes nothing"
     assert json.loads(fake_az["state"].read_text())["secrets"]["admin-token"] == admin_token, "admin token kept"
@@ -250,11 +267,7 @@ def test_azd_parameters_file(tmp_path: Path, deploy_params: Any) -> None:
     assert parameters["deployerPrincipalId"]["value"] == "${AZURE_PRINCIPAL_ID}"
     assert parameters["deployerPrincipalType"]["value"] == "${AZURE_PRINCIPAL_TYPE}", "a service principal too"
     assert parameters["organisation"]["value"]["id"] == "region-jonkoping"
-    assert "budgetStartDate" not in parameters, "the template's default: this month"
-    deploy_params.main(["region-jonkoping", "--azd", str(target), "--quiet", "--budget-start-date", "2026-03-01"])
-    parameters = json.loads(target.read_text(encoding="utf-8"))["parameters"]
-    assert parameters["budgetStartDate"]["value"] == "2026-03-01"
-    assert deploy_params.main(["region-jonkoping", "--azd", str(target), "--budget-start-date", "2026-03-15"]) == 2
+    assert not {"budgetStartDate", "monthlyBudget", "budgetAlertPercent"} & set(parameters), "the budget is apart"
 
 
 def test_hook_scripts_and_deploy_script_are_valid_shell() -> None:
@@ -276,8 +289,24 @@ def test_package_leaves_out_tests_infra_and_tooling() -> None:
         assert not [f for f in files if f.startswith(excluded) or f"/{excluded}" in f], excluded
 
 
-def deployment_args(fake: dict[str, Any]) -> list[str]:
-    return next(e for e in calls(fake) if e["args"][:3] == ["deployment", "group", "create"])["args"]
+def fake_az_outputs() -> dict[str, str]:
+    return load_infra_module_by_path(Path(__file__).with_name("fake_az.py")).OUTPUTS
+
+
+def load_infra_module_by_path(path: Path) -> Any:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("fake_az", path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def deployment_args(fake: dict[str, Any], template: str = "infra/main.bicep") -> list[str]:
+    return next(e for e in calls(fake) if e["args"][:3] == ["deployment", "group", "create"] and template in e["args"])[
+        "args"
+    ]
 
 
 def write_state(fake: dict[str, Any], **state: Any) -> None:
@@ -354,12 +383,13 @@ def test_the_budget_keeps_its_start_date(fake_az: dict[str, Any]) -> None:
     """Azure refuses to change a budget's start date: a later run passes the existing one."""
     write_state(fake_az, budget_start="2026-03-01T00:00:00Z")
     assert run_deploy("region-jonkoping", env=fake_az["env"], path_dirs=(fake_az["bin"],)).returncode == 0
-    assert "budgetStartDate=2026-03-01" in deployment_args(fake_az)
+    assert "budgetStartDate=2026-03-01" in deployment_args(fake_az, "infra/budget.bicep")
 
 
 def test_the_first_budget_starts_this_month(fake_az: dict[str, Any]) -> None:
     assert run_deploy("region-jonkoping", env=fake_az["env"], path_dirs=(fake_az["bin"],)).returncode == 0
-    (start,) = [a.split("=", 1)[1] for a in deployment_args(fake_az) if a.startswith("budgetStartDate=")]
+    budget_args = deployment_args(fake_az, "infra/budget.bicep")
+    (start,) = [a.split("=", 1)[1] for a in budget_args if a.startswith("budgetStartDate=")]
     assert re.fullmatch(r"\d{4}-\d{2}-01", start)
 
 
@@ -389,14 +419,106 @@ def test_an_unknown_principal_type_is_refused() -> None:
     assert done.returncode == 2 and "--principal-type" in done.stderr
 
 
-def test_the_budget_name_is_the_templates(main_template: dict[str, Any]) -> None:
+def test_the_budget_name_is_the_templates(parsed: dict[str, Any]) -> None:
     script = DEPLOY.read_text(encoding="utf-8")
     (name,) = re.findall(r'^BUDGET_NAME="([^"]+)"', script, re.MULTILINE)
-    assert main_template["variables"]["budgetName"]["value"] == name
+    budget = template_of(parsed, INFRA / "budget.bicep")
+    assert budget["parameters"]["budgetName"]["default"] == name
 
 
-def test_the_azd_hook_step_prints_the_budget_start(fake_az: dict[str, Any]) -> None:
+def test_the_azd_hook_step_deploys_the_budget_with_the_outputs_from_the_environment(fake_az: dict[str, Any]) -> None:
     write_state(fake_az, budget_start="2026-03-01T00:00:00Z")
-    done = run_deploy("region-jonkoping", "--step", "budget-start", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    env = fake_az["env"] | {"AZURE_ACTION_GROUP_ID": "/subscriptions/1/ag-from-azd"}
+    done = run_deploy("region-jonkoping", "--step", "budget", env=env, path_dirs=(fake_az["bin"],))
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "2026-03-01", "only the date: the preprovision hook reads it"
+    entries = calls(fake_az)
+    args = deployment_args(fake_az, "infra/budget.bicep")
+    assert "budgetStartDate=2026-03-01" in args and "actionGroupId=/subscriptions/1/ag-from-azd" in args
+    assert [" ".join(e["args"][:3]) for e in entries if e["args"][0] != "rest"] == ["deployment group create"]
+    assert run_deploy("region-jonkoping", "--step", "budget", env=fake_az["env"]).returncode != 0, "needs the id"
+
+
+# --- the budget cannot sink a deployment (issue 18, point 4) -----------------------------------------
+
+
+def test_a_subscription_that_refuses_budgets_gets_the_app_and_a_warning(fake_az: dict[str, Any]) -> None:
+    """A CSP "Azure plan" answers 422 to a budget: the run still writes the secrets and publishes
+    the app, ends with 0, and says what to do about the budget."""
+    write_state(fake_az, budget_refused=True)
+    env = fake_az["env"] | {"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}
+    done = run_deploy("region-jonkoping", env=env, path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    entries = calls(fake_az)
+    refused = [e for e in entries if "infra/budget.bicep" in e["args"] and e["args"][1] == "group"]
+    assert [e["status"] for e in refused] == [1], "the budget was tried once and refused"
+    assert [e["status"] for e in entries if e["args"][:2] == ["functionapp", "deployment"]] == [0], "published"
+    assert sorted(secrets_written(entries)) == ["admin-token", "phone-key-secret", "twilio-auth-token"]
+    assert "Status Code: 422" in done.stderr, "Azure's own answer is shown"
+    assert "warning: the monthly budget was not created" in done.stderr
+    assert "CSP partner" in done.stderr and "--step budget" in done.stderr
+    assert "/api/sms/inbound" in done.stdout, "and the run carries on to the URLs"
+
+
+# --- the resource group (issue 18, point 8) ------------------------------------------------------------
+
+
+def test_an_existing_resource_group_is_never_recreated(fake_az: dict[str, Any]) -> None:
+    """A group made by someone else, elsewhere, under a policy that denies changing its tags: the
+    run uses it as it is."""
+    write_state(
+        fake_az,
+        groups={"rg-gruppstart-region-jonkoping": "westeurope"},
+        group_tags={"rg-gruppstart-region-jonkoping": ["costcentre=4711"]},
+        group_policy_denies_tag_changes=True,
+    )
+    done = run_deploy("region-jonkoping", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    verbs = [" ".join(e["args"][:2]) for e in calls(fake_az)]
+    assert "group exists" in verbs and "group create" not in verbs
+    state = json.loads(fake_az["state"].read_text())
+    assert state["groups"] == {"rg-gruppstart-region-jonkoping": "westeurope"}
+    assert state["group_tags"] == {"rg-gruppstart-region-jonkoping": ["costcentre=4711"]}
+    assert "exists: left as it is" in done.stdout
+
+
+def test_a_missing_resource_group_is_created_with_the_files_tags(fake_az: dict[str, Any], tmp_path: Path) -> None:
+    document = json.loads((INFRA / "municipalities" / "region-jonkoping.json").read_text(encoding="utf-8"))
+    document["deployment"]["tags"] = {"costcentre": "4711", "owner": "Folkhälsa och sjukvård"}
+    path = tmp_path / "municipalities" / "region-jonkoping.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    done = run_deploy(str(path), env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode == 0, done.stderr
+    creates = [e for e in calls(fake_az) if e["args"][:2] == ["group", "create"]]
+    assert len(creates) == 1
+    state = json.loads(fake_az["state"].read_text())
+    assert state["groups"] == {"rg-gruppstart-region-jonkoping": "swedencentral"}
+    assert sorted(state["group_tags"]["rg-gruppstart-region-jonkoping"]) == [
+        "app=gruppstart",
+        "costcentre=4711",
+        "municipality=region-jonkoping",
+        "owner=Folkhälsa och sjukvård",
+    ]
+
+
+# --- publishing: a timeout, and retries only for a role not applied yet (issue 18, point 8) ----------------
+
+
+def test_an_upload_error_that_is_not_a_role_is_not_retried(fake_az: dict[str, Any]) -> None:
+    write_state(fake_az, zip_error="(BadRequest) Deployment failed: the package has no function_app.py")
+    done = run_deploy("region-jonkoping", env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    assert done.returncode != 0
+    assert len([e for e in calls(fake_az) if e["args"][:2] == ["functionapp", "deployment"]]) == 1
+    assert "not retried" in done.stderr and "the package has no function_app.py" in done.stderr
+    assert "upload refused" not in done.stderr
+
+
+def test_an_upload_that_hangs_is_given_up_after_the_timeout(fake_az: dict[str, Any]) -> None:
+    write_state(fake_az, zip_hang_seconds=60)
+    env = fake_az["env"] | {"GRUPPSTART_PUBLISH_TIMEOUT": "2"}
+    started = time.monotonic()
+    done = run_deploy("region-jonkoping", env=env, path_dirs=(fake_az["bin"],))
+    assert done.returncode != 0
+    assert time.monotonic() - started < 45, "the run did not wait for the hung upload"
+    assert [e["status"] for e in calls(fake_az) if e["args"][:2] == ["functionapp", "deployment"]] == ["hung"]
+    assert "did not finish within 2 s" in done.stderr

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from shared.core.organisation import parse_organisation
-from tests.infra.conftest import MUNICIPALITY_FILES, ROOT, decorators, has_default
+from tests.infra.conftest import INFRA, MUNICIPALITY_FILES, ROOT, decorators, has_default, template_of
 
 JSON_TYPES = {"string": (str,), "int": (int,), "bool": (bool,), "object": (dict,), "array": (list,)}
 
@@ -68,9 +68,22 @@ def test_gives_exactly_the_template_parameters(path: Path, main_template: dict[s
     assert not problems, f"{path.name}:\n" + "\n".join(problems)
 
 
-def test_parameters_the_deploy_fills_in_have_defaults(main_template: dict[str, Any], deploy_params: Any) -> None:
+def test_parameters_the_deploy_fills_in_have_defaults(
+    main_template: dict[str, Any], parsed: dict[str, Any], deploy_params: Any
+) -> None:
+    budget = template_of(parsed, INFRA / "budget.bicep")["parameters"]
     for name in deploy_params.FILLED_IN_BY_DEPLOY:
-        assert has_default(main_template["parameters"][name]), name
+        declared = main_template["parameters"].get(name) or budget[name]
+        assert has_default(declared), name
+
+
+@pytest.mark.parametrize("path", MUNICIPALITY_FILES, ids=lambda p: p.stem)
+def test_gives_exactly_the_budget_templates_parameters(path: Path, parsed: dict[str, Any], deploy_params: Any) -> None:
+    budget = template_of(parsed, INFRA / "budget.bicep")["parameters"]
+    given = deploy_params.budget_parameters(deploy_params.load(path))
+    assert "monthlyBudget" in given
+    problems = parameter_problems(budget, given, deploy_params.FILLED_IN_BY_DEPLOY)
+    assert not problems, f"{path.name}:\n" + "\n".join(problems)
 
 
 def test_the_parameter_check_catches_unknown_missing_and_mistyped(
@@ -99,7 +112,10 @@ def test_parameters_file_carries_the_organisation_unchanged(deploy_params: Any) 
         document = deploy_params.load(path)
         parameters = deploy_params.parameters_file(document)["parameters"]
         assert parameters["organisation"]["value"] == document["organisation"]
-        assert {k: v["value"] for k, v in parameters.items() if k != "organisation"} == document["deployment"]
+        main = {k: v["value"] for k, v in parameters.items() if k != "organisation"}
+        budget = {k: v["value"] for k, v in deploy_params.parameters_file(document, budget=True)["parameters"].items()}
+        assert main | budget == document["deployment"], "every key goes to one template or both"
+        assert set(main) & set(budget) == set(deploy_params.BUDGET_SHARED) & set(document["deployment"])
 
 
 SCAFFOLD = ["infra/new_municipality.py", "--no-input"]
