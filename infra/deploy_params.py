@@ -131,7 +131,7 @@ def check_deployment(path: Path, document: dict[str, Any]) -> list[str]:
         )
     tags = deployment.get("tags")
     if tags is not None and not (isinstance(tags, dict) and all(isinstance(v, str) for v in tags.values())):
-        problems.append(f"deployment.tags must be an object of text values, e.g. {{\"costcentre\": \"4711\"}} (got {tags!r})")
+        problems.append(f'deployment.tags must be an object of text values, e.g. {{"owner": "IT"}} (got {tags!r})')
     problems += check_alerts(deployment)
     if organisation.get("id") != path.stem:
         problems.append(f"organisation.id ({organisation.get('id')!r}) must equal the file name ({path.stem!r})")
