@@ -50,6 +50,23 @@ param serverErrorAlertPercent int = 5
 @maxValue(1000)
 param functionFailureAlertCount int = 1
 
+@description('Optional. Window in which the formation sweep must have run at least once, or an alert fires (ISO 8601). The default suits the default schedule, every 5 minutes: six runs missed.')
+@allowed([
+  'PT15M'
+  'PT30M'
+  'PT1H'
+  'PT2H'
+  'PT6H'
+])
+param formationSweepWindow string = 'PT30M'
+
+@description('Optional. Window in which the daily lifecycle run must have run at least once, or an alert fires (ISO 8601). The default, two days, means one daily run missed.')
+@allowed([
+  'P1D'
+  'P2D'
+])
+param lifecycleRunWindow string = 'P2D'
+
 @description('Optional. Tags of the resources.')
 param tags object = {}
 
@@ -85,6 +102,11 @@ resource actionGroup 'Microsoft.Insights/actionGroups@2023-01-01' = {
 // Each rule is a KQL query over the Application Insights tables that host.json keeps filled:
 // requests (Host.Results), traces (Function.* and the app's own log lines). A rule fires when
 // its query returns a row. tests/infra/test_alerts.py checks the log lines they match exist.
+// The last two are liveness rules: the others fire on a positive signal, so a host that never
+// starts, or telemetry that stops, would raise none. These fire on an absence: no successful run of a
+// timer function in its window. The requests table holds one row per invocation (Host.Results at
+// Information in host.json) and is never sampled (excludedTypes "Request"), so a missing row is a
+// missing run; summarize over no rows still returns one row (runs = 0), which the where keeps.
 var rules = [
   {
     name: 'poison-queue'
@@ -92,6 +114,7 @@ var rules = [
     description: 'A queue message failed every retry (host.json maxDequeueCount) and was moved to formation-requests-poison or notifications-poison. The runbook in infra/README.md says what to do.'
     severity: 1
     window: 'PT15M'
+    frequency: 'PT15M'
     query: 'traces | where message has "Moving message to queue" and message has "-poison"'
   }
   {
@@ -100,6 +123,7 @@ var rules = [
     description: 'At least ${failedTextAlertPercent}% of the texts sent in the last hour failed permanently (an invalid number, a blocked sender, a suspended Twilio account).'
     severity: 2
     window: 'PT1H'
+    frequency: 'PT15M'
     query: 'traces | where message startswith "notification " | parse message with "notification " outcome:string " (attempt " * | summarize sent = countif(outcome == "sent"), failed = countif(outcome == "failed") | where failed > 0 and failed * 100 >= (sent + failed) * ${failedTextAlertPercent}'
   }
   {
@@ -108,6 +132,7 @@ var rules = [
     description: 'At least ${serverErrorAlertPercent}% of the HTTP requests in the last 15 minutes were answered with a 5xx status.'
     severity: 1
     window: 'PT15M'
+    frequency: 'PT15M'
     query: 'requests | where isnotempty(url) | summarize total = count(), errors = countif(toint(resultCode) >= 500) | where errors > 0 and errors * 100 >= total * ${serverErrorAlertPercent}'
   }
   {
@@ -116,7 +141,26 @@ var rules = [
     description: 'At least ${functionFailureAlertCount} runs of the formation, notification or lifecycle functions failed in the last 15 minutes (storage or Twilio unreachable, a bug).'
     severity: 2
     window: 'PT15M'
+    frequency: 'PT15M'
     query: 'requests | where isempty(url) and success == false | summarize failures = count() | where failures >= ${functionFailureAlertCount}'
+  }
+  {
+    name: 'formation-sweep-silent'
+    displayName: 'Gruppstart: the formation sweep has not run'
+    description: 'No successful run of the formation sweep (sweep_formation) in the last ${formationSweepWindow}: the app may not start, its timer may be stuck, or its telemetry stopped. Groups do not form and texts left pending are not re-sent.'
+    severity: 1
+    window: formationSweepWindow
+    frequency: 'PT15M'
+    query: 'requests | where operation_Name == "sweep_formation" and success == true | summarize runs = count() | where runs == 0'
+  }
+  {
+    name: 'lifecycle-silent'
+    displayName: 'Gruppstart: the daily lifecycle run has not run'
+    description: 'No successful run of the daily lifecycle (run_lifecycle) in the last ${lifecycleRunWindow}: reminders, check-ins and the erasure that retention promises are not happening.'
+    severity: 1
+    window: lifecycleRunWindow
+    frequency: 'PT1H'
+    query: 'requests | where operation_Name == "run_lifecycle" and success == true | summarize runs = count() | where runs == 0'
   }
 ]
 
@@ -130,7 +174,7 @@ resource alertRules 'Microsoft.Insights/scheduledQueryRules@2023-12-01' = [for r
     description: rule.description
     severity: rule.severity
     enabled: true
-    evaluationFrequency: 'PT15M'
+    evaluationFrequency: rule.frequency
     windowSize: rule.window
     scopes: [
       applicationInsightsId

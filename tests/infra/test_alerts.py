@@ -31,7 +31,14 @@ def rules(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def test_every_alert_the_issue_asks_for_goes_to_the_action_group(alerts: dict[str, Any]) -> None:
-    assert set(rules(alerts)) == {"poison-queue", "failed-texts", "server-errors", "function-failures"}
+    assert set(rules(alerts)) == {
+        "poison-queue",
+        "failed-texts",
+        "server-errors",
+        "function-failures",
+        "formation-sweep-silent",
+        "lifecycle-silent",
+    }
     looped = resource(alerts, "Microsoft.Insights/scheduledQueryRules")
     assert looped["loop_type"]["detail"]["array_name"] == "rules", "one rule resource per entry"
     rule = looped["config"]
@@ -41,6 +48,9 @@ def test_every_alert_the_issue_asks_for_goes_to_the_action_group(alerts: dict[st
     ]
     assert rule["properties"]["enabled"] is True
     assert rule["properties"]["criteria"]["allOf"][0]["operator"] == "GreaterThan"
+    assert rule["properties"]["evaluationFrequency"] == {
+        "operator": {"type": "property_accessor", "operands": {"operand_1": "rule", "operand_2": "frequency"}}
+    }
 
 
 def test_the_action_group_reaches_e_mail_sms_or_voice(alerts: dict[str, Any]) -> None:
@@ -142,3 +152,82 @@ def test_request_queries_use_the_requests_table_host_json_keeps(alerts: dict[str
         assert rules(alerts)[name]["query"].startswith("requests |")
     host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
     assert host["logging"]["logLevel"]["Host.Results"] == "Information", "requests only fill at Information"
+
+
+# --- liveness: an alert when a timer has not run (issue 18, point 6) ------------------------------------
+
+DURATION = re.compile(r"^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?)?$")
+
+
+def minutes(iso: str) -> int:
+    days, hours, mins = (int(g or 0) for g in DURATION.fullmatch(iso).groups())  # type: ignore[union-attr]
+    return days * 1440 + hours * 60 + mins
+
+
+def timer_functions() -> dict[str, str]:
+    """Registered timer functions of function_app and the app setting their schedule comes from."""
+    import function_app
+    from shared.local.runner import indexed_functions
+
+    timers = {}
+    for function in indexed_functions(function_app.app):
+        trigger = function.get_trigger().get_dict_repr()
+        if trigger.get("type") == "timerTrigger":
+            timers[function.get_function_name()] = trigger["schedule"]
+    return timers
+
+
+@pytest.mark.parametrize(
+    ("rule_name", "function", "window_parameter", "schedule_parameter"),
+    [
+        ("formation-sweep-silent", "sweep_formation", "formationSweepWindow", "formationSchedule"),
+        ("lifecycle-silent", "run_lifecycle", "lifecycleRunWindow", "lifecycleSchedule"),
+    ],
+)
+def test_a_timer_that_has_not_run_in_its_window_raises_an_alert(
+    alerts: dict[str, Any],
+    main_template: dict[str, Any],
+    rule_name: str,
+    function: str,
+    window_parameter: str,
+    schedule_parameter: str,
+) -> None:
+    """The rule fires on an absence: its query returns a row when the function has no successful
+    invocation in the window. It names a timer function the app really registers, and reads the
+    requests table, which host.json fills for every invocation and never samples."""
+    from shared.local.runner import next_occurrence
+
+    rule = rules(alerts)[rule_name]
+    assert rule["severity"] == 1
+    query = rule["query"]
+    assert query.startswith("requests | ")
+    (named,) = re.findall(r'operation_Name == "([^"]+)"', query)
+    assert named == function
+    assert function in timer_functions(), f"{function} is no timer function of function_app"
+    assert "success == true" in query
+    assert query.endswith("| summarize runs = count() | where runs == 0"), "a row (the alert) when nothing ran"
+    # The window holds several scheduled runs of the default schedule, so one late run is no alarm.
+    assert rule["window"] == window_parameter
+    window = minutes(alerts["parameters"][window_parameter]["default"])
+    schedule = main_template["parameters"][schedule_parameter]["default"]
+    from datetime import UTC, datetime
+
+    first = next_occurrence(schedule, datetime(2026, 1, 5, tzinfo=UTC))
+    interval = (next_occurrence(schedule, first) - first).total_seconds() / 60
+    assert window >= 2 * interval, (window, interval)
+    assert minutes(rule["frequency"]) <= window
+    declared = alerts["parameters"][window_parameter]["decorators"]
+    allowed = next(d["argument"] for d in declared if d["type"] == "allowed")
+    assert all(DURATION.fullmatch(value) for value in allowed)
+    host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["logging"]
+    assert host["logLevel"]["Host.Results"] == "Information"
+    assert "Request" in host["applicationInsights"]["samplingSettings"]["excludedTypes"].split(";")
+
+
+def test_the_timers_log_a_line_when_they_finish() -> None:
+    """Beside their invocation record, each timer logs one line of counts when it completes (no
+    name, number or theme): what someone reading the traces after a liveness alert looks for."""
+    for module, prefix in (("formation", "sweep: "), ("lifecycle", "lifecycle: ")):
+        source = (ROOT / "functions" / f"{module}.py").read_text(encoding="utf-8")
+        lines = re.findall(r'log\.info\(\s*"([^"]+)"', source)
+        assert [line for line in lines if line.startswith(prefix)], module
