@@ -258,6 +258,7 @@ module storage 'modules/storage.bicep' = {
     deploymentContainerName: deploymentContainerName
     queueNames: queueNames
     tableNames: tableNames
+    logAnalyticsWorkspaceId: monitoring.outputs.workspaceId
     tags: allTags
   }
 }

@@ -34,6 +34,9 @@ param tableNames array
 @maxValue(365)
 param blobSoftDeleteDays int = 7
 
+@description('Required. Resource ID of the Log Analytics workspace that receives the tables\' data-plane logs (every read, write and delete); they are kept as long as the workspace keeps logs (its retentionInDays).')
+param logAnalyticsWorkspaceId string
+
 @description('Optional. Tags of the resources.')
 param tags object = {}
 
@@ -127,6 +130,34 @@ resource tables 'Microsoft.Storage/storageAccounts/tableServices/tables@2023-05-
   parent: tableService
   name: tableName
 }]
+
+// The tables hold special-category data (who wants a group about what), so every data-plane read,
+// write and delete on them is logged to the workspace, table StorageTableLogs
+// (learn.microsoft.com/azure/storage/tables/monitor-table-storage#collection-and-routing). Entries name
+// the caller (the app's identity), the operation and the entity's keys, which are random or keyed
+// (HMAC), never a name or number. Kept for the workspace's retention (logRetentionDays); a diagnostic
+// setting's own retentionPolicy is deprecated and applies to storage destinations only.
+resource tableLogs 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  name: 'tables-to-log-analytics'
+  scope: tableService
+  properties: {
+    workspaceId: logAnalyticsWorkspaceId
+    logs: [
+      {
+        category: 'StorageRead'
+        enabled: true
+      }
+      {
+        category: 'StorageWrite'
+        enabled: true
+      }
+      {
+        category: 'StorageDelete'
+        enabled: true
+      }
+    ]
+  }
+}
 
 @description('The name of the storage account.')
 output name string = storage.name

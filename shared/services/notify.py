@@ -214,7 +214,13 @@ class Notifier:
         if self._base_url:
             callback = f"{self._base_url}/api/sms/status?{urlencode({'theme': theme, 'row': row})}"
         if earlier_claim is not None:
-            found = self._sender.find_sent(phone, body, earlier_claim)
+            try:
+                found = self._sender.find_sent(phone, body, earlier_claim)
+            except SmsError:
+                # Provider unreachable: give the claim back as for a failed send, or the retry would take
+                # the row for a live run's and wait out STALE_CLAIM after the provider is back.
+                self._update(rows, claimed, {"status": MessageStatus.PENDING}, force=True)
+                raise
             if found is not None:
                 self._record_sent(rows, claimed, found.sid, named)
                 return Outcome(False, "already_done")

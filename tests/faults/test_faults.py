@@ -1,5 +1,6 @@
 """Faults: storage going away mid-intake, an SMS provider failing every third request, the queue runner
-killed mid-batch, formation racing verifications. After each: nothing lost, nothing done twice.
+killed mid-batch, formation racing verifications, the SMS provider down for ten minutes. After each:
+nothing lost, nothing done twice.
 
 Only loopback traffic: each test's own Azurite (for the outages) or the session's, the loopback
 Twilio server, the app in-process or on a loopback port. Every wait is bounded in time.
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -19,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -44,6 +47,7 @@ from shared.core.domain import (
     utcnow,
 )
 from shared.local import azurite as azurite_module
+from shared.local.azurite import free_port
 from shared.local.runner import LocalHost, QueueRules
 from shared.services.facilitators import FacilitatorIn
 from shared.services.intake import ValidInterest
@@ -607,3 +611,101 @@ def test_two_sweeps_racing_twenty_verifications_never_put_anyone_in_two_groups(
     assert len(waiting) < size.min  # nobody left waiting who could have made a group
     invitations = Counter(m.recipient_id for m in outbox_rows(services) if m.kind is MessageKind.INVITATION)
     assert set(invitations) == grouped and set(invitations.values()) == {1}  # one invitation each, never two
+
+
+# --- the SMS provider down for ten minutes -----------------------------------------------------------
+# The SMS provider down for ten minutes: the queue's retries outlast it, and afterwards every text
+# goes out exactly once, with nothing poisoned.
+#
+# The retries are the Queue storage trigger's own: a failed message becomes visible again after
+# host.json's `visibilityTimeout` and goes to the poison queue after `maxDequeueCount` tries; retry
+# policies do not apply to queue triggers
+# (https://learn.microsoft.com/azure/azure-functions/functions-bindings-error-pages#retries: Queue
+# storage retries are the binding extension's, configured in host.json;
+# https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue#host-json:
+# visibilityTimeout is "the time interval between retries when processing of a message fails").
+# So a message survives an outage of about (maxDequeueCount - 1) x visibilityTimeout.
+#
+# Time is compressed: host.json's retry rules and the outage are divided by COMPRESSION, and the test
+# runs the app's registered queue functions with the in-process host against the loopback Twilio,
+# which is stopped (connection refused) for the outage and started again on the same port.
+
+COMPRESSION = 40  # 2 minutes become 3 seconds
+OUTAGE_MINUTES = 10  # real minutes the provider is down
+# The old host.json (maxDequeueCount 5, visibilityTimeout 30 s) poisoned a message after four retries: ~2 minutes.
+TODAYS_WINDOW_SECONDS = (5 - 1) * 30
+
+
+def compressed_host_rules() -> QueueRules:
+    rules = QueueRules.from_host_json()
+    return replace(rules, visibility_timeout=rules.visibility_timeout / COMPRESSION, max_polling_interval=0.2)
+
+
+def test_a_ten_minute_provider_outage_loses_nothing_sends_nothing_twice_and_poisons_nothing(
+    make_services: Callable[..., Services], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="shared.local.runner")
+    doc = {**municipality("region-jonkoping")["organisation"], "match_by_area": True}
+    rules = compressed_host_rules()
+    outage = OUTAGE_MINUTES * 60 / COMPRESSION
+    assert outage > 2 * TODAYS_WINDOW_SECONDS / COMPRESSION, "down for longer than today's retries last"
+    print(f"compressed: retry every {rules.visibility_timeout:.1f} s, {rules.max_dequeue_count} tries; down {outage} s")
+
+    twilio = LoopbackTwilio(port=free_port()).start()
+    try:
+        sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46701740605", api_base_url=twilio.base_url)
+        services = make_services(organisation=doc, sender=sender, SMS_RATE_PER_SECOND="1000")
+        add_facilitators(services, count=2, capacity=5)
+        seed_waiting(services, [("stress", "habo"), ("smarta", "eksjo")], per_bucket=5)
+        assert services.formation.sweep().groups_formed == 2
+        expected = len(outbox_rows(services))
+        assert expected == 12  # five invitations and a roster per group
+
+        import function_app
+
+        use_services(services)
+        host = LocalHost(
+            function_app.app,
+            services.storage,
+            settings=services.settings,
+            rules=rules,
+            only={"send_notification", "record_poisoned_notification"},
+        )
+        twilio.stop()  # the provider goes away: every connection is refused
+        down_at = time.monotonic()
+        host.start()
+        try:
+            time.sleep(outage)
+            tries_during_outage = max(
+                (int(n) for n in re.findall(r"send_notification failed \(attempt (\d+)\)", caplog.text)), default=0
+            )
+            assert twilio.received == [], "nothing reached the provider while it was down"
+            twilio.start()  # back, on the same port
+            print(f"provider back after {time.monotonic() - down_at:.1f} s; tries so far: {tries_during_outage}")
+
+            def all_done() -> bool:
+                done = (MessageStatus.SENT, MessageStatus.FAILED)
+                return all(m.status in done for m in outbox_rows(services))
+
+            finished = wait_until(all_done, timeout=4 * rules.visibility_timeout + 30, interval=0.5)
+            time.sleep(1.0)  # anything still on its way to the provider arrives
+        finally:
+            host.stop()
+            use_services(None)
+        accepted = twilio.accepted
+    finally:
+        twilio.stop()
+
+    # The retries really ran while the provider was down (a message was tried again and again).
+    assert tries_during_outage >= 3, caplog.text[-2000:]
+    messages = outbox_rows(services)
+    statuses = Counter(m.status for m in messages)
+    assert finished, dict(statuses)
+    assert statuses == {MessageStatus.SENT: expected}, dict(statuses)  # lost nothing, failed nothing
+    assert len(accepted) == expected, f"{len(accepted)} texts accepted for {expected} outbox rows"
+    assert max(Counter((m.to, m.body) for m in accepted).values()) == 1  # nothing twice
+    assert {m.provider_sid for m in messages} == {m.sid for m in accepted}
+    poison = services.storage.queue(f"{NOTIFICATIONS}-poison").peek_messages(max_messages=32)
+    assert list(poison) == [], "nothing poisoned"
+    assert "-poison" not in caplog.text
+    assert not [m for m in accepted if m.to == doc["coordinator_phone"]], "no failure had to be reported"

@@ -67,3 +67,25 @@ def test_the_level_helper_can_fail() -> None:
     old = {"logLevel": {"default": "Warning", "Host.Results": "Error", "Function": "Information"}}
     assert level(old, "Host.Results") > LEVELS.index("Information")
     assert level(old, "Function.x.User") == LEVELS.index("Information")
+
+
+def test_queue_retries_outlast_a_ten_minute_outage() -> None:
+    """Queue storage triggers retry by the binding extension's rules in host.json, not by retry
+    policies (https://learn.microsoft.com/azure/azure-functions/functions-bindings-error-pages#retries);
+    a failed message is visible again after visibilityTimeout ("the time interval between retries
+    when processing of a message fails",
+    https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue#host-json) and
+    is poisoned on its maxDequeueCount-th failure. The old 30 s x 5 gave up after about two minutes;
+    tests/faults/test_provider_outage.py runs the outage itself."""
+    queues = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["extensions"]["queues"]
+    hours, minutes, seconds = (int(part) for part in queues["visibilityTimeout"].split(":"))
+    between_tries = hours * 3600 + minutes * 60 + seconds
+    survives = (queues["maxDequeueCount"] - 1) * between_tries
+    assert survives >= 10 * 60, f"a message is poisoned after {survives} s of outage"
+    # A message whose run died holds its rows' claims for the notifier's STALE_CLAIM: its retry
+    # must come no sooner, or it only finds the claims and spends a try.
+    from shared.services.notify import STALE_CLAIM
+
+    assert between_tries >= STALE_CLAIM.total_seconds()
+    # The functionTimeout bounds one try; the message stays hidden while it runs.
+    assert json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["functionTimeout"] == "00:05:00"
