@@ -376,7 +376,7 @@ PUBLISH_TRIES=6
 # learn.microsoft.com/azure/role-based-access-control/troubleshooting#symptom---role-assignment-changes-are-not-being-detected):
 # 403 AuthorizationPermissionMismatch / AuthorizationFailure from storage, or "does not have
 # authorization" from ARM. Anything else (a bad package, a build error, a missing app) is not retried.
-ROLE_NOT_YET_APPLIED='AuthorizationPermissionMismatch|AuthorizationFailure|does not have authorization|Status Code: 403|\(403\)|403 Forbidden'
+ROLE_NOT_YET_APPLIED='AuthorizationPermissionMismatch|AuthorizationFailure|AuthorizationFailed|does not have authorization|Status Code: 403|\(403\)|403 Forbidden|Forbidden'
 
 publish_once() {  # publish_once PACKAGE: one upload within the timeout; its errors go to publish.err and stderr
   local status=0 limit=()
