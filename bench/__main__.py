@@ -462,6 +462,9 @@ def main() -> None:
         "invite": on_azurite(lambda azurite: time_to_invite(azurite, args.invite_groups)),
         "registration": on_azurite(lambda azurite: registration(azurite, args.registrations)),
         "peak": on_azurite(lambda azurite: peak(azurite, args.peak_people, args.peak_minutes, args.peak_themes)),
+        "peakform": on_azurite(
+            lambda azurite: peak(azurite, args.peak_people, args.peak_minutes, args.peak_themes, path="form")
+        ),
         "scaling": lambda: scaling(_sizes(args.scaling_sizes.replace(",", " ")), args.scaling_themes),
     }
     rows: list[Row] = []
