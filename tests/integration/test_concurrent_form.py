@@ -66,9 +66,7 @@ def hidden(page: str, name: str) -> str:
     return html.unescape(match.group(1))
 
 
-def test_four_residents_posting_the_form_at_once_are_served_at_once(
-    services: Services, twilio: LoopbackTwilio
-) -> None:
+def test_four_residents_posting_the_form_at_once_are_served_at_once(services: Services, twilio: LoopbackTwilio) -> None:
     twilio.hold_sends(RESIDENTS, timeout=HOLD_SECONDS)
     names = ["Aina", "Birk", "Cecilia", "Dagny"]
     with LiveServer(services) as server, httpx.Client(base_url=server.url, timeout=30) as http:
