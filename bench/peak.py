@@ -7,6 +7,11 @@ at a time drawn before the run (uniform over the span, seeded), whether or not e
 have been answered, then types the code a few seconds after it arrives. A slow server therefore
 shows as latency, not as a politely slower client.
 
+With `path="form"` (part `peakform`) each person goes through the resident's HTML form instead of the
+JSON API, as a browser without JavaScript does: POST / (the form), then POST /verify (the code page's
+form), reading the interest's id and token from the hidden fields. That is the path residents use, and
+it is the one that once ran on the event loop (issue 18).
+
 Baselines from the same run, before the peak starts: the same requests one at a time on the idle
 server, and the same fifth-verification-to-last-invitation delay for two groups formed on it.
 Afterwards the bench waits until the queues are empty and no text is pending, then checks every
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import html
 import random
 import re
 import sys
@@ -36,6 +42,8 @@ CODE_TEXT = re.compile(r"^\d{6}\b")  # the verification text starts with the cod
 BASELINE_THEMES = 2  # themes of their own for the idle baseline, five people each: one group apiece
 THINK_SECONDS = (2.0, 10.0)  # from the code arriving to pressing "verify"
 CLIENT_ADDRESSES = 64
+PATHS = ("api", "form")
+_HIDDEN = re.compile(r'<input type="hidden" name="(id|withdraw_token|last_digits)" value="([^"]*)"')
 
 
 @dataclass
@@ -44,7 +52,9 @@ class Person:
     phone: str  # as typed in the form
     due: float  # seconds after the start, when they press "register"
     think: float
+    area: str | None = None  # None: drawn from the number (the crowd spreads over the areas)
     interest_id: str = ""
+    hidden: dict[str, str] = field(default_factory=dict)  # the code page's hidden fields (form path)
     verified_at: float | None = None  # wall clock (time.time) when the verify answer (200) arrived
     failure: str = ""
 
@@ -66,6 +76,7 @@ class Run:
     """What the clients saw: each request (kind, HTTP status or 0 for no answer, seconds, start lag)."""
 
     requests: list[tuple[str, int, float, float]] = field(default_factory=list)
+    path: str = "api"
     texts: list[Text] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     codes: dict[str, asyncio.Future] = field(default_factory=dict)
@@ -87,7 +98,10 @@ async def _request(
 ) -> httpx.Response | None:
     start = time.perf_counter()
     try:
-        response = await http.post(url, json=body)
+        if run.path == "form":
+            response = await http.post(url, data=body)  # application/x-www-form-urlencoded, as a browser posts
+        else:
+            response = await http.post(url, json=body)
     except httpx.HTTPError:
         run.requests.append((kind, 0, time.perf_counter() - start, lag))
         return None
@@ -100,27 +114,41 @@ async def _person(run: Run, http: httpx.AsyncClient, person: Person, start: floa
     await asyncio.sleep(max(0.0, start + person.due - time.perf_counter()))
     lag = time.perf_counter() - (start + person.due)
     run.codes[person.e164] = loop.create_future()
-    body = {
-        "theme": person.theme,
-        "name": f"Person {person.phone[-4:]}",
-        "phone": person.phone,
-        "area": areas[int(person.phone) % len(areas)] if areas else None,
-        "age_confirmed": True,
-        "consent": True,
-    }
-    created = await _request(run, "register", http, "/api/interests", body, lag)
-    if created is None or created.status_code != 201:
+    form = run.path == "form"
+    area = person.area or (areas[int(person.phone) % len(areas)] if areas else None)
+    name = f"Person {person.phone[-4:]}"
+    if form:
+        body: dict[str, Any] = {"locale": "sv", "theme": person.theme, "name": name, "phone": person.phone}
+        body |= {"area": area or "", "age_confirmed": "on", "consent": "on", "pledge": "on", "website": ""}
+    else:
+        body = {"theme": person.theme, "name": name, "phone": person.phone, "area": area}
+        body |= {"age_confirmed": True, "consent": True}
+    created = await _request(run, "register", http, "/" if form else "/api/interests", body, lag)
+    if created is None or created.status_code != (200 if form else 201):
         person.failure = f"register {created.status_code if created else 'no answer'}"
         return
-    person.interest_id = created.json()["id"]
+    if form:
+        person.hidden = {name: html.unescape(value) for name, value in _HIDDEN.findall(created.text)}
+        if set(person.hidden) != {"id", "withdraw_token", "last_digits"}:
+            person.failure = "register: no code page"
+            return
+        person.interest_id = person.hidden["id"]
+    else:
+        person.interest_id = created.json()["id"]
     try:
         code = await asyncio.wait_for(run.codes[person.e164], timeout=60)
     except TimeoutError:
         person.failure = "no code within 60 s"
         return
     await asyncio.sleep(person.think)
-    url = f"/api/interests/{person.interest_id}/verify"
-    verified = await _request(run, "verify", http, url, {"code": code}, 0.0)
+    if form:
+        verified = await _request(run, "verify", http, "/verify", {**person.hidden, "code": code}, 0.0)
+        if verified is not None and verified.status_code == 200 and 'name="code"' in verified.text:
+            person.failure = "verify: the code page again"  # 200 with the code page means the code was refused
+            return
+    else:
+        url = f"/api/interests/{person.interest_id}/verify"
+        verified = await _request(run, "verify", http, url, {"code": code}, 0.0)
     if verified is None or verified.status_code != 200:
         person.failure = f"verify {verified.status_code if verified else 'no answer'}"
         return
@@ -221,7 +249,13 @@ def _baseline(run: Run, base: str, people: list[Person], areas: list[str]) -> No
 
 
 def peak(
-    azurite: Azurite, people: int = 2000, minutes: float = 10.0, themes: int = 10, drain: float = 180.0, seed: int = 15
+    azurite: Azurite,
+    people: int = 2000,
+    minutes: float = 10.0,
+    themes: int = 10,
+    drain: float = 180.0,
+    seed: int = 15,
+    path: str = "api",
 ) -> list[Row]:
     from shared.adapters.storage import INTERESTS
     from shared.core.domain import JOINABLE, split_interest_id
@@ -231,7 +265,9 @@ def peak(
     peak_themes = [t["id"] for t in doc["themes"][:themes]]
     areas = [a["id"] for a in doc["areas"]]
     min_size, max_size = doc["group_size"]["min"], doc["group_size"]["max"]
-    run = Run()
+    if path not in PATHS:
+        raise ValueError(f"path must be one of {PATHS}")
+    run = Run(path=path)
     with LoopbackTwilio(on_accept=run.on_accept) as twilio:
         env = env_for(
             azurite.connection_string,
@@ -257,8 +293,16 @@ def peak(
                     timeout=30,
                 ).raise_for_status()
 
+            # One area per baseline group: the organisation matches by area, and five people spread over
+            # its areas would never make a group (the idle baseline of the invitation rows stayed empty).
             idle = [
-                Person(doc["themes"][themes + g]["id"], f"070{2_000_000 + g * 10 + p:07d}", 0.0, 0.0)
+                Person(
+                    doc["themes"][themes + g]["id"],
+                    f"070{2_000_000 + g * 10 + p:07d}",
+                    0.0,
+                    0.0,
+                    area=areas[0] if areas else None,
+                )
                 for g in range(BASELINE_THEMES)
                 for p in range(min_size)
             ]
@@ -351,7 +395,8 @@ def peak(
         flush=True,
     )
     idle_p50 = percentile(idle_requests, 50)
-    label = f"peak: {people:,} people over {minutes:g} min, {themes} themes"
+    through = "through the form (POST / and /verify)" if path == "form" else "through the JSON API"
+    label = f"peak {through}: {people:,} people over {minutes:g} min, {themes} themes"
     p95_invite = percentile(delays, 95)
     return [
         Row(

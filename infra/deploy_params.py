@@ -42,6 +42,7 @@ NAME_PREFIX = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")
 ALPHANUMERIC_SENDER = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 DECIMAL = re.compile(r"^[0-9]+(\.[0-9]+)?$")
+GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 # Alert phones: the template splits off a two-digit country code. Azure Monitor sends SMS to
 # Norway (47) but not to Sweden (46), and calls both: learn.microsoft.com/azure/azure-monitor/alerts/action-groups
@@ -118,6 +119,9 @@ def check_deployment(path: Path, document: dict[str, Any]) -> list[str]:
         problems.append(
             f"deployment.twilioMessagingServiceSid must look like MG followed by 32 hex digits (got {msid!r})"
         )
+    front_door = deployment.get("frontDoorId")
+    if front_door and not (isinstance(front_door, str) and GUID.match(front_door)):
+        problems.append(f"deployment.frontDoorId must be the Front Door profile's id, a GUID (got {front_door!r})")
     base = deployment.get("publicBaseUrl")
     if base and not (isinstance(base, str) and base.startswith("https://") and not base.endswith("/")):
         problems.append(f"deployment.publicBaseUrl must start with https:// and not end with / (got {base!r})")

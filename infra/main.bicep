@@ -107,6 +107,9 @@ param smsProviderCopyHours int = 24
 @description('Optional. Public base URL when a custom domain fronts the app, without a trailing slash. Empty: https://<function app>.azurewebsites.net.')
 param publicBaseUrl string = ''
 
+@description('Optional. The id of the Azure Front Door profile in front of the app (its X-Azure-FDID, a GUID), when one serves a custom domain. The app then counts a request carrying this id by Front Door\'s X-Azure-SocketIP. Empty: no Front Door.')
+param frontDoorId string = ''
+
 @description('Optional. Client ID of an Entra ID app registration that signs operators in to the admin pages (see infra/README.md). Empty: App Service Authentication stays off and ADMIN_TOKEN alone protects the admin routes.')
 param adminSignInClientId string = ''
 
@@ -309,6 +312,7 @@ var appSettings = {
   ON_ITS_OWN_RETENTION_DAYS: string(onItsOwnRetentionDays)
   STUCK_GROUP_DAYS: string(stuckGroupDays)
   SMS_PROVIDER_COPY_HOURS: string(smsProviderCopyHours)
+  FRONT_DOOR_ID: frontDoorId
   // The admin pages trust the platform's sign-in headers only where App Service Authentication
   // is on, and it is on exactly when adminSignInClientId is given.
   APP_SERVICE_AUTH: empty(adminSignInClientId) ? 'false' : 'true'

@@ -29,7 +29,7 @@ from shared.services.operations import Operations
 from shared.services.replies import Replies
 from shared.services.retention import Retention, RetentionRules
 from shared.services.statistics import Statistics
-from shared.settings import Settings
+from shared.settings import Settings, on_azure
 
 
 @dataclass
@@ -81,11 +81,13 @@ class MissingPhoneKeySecret(RuntimeError):
 
 def build_keyer(settings: Settings) -> PhoneKeyer:
     """The keyer of phone markers, once per process. In Azure the secret comes from Key Vault; a fixed
-    development key is used only in DEV_MODE and under pytest. Anywhere else a missing secret stops the
-    app rather than write markers that the next deployment (with the real key) could not find."""
+    development key is used only in DEV_MODE and under pytest, never on an Azure host. Anywhere else a
+    missing secret stops the app rather than write markers that the next deployment (with the real key)
+    could not find."""
     if settings.phone_key_secret is not None:
         return PhoneKeyer(settings.phone_key_secret.get_secret_value().encode("utf-8"))
-    if settings.dev_mode or "PYTEST_CURRENT_TEST" in os.environ:
+    # Never on an Azure host, whatever the environment says (Settings refuses DEV_MODE there).
+    if (settings.dev_mode or "PYTEST_CURRENT_TEST" in os.environ) and on_azure() is None:
         return PhoneKeyer(DEVELOPMENT_SECRET)
     raise MissingPhoneKeySecret("PHONE_KEY_SECRET is not set (in Azure: check the Key Vault reference)")
 

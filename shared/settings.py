@@ -2,12 +2,31 @@
 
 from __future__ import annotations
 
+import os
+import re
+from collections.abc import Mapping
 from functools import cached_property
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared.core.organisation import Organisation, parse_organisation
+
+# Variables the platform sets in every App Service app's environment, Functions apps included (Functions
+# runs on App Service: https://learn.microsoft.com/azure/azure-functions/functions-app-settings); they are
+# read-only there (https://learn.microsoft.com/azure/app-service/reference-app-settings#app-environment),
+# and Flex Consumption sets WEBSITE_OWNER_NAME too (Azure/azure-functions-host#10441). `make dev`, the
+# tests and Core Tools set none of them. FUNCTIONS_WORKER_RUNTIME is no sign: local.settings.json sets it.
+PLATFORM_VARIABLES = ("WEBSITE_SITE_NAME", "WEBSITE_INSTANCE_ID", "WEBSITE_OWNER_NAME")
+
+
+def on_azure(environ: Mapping[str, str] | None = None) -> str | None:
+    """The platform variable that says this process runs on an Azure host; None when none is set."""
+    values = os.environ if environ is None else environ
+    return next((name for name in PLATFORM_VARIABLES if values.get(name, "").strip()), None)
+
+
+_GUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 
 
 class Settings(BaseSettings):
@@ -60,6 +79,10 @@ class Settings(BaseSettings):
     # delete one before its final status, and the daily run tries again (services/provider_copies.py).
     sms_provider_copy_hours: int = Field(24, ge=0, le=24 * 90, validation_alias="SMS_PROVIDER_COPY_HOURS")
 
+    # The Azure Front Door profile's id (its X-Azure-FDID) when one fronts the app: then a request that
+    # carries this id is taken from Front Door, and the client's address from its X-Azure-SocketIP.
+    front_door_id: str | None = Field(None, validation_alias="FRONT_DOOR_ID")
+
     # Local development only: enables /dev/outbox and trusts no proxy headers.
     dev_mode: bool = Field(False, validation_alias="DEV_MODE")
 
@@ -70,6 +93,34 @@ class Settings(BaseSettings):
         if isinstance(value, str) and value.strip().startswith("@Microsoft.KeyVault("):
             return None
         return value
+
+    @field_validator("front_door_id", mode="before")
+    @classmethod
+    def _front_door_id_is_a_guid(cls, value: object) -> object:
+        # The template always sets the app setting; empty means no Front Door.
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if not isinstance(value, str) or not _GUID.match(value.strip()):
+            raise ValueError("FRONT_DOOR_ID must be the Front Door profile's id, a GUID (its X-Azure-FDID)")
+        return value.strip().lower()
+
+    @model_validator(mode="after")
+    def _no_development_settings_on_azure(self) -> Settings:
+        """On an Azure host the development settings would turn protections off: refuse to start."""
+        host = on_azure()
+        if host is None:
+            return self
+        problems = []
+        if self.dev_mode:
+            problems.append("DEV_MODE (it drops Secure from cookies, trusts no proxy and opens /dev/outbox)")
+        if self.twilio_api_base_url and not self.twilio_api_base_url.lower().startswith("https://"):
+            problems.append("TWILIO_API_BASE_URL without https:// (the loopback test server)")
+        connection = (self.storage_connection_string or "").lower()
+        if "usedevelopmentstorage=true" in connection or "devstoreaccount1" in connection:
+            problems.append("AzureWebJobsStorage pointing at the storage emulator")
+        if problems:
+            raise ValueError(f"development settings refused on Azure ({host} is set): remove {'; '.join(problems)}")
+        return self
 
     @model_validator(mode="after")
     def _storage_given(self) -> Settings:

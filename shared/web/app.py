@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -104,7 +105,7 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         current = services()  # a bad configuration fails here, at start, naming the field
         try:
-            current.ensure_ready()
+            await run_in_threadpool(current.ensure_ready)
         except StorageUnavailable:
             log.warning("storage unreachable at start; will retry on first use")
         yield

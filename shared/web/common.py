@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import ipaddress
 from collections.abc import Mapping
 from typing import Any
@@ -112,8 +113,22 @@ def client_address(request: Request) -> str | None:
     "ip:port" and set `client-ip` to the same value, overwriting any the client sent
     (https://github.com/Azure/app-service-linux-docs/blob/master/Things_You_Should_Know/headers.md).
     Locally there is no proxy to trust.
+
+    Behind Azure Front Door (FRONT_DOOR_ID set) that last entry is a Front Door edge, shared by every
+    resident. Front Door sends its profile's id in X-Azure-FDID and the address of the TCP connection
+    it took the request on in X-Azure-SocketIP; its X-Azure-ClientIP is not used, because "the client IP
+    can be arbitrarily overwritten by a user"
+    (https://learn.microsoft.com/azure/frontdoor/front-door-http-headers-protocol#from-the-front-door-to-the-backend).
+    Only a request carrying our profile's id is taken from Front Door; any other (a direct call, a
+    forged header) is counted by the address App Service's front end saw, as without Front Door.
     """
-    if not services_of(request).settings.dev_mode:
+    settings = services_of(request).settings
+    if settings.front_door_id and not settings.dev_mode:
+        given = request.headers.get("x-azure-fdid", "").strip().lower()
+        socket_ip = request.headers.get("x-azure-socketip", "").strip()
+        if socket_ip and hmac.compare_digest(given.encode(), settings.front_door_id.encode()):
+            return _subscriber(socket_ip)
+    if not settings.dev_mode:
         forwarded = request.headers.get("x-forwarded-for", "")
         last = forwarded.split(",")[-1].strip()
         if last:

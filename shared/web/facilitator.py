@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from shared import PACKAGE_DIR
@@ -123,13 +123,18 @@ def facilitator_page(request: Request, token: str) -> Response:
     return _page(request, page, token, facilitator)
 
 
+async def _action_form(request: Request) -> dict[str, str]:
+    return await read_form(request, max_fields=5)
+
+
 @router.post("/f/{token}/groups/{group_id}/{action}")
-async def facilitator_action(request: Request, token: str, group_id: str, action: str) -> Response:
+def facilitator_action(
+    request: Request, token: str, group_id: str, action: str, form: Annotated[dict[str, str], Depends(_action_form)]
+) -> Response:
     page = _service(request)
     facilitator = page.facilitator(token) if page else None
     if page is None or facilitator is None or action not in ACTIONS:
         return _invalid(request)
-    form = await read_form(request, max_fields=5)
     if not page.links.form_token_ok(token, form.get("csrf")):
         return _page(request, page, token, facilitator, status_code=403, error="csrf")
     values: dict[str, Any] = {"note": form.get("note", ""), "place": form.get("place", "")}

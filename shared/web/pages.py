@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import secrets
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from shared.adapters.ratelimit import RateLimited
@@ -58,7 +59,11 @@ def _form(request: Request, locale: str, *, values: dict, errors: dict, status_c
 
 
 async def _form_data(request: Request) -> dict[str, str]:
+    """The posted form, read on the event loop before the handler runs in the threadpool."""
     return await read_form(request)
+
+
+FormData = Annotated[dict[str, str], Depends(_form_data)]
 
 
 def _messages(locale: str, errors: dict[str, FieldError]) -> dict[str, str]:
@@ -72,8 +77,7 @@ def form(request: Request) -> HTMLResponse:
 
 
 @router.post("/", response_class=HTMLResponse)
-async def submit(request: Request) -> HTMLResponse:
-    data = await _form_data(request)
+def submit(request: Request, data: FormData) -> HTMLResponse:
     locale = locale_for(request, data.get("locale"))
     values = {k: data.get(k, "") for k in _KEPT}
     if data.get("website"):
@@ -123,8 +127,7 @@ _VERIFY_STATUS: dict[type[IntakeError], int] = {WrongCode: 400, CodeExpired: 410
 
 
 @router.post("/verify", response_class=HTMLResponse)
-async def verify(request: Request) -> HTMLResponse:
-    data = await _form_data(request)
+def verify(request: Request, data: FormData) -> HTMLResponse:
     locale = locale_for(request)
     services = services_of(request)
     interest_id = data.get("id", "")
@@ -183,8 +186,7 @@ def withdraw_how(request: Request) -> HTMLResponse:
 
 
 @router.post("/withdraw/confirm", response_class=HTMLResponse)
-async def withdraw_confirm(request: Request) -> HTMLResponse:
-    data = await _form_data(request)
+def withdraw_confirm(request: Request, data: FormData) -> HTMLResponse:
     return page(
         request,
         "withdraw.html",
@@ -195,8 +197,7 @@ async def withdraw_confirm(request: Request) -> HTMLResponse:
 
 
 @router.post("/withdraw", response_class=HTMLResponse)
-async def withdraw(request: Request) -> HTMLResponse:
-    data = await _form_data(request)
+def withdraw(request: Request, data: FormData) -> HTMLResponse:
     try:
         services_of(request).intake.withdraw(data.get("id", ""), data.get("token", ""))
     except NotFound:

@@ -17,13 +17,18 @@ Scripting a test::
         twilio.plan(Throttle(retry_after=2), Accept())     # the next two requests, in order
         twilio.reject_numbers({"+46701740699": 21211})     # always, for that number
         twilio.fail_every(5)                               # every 5th request answers 500
+        twilio.hold_sends(4, timeout=10)                   # each send waits until four are in flight
+        twilio.wait_held(3, timeout=5)                     # until three sends are being held
         ...
         twilio.wait_for(3, timeout=5)                      # until three messages were accepted
         twilio.settle()                                    # every message delivered: now deletable
         twilio.stored                                      # the message resources it still holds
 
 For each authenticated request the first rule that applies decides the answer: a planned
-response, then a rejected number, then `fail_every`, else 201. Requests with bad credentials are
+response, then a rejected number, then `fail_every`, else 201. With `hold_sends(n)` every valid send
+first waits at a `threading.Barrier` of n parties: none is answered until n are in flight at once, so
+a caller that sends one at a time never gets past the first; when the barrier's timeout passes it
+breaks, and the held sends (and every later one) are answered 503 instead of hanging. Requests with bad credentials are
 answered 401 before any rule and use no planned response.
 
 Standalone, for developers (binds 127.0.0.1 only)::
@@ -283,6 +288,8 @@ class LoopbackTwilio:
         self._rejected: dict[str, int] = {}
         self._fail_every: tuple[int, int] | None = None
         self._authenticated = 0
+        self._hold: threading.Barrier | None = None
+        self._held = 0
         self._stopping = threading.Event()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -360,6 +367,37 @@ class LoopbackTwilio:
             self._fail_every = (n, status) if n else None
             self._authenticated = 0
 
+    def hold_sends(self, parties: int, *, timeout: float) -> None:
+        """Hold each send until `parties` sends are in flight at once; after `timeout` s the barrier breaks."""
+        if parties < 1 or not timeout > 0:
+            raise ValueError("parties must be positive and the timeout must be positive")
+        with self._lock:
+            self._hold = threading.Barrier(parties, timeout=timeout)
+            self._held = 0
+
+    def wait_held(self, count: int, timeout: float = 5.0) -> None:
+        """Block until at least `count` sends have reached the barrier; TimeoutError otherwise."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while self._held < count:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError(f"{self._held} of {count} sends held within {timeout} s")
+                self._changed.wait(remaining)
+
+    @property
+    def held(self) -> int:
+        """How many sends have reached the barrier so far."""
+        with self._lock:
+            return self._held
+
+    @property
+    def holding(self) -> int:
+        """How many sends are waiting at the barrier now."""
+        with self._lock:
+            barrier = self._hold
+        return barrier.n_waiting if barrier is not None else 0
+
     def reset(self) -> None:
         """Forget received messages and all scripting."""
         with self._lock:
@@ -370,6 +408,8 @@ class LoopbackTwilio:
             self._rejected.clear()
             self._fail_every = None
             self._authenticated = 0
+            self._hold = None
+            self._held = 0
 
     # observing
 
@@ -485,6 +525,10 @@ class LoopbackTwilio:
             self._record(form, None, 400)
             handler._answer(400, _error_document(error_code, 400, to))
             return
+        if not self._wait_at_barrier():
+            self._record(form, None, 503)
+            handler._answer(503, _error_document(20503, 503))
+            return
 
         response = self._decide(form)
         if isinstance(response, Reject):
@@ -500,6 +544,20 @@ class LoopbackTwilio:
             if isinstance(response, Stall):
                 self._stopping.wait(response.seconds)
             self._accept(handler, account, form)
+
+    def _wait_at_barrier(self) -> bool:
+        """False when the barrier broke (too few sends came in time); True when there is none."""
+        with self._changed:
+            barrier = self._hold
+            if barrier is None:
+                return True
+            self._held += 1
+            self._changed.notify_all()
+        try:
+            barrier.wait()
+        except threading.BrokenBarrierError:
+            return False
+        return True
 
     def _handle_delete(self, handler: _Handler, sid: str) -> None:
         """Scripted answers apply to deletes too (a planned Reject answers with its code)."""

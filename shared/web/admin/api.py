@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from shared.services.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
 from shared.web.admin.auth import audit, require_api_operator
@@ -46,14 +47,15 @@ class AuditedRoute(APIRoute):
                 response = await handler(request)
             except HTTPException as exc:
                 if exc.status_code not in _UNREAD:
-                    _record(request, action, str(exc.status_code))
+                    await run_in_threadpool(_record, request, action, str(exc.status_code))
                 raise
             except RequestValidationError:
                 raise  # a body that could not be read asked for nothing: not an action (as on the pages)
             except Exception:
-                _record(request, action, "error")
+                await run_in_threadpool(_record, request, action, "error")
                 raise
-            _record(request, action, "ok" if response.status_code < 400 else str(response.status_code))
+            outcome = "ok" if response.status_code < 400 else str(response.status_code)
+            await run_in_threadpool(_record, request, action, outcome)  # the audit row is a storage write
             return response
 
         return audited

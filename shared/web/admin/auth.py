@@ -36,12 +36,13 @@ import logging
 from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode, urlsplit
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from shared.settings import Settings
 from shared.web.admin.tokens import (
@@ -196,9 +197,13 @@ async def form_fields(request: Request) -> dict[str, str]:
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
+# A handler's posted fields, read on the event loop before the (plain `def`) handler runs in the threadpool.
+FormFields = Annotated[dict[str, str], Depends(form_fields)]
+
+
 async def require_operator(request: Request) -> Operator:
     """The dependency on every /manage route but the sign-in page: credentials, then CSRF for changes."""
-    operator = identify(request)
+    operator = await run_in_threadpool(identify, request)  # reads revoked sessions from storage
     if operator is None:
         raise AdminDenied(401, "not_signed_in")
     request.state.operator = operator

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import HTTPException, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
@@ -51,6 +51,9 @@ async def _facilitator_form(request: Request) -> dict[str, Any]:
         "capacity": one("capacity")[:6],
         "active": one("active") == "on",
     }
+
+
+FacilitatorForm = Annotated[dict[str, Any], Depends(_facilitator_form)]
 
 
 _FACILITATOR_ERRORS = {
@@ -115,9 +118,8 @@ def new_facilitator(request: Request) -> HTMLResponse:
 
 
 @protected.post("/facilitators/new")
-async def add_facilitator(request: Request) -> Response:
+def add_facilitator(request: Request, data: FacilitatorForm) -> Response:
     locale = admin_locale(request)
-    data = await _facilitator_form(request)
     valid, errors = _validate_facilitator(data, locale)
     if valid is None:
         return _facilitator_page(request, None, data, status_code=422, errors=errors)
@@ -146,10 +148,9 @@ def edit_facilitator(request: Request, facilitator_id: str) -> HTMLResponse:
 
 
 @protected.post("/facilitators/{facilitator_id}")
-async def save_facilitator(request: Request, facilitator_id: str) -> Response:
+def save_facilitator(request: Request, facilitator_id: str, data: FacilitatorForm) -> Response:
     facilitator = _facilitator_or_404(request, facilitator_id)
     locale = admin_locale(request)
-    data = await _facilitator_form(request)
     valid, errors = _validate_facilitator(data, locale)
     if valid is None:
         return _facilitator_page(request, facilitator, data, status_code=422, errors=errors)

@@ -17,7 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from shared.core.domain import GroupStatus
 from shared.core.facilitators import serves, trained_for
 from shared.services.operations import GroupView, OperationError
-from shared.web.admin.auth import PAGES, audit, form_fields
+from shared.web.admin.auth import PAGES, FormFields, audit
 from shared.web.admin.rendering import (
     admin_locale,
     operation_message,
@@ -115,9 +115,8 @@ def group_page(request: Request, group_id: str) -> HTMLResponse:
 
 
 @protected.post("/groups/{group_id}/facilitator")
-async def assign_facilitator(request: Request, group_id: str) -> Response:
+def assign_facilitator(request: Request, group_id: str, data: FormFields) -> Response:
     group = _group_or_404(request, group_id)
-    data = await form_fields(request)
     locale = admin_locale(request)
     facilitator_id = data.get("facilitator_id", "")[:40]
     if not facilitator_id:
@@ -145,9 +144,8 @@ def _meeting_time(raw: str, wall_clock: Any) -> datetime | None:
 
 
 @protected.post("/groups/{group_id}/meeting")
-async def set_first_meeting(request: Request, group_id: str) -> Response:
+def set_first_meeting(request: Request, group_id: str, data: FormFields) -> Response:
     group = _group_or_404(request, group_id)
-    data = await form_fields(request)
     locale = admin_locale(request)
     if group.status not in _MEETABLE or not group.facilitator_id:
         audit(request, "group_first_meeting", targets=[group.id], outcome="invalid_state")
@@ -187,11 +185,10 @@ def _member(group: GroupView, member_id: str) -> Any:
 
 
 @protected.post("/groups/{group_id}/members/remove", response_class=HTMLResponse)
-async def remove_member(request: Request, group_id: str) -> Response:
+def remove_member(request: Request, group_id: str, data: FormFields) -> Response:
     """First asks (a page naming the member), then removes on `confirm=yes`. The member's id travels in
     the body, never in a URL: request logs keep URLs."""
     group = _group_or_404(request, group_id)
-    data = await form_fields(request)
     member = _member(group, data.get("member_id", "")[:80])
     if data.get("confirm") != "yes":
         return render(request, "admin/remove_member.html", section="groups", group=group, member=member)

@@ -8,7 +8,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from shared.services.operations import OperationError
-from shared.web.admin.auth import PAGES, audit, form_fields
+from shared.web.admin.auth import PAGES, FormFields, audit
 from shared.web.admin.rendering import admin_locale, operation_message, ops, protected_router, redirect, render, text
 from shared.web.admin.statistics_charts import statistics_charts
 from shared.web.common import services_of
@@ -23,8 +23,7 @@ def overview(request: Request) -> HTMLResponse:
 
 
 @protected.post("/messages/retry")
-async def retry_message(request: Request) -> Response:
-    data = await form_fields(request)
+def retry_message(request: Request, data: FormFields) -> Response:
     theme, row = data.get("theme", "")[:60], data.get("row", "")[:120]
     try:
         ops(request).retry_message(theme, row)

@@ -9,7 +9,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
 from shared.core.phone import PhoneError, parse_mobile
-from shared.web.admin.auth import audit, form_fields
+from shared.web.admin.auth import FormFields, audit
 from shared.web.admin.rendering import admin_locale, ops, protected_router, render, text
 from shared.web.common import services_of
 
@@ -32,8 +32,7 @@ def _phone(request: Request, raw: str) -> tuple[str | None, dict[str, str]]:
 
 
 @protected.post("/people/export")
-async def export_person(request: Request) -> Response:
-    data = await form_fields(request)
+def export_person(request: Request, data: FormFields) -> Response:
     phone, errors = _phone(request, data.get("phone", ""))
     if phone is None:
         return render(request, "admin/people.html", status_code=422, section="people", errors=errors, values=data)
@@ -49,8 +48,7 @@ async def export_person(request: Request) -> Response:
 
 
 @protected.post("/people/erase", response_class=HTMLResponse)
-async def erase_person(request: Request) -> HTMLResponse:
-    data = await form_fields(request)
+def erase_person(request: Request, data: FormFields) -> HTMLResponse:
     raw = data.get("phone", "")
     phone, errors = _phone(request, raw)
     if phone is None:

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from shared.adapters.ratelimit import RateLimited
 from shared.web.admin import auth as admin_auth
 from shared.web.admin import tokens
-from shared.web.admin.auth import CSRF_FIELD, LOGIN, PAGES, audit, form_fields
+from shared.web.admin.auth import CSRF_FIELD, LOGIN, PAGES, FormFields, audit
 from shared.web.admin.rendering import admin_locale, protected_router, public_router, redirect, render, text
 from shared.web.common import client_address, services_of
 
@@ -65,11 +65,10 @@ def login_page(request: Request, next: str | None = None) -> Response:
 
 
 @public.post("/login", response_class=HTMLResponse)
-async def login(request: Request) -> Response:
+def login(request: Request, data: FormFields) -> Response:
     services = services_of(request)
     settings = services.settings
     locale = admin_locale(request)
-    data = await form_fields(request)
     target = _safe_next(data.get("next"))
     if not admin_auth.same_site(request):
         return render(request, "admin/forbidden.html", status_code=403, reason="cross_site")
