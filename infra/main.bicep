@@ -99,6 +99,17 @@ param onItsOwnRetentionDays int = 90
 @minValue(1)
 @maxValue(365)
 param stuckGroupDays int = 21
+
+@description('Optional. Weeks without a recorded meeting before an active group is reported to the coordinator (once).')
+@minValue(1)
+@maxValue(104)
+param quietGroupWeeks int = 8
+
+@description('Optional. Weeks after that report before a group still without a recorded meeting is handed over to its members (they are told; the erasure clock of a group on its own starts).')
+@minValue(1)
+@maxValue(104)
+param quietGroupHandoverWeeks int = 4
+
 @description('Optional. Hours the SMS provider keeps its copy of a text (number and body) after sending, before the daily run deletes it.')
 @minValue(0)
 @maxValue(2160)
@@ -311,6 +322,8 @@ var appSettings = {
   CLOSED_GROUP_RETENTION_DAYS: string(closedGroupRetentionDays)
   ON_ITS_OWN_RETENTION_DAYS: string(onItsOwnRetentionDays)
   STUCK_GROUP_DAYS: string(stuckGroupDays)
+  QUIET_GROUP_WEEKS: string(quietGroupWeeks)
+  QUIET_GROUP_HANDOVER_WEEKS: string(quietGroupHandoverWeeks)
   SMS_PROVIDER_COPY_HOURS: string(smsProviderCopyHours)
   FRONT_DOOR_ID: frontDoorId
   // The admin pages trust the platform's sign-in headers only where App Service Authentication

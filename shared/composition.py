@@ -15,7 +15,7 @@ from shared.adapters.sms.copies import CopyKeepingSender, ProviderCopies
 from shared.adapters.storage import AUDIT, FACILITATORS, RATE_LIMITS, StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import utcnow
-from shared.core.group_life import GroupLifeRules
+from shared.core.group_life import GroupLifeRules, QuietRules
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer
@@ -175,6 +175,10 @@ def build_services(
             escalate_stuck_after=timedelta(days=settings.stuck_group_days),
             on_its_own_retention=group_life.on_its_own_retention,
             tz=organisation_tz(organisation),
+            quiet=QuietRules(
+                after=timedelta(weeks=settings.quiet_group_weeks),
+                handover_after=timedelta(weeks=settings.quiet_group_handover_weeks),
+            ),
         ),
     )
     services = Services(

@@ -75,6 +75,10 @@ class Settings(BaseSettings):
     on_its_own_retention_days: int = Field(90, ge=0, le=3650, validation_alias="ON_ITS_OWN_RETENTION_DAYS")
     # A group still awaiting a facilitator or its first meeting this long after forming is escalated.
     stuck_group_days: int = Field(21, ge=1, le=365, validation_alias="STUCK_GROUP_DAYS")
+    # An active group with no meeting recorded this long is reported to the coordinator, and handed over
+    # (members told, erasure clock started) the second period later if still nothing is recorded.
+    quiet_group_weeks: int = Field(8, ge=1, le=104, validation_alias="QUIET_GROUP_WEEKS")
+    quiet_group_handover_weeks: int = Field(4, ge=1, le=104, validation_alias="QUIET_GROUP_HANDOVER_WEEKS")
     # Hours the SMS provider keeps its copy of a text (number and body) after sending; Twilio refuses to
     # delete one before its final status, and the daily run tries again (services/provider_copies.py).
     sms_provider_copy_hours: int = Field(24, ge=0, le=24 * 90, validation_alias="SMS_PROVIDER_COPY_HOURS")

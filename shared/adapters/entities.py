@@ -122,6 +122,9 @@ def group_entity(group: Group) -> dict[str, Any]:
                 "OnItsOwnAt": group.on_its_own_at,
                 "MembersLeaveAt": group.members_leave_at,
                 "EscalatedAt": group.escalated_at,
+                "LastMeetingAt": group.last_meeting_at,
+                "QuietEscalatedAt": group.quiet_escalated_at,
+                "QuietHandoverAt": group.quiet_handover_at,
             }
         ),
         "MeetingPlace": group.meeting_place,
@@ -154,6 +157,9 @@ def group_from(entity: Mapping[str, Any]) -> Group:
         on_its_own_at=entity.get("OnItsOwnAt"),
         members_leave_at=entity.get("MembersLeaveAt"),
         escalated_at=entity.get("EscalatedAt"),
+        last_meeting_at=entity.get("LastMeetingAt"),
+        quiet_escalated_at=entity.get("QuietEscalatedAt"),
+        quiet_handover_at=entity.get("QuietHandoverAt"),
     )
 
 
@@ -307,6 +313,9 @@ _COLUMNS: dict[type, dict[str, tuple[str, ...]]] = {
         "on_its_own_at": ("OnItsOwnAt",),
         "members_leave_at": ("MembersLeaveAt",),
         "escalated_at": ("EscalatedAt",),
+        "last_meeting_at": ("LastMeetingAt",),
+        "quiet_escalated_at": ("QuietEscalatedAt",),
+        "quiet_handover_at": ("QuietHandoverAt",),
     },
     OutboxMessage: {
         "status": ("Status",),

@@ -135,6 +135,12 @@ class Group(BaseModel):
     on_its_own_at: datetime | None = None
     members_leave_at: datetime | None = None
     escalated_at: datetime | None = None  # stuck before active: the coordinator was told then (once)
+    # Issue 19.5: the newest meeting the facilitator recorded; an active group silent for QUIET_GROUP_WEEKS
+    # is reported to the coordinator (then) and handed over on `quiet_handover_at` unless a meeting is
+    # recorded first: no group is kept forever because nobody records anything.
+    last_meeting_at: datetime | None = None
+    quiet_escalated_at: datetime | None = None
+    quiet_handover_at: datetime | None = None
 
     @property
     def id(self) -> str:
@@ -156,6 +162,7 @@ class MessageKind(StrEnum):
     HANDOVER = "handover"  # to a member: the facilitator steps back, the group goes on by itself
     GROUP_CLOSED = "group_closed"  # to a member: the group was closed by the facilitator or an operator
     FACILITATOR_REPORT = "facilitator_report"  # to the coordinator: a facilitator's short note from their page
+    QUIET_GROUP = "quiet_group"  # to the coordinator: an active group recorded no meeting for weeks
 
 
 class RecipientType(StrEnum):

@@ -11,6 +11,9 @@ så länge deltagarna vill"). Each day, for every group:
 - `CHECK_IN_WEEKS` after the first meeting the facilitator gets a check-in text (once);
 - a group stuck before active (no facilitator, or no first meeting) `STUCK_GROUP_DAYS` after it
   formed is escalated to the coordinator (once); retention erases its people later (issue 11.6);
+- an active group with no meeting recorded for `QUIET_GROUP_WEEKS` is reported to the coordinator
+  (once per silence), and `QUIET_GROUP_HANDOVER_WEEKS` later, still silent, handed over: the members
+  get the handover text with the date their data leaves, and retention erases them then (issue 19.5);
 
 then retention runs (services/retention.py). What is due when is decided by the plain functions
 below, from the group row and a clock; the service only reads, decides, and commits one
@@ -40,7 +43,16 @@ from shared.core.domain import (
     to_members,
     utcnow,
 )
-from shared.core.group_life import STUCK, GroupLifeRules, hand_over, stuck
+from shared.core.group_life import (
+    STUCK,
+    GroupLifeRules,
+    QuietRules,
+    hand_over,
+    quiet,
+    quiet_handover_due,
+    report_quiet,
+    stuck,
+)
 from shared.core.local_time import format_meeting_time, organisation_tz
 from shared.core.organisation import Organisation
 from shared.services.outbox import queue_committed
@@ -61,6 +73,7 @@ class LifecycleRules:
     escalate_stuck_after: timedelta = timedelta(days=21)
     on_its_own_retention: timedelta = timedelta(days=90)
     tz: tzinfo = UTC
+    quiet: QuietRules = field(default_factory=QuietRules)  # QUIET_GROUP_WEEKS, QUIET_GROUP_HANDOVER_WEEKS
 
     @property
     def group_life(self) -> GroupLifeRules:
@@ -75,10 +88,12 @@ class Due:
     on_its_own: bool = False
     check_in: bool = False
     escalate: bool = False
+    quiet: bool = False  # active, nothing recorded for weeks: the coordinator is told
+    quiet_handover: bool = False  # still nothing on the date the coordinator was given: handed over
 
     @property
     def anything(self) -> bool:
-        return self.reminder or self.on_its_own or self.check_in or self.escalate
+        return self.reminder or self.on_its_own or self.check_in or self.escalate or self.quiet or self.quiet_handover
 
 
 def reminder_due(group: Group, now: datetime, tz: tzinfo) -> bool:
@@ -105,10 +120,20 @@ def due(group: Group, now: datetime, rules: LifecycleRules) -> Due:
     """Everything due for one group at `now`; steps that follow each other may fall due together."""
     reminder = reminder_due(group, now, rules.tz)
     on_its_own = on_its_own_due(group, rules.facilitator_meetings)
-    after = group.model_copy(update={"status": GroupStatus.ON_ITS_OWN}) if on_its_own else group
+    silent_too_long = not on_its_own and quiet_handover_due(group, now)
+    handed_over = on_its_own or silent_too_long
+    after = group.model_copy(update={"status": GroupStatus.ON_ITS_OWN}) if handed_over else group
     check_in = check_in_due(after, now, rules.check_in_weeks)
     escalate = stuck(group, now, rules.escalate_stuck_after)
-    return Due(reminder=reminder, on_its_own=on_its_own, check_in=check_in, escalate=escalate)
+    report = not handed_over and quiet(group, now, rules.quiet)
+    return Due(
+        reminder=reminder,
+        on_its_own=on_its_own,
+        check_in=check_in,
+        escalate=escalate,
+        quiet=report,
+        quiet_handover=silent_too_long,
+    )
 
 
 # --- the service ---------------------------------------------------------------------------------
@@ -120,6 +145,8 @@ class LifecycleReport:
     on_its_own: int = 0
     check_ins: int = 0
     escalated: int = 0  # groups stuck before active, reported to the coordinator
+    quiet_reported: int = 0  # active groups with no meeting recorded for weeks, reported to the coordinator
+    quiet_handed_over: int = 0  # ... and handed over when still silent on the date the coordinator was given
     messages_queued: int = 0
     gave_up: int = 0  # groups skipped after too many lost races (tried again on the next run)
     retention: RetentionReport | None = field(default=None)
@@ -175,7 +202,7 @@ class Lifecycle:
                 updated = updated.model_copy(update={"reminder_sent": True})
                 messages += to_members(group, MessageKind.MEETING_REMINDER, now)
             fields = ["reminder_sent", "check_in_sent", "escalated_at"]
-            if todo.on_its_own:
+            if todo.on_its_own or todo.quiet_handover:
                 step = hand_over(updated, now, self._rules.group_life)
                 updated, fields = step.group, [*fields, *step.fields]
                 messages += step.messages
@@ -185,6 +212,10 @@ class Lifecycle:
             if todo.escalate:
                 updated = updated.model_copy(update={"escalated_at": now})
                 messages.append(to_coordinator(group.theme, group.key, "stuck", now, self._org.default_locale))
+            if todo.quiet:
+                step = report_quiet(updated, now, self._rules.quiet, self._org.default_locale)
+                updated, fields = step.group, [*fields, *step.fields]
+                messages += step.messages
             change = rows.change(group.theme)
             change.merge(updated, *fields)
             for message in messages:
@@ -204,6 +235,8 @@ class Lifecycle:
         report.on_its_own += todo.on_its_own
         report.check_ins += todo.check_in
         report.escalated += todo.escalate
+        report.quiet_reported += todo.quiet
+        report.quiet_handed_over += todo.quiet_handover
         report.messages_queued += queue_committed(self._storage, messages)
 
 

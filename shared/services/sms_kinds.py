@@ -12,7 +12,7 @@ from typing import Any
 
 from shared.core.domain import Group, GroupStatus, Interest, MessageKind, OutboxMessage, RecipientType
 from shared.core.facilitators import Facilitator
-from shared.core.group_life import coordinator_contact, format_day
+from shared.core.group_life import coordinator_contact, format_day, last_sign_of_life
 from shared.core.local_time import format_meeting_time
 from shared.core.organisation import Organisation
 
@@ -123,6 +123,17 @@ def _alert(d: Draft) -> Context:
     return {"reason": d.message.reason, "error_code": d.message.error_code or "", "theme": d.theme_phrase}
 
 
+def _quiet(d: Draft) -> Context:
+    """An active group with no meeting recorded for weeks: the coordinator gets the date it is handed over."""
+    if d.group is None or d.group.quiet_handover_at is None:
+        return None
+    return {
+        "theme": d.theme_phrase,
+        "weeks": max(1, (d.now - last_sign_of_life(d.group)).days // 7),
+        "handover_date": format_day(d.group.quiet_handover_at, d.locale, d.tz),
+    }
+
+
 # --- replies to our number (services/replies.py) ---
 
 
@@ -160,4 +171,5 @@ KINDS: dict[MessageKind, SmsKind] = {
     MessageKind.HANDOVER: SmsKind(RecipientType.MEMBER, "handover", _leaving),
     MessageKind.GROUP_CLOSED: SmsKind(RecipientType.MEMBER, "group_closed", _leaving),
     MessageKind.FACILITATOR_REPORT: SmsKind(RecipientType.COORDINATOR, "facilitator_report", _report),
+    MessageKind.QUIET_GROUP: SmsKind(RecipientType.COORDINATOR, "quiet_group", _quiet),
 }

@@ -1,5 +1,6 @@
 """After each way a person is erased — their own withdrawal, a STOP reply, an operator's erasure on request,
-and retention after their group closed — nothing holds their number in any form (raw, national, E.164,
+retention after their group closed, and retention after a group whose facilitator stopped recording
+meetings was handed over — nothing holds their number in any form (raw, national, E.164,
 or an unkeyed MD5/SHA-1/SHA-256 of one of those, whole or truncated) nor their name: no row of any table,
 no message of any queue (poison queues included), and no message the SMS provider still stores.
 
@@ -19,8 +20,10 @@ from twilio.request_validator import RequestValidator
 
 from shared.adapters.sms import TwilioSender
 from shared.composition import Services
-from shared.core.domain import Group, MessageKind
+from shared.core.domain import Group, MessageKind, utcnow
+from shared.core.local_time import organisation_tz
 from shared.services.intake import Registration, ValidInterest
+from shared.services.lifecycle import Lifecycle, LifecycleRules
 from shared.services.retention import Retention, RetentionRules
 from shared.web.app import create_app
 from tests.support.privacy import (
@@ -193,3 +196,38 @@ def test_a_copy_not_final_yet_stays_until_a_later_run(wired: Services, twilio: L
     assert_nothing_left(wired, twilio)
     assert roster.provider_sid in twilio.deleted
     assert timedelta(hours=2) < RetentionRules().provider_copy  # the roster went as erased, not as old
+
+
+def test_retention_after_a_quiet_group_was_handed_over(wired: Services, twilio: LoopbackTwilio) -> None:
+    """Issue 19.5: an active group whose facilitator records nothing is not kept forever."""
+    group, _registration = a_group_with_the_leaver(wired, twilio)
+    wired.operations.set_first_meeting(group.id, utcnow() + timedelta(days=1), "Folkets hus")
+    assert send_queued(wired) == 5
+    twilio.settle()
+    clock = Clock()
+    retention = Retention(
+        storage=wired.storage,
+        organisation=wired.organisation,
+        rules=RetentionRules(),
+        statistics=wired.statistics,
+        clock=clock,
+        sender=wired.sender,
+    )
+    rules = LifecycleRules(tz=organisation_tz(wired.organisation))
+    lifecycle = Lifecycle(
+        storage=wired.storage, organisation=wired.organisation, retention=retention, rules=rules, clock=clock
+    )
+    period = rules.quiet.after + rules.quiet.handover_after + rules.on_its_own_retention
+    clock.advance(days=1, hours=1)  # the first meeting, and nothing recorded after it
+    steps = []
+    for _ in range(period.days // 7 + 1):  # weekly runs until the members' leave date has passed
+        clock.advance(weeks=1)
+        report = lifecycle.run()
+        steps += [("reported", report.quiet_reported), ("handed over", report.quiet_handed_over)]
+        send_queued(wired)
+        twilio.settle()
+    assert [step for step in steps if step[1]] == [("reported", 1), ("handed over", 1)]
+    assert any(LEAVER_NAME in (m.body or "") and "på egen hand" in (m.body or "") for m in twilio.accepted)
+    lifecycle.run()  # the texts of the last week are final now: their copies go too
+
+    assert_nothing_left(wired, twilio)

@@ -259,3 +259,100 @@ def test_a_group_stuck_without_a_facilitator_is_escalated_once_and_aged_three_ye
     assert group.status is GroupStatus.CLOSED and group.members_erased == 5 and group.member_keys == ()
     assert outbox(services) == []
     nothing_personal_left(world)
+
+
+# --- issue 19.5: no group is kept forever because its facilitator stopped recording meetings ----------
+
+
+def coordinator_texts(world: World, texts: list[tuple[str, str]]) -> list[str]:
+    return [body for to, body in texts if to == world.services.organisation.coordinator_phone]
+
+
+def test_an_active_group_nobody_records_is_reported_once_then_handed_over_and_aged_leaves_nothing(world):
+    services, clock = world.services, world.clock
+    tz = organisation_tz(services.organisation)
+    group_id = start(world)  # first meeting in two days
+    clock.advance(days=3)
+    world.operations.record_meeting(group_id)
+    last_meeting = clock()
+
+    # Eight weeks without a recorded meeting (the default QUIET_GROUP_WEEKS): nothing before…
+    clock.advance(weeks=8, minutes=-5)
+    assert world.lifecycle.run().quiet_reported == 0
+    assert coordinator_texts(world, world.deliver()) == []  # the facilitator's check-in may go, nothing else
+    # … the coordinator is told on the day, once, with the date the group will be handed over.
+    clock.advance(minutes=5)
+    assert clock() == last_meeting + timedelta(weeks=8)
+    reported = world.lifecycle.run()
+    assert (reported.quiet_reported, reported.quiet_handed_over) == (1, 0)
+    [body] = coordinator_texts(world, world.deliver())
+    handover_day = format_day(clock() + timedelta(weeks=4), "sv", tz)
+    assert "inte registrerat någon träff på 8 veckor" in body and handover_day in body, body
+    assert "Person" not in body and "+4670" not in body  # no member named
+    [group] = groups(services)
+    assert group.status is GroupStatus.ACTIVE and group.quiet_handover_at == clock() + timedelta(weeks=4)
+    for _ in range(27):  # daily runs until the day before the handover: nothing more
+        clock.advance(days=1)
+        again = world.lifecycle.run()
+        assert (again.quiet_reported, again.quiet_handed_over) == (0, 0)
+    assert world.deliver() == []
+    assert groups(services)[0].status is GroupStatus.ACTIVE
+
+    # Still silent on the date the coordinator was given: handed over, every member told their leave date.
+    clock.advance(days=1)
+    handed = world.lifecycle.run()
+    assert (handed.quiet_reported, handed.quiet_handed_over) == (0, 1)
+    handed_over_at = clock()
+    texts = world.deliver()
+    assert sorted(to for to, _ in texts) == sorted(phone for _, phone in PEOPLE)
+    leave = format_day(handed_over_at + timedelta(days=90), "sv", tz)
+    assert all("på egen hand" in body and leave in body for _, body in texts), texts
+    [group] = groups(services)
+    assert group.status is GroupStatus.ON_ITS_OWN and group.members_leave_at == handed_over_at + timedelta(days=90)
+
+    # Then the erasure clock of a group on its own: kept until the date the members were given, gone after.
+    clock.advance(days=89)
+    report = world.lifecycle.run()
+    assert report.retention is not None and report.retention.members_erased == 0
+    clock.advance(days=1)
+    report = world.lifecycle.run()
+    assert report.retention is not None and report.retention.members_erased == 5
+    [group] = groups(services)
+    assert group.member_keys == () and group.members_erased == 5 and group.meeting_place == ""
+    assert outbox(services) == []
+    nothing_personal_left(world)
+
+
+def test_a_meeting_recorded_after_the_report_keeps_the_group_and_a_new_silence_is_reported_again(world):
+    services, clock = world.services, world.clock
+    group_id = start(world)
+    clock.advance(days=3)
+    world.operations.record_meeting(group_id)
+    clock.advance(weeks=8)
+    assert world.lifecycle.run().quiet_reported == 1
+    world.deliver()
+
+    clock.advance(weeks=1)
+    world.operations.record_meeting(group_id)  # the facilitator is back
+    met = clock()
+    clock.advance(weeks=3, days=1)  # past the date the coordinator was given
+    report = world.lifecycle.run()
+    assert (report.quiet_reported, report.quiet_handed_over) == (0, 0)
+    assert coordinator_texts(world, world.deliver()) == []
+    [group] = groups(services)
+    assert group.status is GroupStatus.ACTIVE and group.last_meeting_at == met
+
+    clock.advance(weeks=5, days=-1)  # eight weeks after the meeting the facilitator recorded
+    assert world.lifecycle.run().quiet_reported == 1
+    assert len(coordinator_texts(world, world.deliver())) == 1
+
+
+def test_a_group_whose_first_meeting_lies_ahead_is_not_quiet(world):
+    group_id = world.form()
+    world.deliver()
+    world.operations.set_first_meeting(group_id, world.clock() + timedelta(days=70), "Biblioteket")
+    world.deliver()
+    world.clock.advance(weeks=9)  # eight weeks since the meeting was set, but it has not been held yet
+    assert world.lifecycle.run().quiet_reported == 0
+    world.clock.advance(days=70 - 63 + 8 * 7)
+    assert world.lifecycle.run().quiet_reported == 1

@@ -43,6 +43,8 @@ CONTEXTS = {
     "member_left": {"ref": "A1B2C3", "theme": LONG_THEME, "left": LONG_NAME, "count": 7, "organisation": LONG_ORG},
     "coordinator_alert": {"ref": "A1B2C3", "theme": LONG_THEME, "reason": "failed", "error_code": 21211},
     "sms_budget_alert": {"limit": 100000, "daily": True, "minutes": 1440},
+    # Issue 19.5: an active group with no meeting recorded for weeks, to the coordinator.
+    "quiet_group": {"ref": "A1B2C3", "theme": LONG_THEME, "weeks": 104, "handover_date": "30 september 2030"},
     # Issue 12: the handover and the closing, with the longest coordinator and date a reader gets.
     "handover": {
         "name": LONG_NAME,
@@ -226,6 +228,7 @@ def test_every_member_kind_is_checked() -> None:
             "facilitator_report",
             "member_joined",
             "member_left",
+            "quiet_group",  # to the coordinator
             "roster",
             "sms_budget_alert",
         ]
