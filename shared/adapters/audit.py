@@ -5,6 +5,10 @@ sortable time+random RowKey, the action, its outcome, the ids it touched (groups
 themes — never a number or a name), who acted (`token`, `session:<hash>`, `easyauth:<hash>`) and,
 for erasures, a count. A failed write is logged without details and never undoes the action.
 
+A look-up by number (the export, the erase page's preview, the erasure) names its target by the keyed
+marker of the number (`phone.<HMAC>`, `lookup_target`), as the interests table does: whoever holds
+PHONE_KEY_SECRET can answer "who looked up this number, when", a copy of the table alone cannot.
+
 Signed-out sessions are remembered in the rate-limit table's `revoked-session` partition until the
 cookie would have expired anyway: the `ExpiresAt` column is the one the daily retention run already
 sweeps in that table, so no new table and no new clean-up are needed.
@@ -21,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.adapters.storage import storage_errors
-from shared.core.domain import new_sortable_key, utcnow
+from shared.core.domain import PHONE_PREFIX, new_sortable_key, utcnow
+from shared.core.phone import PhoneKeyer
 
 if TYPE_CHECKING:
     from azure.data.tables import TableClient
@@ -29,6 +34,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 REVOKED_SESSIONS = "revoked-session"
+
+
+def lookup_target(keyer: PhoneKeyer, e164: str) -> str:
+    """The audit target of a look-up by number: its keyed marker, never the number."""
+    return f"{PHONE_PREFIX}{keyer.key(e164)}"
 
 
 class AuditLog:

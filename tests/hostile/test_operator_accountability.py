@@ -3,7 +3,9 @@
 - every /api/admin call leaves an audit row, and no row holds a name or a number sent in a body;
 - a bearer token in characters outside ASCII is a refusal, not a server error (one bearer check);
 - an Easy Auth principal of the tenant without the operators' app role gets nowhere;
-- a session cookie copied before signing out is refused after it.
+- a session cookie copied before signing out is refused after it;
+- a look-up by number (export, the erase page's preview, erasure) is audited with the number's keyed
+  marker, never the number; the sign-in limiter keys the address with the secret (issue 19.7).
 
 Against Azurite, through the real app.
 """
@@ -11,6 +13,8 @@ Against Azurite, through the real app.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import re
 from collections.abc import Callable, Iterator
@@ -19,9 +23,10 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.adapters.storage import AUDIT
+from shared.adapters.storage import AUDIT, RATE_LIMITS
 from shared.composition import Services
 from shared.web.app import create_app
+from tests.support.privacy import hash_needles, number_forms, register_verified
 
 PAGES = "/manage"
 TOKEN = "accountable-admin-token-3b9e1c"
@@ -157,3 +162,65 @@ def test_a_session_cookie_copied_before_sign_out_is_refused_after_it(operators: 
     with client_for(operators) as colleague:
         _sign_in(colleague)
         assert colleague.get(PAGES, headers=HTML).status_code == 200
+
+
+# --- issue 19.7: look-ups by number leave a keyed trace; the sign-in limiter keys addresses -------------
+
+SECRET = "accountable-phone-key-secret-5e2f"
+RESIDENT = "+46701740640"  # PTS numbers reserved for fiction
+
+
+def hmac_hex(value: str, secret: str = SECRET) -> str:
+    """Computed here, not with the app's keyer: what an auditor holding the secret would compute."""
+    return hmac.new(secret.encode("utf-8"), value.encode("utf-8"), hashlib.sha256).hexdigest()
+
+
+def test_lookups_by_number_are_audited_with_the_numbers_keyed_marker_and_never_the_number(
+    make_services: Callable[..., Services],
+) -> None:
+    services = make_services(ADMIN_TOKEN=TOKEN, PHONE_KEY_SECRET=SECRET)
+    register_verified(services, "Zacharias", RESIDENT)
+    with client_for(services) as browser:
+        _sign_in(browser)
+        page = browser.get(f"{PAGES}/people", headers=HTML)
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        typed = "070-174 06 40"  # as an operator types it
+        exported = browser.post(f"{PAGES}/people/export", data={"csrf": csrf, "phone": typed}, headers=HTML)
+        assert exported.status_code == 200
+        preview = browser.post(f"{PAGES}/people/erase", data={"csrf": csrf, "phone": typed}, headers=HTML)
+        assert preview.status_code == 200 and 'name="confirm" value="yes"' in preview.text
+        erased = browser.post(
+            f"{PAGES}/people/erase", data={"csrf": csrf, "phone": typed, "confirm": "yes"}, headers=HTML
+        )
+        assert erased.status_code == 200
+
+    lookups = [r for r in audit_rows(services) if r["Action"].startswith("person_")]
+    assert [(r["Action"], r["Outcome"], r.get("Count")) for r in lookups] == [
+        ("person_export", "ok", None),
+        ("person_erase_preview", "ok", 1),  # "found 1"
+        ("person_erase", "ok", lookups[2]["Count"]),
+    ]
+    assert lookups[2]["Count"] >= 1
+    marker = "phone." + hmac_hex(RESIDENT)
+    for row in lookups:
+        assert json.loads(row["Targets"]) == [marker], row["Action"]
+    text = json.dumps([{k: str(v) for k, v in r.items()} for r in audit_rows(services)])
+    for form in number_forms(RESIDENT) | {"0701740640", "070-174 06 40", "Zacharias"}:
+        assert form not in text, form
+    assert not any(h in text for h in hash_needles(RESIDENT)), "an unkeyed hash of the number"
+
+
+def test_the_sign_in_limiter_keys_the_address_with_the_secret(make_services: Callable[..., Services]) -> None:
+    services = make_services(ADMIN_TOKEN=TOKEN, PHONE_KEY_SECRET=SECRET, DEV_MODE="false")
+    address = "203.0.113.77"
+    forwarded = {"X-Forwarded-For": f"198.51.100.1, {address}:50123", **HTML}
+    with TestClient(create_app(lambda: services), base_url="https://testserver", follow_redirects=False) as stranger:
+        page = stranger.get(f"{PAGES}/login", headers=forwarded)
+        nonce = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        refused = stranger.post(f"{PAGES}/login", data={"csrf": nonce, "token": "guess"}, headers=forwarded)
+        assert refused.status_code == 401
+
+    counters = [r for r in services.storage.table(RATE_LIMITS).list_entities() if r["PartitionKey"].startswith("admin")]
+    assert [r["PartitionKey"] for r in counters] == ["adminlogin." + hmac_hex(address)]
+    unkeyed = hashlib.sha256(address.encode()).hexdigest()
+    assert not any(unkeyed[:16] in str(v) for r in counters for v in (*r.values(), r["PartitionKey"]))

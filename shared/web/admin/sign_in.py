@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -76,7 +75,9 @@ def login(request: Request, data: FormFields) -> Response:
         return _login_form(request, status_code=403, errors={"token": text(locale, "login_expired")}, target=target)
     address = client_address(request) or "unknown"
     try:
-        key = f"adminlogin.{hashlib.sha256(address.encode()).hexdigest()[:32]}"
+        # Keyed like every other address counter (HMAC with PHONE_KEY_SECRET): an address is personal data,
+        # and an unkeyed hash of an IPv4 address is reversed by trying all 2^32.
+        key = f"adminlogin.{services.keyer.key(address)}"
         services.sign_in_limiter().hit(key, SIGN_INS_PER_WINDOW, SIGN_IN_WINDOW)
     except RateLimited as exc:
         audit(request, "sign_in", actor="anonymous", outcome="rate_limited")
