@@ -51,6 +51,16 @@ param joinWindowDays int = 14
 @maxValue(100000)
 param clientRegistrationsPerHour int = 20
 
+@description('Optional. Registrations one client network (an IPv4 /24 or an IPv6 /48) may make per hour.')
+@minValue(1)
+@maxValue(100000)
+param clientNetworkRegistrationsPerHour int = 40
+
+@description('Optional. Verification codes one phone number may receive per day (besides three an hour).')
+@minValue(3)
+@maxValue(100)
+param codesPerNumberPerDay int = 5
+
 @description('Optional. Verification texts the whole instance may send per hour: the bound on SMS pumping (fraudulent registrations that run up the Twilio bill). Size it to the population: a few times the busiest hour expected.')
 @minValue(1)
 @maxValue(100000)
@@ -313,6 +323,8 @@ var appSettings = {
   FORMATION_SCHEDULE: formationSchedule
   JOIN_WINDOW_DAYS: string(joinWindowDays)
   CLIENT_REGISTRATIONS_PER_HOUR: string(clientRegistrationsPerHour)
+  CLIENT_NETWORK_REGISTRATIONS_PER_HOUR: string(clientNetworkRegistrationsPerHour)
+  CODES_PER_NUMBER_PER_DAY: string(codesPerNumberPerDay)
   SMS_CODES_PER_HOUR: string(smsCodesPerHour)
   SMS_CODES_PER_DAY: string(smsCodesPerDay)
   LIFECYCLE_SCHEDULE: lifecycleSchedule

@@ -111,6 +111,8 @@ def build_services(
         organisation=organisation,
         keyer=keyer,
         client_registrations_per_hour=settings.client_registrations_per_hour,
+        client_network_registrations_per_hour=settings.client_network_registrations_per_hour,
+        codes_per_number_per_day=settings.codes_per_number_per_day,
         sms_codes_per_hour=settings.sms_codes_per_hour,
         sms_codes_per_day=settings.sms_codes_per_day,
         statistics=statistics,

@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     formation_schedule: str = Field("0 */5 * * * *", validation_alias="FORMATION_SCHEDULE")
     join_window_days: int = Field(14, ge=0, le=365, validation_alias="JOIN_WINDOW_DAYS")
     client_registrations_per_hour: int = Field(20, ge=1, le=100_000, validation_alias="CLIENT_REGISTRATIONS_PER_HOUR")
+    # The client's network (IPv4 /24, IPv6 /48): one holder's cheap supply of addresses counts as one bucket.
+    client_network_registrations_per_hour: int = Field(
+        40, ge=1, le=100_000, validation_alias="CLIENT_NETWORK_REGISTRATIONS_PER_HOUR"
+    )
+    # Codes one number may receive a day (besides 3 an hour): a stranger cannot make a victim's phone buzz all day.
+    codes_per_number_per_day: int = Field(5, ge=3, le=100, validation_alias="CODES_PER_NUMBER_PER_DAY")
     # Installation-wide caps on verification texts: what bounds the SMS bill when a bot pumps codes.
     sms_codes_per_hour: int = Field(60, ge=1, le=100_000, validation_alias="SMS_CODES_PER_HOUR")
     sms_codes_per_day: int = Field(300, ge=1, le=1_000_000, validation_alias="SMS_CODES_PER_DAY")

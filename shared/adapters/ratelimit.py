@@ -1,7 +1,8 @@
 """Sliding-window counters in Table Storage, against SMS pumping.
 
-Keys are keyed hashes (of a number or a client address) or fixed names (the installation's SMS
-budget), never the personal data itself.
+Keys are keyed hashes (of a number, a client address or its network) or fixed names (the
+installation's SMS budget), never the personal data itself. A caller with several caps checks them
+all (`check_all`) before it counts any (`hit_all`): a request one cap refuses spends no other.
 """
 
 from __future__ import annotations
@@ -29,10 +30,14 @@ _UNKNOWN: Any = object()  # not read yet: what the table holds is not known
 
 
 class RateLimited(Exception):
-    def __init__(self, retry_after: int, window: timedelta | None = None) -> None:
+    def __init__(self, retry_after: int, window: timedelta | None = None, key: str = "") -> None:
         super().__init__(f"rate limited; retry after {retry_after}s")
         self.retry_after = retry_after
         self.window = window  # the longest window that was full
+        self.key = key  # the counter that refused (a keyed id or a fixed name), when known
+
+
+Limits = Sequence[tuple[int, timedelta]]
 
 
 class RateLimiter:
@@ -64,16 +69,77 @@ class RateLimiter:
         """Count one event for `key`; raise RateLimited when the last `window` already holds `limit`."""
         self.hit_all(key, [(limit, window)])
 
-    def hit_all(self, key: str, limits: Sequence[tuple[int, timedelta]]) -> None:
+    def hit_all(self, key: str, limits: Limits) -> None:
         """Count one event against every (limit, window) of `key`, or none when any is full.
 
         One storage call when this process wrote the counter last (or it is new), two or three when
         another instance did. A refusal is only ever decided on a fresh read."""
-        row = "+".join(str(int(window.total_seconds())) for _, window in limits)
+        row = _row(limits)
         with self._locks[hash((key, row)) % _LOCKS], storage_errors():
             self._hit(key, row, limits)
 
-    def _hit(self, key: str, row: str, limits: Sequence[tuple[int, timedelta]]) -> None:
+    def check(self, key: str, limits: Limits) -> None:
+        """Raise RateLimited (with `key`) when `key` could not take one more event now; count nothing.
+
+        Reads the counter unless this process holds its latest version, and keeps what it read, so a
+        `hit_all` right after writes on top of it without reading again (one read, one write in all)."""
+        row = _row(limits)
+        with self._locks[hash((key, row)) % _LOCKS], storage_errors():
+            table = self._table_of()
+            at = self._clock().timestamp()
+            with self._seen_lock:
+                entity = self._seen.get((key, row), _UNKNOWN)
+            for fresh in (entity is _UNKNOWN, True):
+                if fresh and entity is _UNKNOWN:
+                    try:
+                        entity = table.get_entity(key, row)
+                    except ResourceNotFoundError:
+                        entity = None
+                    self._keep(key, row, entity)
+                refusals = _refusals(entity, limits, at, self.SLOTS)
+                if not refusals:
+                    return
+                if fresh:
+                    raise RateLimited(max(w for w, _ in refusals), max(window for _, window in refusals), key)
+                entity = _UNKNOWN  # a refusal is decided on a fresh read only
+
+    def check_all(self, hits: Sequence[tuple[str, Limits]]) -> None:
+        """Check every key before any is counted: the longest wait of those that refuse is raised."""
+        refused: list[RateLimited] = []
+        for key, limits in hits:
+            try:
+                self.check(key, limits)
+            except RateLimited as exc:
+                refused.append(exc)
+        if refused:
+            raise max(refused, key=lambda exc: exc.retry_after)
+
+    def busiest(self, prefix: str, window: timedelta, top: int = 3) -> list[tuple[str, int]]:
+        """The `top` counters whose key starts with `prefix`, by their events in the `window` ending now:
+        (key, count). Read when the SMS budget is spent, to tell the coordinator who is spending it."""
+        seconds = int(window.total_seconds())
+        slot = seconds / self.SLOTS
+        at = self._clock().timestamp()
+        oldest = int((at - seconds) // slot)
+        # Keys sort as strings: every key with the prefix lies between it and the prefix with its last
+        # character incremented.
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        found: list[tuple[str, int]] = []
+        with storage_errors():
+            entities = self._table_of().query_entities(
+                "PartitionKey ge @low and PartitionKey lt @high", parameters={"low": prefix, "high": upper}
+            )
+            for entity in entities:
+                windows = str(entity.get("RowKey", "")).split("+")
+                if str(seconds) not in windows:
+                    continue
+                field = "Slots" if len(windows) == 1 else f"Slots{seconds}"
+                count = sum(_live_counts(entity, field, oldest).values())
+                if count:
+                    found.append((entity["PartitionKey"], count))
+        return sorted(found, key=lambda kc: (-kc[1], kc[0]))[:top]
+
+    def _hit(self, key: str, row: str, limits: Limits) -> None:
         table = self._table_of()
         now = self._clock()
         at = now.timestamp()
@@ -108,7 +174,7 @@ class RateLimiter:
                 if not fresh:  # what this process remembers may be gone (erased, expired): look first
                     entity = _UNKNOWN
                     continue
-                raise RateLimited(max(w for w, _ in refusals), max(window for _, window in refusals))
+                raise RateLimited(max(w for w, _ in refusals), max(window for _, window in refusals), key)
             record["ExpiresAt"] = datetime.fromtimestamp(expires, tz=now.tzinfo)
             try:
                 if entity is None:
@@ -130,7 +196,7 @@ class RateLimiter:
                     time.sleep(random.uniform(0, 0.005 * (attempt + 1)))  # noqa: S311 - jitter, not security
                 continue
         self._forget(key, row)
-        raise RateLimited(1)  # contention this high is itself a flood
+        raise RateLimited(1, key=key)  # contention this high is itself a flood
 
     def _recall(self, key: str, row: str) -> Any:
         """The version last seen, or None (assume a new counter: create it) when this process never saw it."""
@@ -174,6 +240,25 @@ class OncePerWindow:
                 self._table().delete_entity(partition, row)
             except ResourceNotFoundError:
                 return
+
+
+def _row(limits: Limits) -> str:
+    return "+".join(str(int(window.total_seconds())) for _, window in limits)
+
+
+def _refusals(entity: Any, limits: Limits, at: float, slots: int) -> list[tuple[int, timedelta]]:
+    """(wait, window) of each limit of `limits` that is full at `at`, as `_hit` decides it."""
+    single = len(limits) == 1
+    refusals = []
+    for limit, window in limits:
+        field = "Slots" if single else f"Slots{int(window.total_seconds())}"
+        seconds = window.total_seconds()
+        slot = seconds / slots
+        counts = _live_counts(entity, field, int((at - seconds) // slot))
+        total = sum(counts.values())
+        if total >= limit:
+            refusals.append((_wait(counts, total, limit, at, slot, seconds), window))
+    return refusals
 
 
 def _etag(entity: Any) -> str | None:

@@ -1,10 +1,12 @@
 """Resident intake: take an interest, prove the number by SMS code, withdraw on request.
 
 Nothing observable before proof of possession (ARCHITECTURE.md). Registration never looks at what
-is stored about the number: the caps are counted first (per number, per client address or the
-shared bucket of requests without one, and the installation's SMS budget), then each attempt is
-written as its own pending row with its own marker (`phone.<key>.<attempt>`), a code is sent, and
-every caller gets the same 201. Only when the code comes back is the number's registration in the
+is stored about the number: the caps come first (per number an hour and a day; per client address or
+the shared bucket of requests without one, and the address's network, an IPv4 /24 or an IPv6 /64 and
+/48; the installation's SMS budget), all checked before any is counted, so a refused request spends
+nobody's counter (issue 19.6: an address over its limit cannot lock chosen numbers out). Then each
+attempt is written as its own pending row with its own marker (`phone.<key>.<attempt>`), a code is
+sent, and every caller gets the same 201. Only when the code comes back is the number's registration in the
 theme looked up (`phone.<key>`): a first one becomes the registration, a later one merges into it.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import logging
 import secrets
 import threading
@@ -23,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shared.adapters.interests import InterestsTable, Rows
-from shared.adapters.ratelimit import RateLimiter
+from shared.adapters.ratelimit import Limits, RateLimiter
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.storage import FORMATION_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
@@ -57,8 +60,15 @@ CODE_TTL = CODE_LIFETIME
 MAX_CODE_ATTEMPTS = 5
 CODES_PER_NUMBER_PER_HOUR = 3
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 # Requests that carry no client address share one bucket: never skipped (issue 11).
 NO_ADDRESS_KEY = "client.none"
+# Every client bucket's key starts with this (the budget alert lists the busiest): `client.<keyed
+# address>`, `client64.<keyed /64>`, `client24.<keyed /24>`, `client48.<keyed /48>`.
+CLIENT_PREFIX = "client"
+# The networks one holder gets cheaply: an IPv4 /24, an IPv6 /48 (65,536 /64s) and the /64 itself.
+_NETWORKS = {4: (24,), 6: (64, 48)}
+_BUCKET_LABELS = {CLIENT_PREFIX: "addr", **{f"{CLIENT_PREFIX}{n}": f"/{n}" for n in (24, 48, 64)}}
 
 
 # --- outcomes ----------------------------------------------------------------------------
@@ -132,6 +142,8 @@ class IntakeService:
         organisation: Organisation,
         keyer: PhoneKeyer,
         client_registrations_per_hour: int,
+        client_network_registrations_per_hour: int | None = None,
+        codes_per_number_per_day: int = 5,
         sms_codes_per_hour: int = 60,
         sms_codes_per_day: int = 300,
         clock: Callable[[], datetime] = utcnow,
@@ -145,6 +157,9 @@ class IntakeService:
         self._org = organisation
         self._keyer = keyer
         self._client_limit = client_registrations_per_hour
+        # A /24 or /48 is one holder's cheap supply of addresses; by default twice one address's allowance.
+        self._network_limit = client_network_registrations_per_hour or 2 * client_registrations_per_hour
+        self._number_limits: Limits = [(CODES_PER_NUMBER_PER_HOUR, HOUR), (codes_per_number_per_day, DAY)]
         self._clock = clock
         self._counts_ttl = counts_ttl
         self._statistics = statistics
@@ -170,6 +185,7 @@ class IntakeService:
             per_hour=sms_codes_per_hour,
             per_day=sms_codes_per_day,
             clock=clock,
+            spenders=self.busiest_clients,
         )
 
     # register ---------------------------------------------------------------------------
@@ -197,10 +213,17 @@ class IntakeService:
             code_expires_at=now + CODE_TTL,
             code_attempts=0,
         )
-        self._limiter.hit(f"{PHONE_PREFIX}{pkey}", CODES_PER_NUMBER_PER_HOUR, HOUR)
-        client = f"client.{self._keyer.key(client_address)}" if client_address else NO_ADDRESS_KEY
-        self._limiter.hit(client, self._client_limit, HOUR)
+        # Check every cap, then count: a request refused by one spends none. A check passes on what this
+        # process last saw of a counter; the count is conditional on that version and re-reads when another
+        # instance moved it, so a race can still refuse while counting. Hence the order: the budget's hot,
+        # shared row first (its refusal spends nobody's counter), the number's last (a race lost on a
+        # client bucket leaves it alone).
+        caps = [*self._client_caps(client_address), (f"{PHONE_PREFIX}{pkey}", self._number_limits)]
+        self._limiter.check_all(caps)
+        self.budget.check()
         self.budget.spend()
+        for key, limits in caps:
+            self._limiter.hit_all(key, limits)
         rows = self._table.unit()
         change = rows.change(interest.theme)
         change.create(record)
@@ -218,6 +241,36 @@ class IntakeService:
             self._delete_attempt(record)
             raise SmsUnavailable() from None
         return Registration(record.id, token, interest.phone[-2:])
+
+    def _client_caps(self, address: str | None) -> list[tuple[str, Limits]]:
+        """The client's buckets: its exact address (the web layer gives an IPv6 client as its /64), and the
+        networks around it, each under its own keyed id; requests without an address share one bucket."""
+        if not address:
+            return [(NO_ADDRESS_KEY, [(self._client_limit, HOUR)])]
+        caps: list[tuple[str, Limits]] = [(f"{CLIENT_PREFIX}.{self._keyer.key(address)}", [(self._client_limit, HOUR)])]
+        try:
+            network = ipaddress.ip_network(address.strip(), strict=False)
+        except ValueError:
+            return caps
+        for prefix in _NETWORKS[network.version]:
+            if network.prefixlen <= prefix:
+                continue  # the address given is this network already (an IPv6 client's /64)
+            wider = network.supernet(new_prefix=prefix)
+            limit = self._client_limit if prefix == 64 else self._network_limit
+            caps.append((f"{CLIENT_PREFIX}{prefix}.{self._keyer.key(str(wider))}", [(limit, HOUR)]))
+        return caps
+
+    def busiest_clients(self) -> list[str]:
+        """Who is spending the SMS budget: the busiest client buckets of the last hour, by keyed id (the kind
+        and the first 8 hex digits of the HMAC; never an address), e.g. "/24 3f9a21c0: 41"."""
+        found = []
+        for key, count in self._limiter.busiest(CLIENT_PREFIX, HOUR):
+            kind, _, keyed = key.partition(".")
+            if key == NO_ADDRESS_KEY:
+                found.append(f"none: {count}")
+            else:
+                found.append(f"{_BUCKET_LABELS.get(kind, kind)} {keyed[:8]}: {count}")
+        return found
 
     def _delete_attempt(self, record: Interest) -> None:
         """A pending attempt and its marker go; nothing else of the number is touched."""

@@ -45,6 +45,7 @@ class SmsBudget:
         per_hour: int,
         per_day: int,
         clock: Callable[[], datetime],
+        spenders: Callable[[], list[str]] | None = None,
     ) -> None:
         # One limiter for the process: the budget row is written by every registration, and the limiter
         # writes on top of the version it wrote last instead of reading it first.
@@ -56,6 +57,8 @@ class SmsBudget:
         self.per_hour = per_hour
         self.per_day = per_day
         self._clock = clock
+        # Who is spending it (issue 19.6): the busiest client buckets by keyed id, named in the alert.
+        self._spenders = spenders
 
     def spend(self) -> None:
         """Count one verification text, or raise BudgetExhausted (and alert the coordinator once)."""
@@ -64,6 +67,22 @@ class SmsBudget:
         except RateLimited as exc:
             self._alert_once(exc.window or HOUR, exc.retry_after)
             raise BudgetExhausted(exc.retry_after) from None
+
+    def check(self) -> None:
+        """Raise BudgetExhausted (alerting once) when a text could not be counted now; counts nothing.
+        Registration checks every cap before it counts any (services/intake.py)."""
+        try:
+            self._limiter.check(BUDGET_KEY, [(self.per_hour, HOUR), (self.per_day, DAY)])
+        except RateLimited as exc:
+            self._alert_once(exc.window or HOUR, exc.retry_after)
+            raise BudgetExhausted(exc.retry_after) from None
+
+    def _busiest(self) -> list[str]:
+        try:
+            return self._spenders() if self._spenders else []
+        except Exception:  # the alert matters more than its detail
+            log.warning("could not read who is spending the SMS budget", exc_info=False)
+            return []
 
     def _alert_once(self, window: timedelta, retry_after: int) -> None:
         """One text to the coordinator per full window, whichever instance sees the refusal first."""
@@ -86,6 +105,7 @@ class SmsBudget:
             limit=limit,
             daily=window >= DAY,
             minutes=max(1, retry_after // 60),
+            spenders=self._busiest(),
         )
         try:
             self._sender.send(self._org.coordinator_phone, body)

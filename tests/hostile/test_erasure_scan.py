@@ -133,10 +133,10 @@ def test_withdrawal(wired: Services, twilio: LoopbackTwilio) -> None:
     assert provider_traces(twilio.stored, NEEDLES, hashes=HASHES) == []
     clock = Clock()
     the_facilitator_is_told_and_the_text_deleted(wired, twilio, clock)
-    # Only the number's hourly code counter is kept (keyed, never the number), so that withdrawing cannot
-    # reset the limit on codes sent to one number; it ends with its window.
+    # Only the number's code counter is kept (keyed, never the number), so that withdrawing cannot reset
+    # the limit on codes sent to one number; it ends with its daily window (and a 24-minute slot).
     assert set(traces(wired, NEEDLES, hashes=HASHES)) <= {"ratelimits/PartitionKey"}
-    clock.advance(hours=2)
+    clock.advance(days=1, minutes=25)
     daily_run(wired, clock)
     assert_nothing_left(wired, twilio)
 
@@ -193,9 +193,14 @@ def test_a_copy_not_final_yet_stays_until_a_later_run(wired: Services, twilio: L
     send_queued(wired)
     twilio.settle()
     daily_run(wired, clock)
-    assert_nothing_left(wired, twilio)
+    assert provider_traces(twilio.stored, NEEDLES, hashes=HASHES) == []
     assert roster.provider_sid in twilio.deleted
     assert timedelta(hours=2) < RetentionRules().provider_copy  # the roster went as erased, not as old
+    # The number's code counter (keyed) lives out its daily window, then nothing is left.
+    assert set(traces(wired, NEEDLES, hashes=HASHES)) <= {"ratelimits/PartitionKey"}
+    clock.advance(days=1)
+    daily_run(wired, clock)
+    assert_nothing_left(wired, twilio)
 
 
 def test_retention_after_a_quiet_group_was_handed_over(wired: Services, twilio: LoopbackTwilio) -> None:

@@ -180,3 +180,41 @@ def test_a_counter_erased_elsewhere_is_not_refused_from_memory(table: TableClien
     limiter.hit("phone.a", 1, HOUR)  # the memory says full; a fresh read says otherwise
     with pytest.raises(RateLimited):
         limiter.hit("phone.a", 1, HOUR)
+
+
+# --- issue 19.6: check every cap, then count ----------------------------------------------------------
+
+
+def test_check_all_counts_nothing_and_names_the_key_that_refused(table: TableClient, clock: Clock) -> None:
+    limiter = RateLimiter(table, clock)
+    limiter.hit("client.a", 1, HOUR)
+    caps = [("client.a", [(1, HOUR)]), ("phone.v", [(3, HOUR), (5, timedelta(days=1))])]
+    with pytest.raises(RateLimited) as refused:
+        limiter.check_all(caps)
+    assert refused.value.key == "client.a" and refused.value.window == HOUR
+    assert [e["PartitionKey"] for e in table.list_entities()] == ["client.a"]  # the number's counter untouched
+
+
+def test_a_check_reads_what_another_instance_counted(table: TableClient, clock: Clock) -> None:
+    first, second = RateLimiter(table, clock), RateLimiter(table, clock)
+    second.check("phone.v", [(2, HOUR)])  # nothing yet: it remembers an empty counter
+    for _ in range(2):
+        first.hit("phone.v", 2, HOUR)
+    with pytest.raises(RateLimited):  # a refusal is decided on a fresh read, never on memory alone
+        first.check("phone.v", [(2, HOUR)])
+    # `second` remembers an empty counter, so its check passes; the count it then writes finds the row
+    # (the create fails), reads it, and refuses: across instances the count itself holds the limit.
+    second.check("phone.v", [(2, HOUR)])
+    with pytest.raises(RateLimited):
+        second.hit("phone.v", 2, HOUR)
+
+
+def test_the_busiest_counters_of_a_prefix_over_a_window(table: TableClient, clock: Clock) -> None:
+    limiter = RateLimiter(table, clock)
+    for key, times in (("client.a", 3), ("client24.b", 5), ("client48.c", 1), ("phone.x", 9)):
+        for _ in range(times):
+            limiter.hit(key, 100, HOUR)
+    limiter.hit_all("client.d", [(100, HOUR), (100, timedelta(days=1))])
+    assert limiter.busiest("client", HOUR, top=3) == [("client24.b", 5), ("client.a", 3), ("client.d", 1)]
+    clock.advance(hours=1, minutes=2)
+    assert limiter.busiest("client", HOUR) == []  # the hour has passed: nobody is spending now
