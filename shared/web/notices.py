@@ -33,6 +33,9 @@ def privacy(request: Request) -> HTMLResponse:
         code_minutes=int(CODE_TTL.total_seconds() // 60),
         retention_days=settings.retention_days,
         closed_group_retention_days=settings.closed_group_retention_days,
+        # Issue 19.5: no group is kept forever; silence until the handover is both quiet periods.
+        quiet_group_weeks=settings.quiet_group_weeks + settings.quiet_group_handover_weeks,
+        on_its_own_retention_days=settings.on_its_own_retention_days,
     )
 
 

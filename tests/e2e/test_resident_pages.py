@@ -463,11 +463,20 @@ def test_the_privacy_notice_in_every_language(page: Any, live_server: Any, local
 
 
 def test_the_privacy_notice_states_the_periods_in_force(page: Any, make_services: Any) -> None:
-    services = make_services(RETENTION_DAYS="90", CLOSED_GROUP_RETENTION_DAYS="14")
+    services = make_services(
+        RETENTION_DAYS="90",
+        CLOSED_GROUP_RETENTION_DAYS="14",
+        QUIET_GROUP_WEEKS="6",
+        QUIET_GROUP_HANDOVER_WEEKS="2",
+        ON_ITS_OWN_RETENTION_DAYS="60",
+    )
     with LiveServer(services) as server:
         page.goto(f"{server.url}/privacy?lang=en")
         expect(page.locator("#retention-waiting")).to_have_text(i18n.translate("en", "p_retention_waiting", days=90))
         expect(page.locator("#retention-group")).to_have_text(i18n.translate("en", "p_retention_group", days=14))
+        # Issue 19.5: a group nobody records meetings for is handed over after both quiet periods (6 + 2).
+        quiet = "recorded for 8 weeks – you get a text with the date your name and number are deleted, 60 days later."
+        expect(page.locator("#retention-quiet")).to_contain_text(quiet)
         expect(page.locator("main")).not_to_contain_text("180 days")
 
 
