@@ -1,5 +1,5 @@
-"""Lifecycle timer: once a day, move groups along (reminders, on their own, check-ins, stuck groups) and erase what
-retention says is due. The work is in shared/lifecycle.py and shared/retention.py."""
+"""Lifecycle timer: once a day, move groups along (reminders, on their own, check-ins, stuck and quiet groups)
+and erase what retention says is due. The work is in shared/lifecycle.py and shared/retention.py."""
 
 import logging
 
@@ -16,10 +16,13 @@ def run_lifecycle(timer: func.TimerRequest) -> None:
 
     report = get_services().lifecycle.run()
     log.info(
-        "lifecycle: %s reminders, %s on their own, %s check-ins, %s stuck groups escalated, %s messages queued",
+        "lifecycle: %s reminders, %s on their own, %s check-ins, %s stuck groups escalated, "
+        "%s quiet groups reported, %s handed over, %s messages queued",
         report.reminders,
         report.on_its_own,
         report.check_ins,
         report.escalated,
+        report.quiet_reported,
+        report.quiet_handed_over,
         report.messages_queued,
     )
