@@ -121,8 +121,10 @@ class RateLimiter:
         slot = seconds / self.SLOTS
         at = self._clock().timestamp()
         oldest = int((at - seconds) // slot)
-        # Keys sort as strings: every key with the prefix lies between it and the prefix with its last
-        # character incremented.
+        # Table Storage has no wildcard: a prefix is the range from it to the prefix with its last character
+        # incremented (keys compare as strings; results come sorted by PartitionKey), per "Querying tables
+        # and entities": https://learn.microsoft.com/en-us/rest/api/storageservices/querying-tables-and-entities
+        # and the prefix-matching note of https://learn.microsoft.com/en-us/previous-versions/dd179461(v=msdn.10)
         upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
         found: list[tuple[str, int]] = []
         with storage_errors():
