@@ -208,6 +208,8 @@ var queueNames = [
   'formation-requests-poison'
   'notifications'
   'notifications-poison'
+  'stop-requests'
+  'stop-requests-poison'
 ]
 var tableNames = [
   'interests'

@@ -29,6 +29,7 @@ from shared.services.operations import Operations
 from shared.services.replies import Replies
 from shared.services.retention import Retention, RetentionRules
 from shared.services.statistics import Statistics
+from shared.services.stop_requests import StopRequests
 from shared.settings import Settings, on_azure
 
 
@@ -52,6 +53,7 @@ class Services:
     sign_in_limiter: Callable[[], RateLimiter]  # a factory: no storage client at cold start
     keyer: PhoneKeyer
     replies: Replies
+    stop_requests: StopRequests
     _ready: bool = False
     facilitator_page: FacilitatorPage | None = None  # None: no secret to sign the facilitators' links with
 
@@ -177,6 +179,16 @@ def build_services(
             tz=organisation_tz(organisation),
         ),
     )
+    # Answers to texts go through the same sender as every other text: noted as provider copies, counted.
+    replies = Replies(
+        storage=storage,
+        organisation=organisation,
+        facilitators=facilitators,
+        templates=templates,
+        keyer=keyer,
+        sender=sender,
+        public_base_url=settings.public_base_url,
+    )
     services = Services(
         settings,
         organisation,
@@ -195,12 +207,15 @@ def build_services(
         revoked_sessions=RevokedSessions(lambda: storage.table(RATE_LIMITS)),
         sign_in_limiter=lambda: RateLimiter(storage.table(RATE_LIMITS), utcnow),
         keyer=keyer,
-        replies=Replies(
+        replies=replies,
+        stop_requests=StopRequests(
             storage=storage,
             organisation=organisation,
-            facilitators=facilitators,
-            templates=templates,
             keyer=keyer,
+            replies=replies,
+            templates=templates,
+            sender=sender,
+            statistics=statistics,
         ),
     )
     if links is not None:
