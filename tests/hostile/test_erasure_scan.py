@@ -1,4 +1,5 @@
-"""After each way a person is erased — their own withdrawal, a STOP reply, an operator's erasure on request,
+"""After each way a person is erased — their own withdrawal, a STOP reply (their texts to us and our answers
+at the provider included), an operator's erasure on request,
 and retention after their group closed — nothing holds their number in any form (raw, national, E.164,
 or an unkeyed MD5/SHA-1/SHA-256 of one of those, whole or truncated) nor their name: no row of any table,
 no message of any queue (poison queues included), and no message the SMS provider still stores.
@@ -33,6 +34,7 @@ from tests.support.privacy import (
     register_verified,
     traces,
 )
+from tests.support.stops import carry_out_stops
 from tests.support.tables import THEME, Clock, add_facilitator, drain, groups, messages_of
 from tests.support.twilio_server import LoopbackTwilio
 
@@ -138,16 +140,40 @@ def test_withdrawal(wired: Services, twilio: LoopbackTwilio) -> None:
     assert_nothing_left(wired, twilio)
 
 
+def text_our_number(services: Services, twilio: LoopbackTwilio, http: TestClient, body: str) -> str:
+    """The leaver texts our number: Twilio stores the message (their number, their words), then posts it."""
+    sid = twilio.receive_inbound(LEAVER, body, to=FROM)
+    form = {"From": LEAVER, "To": FROM, "Body": body, "MessageSid": sid}
+    signature = RequestValidator(twilio.auth_token).compute_signature(f"{BASE}/api/sms/inbound", form)
+    response = http.post("/api/sms/inbound", data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    return sid
+
+
 def test_stop_reply(wired: Services, twilio: LoopbackTwilio) -> None:
     a_group_with_the_leaver(wired, twilio)
-    form = {"From": LEAVER, "To": FROM, "Body": "STOPP", "MessageSid": "SM" + "5" * 32}
-    signature = RequestValidator(twilio.auth_token).compute_signature(f"{BASE}/api/sms/inbound", form)
 
     with TestClient(create_app(lambda: wired)) as http:
-        response = http.post("/api/sms/inbound", data=form, headers={"X-Twilio-Signature": signature})
+        # Before leaving they wrote to us: HELP (answered by a text), and a reply (answered by one naming
+        # their facilitator). Twilio keeps both of their texts and both answers.
+        help_sid = text_our_number(wired, twilio, http, "HJÄLP")
+        words_sid = text_our_number(wired, twilio, http, "Jag kan inte komma, det är tungt igen")
+        send_queued(wired)
+        twilio.settle()
+        answers = [m.sid for m in twilio.accepted if m.to == LEAVER][-2:]
+        held = {m["sid"] for m in twilio.stored}
+        assert {help_sid, words_sid, *answers} <= held
+        stop_sid = text_our_number(wired, twilio, http, "STOPP")
+    assert stop_sid in {m["sid"] for m in twilio.stored}, "the scan sees the STOP text at the provider"
 
-    assert response.status_code == 200
-    assert provider_traces(twilio.stored, NEEDLES, hashes=HASHES) == []
+    [report] = carry_out_stops(wired)
+
+    assert report.erasure.interests_erased == 1 and report.confirmed
+    left = {m["sid"] for m in twilio.stored}
+    assert not {help_sid, words_sid, stop_sid, *answers} & left, "their texts and our answers are gone"
+    confirmation = [m.sid for m in twilio.accepted if m.to == LEAVER][-1]
+    assert provider_traces(twilio.stored, NEEDLES, hashes=HASHES) == [confirmation], "not final yet"
+    twilio.settle()
     the_facilitator_is_told_and_the_text_deleted(wired, twilio, Clock())
     assert_nothing_left(wired, twilio)
 

@@ -49,6 +49,7 @@ def test_the_host_finds_exactly_these_functions(indexed):
         "send_notification",
         "record_poisoned_notification",
         "run_lifecycle",
+        "erase_on_stop",
     }
     assert all(f["scriptFile"] == "function_app.py" for f in indexed.values())
 
@@ -71,6 +72,7 @@ def test_http_binding_serves_every_route_anonymously(indexed):
         ("form_groups_on_request", "formation-requests"),
         ("send_notification", "notifications"),
         ("record_poisoned_notification", "notifications-poison"),
+        ("erase_on_stop", "stop-requests"),
     ],
 )
 def test_queue_bindings(indexed, name, queue):
