@@ -76,6 +76,7 @@ from shared.services.erasure import interests_of_number
 from shared.services.facilitators import FacilitatorStore
 from shared.services.notify import short_ref
 from shared.services.outbox import queue_committed
+from shared.services.rekey import retire_legacy_keys
 from shared.services.sms_kinds import forward_context
 
 log = logging.getLogger(__name__)
@@ -216,7 +217,10 @@ class Replies:
             ):
                 return False
             body = self._templates.sms(
-                "reply_notice", self._org.default_locale, reason="signature_failures", count=SIGNATURE_FAILURES_PER_HOUR
+                "coordinator_notice",
+                self._org.default_locale,
+                reason="signature_failures",
+                count=SIGNATURE_FAILURES_PER_HOUR,
             )
             self._sender.send(self._org.coordinator_phone, body)
         except Exception as exc:
@@ -228,6 +232,7 @@ class Replies:
 
     def handle(self, phone: str, body: str, message_sid: str = "") -> Outcome:
         """`phone` is the sender's E.164 number, `body` their text (not a keyword)."""
+        retire_legacy_keys(self._storage, self._keyer)
         facilitator = next((f for f in self._facilitators.list() if f.phone == phone), None)
         if facilitator is not None:
             return Outcome(self._forward(facilitator, body, message_sid))
@@ -256,7 +261,7 @@ class Replies:
             self._list(listed)
             return Handled.LISTED
         if has_link(words):  # flagged, and not tappable on the coordinator's phone
-            words = f"{self._templates.sms('reply_notice', locale, reason='link')} {defang(words)}"
+            words = f"{self._templates.sms('coordinator_notice', locale, reason='link')} {defang(words)}"
 
         def render(candidate: str) -> str:
             context = forward_context(facilitator.name, candidate, group_key)

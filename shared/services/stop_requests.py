@@ -41,6 +41,7 @@ from shared.core.domain import utcnow
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 from shared.services.erasure import ErasureReport, erase_number, every_theme
+from shared.services.rekey import retire_legacy_keys
 from shared.services.replies import Replies
 from shared.services.statistics import Statistics
 
@@ -93,6 +94,7 @@ class StopRequests:
     def carry_out(self, text: str) -> StopReport:
         """Do what one queued STOP asks. Storage errors raise, so the queue tries again."""
         phone, sid = _parse(text)
+        retire_legacy_keys(self._storage, self._keyer)
         report = StopReport()
         if sid:
             self._copies.erase_soon([sid])  # the person's "STOP" at the provider: gone with the erasure below
@@ -137,7 +139,7 @@ class StopRequests:
         if self._sender is None:
             return
         body = self._templates.sms(
-            "reply_notice", self._org.default_locale, reason="facilitator_stopped", facilitator=name
+            "coordinator_notice", self._org.default_locale, reason="facilitator_stopped", facilitator=name
         )
         try:
             self._sender.send(self._org.coordinator_phone, body)

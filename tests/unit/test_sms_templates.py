@@ -172,6 +172,7 @@ KNOWN_ELSEWHERE = {
     "facilitator_check_in",
     "facilitator_reply",  # tests/unit/test_reply_texts.py
     "member_reply",  # tests/unit/test_reply_texts.py
+    "coordinator_notice",  # tests/unit/test_reply_bounds.py
 }
 
 
@@ -221,6 +222,7 @@ def test_every_member_kind_is_checked() -> None:
     assert sorted(set(kinds()) - set(MEMBER_KINDS)) == sorted(
         [
             "coordinator_alert",
+            "coordinator_notice",
             "facilitator_check_in",
             "facilitator_reply",
             "facilitator_report",
