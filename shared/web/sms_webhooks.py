@@ -13,9 +13,11 @@ coordinator, a member's is answered by an outbox text naming their facilitator, 
 number is not read". Every answer goes through the sender, not as TwiML: the sender notes the provider's
 copy (so it is deleted with the person's data) and the installation's budget counts it; answers go only to
 numbers in the organisation's countries, and "not read" and HELP at most once per number and day. The
-webhook itself always answers an empty <Response/>, which sends nothing
-(https://www.twilio.com/docs/messaging/twiml: "an empty <Response> … Twilio will not send a reply").
-A TwiML reply's own Message sid is never given to us, so its copy could not be found to delete.
+webhook itself always answers an empty <Response/>, which Twilio's docs give as the way to receive a
+message without replying (https://www.twilio.com/docs/usage/webhooks/sms-webhooks). A TwiML <Message>
+reply's sid would reach us only later, in a request to its `statusCallback`
+(https://www.twilio.com/docs/sms/twiml/message); sending through the sender has the sid at once,
+and puts the budget and the country bound in the one place every text passes.
 
 Twilio keeps its own opt-out list too: after STOP it blocks further texts
 to the number from the sender, and depending on the account's opt-out settings it may answer
