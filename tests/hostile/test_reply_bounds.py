@@ -18,11 +18,11 @@ from twilio.request_validator import RequestValidator
 
 from shared.adapters.replies import ReplyLog
 from shared.adapters.sms import TwilioSender
-from shared.adapters.storage import STOP_REQUESTS
+from shared.adapters.storage import RATE_LIMITS, STOP_REQUESTS
 from shared.composition import Services, use_services
 from shared.core.domain import MessageKind
 from shared.local.runner import indexed_functions
-from shared.services.replies import FORWARDS_PER_DAY, SIGNATURE_FAILURES_PER_HOUR
+from shared.services.replies import FORWARDS_PER_DAY, SIGNATURE_FAILURES_PER_HOUR, SIGNATURE_KEY
 from shared.services.retention import Retention, RetentionRules
 from shared.web.app import create_app
 from tests.conftest import municipality
@@ -260,5 +260,7 @@ def test_repeated_forged_signatures_tell_the_coordinator_once_an_hour(wired, htt
 
     told = [m.body or "" for m in twilio.accepted if m.to == wired.organisation.coordinator_phone]
     assert len(told) == 1 and "signatur" in told[0]
+    counted = [dict(r) for r in wired.storage.table(RATE_LIMITS).list_entities() if r["PartitionKey"] == SIGNATURE_KEY]
+    assert len(counted) == 1 and "701740699" not in str(counted), "a count, no request data"
     assert queued_stops(wired) == [] and messages_of(wired) == []
     assert not [m for m in messages_of(wired) if m.kind is MessageKind.COORDINATOR_ALERT]
