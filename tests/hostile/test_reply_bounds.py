@@ -261,6 +261,6 @@ def test_repeated_forged_signatures_tell_the_coordinator_once_an_hour(wired, htt
     told = [m.body or "" for m in twilio.accepted if m.to == wired.organisation.coordinator_phone]
     assert len(told) == 1 and "signatur" in told[0]
     counted = [dict(r) for r in wired.storage.table(RATE_LIMITS).list_entities() if r["PartitionKey"] == SIGNATURE_KEY]
-    assert len(counted) == 1 and "701740699" not in str(counted), "a count, no request data"
+    assert len(counted) == 2 and "701740699" not in str(counted), "a count and the alert mark, no request data"
     assert queued_stops(wired) == [] and messages_of(wired) == []
     assert not [m for m in messages_of(wired) if m.kind is MessageKind.COORDINATOR_ALERT]
