@@ -19,3 +19,12 @@ def erase_on_stop(message: func.QueueMessage) -> None:
         get_services().stop_requests.carry_out(message.get_body().decode("utf-8", errors="replace"))
     except StopRequestError as exc:  # no STOP at all: retrying cannot mend it
         log.warning("a stop request was dropped: %s", exc)
+
+
+@bp.function_name("retry_poisoned_stop")
+@bp.queue_trigger(arg_name="message", queue_name="stop-requests-poison", connection="AzureWebJobsStorage")
+def retry_poisoned_stop(message: func.QueueMessage) -> None:
+    from shared.composition import get_services  # imported on first call: keeps indexing fast
+
+    if not get_services().stop_requests.retry_poisoned(message.get_body().decode("utf-8", errors="replace")):
+        log.warning("a poisoned stop request was dropped: it is no STOP")

@@ -5,7 +5,8 @@ once, and only when it could not connect ("Retry count (rc) … Default: 1 … i
 webhook fails", https://www.twilio.com/docs/usage/webhooks/webhooks-connection-overrides). So a STOP
 that met a storage outage mid-erasure used to be lost. Now the webhook's only write is one message on
 the `stop-requests` queue, before its 200; the function `erase_on_stop` (functions/stop.py) does the
-rest, and the queue retries it (host.json: maxDequeueCount) until storage answers again. When even the
+rest, and the queue retries it (host.json: maxDequeueCount); one that fails every try goes back on the
+queue an hour later (`retry_poisoned`), for as long as it takes, and the coordinator is told daily. When even the
 queue cannot be written the webhook answers 503; Twilio tries again only where the webhook URL carries
 connection overrides that say so (infra/README.md, "Twilio settings").
 
@@ -29,13 +30,14 @@ import logging
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Final
 
+from shared.adapters.ratelimit import OncePerWindow
 from shared.adapters.records import FacilitatorTable
 from shared.adapters.sms import SmsError, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
-from shared.adapters.storage import STOP_REQUESTS, StorageAccount
+from shared.adapters.storage import STOP_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
 from shared.core.domain import utcnow
 from shared.core.organisation import Organisation
@@ -47,6 +49,8 @@ from shared.services.statistics import Statistics
 
 log = logging.getLogger(__name__)
 
+# A poisoned STOP waits this long before its next round of deliveries.
+POISON_RETRY_SECONDS: Final = 3600
 _E164: Final = re.compile(r"^\+[1-9][0-9]{6,14}$")
 _SID: Final = re.compile(r"^(SM|MM)[0-9a-fA-F]{32}$")
 
@@ -145,6 +149,28 @@ class StopRequests:
             self._sender.send(self._org.coordinator_phone, body)
         except SmsError as exc:  # the facilitator is stopped all the same; operators see them inactive
             log.warning("the coordinator could not be told of a facilitator's STOP (%s)", type(exc).__name__)
+
+    def retry_poisoned(self, text: str) -> bool:
+        """A STOP that failed every delivery (storage answering for queues but not for tables, say) goes
+        back on the queue, hidden for an hour, for as long as it takes: a STOP is never dropped. The
+        coordinator hears of it once a day (no number). False for a message that is no STOP."""
+        try:
+            _parse(text)
+        except StopRequestError:
+            return False
+        with storage_errors():
+            self._storage.queue(STOP_REQUESTS).send_message(text, visibility_timeout=POISON_RETRY_SECONDS)
+        log.warning("a STOP failed every retry; queued again for an hour from now")
+        now = self._clock()
+        if self._sender is None:
+            return True
+        try:
+            if OncePerWindow.of(self._storage).claim("stop.alerts", now.strftime("%Y%m%d"), now + timedelta(days=2)):
+                body = self._templates.sms("coordinator_notice", self._org.default_locale, reason="stop_failing")
+                self._sender.send(self._org.coordinator_phone, body)
+        except Exception as exc:  # tomorrow's failure tells them
+            log.warning("the coordinator could not be told of a failing STOP (%s)", type(exc).__name__)
+        return True
 
 
 def _parse(text: str) -> tuple[str, str]:

@@ -264,3 +264,30 @@ def test_repeated_forged_signatures_tell_the_coordinator_once_an_hour(wired, htt
     assert len(counted) == 2 and "701740699" not in str(counted), "a count and the alert mark, no request data"
     assert queued_stops(wired) == [] and messages_of(wired) == []
     assert not [m for m in messages_of(wired) if m.kind is MessageKind.COORDINATOR_ALERT]
+
+
+def test_a_stop_that_failed_every_try_is_queued_again_never_dropped(wired, http, twilio):
+    inbound(http, STRANGER, "STOP")
+    text = wired.storage.queue(STOP_REQUESTS).receive_message().content
+    wired.storage.queue(STOP_REQUESTS).clear_messages()  # the host moved it to the poison queue
+
+    import function_app
+
+    [retry] = [
+        f.get_user_function()
+        for f in indexed_functions(function_app.app)
+        if f.get_function_name() == "retry_poisoned_stop"
+    ]
+    use_services(wired)
+    try:
+        retry(func.QueueMessage(id="1", body=text.encode()))
+        retry(func.QueueMessage(id="2", body=text.encode()))  # a second round failed too
+        retry(func.QueueMessage(id="3", body=b"not a stop"))
+    finally:
+        use_services(None)
+
+    queue = wired.storage.queue(STOP_REQUESTS)
+    assert queue.get_queue_properties().approximate_message_count == 2, "both back on the queue"
+    assert queue.peek_messages() == [], "hidden for an hour: storage gets time to recover"
+    told = [m.body or "" for m in twilio.accepted if m.to == wired.organisation.coordinator_phone]
+    assert len(told) == 1 and "STOPP" in told[0] and STRANGER not in told[0]

@@ -50,6 +50,7 @@ def test_the_host_finds_exactly_these_functions(indexed):
         "record_poisoned_notification",
         "run_lifecycle",
         "erase_on_stop",
+        "retry_poisoned_stop",
     }
     assert all(f["scriptFile"] == "function_app.py" for f in indexed.values())
 
@@ -73,6 +74,7 @@ def test_http_binding_serves_every_route_anonymously(indexed):
         ("send_notification", "notifications"),
         ("record_poisoned_notification", "notifications-poison"),
         ("erase_on_stop", "stop-requests"),
+        ("retry_poisoned_stop", "stop-requests-poison"),
     ],
 )
 def test_queue_bindings(indexed, name, queue):

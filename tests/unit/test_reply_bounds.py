@@ -73,7 +73,7 @@ LONGEST = {"facilitator": "Ann-Charlotte Brustuen-Kristiansen", "count": 100000}
 @pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize(
     ("reason", "segments"),
-    [("link", 1), ("facilitator_stopped", 2), ("signature_failures", 2), ("key_conflicts", 2)],
+    [("link", 1), ("facilitator_stopped", 2), ("signature_failures", 2), ("key_conflicts", 2), ("stop_failing", 2)],
 )
 def test_the_coordinators_notices_are_gsm7_and_short(locale: str, reason: str, segments: int) -> None:
     text = Templates().sms("coordinator_notice", locale, reason=reason, **LONGEST)
