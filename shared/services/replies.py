@@ -130,7 +130,7 @@ class Replies:
         self._sender = sender  # None: nothing is answered (tests of the forwarding alone)
         self._copies = ProviderCopies(storage, keyer.key)
         self._counters = ReplyCounters(storage)
-        self._forwards = RateLimiter.of(storage, clock)
+        self._limiter = RateLimiter.of(storage, clock)
         self._public_base_url = public_base_url
         self._storage = storage
         self._interests = InterestsTable(storage)
@@ -202,7 +202,7 @@ class Replies:
         coordinator gets one text per hour. True when this call told them. Never raises."""
         log.warning("sms webhook: signature refused")  # one line per refusal, for an alert rule to count
         try:
-            self._forwards.hit(SIGNATURE_KEY, SIGNATURE_FAILURES_PER_HOUR, HOUR)
+            self._limiter.hit(SIGNATURE_KEY, SIGNATURE_FAILURES_PER_HOUR, HOUR)
             return False
         except RateLimited:
             pass
@@ -256,7 +256,7 @@ class Replies:
         words = clean_text(body)
         listed = FacilitatorReply(new_sortable_key(), facilitator.id, theme if group else "", group_key, words, now)
         try:
-            self._forwards.hit(f"forward.{facilitator.id}", FORWARDS_PER_DAY, DAY)
+            self._limiter.hit(f"forward.{facilitator.id}", FORWARDS_PER_DAY, DAY)
         except RateLimited:
             self._list(listed)
             return Handled.LISTED
