@@ -41,7 +41,7 @@ from typing import Final
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.ratelimit import OncePerWindow, RateLimited, RateLimiter
 from shared.adapters.replies import ReplyCounters, ReplyLog
-from shared.adapters.sms import SentMessage, SmsError, SmsSender
+from shared.adapters.sms import SentMessage, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
@@ -193,7 +193,9 @@ class Replies:
         )
         try:
             return self._sender.send(phone, body)
-        except SmsError as exc:  # the person wrote to us; a lost answer is not worth a retry loop
+        # The person wrote to us; a lost answer is not worth a retry loop. Not only SmsError: a sender that
+        # counts every text against the installation's budget may refuse in its own words.
+        except Exception as exc:
             log.warning("an answer to an inbound text could not be sent (%s)", type(exc).__name__)
             return None
 

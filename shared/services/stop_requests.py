@@ -35,7 +35,7 @@ from typing import Final
 
 from shared.adapters.ratelimit import OncePerWindow
 from shared.adapters.records import FacilitatorTable
-from shared.adapters.sms import SmsError, SmsSender
+from shared.adapters.sms import SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import STOP_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
@@ -147,7 +147,7 @@ class StopRequests:
         )
         try:
             self._sender.send(self._org.coordinator_phone, body)
-        except SmsError as exc:  # the facilitator is stopped all the same; operators see them inactive
+        except Exception as exc:  # the facilitator is stopped all the same; operators see them inactive
             log.warning("the coordinator could not be told of a facilitator's STOP (%s)", type(exc).__name__)
 
     def retry_poisoned(self, text: str) -> bool:
