@@ -49,6 +49,7 @@ from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 from shared.core.replies import FacilitatorReply, clean_text, concerned_group, fit_words
 from shared.services.erasure import interests_of_number
+from shared.services.facilitator_links import is_link_keyword, send_fresh_link
 from shared.services.facilitators import FacilitatorStore
 from shared.services.notify import short_ref
 from shared.services.outbox import queue_committed
@@ -65,6 +66,7 @@ class Handled(StrEnum):
     FORWARDED = "forwarded"  # a facilitator's text: on its way to the coordinator, listed for operators
     ANSWERED = "answered"  # a member's text: their answer is queued
     ANSWERED_TODAY = "answered_today"  # a member answered earlier today: nothing more is sent
+    LINK_REQUESTED = "link_requested"  # a facilitator texted LÄNK: a fresh link is on its way (or was today)
     UNKNOWN = "unknown"  # neither: the webhook gives today's answer
 
 
@@ -96,6 +98,11 @@ class Replies:
     def handle(self, phone: str, body: str, message_sid: str = "") -> Outcome:
         """`phone` is the sender's E.164 number, `body` their text (not a keyword)."""
         facilitator = next((f for f in self._facilitators.list() if f.phone == phone), None)
+        if facilitator is not None and is_link_keyword(body):
+            # Issue 19.1: LÄNK / LENKE / LINK from a facilitator's registered number: a fresh page link by
+            # SMS to that number (services/facilitator_links.py); the coordinator need not see it.
+            send_fresh_link(self._storage, facilitator, self._clock())
+            return Outcome(Handled.LINK_REQUESTED)
         if facilitator is not None:
             self._forward(facilitator, body, message_sid)
             return Outcome(Handled.FORWARDED)
