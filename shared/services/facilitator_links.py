@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 import unicodedata
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -60,7 +61,8 @@ class _Serializer(URLSafeTimedSerializer):
 
 
 def _id_and_version(value: object) -> tuple[str, int] | None:
-    if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
+    """[id, version] of a link, [id, version, nonce] of a session."""
+    if not (isinstance(value, list) and len(value) in (2, 3) and isinstance(value[0], str)):
         return None
     if not isinstance(value[1], int) or isinstance(value[1], bool):
         return None
@@ -100,7 +102,8 @@ class FacilitatorLinks:
     # the session a link is exchanged for ------------------------------------------------------
 
     def session(self, facilitator: Facilitator) -> str:
-        return str(self._sessions.dumps([facilitator.id, facilitator.link_version]))
+        # A nonce: two presses of one link in the same second are still two sessions with their own form tokens.
+        return str(self._sessions.dumps([facilitator.id, facilitator.link_version, secrets.token_hex(8)]))
 
     def read_session(self, value: object) -> tuple[str, int] | None:
         return self._read(self._sessions, value, self.session_lifetime)
