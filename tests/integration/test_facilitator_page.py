@@ -9,28 +9,35 @@ another facilitator's group is out of reach; LÄNK from the facilitator's number
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.adapters.storage import AUDIT
 from shared.composition import Services, build_services
 from shared.core.domain import GroupStatus, MessageKind, utcnow
 from shared.services.facilitator_links import FacilitatorLinks, link_secret
 from shared.services.facilitators import FacilitatorPatch
 from shared.services.replies import Handled
-from shared.web.app import create_app
 from shared.web.facilitator import text
-from tests.integration.test_admin_access import sign_in
-from tests.support.tables import THEME, add_facilitator, drain, groups, outbox, rows, seed_waiting
-
-BASE = "https://gruppstart.example"
-ADMIN = "test-admin-token"
-LINK_SECRET = "link-secret-one-0123456789abcdef"
-EVA = "+46701740610"
+from tests.support.facilitator_page import (
+    ADMIN,
+    BASE,
+    EVA,
+    LINK_SECRET,
+    audit_rows,
+    client_of,
+    csrf,
+    link_in,
+    open_page,
+    roster_link,
+    send_all,
+    sign_in_operator,
+    snapshot,
+    texts_to,
+)
+from tests.support.tables import THEME, add_facilitator, groups, outbox, seed_waiting
 
 
 @pytest.fixture
@@ -38,63 +45,10 @@ def services(make_services) -> Services:
     return make_services(PUBLIC_BASE_URL=BASE, ADMIN_TOKEN=ADMIN, FACILITATOR_LINK_SECRET=LINK_SECRET)
 
 
-def client_of(services: Services) -> TestClient:
-    # https: the session cookie is Secure, and a client keeps and sends it over https only.
-    return TestClient(create_app(lambda: services), follow_redirects=False, base_url="https://testserver")
-
-
 @pytest.fixture
 def client(services: Services) -> Iterator[TestClient]:
     with client_of(services) as test_client:
         yield test_client
-
-
-def send_all(services: Services) -> None:
-    for queued_text in drain(services):
-        services.notifier.handle(queued_text)
-
-
-def texts_to(services: Services, phone: str) -> list[str]:
-    return [m.body for m in services.sender.messages() if m.to == phone]  # type: ignore[attr-defined]
-
-
-def link_in(body: str) -> str:
-    match = re.search(rf"{re.escape(BASE)}(/f/[A-Za-z0-9_.-]+)", body)
-    assert match, body
-    return match.group(1)
-
-
-def roster_link(services: Services) -> str:
-    """Form a group, send its texts, and take the link out of the facilitator's roster."""
-    add_facilitator(services)
-    seed_waiting(services, 5)
-    services.formation.form_theme(THEME)
-    send_all(services)
-    [roster] = texts_to(services, EVA)
-    return link_in(roster)
-
-
-def csrf(html: str) -> str:
-    match = re.search(r'name="csrf" value="([0-9a-f]+)"', html)
-    assert match, html
-    return match.group(1)
-
-
-def open_page(client: TestClient, path: str) -> str:
-    """Press the link page's button; returns the roster page's form token."""
-    answer = client.post(path, data={"csrf": csrf(client.get(path).text)})
-    assert answer.status_code == 303 and answer.headers["location"] == "/f/groups", answer.text
-    page = client.get("/f/groups")
-    assert page.status_code == 200
-    return csrf(page.text)
-
-
-def snapshot(services: Services) -> list[dict]:
-    return sorted((dict(r) for r in rows(services)), key=lambda r: r["RowKey"])
-
-
-def audit_rows(services: Services) -> list[dict]:
-    return list(services.storage.table(AUDIT).list_entities())
 
 
 # --- the link is safe to leak ------------------------------------------------------------------
@@ -251,7 +205,7 @@ def test_the_revoke_button_on_the_manage_page_ends_links_and_sessions_and_is_aud
     facilitator = services.facilitators.list()[0]
     with client_of(services) as facilitator_browser:
         open_page(facilitator_browser, path)
-        operator_csrf = sign_in(client, ADMIN)
+        operator_csrf = sign_in_operator(client)
         listing = client.get("/manage/facilitators", headers={"accept": "text/html"}).text
         assert f"/manage/facilitators/{facilitator.id}/revoke-links" in listing
         no_token = client.post(f"/manage/facilitators/{facilitator.id}/revoke-links", data={})
@@ -315,12 +269,12 @@ def test_a_rotated_link_secret_ends_every_link(services, client, make_settings):
 
 
 def test_lank_from_the_facilitators_number_texts_a_fresh_link_there(services, client):
-    old = roster_link(services)
+    roster_link(services)
     assert services.replies.handle(EVA, " Länk. ").handled is Handled.LINK_REQUESTED
     send_all(services)
     fresh = link_in(texts_to(services, EVA)[-1])
     assert "Person 0" not in texts_to(services, EVA)[-1]
-    assert fresh != old and client.get(fresh).status_code == 200
+    assert client.get(fresh).status_code == 200  # signed now: it lives its full FACILITATOR_LINK_DAYS
     for word in ("LENKE", "link"):
         assert services.replies.handle(EVA, word).handled is Handled.LINK_REQUESTED
     send_all(services)
