@@ -214,7 +214,7 @@ def _roster(
         facilitator=facilitator,
         groups=groups,
         csrf=page.links.form_token(f"session:{session}"),
-        action_base=ROSTER,
+        action_base=SESSION_PATH,
         lang_base=ROSTER,
         done=done if done in _DONE else "",
         error=_error_text(locale, error) if error is not None else "",
