@@ -229,6 +229,7 @@ var tableNames = [
 var twilioAuthTokenSecretName = 'twilio-auth-token'
 var adminTokenSecretName = 'admin-token'
 var phoneKeySecretName = 'phone-key-secret'
+var facilitatorLinkSecretName = 'facilitator-link-secret'
 
 // Paths App Service Authentication leaves open when it is on: the resident pages and API and the
 // Twilio webhooks. Everything else, /manage and /api/admin included, needs an Entra ID sign-in
@@ -337,6 +338,9 @@ var appSettings = {
   ON_ITS_OWN_RETENTION_DAYS: string(onItsOwnRetentionDays)
   STUCK_GROUP_DAYS: string(stuckGroupDays)
   SMS_PROVIDER_COPY_HOURS: string(smsProviderCopyHours)
+  // The facilitators' page: links live two weeks, the session a link opens half an hour (issue 19.1).
+  FACILITATOR_LINK_DAYS: '14'
+  FACILITATOR_SESSION_MINUTES: '30'
   // The admin pages trust the platform's sign-in headers only where App Service Authentication
   // is on, and it is on exactly when adminSignInClientId is given.
   APP_SERVICE_AUTH: empty(adminSignInClientId) ? 'false' : 'true'
@@ -349,6 +353,7 @@ var appSettings = {
   TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${twilioAuthTokenSecretName}/)'
   ADMIN_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${adminTokenSecretName}/)'
   PHONE_KEY_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${phoneKeySecretName}/)'
+  FACILITATOR_LINK_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${facilitatorLinkSecretName}/)'
 }
 
 module functionApp 'modules/functionapp.bicep' = {
