@@ -20,6 +20,7 @@ from shared.services.facilitator_links import SESSION_COOKIE
 from shared.web.facilitator import text
 from tests.conftest import LiveServer
 from tests.e2e.conftest import assert_accessible
+from tests.support import admin_pages
 from tests.support.tables import THEME, add_facilitator, drain, groups, outbox, seed_waiting
 
 pytestmark = pytest.mark.e2e
@@ -32,7 +33,7 @@ def sv(key: str, **values: object) -> str:
 
 @pytest.fixture
 def served(make_services: Callable[..., Services]) -> Iterator[tuple[LiveServer, Services, str]]:
-    services = make_services(ADMIN_TOKEN="e2e-admin-token-2b7f")
+    services = make_services(ADMIN_TOKEN=admin_pages.TOKEN)
     with LiveServer(services) as server:
         add_facilitator(services)
         seed_waiting(services, 5)
@@ -123,3 +124,29 @@ def test_a_revoked_link_shows_a_plain_refusal(phone, served):
     expect(phone.get_by_role("button")).to_have_count(0)
     assert "Person 0" not in phone.content()
     assert_accessible(phone, "the refused link")
+
+
+def test_an_operator_revokes_the_links_with_the_button_and_the_open_page_closes(phone, served, browser):
+    server, _services, link = served
+    phone.goto(link)
+    submit(phone, phone.get_by_role("button", name=sv("open_button")))
+    expect(phone.get_by_text("Person 0")).to_be_visible()
+
+    desk = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True, locale="sv-SE")
+    operator = desk.new_page()
+    try:
+        admin_pages.sign_in(operator, server.url)
+        admin_pages.go(operator, f"{server.url}/manage/facilitators")
+        revoke = operator.get_by_role("button", name=f"{admin_pages.sv('revoke_links')} Eva Lind")
+        assert admin_pages.click_and_wait(operator, revoke) == 200
+        expect(operator.get_by_role("status")).to_have_text(admin_pages.sv("done_facilitator_links_revoked"))
+        assert_accessible(operator, "the facilitator list after revoking links")
+    finally:
+        desk.close()
+
+    response = phone.reload()
+    assert response is not None and response.status == 403
+    expect(phone.get_by_role("heading", level=1)).to_have_text(sv("session_ended_title"))
+    assert "Person 0" not in phone.content()
+    assert_accessible(phone, "the closed page")
+    assert phone.goto(link).status == 404  # the link in the text is revoked too
