@@ -223,6 +223,7 @@ var tableNames = [
 var twilioAuthTokenSecretName = 'twilio-auth-token'
 var adminTokenSecretName = 'admin-token'
 var phoneKeySecretName = 'phone-key-secret'
+var facilitatorLinkSecretName = 'facilitator-link-secret'
 
 // Paths App Service Authentication leaves open when it is on: every route the web app serves except
 // the operators' (/manage, /api/admin), written from the app's routes by infra/public_paths.py
@@ -315,6 +316,9 @@ var appSettings = {
   STUCK_GROUP_DAYS: string(stuckGroupDays)
   SMS_PROVIDER_COPY_HOURS: string(smsProviderCopyHours)
   FRONT_DOOR_ID: frontDoorId
+  // The facilitators' page: links live two weeks, the session a link opens half an hour (issue 19.1).
+  FACILITATOR_LINK_DAYS: '14'
+  FACILITATOR_SESSION_MINUTES: '30'
   // The admin pages trust the platform's sign-in headers only where App Service Authentication
   // is on, and it is on exactly when adminSignInClientId is given.
   APP_SERVICE_AUTH: empty(adminSignInClientId) ? 'false' : 'true'
@@ -327,6 +331,7 @@ var appSettings = {
   TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${twilioAuthTokenSecretName}/)'
   ADMIN_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${adminTokenSecretName}/)'
   PHONE_KEY_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${phoneKeySecretName}/)'
+  FACILITATOR_LINK_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${facilitatorLinkSecretName}/)'
 }
 
 module functionApp 'modules/functionapp.bicep' = {

@@ -19,7 +19,8 @@ from shared.core.group_life import GroupLifeRules
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer
-from shared.services.facilitator_page import FacilitatorLinks, FacilitatorPage, link_secret
+from shared.services.facilitator_links import FacilitatorLinks, link_secret
+from shared.services.facilitator_page import FacilitatorPage
 from shared.services.facilitators import FacilitatorStore
 from shared.services.formation import FormationService
 from shared.services.intake import IntakeService
@@ -125,9 +126,18 @@ def build_services(
         facilitators=facilitators,
         join_window=timedelta(days=settings.join_window_days),
     )
-    secrets = [s.get_secret_value() if s else None for s in (settings.phone_key_secret, settings.admin_token)]
+    # FACILITATOR_LINK_SECRET first; installations deployed before it existed keep their links until it is set.
+    link_keys = (settings.facilitator_link_secret, settings.phone_key_secret, settings.admin_token)
+    secrets = [s.get_secret_value() if s else None for s in link_keys]
     links = (
-        FacilitatorLinks(link_secret(*secrets), settings.public_base_url) if any(secrets) or settings.dev_mode else None
+        FacilitatorLinks(
+            link_secret(*secrets),
+            settings.public_base_url,
+            lifetime=timedelta(days=settings.facilitator_link_days),
+            session_lifetime=timedelta(minutes=settings.facilitator_session_minutes),
+        )
+        if any(secrets) or settings.dev_mode
+        else None
     )
     notifier = Notifier(
         storage=storage,

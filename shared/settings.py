@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     sms_codes_per_day: int = Field(300, ge=1, le=1_000_000, validation_alias="SMS_CODES_PER_DAY")
     # HMAC key for markers derived from phone numbers (Key Vault in Azure; a development default locally).
     phone_key_secret: SecretStr | None = Field(None, validation_alias="PHONE_KEY_SECRET")
+    # Issue 19.1: the facilitators' page links have a key of their own (Key Vault in Azure); rotating it
+    # ends every link and session. Links live days, the session a link is exchanged for minutes.
+    facilitator_link_secret: SecretStr | None = Field(None, validation_alias="FACILITATOR_LINK_SECRET")
+    facilitator_link_days: int = Field(14, ge=1, le=60, validation_alias="FACILITATOR_LINK_DAYS")
+    facilitator_session_minutes: int = Field(30, ge=5, le=480, validation_alias="FACILITATOR_SESSION_MINUTES")
 
     # Group lifecycle and retention (shared/lifecycle.py, shared/retention.py).
     lifecycle_schedule: str = Field("0 0 7 * * *", validation_alias="LIFECYCLE_SCHEDULE")
@@ -86,7 +91,7 @@ class Settings(BaseSettings):
     # Local development only: enables /dev/outbox and trusts no proxy headers.
     dev_mode: bool = Field(False, validation_alias="DEV_MODE")
 
-    @field_validator("admin_token", "twilio_auth_token", "phone_key_secret", mode="before")
+    @field_validator("admin_token", "twilio_auth_token", "phone_key_secret", "facilitator_link_secret", mode="before")
     @classmethod
     def _unresolved_reference_is_unset(cls, value: object) -> object:
         # If Key Vault cannot be read, Azure passes the reference text itself: never take that as a secret.

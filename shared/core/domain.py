@@ -156,6 +156,7 @@ class MessageKind(StrEnum):
     HANDOVER = "handover"  # to a member: the facilitator steps back, the group goes on by itself
     GROUP_CLOSED = "group_closed"  # to a member: the group was closed by the facilitator or an operator
     FACILITATOR_REPORT = "facilitator_report"  # to the coordinator: a facilitator's short note from their page
+    FACILITATOR_LINK = "facilitator_link"  # to a facilitator who texted LÄNK: a fresh link to their page
 
 
 class RecipientType(StrEnum):

@@ -73,6 +73,7 @@ from shared.core.replies import (
     reply_day,
 )
 from shared.services.erasure import interests_of_number
+from shared.services.facilitator_links import is_link_keyword, send_fresh_link
 from shared.services.facilitators import FacilitatorStore
 from shared.services.notify import short_ref
 from shared.services.outbox import queue_committed
@@ -104,6 +105,7 @@ class Handled(StrEnum):
     LISTED = "listed"  # a facilitator's text over today's cap of forwards: listed for operators only
     ANSWERED = "answered"  # a member's text: their answer is queued
     ANSWERED_TODAY = "answered_today"  # a member answered earlier today: nothing more is sent
+    LINK_REQUESTED = "link_requested"  # a facilitator texted LÄNK: a fresh link is on its way (or was today)
     UNKNOWN = "unknown"  # neither: answered "this number is not read" (at most once a day)
 
 
@@ -236,6 +238,11 @@ class Replies:
         """`phone` is the sender's E.164 number, `body` their text (not a keyword)."""
         retire_legacy_keys(self._storage, self._keyer)
         facilitator = next((f for f in self._facilitators.list() if f.phone == phone), None)
+        if facilitator is not None and is_link_keyword(body):
+            # Issue 19.1: LÄNK / LENKE / LINK from a facilitator's registered number: a fresh page link by
+            # SMS to that number (services/facilitator_links.py); the coordinator need not see it.
+            send_fresh_link(self._storage, facilitator, self._clock())
+            return Outcome(Handled.LINK_REQUESTED)
         if facilitator is not None:
             return Outcome(self._forward(facilitator, body, message_sid))
         interests = interests_of_number(self._storage, self._org, phone, keyer=self._keyer)

@@ -119,6 +119,13 @@ def _report(d: Draft) -> Context:
     return {"note": d.message.reason, "facilitator": d.message.subject_name or "?", "theme": d.theme_phrase}
 
 
+def _fresh_link(d: Draft) -> Context:
+    # Asked for by texting LÄNK (services/facilitator_links.py): the link only, no member data.
+    if not d.facilitator_link or d.facilitator is None:
+        return None
+    return {"name": d.facilitator.first_name, "link": d.facilitator_link}
+
+
 def _alert(d: Draft) -> Context:
     return {"reason": d.message.reason, "error_code": d.message.error_code or "", "theme": d.theme_phrase}
 
@@ -160,4 +167,5 @@ KINDS: dict[MessageKind, SmsKind] = {
     MessageKind.HANDOVER: SmsKind(RecipientType.MEMBER, "handover", _leaving),
     MessageKind.GROUP_CLOSED: SmsKind(RecipientType.MEMBER, "group_closed", _leaving),
     MessageKind.FACILITATOR_REPORT: SmsKind(RecipientType.COORDINATOR, "facilitator_report", _report),
+    MessageKind.FACILITATOR_LINK: SmsKind(RecipientType.FACILITATOR, "facilitator_link", _fresh_link),
 }

@@ -200,7 +200,12 @@ def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, An
     what_if = commands.index("deployment group what-if")
     assert commands.index("bicep build --file") < what_if < commands.index("deployment group create")
     assert all(e["file_mode"] == "0o600" for e in entries if e["args"][:3] == ["keyvault", "secret", "set"])
-    assert sorted(secrets_written(entries)) == ["admin-token", "phone-key-secret", "twilio-auth-token"]
+    assert sorted(secrets_written(entries)) == [
+        "admin-token",
+        "facilitator-link-secret",
+        "phone-key-secret",
+        "twilio-auth-token",
+    ]
     assert any(
         e["args"][0] == "rest" and "configreferences/appsettings/refresh" in " ".join(e["args"]) for e in entries
     )
@@ -231,6 +236,18 @@ def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, An
     assert rotated.returncode == 0, rotated.stderr
     assert secrets_written(calls(fake_az, since=len(entries) + len(again))) == ["twilio-auth-token"]
 
+    # Rotating the facilitators' link key: a new random one, nothing else.
+    before = len(calls(fake_az))
+    link_key = json.loads(fake_az["state"].read_text())["secrets"]["facilitator-link-secret"]
+    rotated = run_deploy(
+        "region-jonkoping",
+        env=fake_az["env"] | {"TWILIO_AUTH_TOKEN": "new-twilio-token", "ROTATE_FACILITATOR_LINK_SECRET": "1"},
+        path_dirs=(fake_az["bin"],),
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert secrets_written(calls(fake_az, since=before)) == ["facilitator-link-secret"]
+    assert json.loads(fake_az["state"].read_text())["secrets"]["facilitator-link-secret"] != link_key
+
 
 def test_real_run_stops_when_twilio_is_configured_but_no_token_is_given(
     fake_az: dict[str, Any], tmp_path: Path
@@ -255,7 +272,7 @@ def test_azd_postprovision_step_uses_the_outputs_from_the_environment(fake_az: d
     done = run_deploy("aurskog-holand", "--step", "secrets", env=fake_az["env"] | outputs, path_dirs=(fake_az["bin"],))
     assert done.returncode == 0, done.stderr
     entries = calls(fake_az)
-    assert secrets_written(entries) == ["admin-token", "phone-key-secret"]
+    assert secrets_written(entries) == ["admin-token", "phone-key-secret", "facilitator-link-secret"]
     assert all("kv-from-azd" in e["args"] for e in entries if e["args"][0] == "keyvault")
     assert not [e for e in entries if e["args"][0] in {"group", "deployment", "functionapp"}]
 

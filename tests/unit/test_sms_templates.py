@@ -70,6 +70,12 @@ CONTEXTS = {
         "note": "Vi behöver en ny lokal, Folkets hus har stängt. " * 4 + "x" * 48,
         "organisation": LONG_ORG,
     },
+    # Issue 19.1: a fresh link to the facilitator's page, asked for by texting LÄNK.
+    "facilitator_link": {
+        "name": "Ann-Charlotte",
+        "link": "https://gs-jkpg-app-7q2x.azurewebsites.net/f/" + "W" * 80,
+        "organisation": LONG_ORG,
+    },
 }
 
 
@@ -224,6 +230,7 @@ def test_every_member_kind_is_checked() -> None:
             "coordinator_alert",
             "coordinator_notice",
             "facilitator_check_in",
+            "facilitator_link",
             "facilitator_reply",
             "facilitator_report",
             "member_joined",
