@@ -24,9 +24,9 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from functools import cache
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
@@ -146,16 +146,19 @@ def facilitator_link(request: Request, token: str) -> Response:
     )
 
 
+async def _open_form(request: Request) -> dict[str, str]:
+    return await read_form(request, max_fields=5)
+
+
 @router.post("/f/{token}")
-async def facilitator_open(request: Request, token: str) -> Response:
+def facilitator_open(request: Request, token: str, form: Annotated[dict[str, str], Depends(_open_form)]) -> Response:
     """The button: the link becomes a session cookie, and the roster opens at a URL without the secret."""
     page = _service(request)
     if page is None:
         return _invalid(request)
-    form = await read_form(request, max_fields=5)
     if _cross_site(request) or not page.links.form_token_ok(f"link:{token}", form.get("csrf")):
         return _invalid(request)
-    started = await run_in_threadpool(page.start_session, token)
+    started = page.start_session(token)
     if started is None:
         return _invalid(request)
     facilitator, session = started
