@@ -469,7 +469,12 @@ def test_a_subscription_that_refuses_budgets_gets_the_app_and_a_warning(fake_az:
     refused = [e for e in entries if "infra/budget.bicep" in e["args"] and e["args"][1] == "group"]
     assert [e["status"] for e in refused] == [1], "the budget was tried once and refused"
     assert [e["status"] for e in entries if e["args"][:2] == ["functionapp", "deployment"]] == [0], "published"
-    assert sorted(secrets_written(entries)) == ["admin-token", "facilitator-link-secret", "phone-key-secret", "twilio-auth-token"]
+    assert sorted(secrets_written(entries)) == [
+        "admin-token",
+        "facilitator-link-secret",
+        "phone-key-secret",
+        "twilio-auth-token",
+    ]
     assert "Status Code: 422" in done.stderr, "Azure's own answer is shown"
     assert "warning: the monthly budget was not created" in done.stderr
     assert "CSP partner" in done.stderr and "--step budget" in done.stderr
