@@ -13,7 +13,8 @@ Windows are whole seconds long (longer when the rate is below a few segments a s
 least `MIN_CAPACITY` segments). Group texts, replies and alerts (`Lane.TEXTS`) may fill a window only up to
 its capacity less a reserved share (`CODES_SHARE`); verification codes (`Lane.CODES`) may use the whole
 window. Group texts therefore never take the room a code needs: a code goes out in the window it was
-asked in, while group texts book windows ahead and wait for them. Windows never empty, so each process
+asked in, while group texts book windows ahead and wait for them (and book the current window only in
+its first half, so that what they send reaches the provider within the window they counted in). Windows never empty, so each process
 remembers the first window it found full per lane and starts looking there.
 
 The rows live in the `ratelimits` table (partition `send-rate`) and are reused in a ring of `RING`
@@ -99,7 +100,10 @@ class SendRate:
             now = self._clock()
             current = int(now // self.window)
             last = current + max(1, math.ceil(self.max_wait / self.window))
-            window = max(current, self._full.get(lane, 0))
+            # Group texts book the current window only in its first half: booked later, they would reach the
+            # provider in the next window, on top of that window's own. Codes take any room there is.
+            late = now - current * self.window >= self.window / 2
+            window = max(current + (lane is Lane.TEXTS and late), self._full.get(lane, 0))
             while window <= last:
                 if self._take(window, cost, limit):
                     break

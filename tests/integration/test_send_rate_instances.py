@@ -1,0 +1,122 @@
+"""Two instances of the notification function, in two OS processes, sending at once against the same
+Azurite and the loopback Twilio server: together they stay within SMS_RATE_PER_SECOND, and a
+verification code asked for in the middle of their run goes out without waiting behind it.
+
+Each child is `tests.faults.runner_child`: the services built from the environment as the Function App
+builds them, and the registered queue functions run by the in-process host. The counts are of what the
+loopback Twilio server received, in the installation's windows (whole seconds at this rate).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from shared.adapters.sms import TwilioSender
+from shared.composition import Services
+from shared.core.domain import MessageStatus
+from shared.core.sms_segments import segment_info
+from shared.web.app import create_app
+from tests.conftest import municipality
+from tests.faults.test_faults import Child, add_facilitators, child_env, outbox_rows, seed_waiting, wait_until
+from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage
+
+RATE = 10  # segments a second: windows of one second, eight segments of group texts, two kept for codes
+GROUPS = 8  # 48 texts, about 120 segments: some fifteen seconds at the rate
+RESIDENT = "070-174 06 99"
+RESIDENT_E164 = "+46701740699"
+
+
+def segments(message: ReceivedMessage) -> int:
+    return segment_info(message.body or "").segments
+
+
+def per_window(messages: list[ReceivedMessage]) -> Counter[int]:
+    counts: Counter[int] = Counter()
+    for message in messages:
+        counts[int(message.received_at.timestamp())] += segments(message)
+    return counts
+
+
+def test_two_instances_stay_within_the_rate_and_a_code_does_not_wait_behind_their_texts(
+    make_services: Callable[..., Services], tmp_path: Path
+) -> None:
+    organisation = municipality("region-jonkoping")["organisation"]
+    themes = [t["id"] for t in organisation["themes"]][:GROUPS]
+    with LoopbackTwilio() as twilio:
+        sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46701740605", api_base_url=twilio.base_url)
+        # This test's own process is a third instance: the web app a resident registers through.
+        services = make_services(sender=sender, SMS_RATE_PER_SECOND=str(RATE), CLIENT_REGISTRATIONS_PER_HOUR="100")
+        add_facilitators(services, count=2, capacity=5)
+        seed_waiting(services, [(theme, "habo") for theme in themes], per_bucket=5)
+        assert services.formation.sweep().groups_formed == GROUPS
+        expected = len(outbox_rows(services))
+        assert expected == GROUPS * 6
+
+        env = {
+            **child_env(services, twilio, organisation),
+            "SMS_RATE_PER_SECOND": str(RATE),
+            "GRUPPSTART_STALE_CLAIM_SECONDS": "120",
+            # Each instance sends four groups' messages at once, as the host runs a batch: sixteen sends
+            # book windows ahead of time, a queue of some five windows that a code must not join.
+            "BATCH_SIZE": "4",
+        }
+        children: list[Child] = []
+        with TestClient(create_app(lambda: services)) as client:
+            try:
+                children.extend(Child(env, tmp_path / f"instance-{n}.log") for n in range(2))
+                assert wait_until(lambda: len(twilio.accepted) >= 8, timeout=60), children[0].output()
+                bulk_before_code = sum(segments(m) for m in twilio.accepted)
+                registered = client.post(
+                    "/api/interests",
+                    json={
+                        "theme": themes[0],
+                        "name": "Ingrid",
+                        "phone": RESIDENT,
+                        "area": "habo",
+                        "age_confirmed": True,
+                        "consent": True,
+                    },
+                )
+                assert registered.status_code == 201, registered.text
+
+                def all_sent() -> bool:
+                    return all(m.status is MessageStatus.SENT for m in outbox_rows(services))
+
+                assert wait_until(all_sent, timeout=120, interval=0.5), [c.output() for c in children]
+            finally:
+                for child in children:
+                    child.kill()
+
+    accepted = twilio.accepted
+    [code] = [m for m in accepted if m.to == RESIDENT_E164]
+    bulk = [m for m in accepted if m.to != RESIDENT_E164]
+    assert len(bulk) == expected
+    assert len({(m.to, m.body) for m in bulk}) == expected  # nothing twice
+    # Both instances were up while the texts went out.
+    assert all("runner ready" in child.output() for child in children)
+
+    windows = per_window(accepted)
+    first, last = min(windows), max(windows)
+    spanned = [windows[w] for w in range(first, last + 1)]
+    print(f"segments the provider received per second: {spanned}")
+    total = sum(spanned)
+    # Over the run, no more than the rate ...
+    assert total <= RATE * len(spanned), spanned
+    # ... and in every second after the first, no more than the rate either. (The first sends of each
+    # instance load the Twilio SDK between booking their window and reaching the provider, so they may
+    # land in the second after the one they counted in.)
+    assert max(spanned[1:]) <= RATE, spanned
+
+    # The code skipped the queue of group texts: at most two windows' worth of them reached the provider
+    # between the resident's post and the code (its own storage calls take a moment on a busy machine;
+    # behind the queue it would have waited for some five windows'), and more were still to come.
+    index = accepted.index(code)
+    bulk_ahead = sum(segments(m) for m in accepted[:index]) - bulk_before_code
+    bulk_after = sum(segments(m) for m in accepted[index + 1 :])
+    print(f"group-text segments ahead of the code: {bulk_ahead}; after it: {bulk_after}")
+    assert bulk_ahead <= 2 * RATE, (bulk_ahead, bulk_after)
+    assert bulk_after > 3 * RATE, (bulk_ahead, bulk_after)
