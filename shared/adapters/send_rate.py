@@ -14,8 +14,9 @@ least `MIN_CAPACITY` segments). Group texts, replies and alerts (`Lane.TEXTS`) m
 its capacity less a reserved share (`CODES_SHARE`); verification codes (`Lane.CODES`) may use the whole
 window. Group texts therefore never take the room a code needs: a code goes out in the window it was
 asked in, while group texts book windows ahead and wait for them (and book the current window only in
-its first half, so that what they send reaches the provider within the window they counted in). Windows never empty, so each process
-remembers the first window it found full per lane and starts looking there.
+its first half, so that what they send reaches the provider within the window they counted in).
+Windows never empty, so each process remembers the first window it found full per lane and starts
+looking there.
 
 The rows live in the `ratelimits` table (partition `send-rate`) and are reused in a ring of `RING`
 keys, each remembering which window it counts: the table never grows.
