@@ -9,7 +9,13 @@ loopback Twilio server received, in the installation's windows (whole seconds at
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -23,14 +29,70 @@ from shared.core.domain import MessageStatus
 from shared.core.sms_segments import segment_info
 from shared.web.app import create_app
 from tests.conftest import municipality
-from tests.faults.test_faults import Child, add_facilitators, child_env, outbox_rows, seed_waiting, wait_until
-from tests.support.tables import drain
+from tests.support.tables import add_facilitator, drain, outbox, seed_waiting
 from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage
 
+ROOT = Path(__file__).resolve().parents[2]
 RATE = 10  # segments a second: windows of one second, eight segments of group texts, two kept for codes
 GROUPS = 8  # 48 texts, about 120 segments: some fifteen seconds at the rate
 RESIDENT = "070-174 06 99"
 RESIDENT_E164 = "+46701740699"
+
+
+class Instance:
+    """`python -m tests.faults.runner_child`: one instance of the app's queue functions, in its own process."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self._file = log.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tests.faults.runner_child"],
+            cwd=ROOT,
+            env=env,
+            stdout=self._file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=10)
+        self._file.close()
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")[-3000:]
+
+
+def instance_env(services: Services, twilio: LoopbackTwilio, organisation: dict) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "AzureWebJobs", "SMS_"))}
+    env.update(
+        {
+            "PYTHONPATH": str(ROOT),
+            "AzureWebJobsStorage": services.settings.storage_connection_string or "",
+            "ORGANISATION_CONFIG": json.dumps(organisation),
+            "TWILIO_ACCOUNT_SID": twilio.account_sid,
+            "TWILIO_AUTH_TOKEN": twilio.auth_token,
+            "TWILIO_FROM": "+46701740605",
+            "TWILIO_API_BASE_URL": twilio.base_url,
+            "SMS_RATE_PER_SECOND": str(RATE),
+            "GRUPPSTART_STALE_CLAIM_SECONDS": "120",
+            "VISIBILITY_TIMEOUT_SECONDS": "5",
+            "CHILD_LIFETIME_SECONDS": "150",
+            "BATCH_SIZE": "8",  # eight invocations at once per instance: sixteen texts booked ahead
+        }
+    )
+    return env
+
+
+def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(interval)
+    return condition()
 
 
 def segments(message: ReceivedMessage) -> int:
@@ -53,27 +115,24 @@ def test_two_instances_stay_within_the_rate_and_a_code_does_not_wait_behind_thei
         sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46701740605", api_base_url=twilio.base_url)
         # This test's own process is a third instance: the web app a resident registers through.
         services = make_services(sender=sender, SMS_RATE_PER_SECOND=str(RATE), CLIENT_REGISTRATIONS_PER_HOUR="100")
-        add_facilitators(services, count=2, capacity=5)
-        seed_waiting(services, [(theme, "habo") for theme in themes], per_bucket=5)
+        add_facilitator(services, capacity=GROUPS)
+        for theme in themes:
+            seed_waiting(services, 5, theme)
         assert services.formation.sweep().groups_formed == GROUPS
-        expected = len(outbox_rows(services))
+        rows = [message for theme in themes for message in outbox(services, theme)]
+        expected = len(rows)
         assert expected == GROUPS * 6
         # One queue message per text instead of one per group: each instance then has as many sends waiting
         # for their windows as it runs invocations at once, the queue a code must not join.
         assert len(drain(services)) == GROUPS
-        for message in outbox_rows(services):
+        for message in rows:
             services.storage.enqueue(NOTIFICATIONS, json.dumps({"theme": message.theme, "rows": [message.key]}))
 
-        env = {
-            **child_env(services, twilio, organisation),
-            "SMS_RATE_PER_SECOND": str(RATE),
-            "GRUPPSTART_STALE_CLAIM_SECONDS": "120",
-            "BATCH_SIZE": "8",  # eight invocations at once per instance: sixteen texts booked ahead
-        }
-        children: list[Child] = []
+        env = instance_env(services, twilio, organisation)
+        children: list[Instance] = []
         with TestClient(create_app(lambda: services)) as client:
             try:
-                children.extend(Child(env, tmp_path / f"instance-{n}.log") for n in range(2))
+                children.extend(Instance(env, tmp_path / f"instance-{n}.log") for n in range(2))
                 assert wait_until(lambda: len(twilio.accepted) >= 8, timeout=60), children[0].output()
                 bulk_before_code = sum(segments(m) for m in twilio.accepted)
                 registered = client.post(
@@ -90,12 +149,13 @@ def test_two_instances_stay_within_the_rate_and_a_code_does_not_wait_behind_thei
                 assert registered.status_code == 201, registered.text
 
                 def all_sent() -> bool:
-                    return all(m.status is MessageStatus.SENT for m in outbox_rows(services))
+                    sent = [m.status is MessageStatus.SENT for theme in themes for m in outbox(services, theme)]
+                    return len(sent) == expected and all(sent)
 
                 assert wait_until(all_sent, timeout=120, interval=0.5), [c.output() for c in children]
             finally:
                 for child in children:
-                    child.kill()
+                    child.stop()
 
     accepted = twilio.accepted
     [code] = [m for m in accepted if m.to == RESIDENT_E164]
