@@ -336,8 +336,8 @@ def time_to_invite(azurite: Azurite, groups: int = 20) -> list[Row]:
 
 def sending_rate(azurite: Azurite, rate: float = 20.0, messages_wanted: int = 150) -> list[Row]:
     import function_app
-    from shared.adapters.send_rate import Lane, SendRate
     from shared.adapters.sms import TwilioSender
+    from shared.adapters.sms.send_rate import Lane, SendRate
     from shared.composition import use_services
     from shared.core.sms_segments import segment_info
     from shared.local.runner import LocalHost, QueueRules
@@ -366,7 +366,7 @@ def sending_rate(azurite: Azurite, rate: float = 20.0, messages_wanted: int = 15
         host.run_until_idle(timeout=120)
         use_services(None)
         accepted = list(twilio.accepted)
-    # The rate is held in segments per window (adapters/send_rate.py); group texts get the share left
+    # The rate is held in segments per window (adapters/sms/send_rate.py); group texts get the share left
     # after the codes'. Measured over the whole windows the run filled (its last one is partly empty).
     limiter = SendRate(lambda: None, rate)  # type: ignore[arg-type, return-value]  # its numbers only
     goal = limiter.limit(Lane.TEXTS) / limiter.window

@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
     twilio_messaging_service_sid: str | None = Field(None, validation_alias="TWILIO_MESSAGING_SERVICE_SID")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
-    # Segments per second the whole installation sends, across every instance (adapters/send_rate.py):
+    # Segments per second the whole installation sends, across every instance (adapters/sms/send_rate.py):
     # Twilio queues what exceeds a sender's throughput, first come first served, so a code would wait
     # behind every group text ahead of it; staying under the rate keeps that queue empty.
     sms_rate_per_second: float = Field(10.0, gt=0, le=1000, validation_alias="SMS_RATE_PER_SECOND")

@@ -31,9 +31,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 from shared.adapters.interests import InterestsTable, Rows
-from shared.adapters.send_rate import SendRateBusy
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
+from shared.adapters.sms.send_rate import SendRateBusy
 from shared.adapters.storage import NOTIFICATIONS, StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import (
@@ -73,7 +73,7 @@ NOT_NOW = (BudgetExhausted, SendRateBusy)
 
 class RateGate:
     """At most `rate` sends per second across all threads of this process. Only an extra, local bound: the
-    installation's rate is held by the sender (adapters/send_rate.py), across every instance."""
+    installation's rate is held by the sender (adapters/sms/send_rate.py), across every instance."""
 
     def __init__(
         self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep

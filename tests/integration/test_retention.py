@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.adapters.send_rate import PARTITION as SEND_RATE
+from shared.adapters.sms.send_rate import PARTITION as SEND_RATE
 from shared.adapters.storage import AUDIT, INTERESTS, NOTIFICATIONS, RATE_LIMITS
 from shared.composition import Services
 from shared.core.domain import GroupStatus, InterestStatus, MessageKind, MessageStatus, utcnow

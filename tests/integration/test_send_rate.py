@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from shared.adapters.send_rate import Lane, SendRate, SendRateBusy
+from shared.adapters.sms.send_rate import Lane, SendRate, SendRateBusy
 from shared.adapters.storage import RATE_LIMITS
 from shared.composition import Services
 

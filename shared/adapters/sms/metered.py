@@ -4,7 +4,7 @@
 service gets that sender: notify (group texts, forwards, member replies, reports, alerts), intake
 (verification codes), replies. So a text counts because it is sent, not because its caller remembered
 to count it. Each send
-1. books room in the shared send rate (`adapters/send_rate.py`) for its segments, waiting for its window;
+1. books room in the shared send rate (`adapters/sms/send_rate.py`) for its segments, waiting for its window;
 2. spends one text of the installation's budget (`services/sms_budget.py`), which raises
    `BudgetExhausted` (a transient SMS error: nothing was sent) when the lane's share is spent;
 3. hands the text to the provider.
@@ -21,8 +21,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared.adapters.send_rate import Lane, SendRate
 from shared.adapters.sms.base import SentMessage, SmsSender
+from shared.adapters.sms.send_rate import Lane, SendRate
 from shared.core.sms_segments import segment_info
 
 
