@@ -181,3 +181,17 @@ def test_codes_spend_their_own_share_and_leave_the_rest_to_other_texts(wired, tw
         services.sender.send("+46701740679", "Hej!")
     codes = [m for m in twilio.accepted if m.to.startswith("+4670174066")]
     assert len(codes) == 2
+
+
+@pytest.mark.parametrize(
+    "budget",
+    [
+        {"SMS_TEXTS_PER_HOUR": "60", "SMS_CODES_PER_HOUR": "60"},
+        {"SMS_TEXTS_PER_DAY": "200", "SMS_CODES_PER_DAY": "300"},
+    ],
+)
+def test_a_budget_no_larger_than_the_codes_share_is_refused_at_start(make_settings, budget) -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="codes' reserved share"):
+        make_settings(**budget)
