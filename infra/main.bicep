@@ -61,6 +61,16 @@ param smsCodesPerHour int = 60
 @maxValue(1000000)
 param smsCodesPerDay int = 300
 
+@description('Optional. Every text the whole instance may send per hour (codes, replies, forwards, meeting texts, reports); smsCodesPerHour of them are kept for codes, so it must be larger.')
+@minValue(2)
+@maxValue(1000000)
+param smsTextsPerHour int = 600
+
+@description('Optional. Every text the whole instance may send per day; must be larger than smsCodesPerDay (the codes\' share).')
+@minValue(2)
+@maxValue(10000000)
+param smsTextsPerDay int = 3000
+
 @description('Optional. Value of the Entra ID app role an operator must hold when App Service Authentication is on (ADMIN_APP_ROLE; see infra/README.md, Admin access).')
 @minLength(1)
 @maxLength(120)
@@ -307,6 +317,8 @@ var appSettings = {
   CLIENT_REGISTRATIONS_PER_HOUR: string(clientRegistrationsPerHour)
   SMS_CODES_PER_HOUR: string(smsCodesPerHour)
   SMS_CODES_PER_DAY: string(smsCodesPerDay)
+  SMS_TEXTS_PER_HOUR: string(smsTextsPerHour)
+  SMS_TEXTS_PER_DAY: string(smsTextsPerDay)
   LIFECYCLE_SCHEDULE: lifecycleSchedule
   FACILITATOR_MEETINGS: string(facilitatorMeetings)
   CHECK_IN_WEEKS: string(checkInWeeks)

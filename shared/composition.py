@@ -12,6 +12,8 @@ from shared.adapters.audit import AuditLog, RevokedSessions
 from shared.adapters.ratelimit import RateLimiter
 from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
 from shared.adapters.sms.copies import CopyKeepingSender, ProviderCopies
+from shared.adapters.sms.metered import MeteredSender
+from shared.adapters.sms.send_rate import SendRate
 from shared.adapters.storage import AUDIT, FACILITATORS, RATE_LIMITS, StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import utcnow
@@ -25,10 +27,11 @@ from shared.services.facilitators import FacilitatorStore
 from shared.services.formation import FormationService
 from shared.services.intake import IntakeService
 from shared.services.lifecycle import Lifecycle, LifecycleRules
-from shared.services.notify import Notifier, RateGate
+from shared.services.notify import Notifier
 from shared.services.operations import Operations
 from shared.services.replies import Replies
 from shared.services.retention import Retention, RetentionRules
+from shared.services.sms_budget import SmsBudget
 from shared.services.statistics import Statistics
 from shared.services.stop_requests import StopRequests
 from shared.settings import Settings, on_azure
@@ -103,9 +106,25 @@ def build_services(
     templates = Templates()
     keyer = build_keyer(settings)
     copies = ProviderCopies(storage, keyer.key)
-    sender = sender or build_sender(settings)
-    if not isinstance(sender, CopyKeepingSender):
-        sender = CopyKeepingSender(sender, copies)  # every text the provider keeps is noted, to be deleted
+    provider = sender or build_sender(settings)
+    if isinstance(provider, CopyKeepingSender):
+        provider = provider.inner
+    # The one door every text leaves by (adapters/sms/metered.py): the installation's send rate and SMS
+    # budget, then the provider; every text the provider keeps is noted, to be deleted. Only the budget's
+    # own alert to the coordinator leaves by the side door: the spent budget would refuse it.
+    budget = SmsBudget(
+        storage=storage,
+        sender=CopyKeepingSender(provider, copies),
+        templates=templates,
+        organisation=organisation,
+        per_hour=settings.sms_codes_per_hour,
+        per_day=settings.sms_codes_per_day,
+        texts_per_hour=settings.sms_texts_per_hour,
+        texts_per_day=settings.sms_texts_per_day,
+        clock=utcnow,
+    )
+    rate = SendRate.of(storage, settings.sms_rate_per_second)
+    sender = CopyKeepingSender(MeteredSender(provider, rate=rate, spend=budget.spend), copies)
     statistics = Statistics(storage, organisation)
     intake = IntakeService(
         storage=storage,
@@ -114,8 +133,6 @@ def build_services(
         organisation=organisation,
         keyer=keyer,
         client_registrations_per_hour=settings.client_registrations_per_hour,
-        sms_codes_per_hour=settings.sms_codes_per_hour,
-        sms_codes_per_day=settings.sms_codes_per_day,
         statistics=statistics,
         join_window=timedelta(days=settings.join_window_days),
     )
@@ -145,7 +162,6 @@ def build_services(
         templates=templates,
         organisation=organisation,
         facilitators=facilitators,
-        gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
         facilitator_link=links.url if links else None,
         copies=copies,

@@ -2,10 +2,11 @@
 
 Nothing observable before proof of possession (ARCHITECTURE.md). Registration never looks at what
 is stored about the number: the caps are counted first (per number, per client address or the
-shared bucket of requests without one, and the installation's SMS budget), then each attempt is
-written as its own pending row with its own marker (`phone.<key>.<attempt>`), a code is sent, and
-every caller gets the same 201. Only when the code comes back is the number's registration in the
-theme looked up (`phone.<key>`): a first one becomes the registration, a later one merges into it.
+shared bucket of requests without one), then each attempt is written as its own pending row with its
+own marker (`phone.<key>.<attempt>`), a code is sent (the sender spends the codes' share of the
+installation's SMS budget: adapters/sms/metered.py), and every caller gets the same 201. Only when
+the code comes back is the number's registration in the theme looked up (`phone.<key>`): a first one
+becomes the registration, a later one merges into it.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.ratelimit import RateLimiter
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
+from shared.adapters.sms.metered import for_codes
 from shared.adapters.storage import FORMATION_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
@@ -46,7 +48,7 @@ from shared.core.phone import PhoneKeyer
 from shared.core.validation import FieldError, ValidInterest, validate_interest
 from shared.services.confirmation import Confirmation, Conflict, attempt_marker_key
 from shared.services.erasure import erase_interest
-from shared.services.sms_budget import BudgetExhausted, SmsBudget
+from shared.services.sms_budget import BudgetExhausted
 
 if TYPE_CHECKING:
     from shared.services.statistics import Statistics
@@ -132,15 +134,13 @@ class IntakeService:
         organisation: Organisation,
         keyer: PhoneKeyer,
         client_registrations_per_hour: int,
-        sms_codes_per_hour: int = 60,
-        sms_codes_per_day: int = 300,
         clock: Callable[[], datetime] = utcnow,
         counts_ttl: float = 5.0,
         statistics: Statistics | None = None,
         join_window: timedelta = timedelta(days=14),
     ) -> None:
         self._storage = storage
-        self._sender = sender
+        self._sender = for_codes(sender)  # codes draw on their reserved share of the rate and the budget
         self._templates = templates
         self._org = organisation
         self._keyer = keyer
@@ -161,15 +161,6 @@ class IntakeService:
             join_window=join_window,
             match_by_area=organisation.match_by_area,
             default_locale=organisation.default_locale,
-        )
-        self.budget = SmsBudget(
-            storage=storage,
-            sender=sender,
-            templates=templates,
-            organisation=organisation,
-            per_hour=sms_codes_per_hour,
-            per_day=sms_codes_per_day,
-            clock=clock,
         )
 
     # register ---------------------------------------------------------------------------
@@ -200,7 +191,6 @@ class IntakeService:
         self._limiter.hit(f"{PHONE_PREFIX}{pkey}", CODES_PER_NUMBER_PER_HOUR, HOUR)
         client = f"client.{self._keyer.key(client_address)}" if client_address else NO_ADDRESS_KEY
         self._limiter.hit(client, self._client_limit, HOUR)
-        self.budget.spend()
         rows = self._table.unit()
         change = rows.change(interest.theme)
         change.create(record)
@@ -211,6 +201,9 @@ class IntakeService:
         body = self._templates.sms("verification", interest.locale, code=code, organisation=self._org.name, minutes=10)
         try:
             self._sender.send(interest.phone, body)
+        except BudgetExhausted:  # the codes' share is spent: the same 503 for everyone, nothing kept
+            self._delete_attempt(record)
+            raise
         except PermanentSmsError:
             self._delete_attempt(record)
             raise Undeliverable() from None

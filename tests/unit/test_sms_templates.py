@@ -42,7 +42,7 @@ CONTEXTS = {
     },
     "member_left": {"ref": "A1B2C3", "theme": LONG_THEME, "left": LONG_NAME, "count": 7, "organisation": LONG_ORG},
     "coordinator_alert": {"ref": "A1B2C3", "theme": LONG_THEME, "reason": "failed", "error_code": 21211},
-    "sms_budget_alert": {"limit": 100000, "daily": True, "minutes": 1440},
+    "sms_budget_alert": {"limit": 100000, "daily": True, "minutes": 1440, "texts": True},  # the longer wording
     # Issue 12: the handover and the closing, with the longest coordinator and date a reader gets.
     "handover": {
         "name": LONG_NAME,

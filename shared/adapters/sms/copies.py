@@ -145,6 +145,13 @@ class CopyKeepingSender:
     def __repr__(self) -> str:
         return f"CopyKeepingSender({self.inner!r})"
 
+    def lane(self, lane: Any) -> CopyKeepingSender:
+        """The same sender drawing on another lane of a metered sender inside (adapters/sms/metered.py);
+        defined here so that `__getattr__` never hands out the inner sender without this wrapper."""
+        choose = getattr(self.inner, "lane", None)
+        inner = choose(lane) if callable(choose) else self.inner
+        return CopyKeepingSender(inner, self._copies, clock=self._clock)
+
     def _note(self, sid: str, to: str) -> None:
         try:
             self._copies.record(sid, to, self._clock())
