@@ -266,7 +266,7 @@ def test_the_members_answer_is_in_their_language(wired, http, twilio):
     send_queued(wired)
 
     body = texts_to(twilio, "+447700900123")[-1].body or ""
-    assert body.startswith("Hi Sam! This number is not read") and "facilitator, Eva," in body
+    assert body.startswith("Hi Sam! This is ") and "Nobody reads texts" in body and "facilitator, Eva," in body
 
 
 # --- keywords and everyone else keep their answers --------------------------------------------------
@@ -293,8 +293,8 @@ def test_unknown_numbers_and_waiting_residents_keep_todays_answer(wired, http, t
     unknown = twiml_messages(inbound(http, "+46701740699", "Hej, vem är det här?"))
     waiting = twiml_messages(inbound(http, MEMBER, "When does it start?"))
 
-    assert len(unknown) == 1 and "läses inte" in unknown[0]
-    assert len(waiting) == 1 and "not read" in waiting[0]
+    assert len(unknown) == 1 and "Ingen läser" in unknown[0]
+    assert len(waiting) == 1 and "Nobody reads" in waiting[0]
     assert messages_of(wired) == [] and queued(wired) == []
 
 

@@ -46,13 +46,13 @@ REPLY_WORDS = {
     # a word each reply uses, per language, to tell which template answered
     ("stop_reply", "sv"): "raderat",
     ("stop_reply", "nb"): "slettet",
-    ("stop_reply", "en"): "erased",
+    ("stop_reply", "en"): "deleted",
     ("help_reply", "sv"): "Svara STOPP",
     ("help_reply", "nb"): "Svar STOPP",
     ("help_reply", "en"): "reply STOP",
-    ("unknown_reply", "sv"): "läses inte",
-    ("unknown_reply", "nb"): "ikke lest",
-    ("unknown_reply", "en"): "not read",
+    ("unknown_reply", "sv"): "Ingen läser",
+    ("unknown_reply", "nb"): "Ingen leser",
+    ("unknown_reply", "en"): "Nobody reads",
 }
 
 
