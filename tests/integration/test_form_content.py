@@ -68,7 +68,7 @@ def test_the_coordinators_phone_and_email_are_separate_items(make_services: Call
 def test_the_regions_form_gives_its_scheme_with_the_facilitators_continued_contact(
     make_services: Callable[..., Services],
 ):
-    html, org = form_of(make_services, "region-jonkoping")
+    html, _org = form_of(make_services, "region-jonkoping")
     text = visible_text(html)
     assert "Igångsättaren har sedan fortsatt kontakt med gruppen och ger stöd vid behov." in text
     assert "Det är kostnadsfritt att vara med i en självhjälpsgrupp." in text
