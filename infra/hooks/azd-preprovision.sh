@@ -8,7 +8,7 @@ start=""
 if command -v az >/dev/null 2>&1; then
   start="$(AZURE_RESOURCE_GROUP="${AZURE_RESOURCE_GROUP:-}" bash infra/deploy.sh "$GRUPPSTART_MUNICIPALITY" --step budget-start 2>/dev/null || true)"
 fi
-"$PY" infra/deploy_params.py "$GRUPPSTART_MUNICIPALITY" --azd infra/main.parameters.json ${start:+--budget-start-date "$start"}
+"$PY" infra/deploy_params.py "$GRUPPSTART_MUNICIPALITY" --live --azd infra/main.parameters.json ${start:+--budget-start-date "$start"}
 location="$("$PY" infra/deploy_params.py "$GRUPPSTART_MUNICIPALITY" --quiet --field location)"
 if [ "${AZURE_LOCATION:-}" != "$location" ]; then
   echo "error: AZURE_LOCATION is '${AZURE_LOCATION:-}' but infra/municipalities/$GRUPPSTART_MUNICIPALITY.json says '$location': azd env set AZURE_LOCATION $location" >&2
