@@ -381,7 +381,7 @@ def test_norwegian_organisation(page: Any, make_services: Any, outbox: Any) -> N
         expect(main).to_contain_text("Anne Mette Brustuen")
         expect(main).not_to_contain_text("kommunen din")  # it asks for no municipality
         crisis = page.get_by_role("complementary", name=i18n.translate("nb", "crisis_heading"))
-        for number in ("113", "116 117", "116 123"):
+        for number in ("113", "116 117", "116 123", "22 40 00 40"):  # Kirkens SOS (issue 20)
             expect(crisis.get_by_role("link", name=number)).to_have_attribute("href", f"tel:{number.replace(' ', '')}")
         expect(crisis).not_to_contain_text("112")
         expect(main).to_contain_text(org.under_age.text["nb"] if org.under_age else "")

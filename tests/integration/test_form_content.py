@@ -73,5 +73,6 @@ def test_the_regions_form_gives_its_scheme_with_the_facilitators_continued_conta
     assert "Igångsättaren har sedan fortsatt kontakt med gruppen och ger stöd vid behov." in text
     assert "Det är kostnadsfritt att vara med i en självhjälpsgrupp." in text
     assert "Sök på självhjälpsgrupper på 1177.se för att se grupper som är igång" in text
-    # The crisis lines: each once, no number repeated in its own description.
-    assert "1177 Råd om vård – 1177, sjukvårdsrådgivning dygnet runt" in text
+    # The crisis lines: no number repeated in its own description (it read "1177 Råd om vård – 1177, …").
+    assert "1177 Råd om vård – sjukvårdsrådgivning dygnet runt" in text
+    assert "– 1177," not in text
