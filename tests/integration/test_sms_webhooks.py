@@ -409,3 +409,34 @@ def test_every_reply_fits_in_two_segments(kind, locale, stem):
     assert REPLY_WORDS[(kind, locale)] in text
     info = segment_info(text)
     assert info.segments <= MAX_REPLY_SEGMENTS, (info, text)
+
+
+# --- issue 20.4 and 20.5: what HELP, STOP and unknown numbers are answered with, on a lock screen ------
+# Rendered by the app itself, in sv, nb and en by the sender's country: each opens with the organisation,
+# keeps the group word off the lock screen, and where STOP is offered says it deletes every registration.
+# Failed on the texts before issue 20.
+
+LOCK_SCREEN_CHARACTERS = 150
+GROUP_WORDS = ("självhjälpsgrupp", "selvhjelpsgrupp", "self-help group")
+NUMBERS = {"sv": "+46733960712", "nb": "+4790871523", "en": "+447700900123"}
+STOP_SAYS = {
+    "sv": "raderar vi ditt nummer och alla anmälningar",
+    "nb": "sletter vi nummeret ditt og alle påmeldingene dine",
+    "en": "we then delete your number and all your registrations",
+}
+DELETED = {"sv": "alla dina anmälningar", "nb": "alle påmeldingene dine", "en": "all your registrations"}
+
+
+@pytest.mark.parametrize("locale", ["sv", "nb", "en"])
+@pytest.mark.parametrize("body", ["HELP", "STOP", "Hej, vem är det här?"])
+def test_keyword_and_unknown_replies_open_with_the_organisation(wired: Services, http, locale: str, body: str):
+    text = reply_text(inbound(http, NUMBERS[locale], body))
+    assert wired.organisation.name in text[:40], text
+    head = text[:LOCK_SCREEN_CHARACTERS].lower()
+    assert not any(word in head for word in GROUP_WORDS), text
+    if body == "HELP":
+        assert STOP_SAYS[locale] in text and all(line.number in text for line in wired.organisation.crisis)
+    elif body == "STOP":
+        assert DELETED[locale] in text
+    else:
+        assert "STOP" in text and DELETED[locale] in text
