@@ -83,7 +83,7 @@ else echo "error: python3 is needed (it turns the municipality file into templat
 fi
 
 # Validates the file (an unknown municipality: lists the known ones and exits non-zero).
-"$PY" infra/deploy_params.py "$MUNICIPALITY" --field id >/dev/null
+"$PY" infra/deploy_params.py "$MUNICIPALITY" --field id --live >/dev/null  # --live: no placeholder numbers
 ID="" ORG_NAME="" LOCATION="" RESOURCE_GROUP="" TWILIO_ACCOUNT_SID="" NAME_PREFIX=""
 while IFS=$'\t' read -r key value; do
   case "$key" in

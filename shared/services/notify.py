@@ -52,7 +52,7 @@ from shared.core.replies import coordinator_contact
 from shared.services.facilitators import FacilitatorStore
 from shared.services.outbox import NotificationMessageError, parse_queue_message, queue_committed
 from shared.services.sms_budget import BudgetExhausted
-from shared.services.sms_kinds import KINDS, Draft
+from shared.services.sms_kinds import KINDS, Draft, render
 
 log = logging.getLogger(__name__)
 
@@ -360,11 +360,11 @@ class Notifier:
             if self._facilitator_link and facilitator and kind.recipient is RecipientType.FACILITATOR
             else "",
         )
-        context = kind.context(draft)
-        if context is None:
+        rendered = render(self._templates, message.kind, draft, self._org, short_ref(message.group_key))
+        if rendered is None:
             return None
-        common = {"organisation": self._org.name, "ref": short_ref(message.group_key)}
-        return phone, self._templates.sms(kind.template, locale, **common, **context), _named(message, context)
+        text, context = rendered
+        return phone, text, _named(message, context)
 
     # bookkeeping -------------------------------------------------------------------------
 

@@ -68,11 +68,12 @@ def text(locale: str, key: str, **values: object) -> str:
 
 
 def _locale(request: Request, facilitator: Facilitator | None) -> str:
-    """A language the facilitator reads: chosen with ?lang=, else their browser's, else the organisation's."""
+    """A language the facilitator reads: chosen with ?lang=, else the organisation's (a facilitator who reads
+    every language still works in the organisation's), else their browser's."""
     default = services_of(request).organisation.default_locale
     reads = facilitator.locales if facilitator else list(i18n.LOCALES)
     browser = i18n.parse_accept_language(request.headers.get("accept-language"))
-    for candidate in (request.query_params.get("lang"), *browser, default):
+    for candidate in (request.query_params.get("lang"), default, *browser):
         if candidate in reads:
             return str(candidate)
     return reads[0]

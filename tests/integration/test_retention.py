@@ -305,7 +305,7 @@ def test_the_lifecycle_reminds_hands_over_checks_in_each_once_and_never_closes(w
     assert +run_at(morning(-1)) == Counter(reminders=1)
     assert +run_at(morning(-1) + timedelta(hours=2)) == Counter()  # once
     texts = world.deliver()
-    assert len(texts) == 5 and all(body.startswith("Påminnelse, Medlem") for _to, body in texts)
+    assert len(texts) == 5 and all(body.startswith("Hej Medlem") and "Glöm inte" in body for _to, body in texts)
     assert all("kl. 18.00" in body and "Folkets hus" in body for _to, body in texts)
 
     # The facilitator records each weekly meeting the morning after; the fifth hands the group over.

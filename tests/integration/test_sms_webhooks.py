@@ -47,13 +47,13 @@ REPLY_WORDS = {
     # a word each reply uses, per language, to tell which template answered
     ("stop_reply", "sv"): "raderat",
     ("stop_reply", "nb"): "slettet",
-    ("stop_reply", "en"): "erased",
+    ("stop_reply", "en"): "deleted",
     ("help_reply", "sv"): "Svara STOPP",
     ("help_reply", "nb"): "Svar STOPP",
     ("help_reply", "en"): "reply STOP",
-    ("unknown_reply", "sv"): "läses inte",
-    ("unknown_reply", "nb"): "ikke lest",
-    ("unknown_reply", "en"): "not read",
+    ("unknown_reply", "sv"): "Ingen läser",
+    ("unknown_reply", "nb"): "Ingen leser",
+    ("unknown_reply", "en"): "Nobody reads",
 }
 
 
@@ -428,3 +428,48 @@ def test_every_reply_fits_in_two_segments(kind, locale, stem):
     assert REPLY_WORDS[(kind, locale)] in text
     info = segment_info(text)
     assert info.segments <= MAX_REPLY_SEGMENTS, (info, text)
+
+
+# --- issue 20.4 and 20.5: what HELP, STOP and unknown numbers are answered with, on a lock screen ------
+# Rendered by the app itself, in sv, nb and en by the sender's country: each opens with the organisation,
+# keeps the group word off the lock screen, and where STOP is offered says it deletes every registration.
+# Failed on the texts before issue 20.
+
+LOCK_SCREEN_CHARACTERS = 150
+GROUP_WORDS = ("självhjälpsgrupp", "selvhjelpsgrupp", "self-help group")
+NUMBERS = {"sv": "+46733960712", "nb": "+4790871523", "en": "+447400123456"}  # libphonenumber's GB example
+STOP_SAYS = {
+    "sv": "raderar vi ditt nummer och alla anmälningar",
+    "nb": "sletter vi nummeret ditt og alle påmeldingene dine",
+    "en": "we then delete your number and all your registrations",
+}
+DELETED = {"sv": "alla dina anmälningar", "nb": "alle påmeldingene dine", "en": "all your registrations"}
+
+
+@pytest.fixture
+def abroad(make_services: Callable[..., Services]) -> Iterator[tuple[Services, TestClient]]:
+    """The region, answering numbers of three countries (answers go only to `phone_countries`)."""
+    document = municipality("region-jonkoping")["organisation"] | {"phone_countries": ["SE", "NO", "GB"]}
+    services = make_services(document, **TWILIO)
+    with TestClient(create_app(lambda: services)) as client:
+        yield services, client
+
+
+@pytest.mark.parametrize("locale", ["sv", "nb", "en"])
+@pytest.mark.parametrize("body", ["HELP", "STOP", "Hej, vem är det här?"])
+def test_keyword_and_unknown_replies_open_with_the_organisation(
+    abroad: tuple[Services, TestClient], locale: str, body: str
+) -> None:
+    wired, http = abroad
+    empty_twiml(inbound(http, NUMBERS[locale], body))
+    carry_out_stops(wired)
+    [text] = texts_to(wired, NUMBERS[locale])
+    assert wired.organisation.name in text[:40], text
+    head = text[:LOCK_SCREEN_CHARACTERS].lower()
+    assert not any(word in head for word in GROUP_WORDS), text
+    if body == "HELP":
+        assert STOP_SAYS[locale] in text and all(line.number in text for line in wired.organisation.crisis)
+    elif body == "STOP":
+        assert DELETED[locale] in text
+    else:
+        assert "STOP" in text and DELETED[locale] in text
