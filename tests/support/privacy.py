@@ -16,8 +16,8 @@ import phonenumbers
 from shared.adapters.storage import QUEUES, TABLES
 from shared.composition import Services
 from shared.core.domain import Group
-from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer, phone_key
 from shared.core.validation import ValidInterest
+from tests.support.keys import DEVELOPMENT_PHONE_KEY_SECRET, hmac_key
 from tests.support.tables import THEME, add_facilitator, groups
 
 LEAVER = "+46735510003"
@@ -83,7 +83,16 @@ def number_forms(e164: str) -> set[str]:
 
 def number_needles(e164: str) -> set[str]:
     """What a stored row could hold of a number: its forms and the keys derived from it (keyed and legacy)."""
-    return number_forms(e164) | {phone_key(e164), PhoneKeyer(DEVELOPMENT_SECRET).key(e164)}
+    return number_forms(e164) | {
+        legacy_unkeyed(e164),
+        hmac_key(e164),  # the tests' secret (conftest)
+        hmac_key(e164, DEVELOPMENT_PHONE_KEY_SECRET),  # services started by DEV_MODE alone (make dev, children)
+    }
+
+
+def legacy_unkeyed(e164: str) -> str:
+    """The unkeyed marker of earlier versions: SHA-256 of the E.164 number, first 32 hex digits."""
+    return hashlib.sha256(e164.encode("ascii")).hexdigest()[:32]
 
 
 def hash_needles(e164: str) -> set[str]:
