@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,13 +86,13 @@ class MissingPhoneKeySecret(RuntimeError):
 
 def build_keyer(settings: Settings) -> PhoneKeyer:
     """The keyer of phone markers, once per process. In Azure the secret comes from Key Vault; a fixed
-    development key is used only in DEV_MODE and under pytest, never on an Azure host. Anywhere else a
-    missing secret stops the app rather than write markers that the next deployment (with the real key)
-    could not find."""
+    development key is used only in DEV_MODE (the tests set a secret of their own), never on an Azure
+    host. Anywhere else a missing secret stops the app rather than write markers that the next
+    deployment (with the real key) could not find."""
     if settings.phone_key_secret is not None:
         return PhoneKeyer(settings.phone_key_secret.get_secret_value().encode("utf-8"))
     # Never on an Azure host, whatever the environment says (Settings refuses DEV_MODE there).
-    if (settings.dev_mode or "PYTEST_CURRENT_TEST" in os.environ) and on_azure() is None:
+    if settings.dev_mode and on_azure() is None:
         return PhoneKeyer(DEVELOPMENT_SECRET)
     raise MissingPhoneKeySecret("PHONE_KEY_SECRET is not set (in Azure: check the Key Vault reference)")
 
