@@ -29,6 +29,7 @@ from shared.core.domain import MessageStatus
 from shared.core.sms_segments import segment_info
 from shared.web.app import create_app
 from tests.conftest import municipality
+from tests.support.keys import TEST_PHONE_KEY_SECRET
 from tests.support.tables import add_facilitator, drain, outbox, seed_waiting
 from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage
 
@@ -72,6 +73,7 @@ def instance_env(services: Services, twilio: LoopbackTwilio, organisation: dict)
             "PYTHONPATH": str(ROOT),
             "AzureWebJobsStorage": services.settings.storage_connection_string or "",
             "ORGANISATION_CONFIG": json.dumps(organisation),
+            "PHONE_KEY_SECRET": TEST_PHONE_KEY_SECRET,  # the parent's key: both sides find the same rows
             "TWILIO_ACCOUNT_SID": twilio.account_sid,
             "TWILIO_AUTH_TOKEN": twilio.auth_token,
             "TWILIO_FROM": "+46701740605",
