@@ -23,6 +23,7 @@ RECIPIENT = {
     "MEMBER_JOINED": F,
     "MEMBER_LEFT": F,
     "FACILITATOR_CHECK_IN": F,
+    "FACILITATOR_LINK": F,  # a fresh page link, to the facilitator who texted LÄNK
     "COORDINATOR_ALERT": C,
     "FACILITATOR_REPLY": C,  # a facilitator's words go to the coordinator, never back to a facilitator
     "FACILITATOR_REPORT": C,
