@@ -17,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -336,7 +337,9 @@ def time_to_invite(azurite: Azurite, groups: int = 20) -> list[Row]:
 def sending_rate(azurite: Azurite, rate: float = 20.0, messages_wanted: int = 150) -> list[Row]:
     import function_app
     from shared.adapters.sms import TwilioSender
+    from shared.adapters.sms.send_rate import Lane, SendRate
     from shared.composition import use_services
+    from shared.core.sms_segments import segment_info
     from shared.local.runner import LocalHost, QueueRules
     from shared.services.facilitators import FacilitatorIn
     from tests.support.twilio_server import LoopbackTwilio
@@ -362,16 +365,25 @@ def sending_rate(azurite: Azurite, rate: float = 20.0, messages_wanted: int = 15
         )
         host.run_until_idle(timeout=120)
         use_services(None)
-        times = sorted(m.received_at.timestamp() for m in twilio.accepted)
-    measured = (len(times) - 1) / (times[-1] - times[0])
+        accepted = list(twilio.accepted)
+    # The rate is held in segments per window (adapters/sms/send_rate.py); group texts get the share left
+    # after the codes'. Measured over the whole windows the run filled (its last one is partly empty).
+    limiter = SendRate(lambda: None, rate)  # type: ignore[arg-type, return-value]  # its numbers only
+    goal = limiter.limit(Lane.TEXTS) / limiter.window
+    per_window: Counter[int] = Counter()
+    for message in accepted:
+        per_window[int(message.received_at.timestamp() // limiter.window)] += segment_info(message.body or "").segments
+    full = sorted(per_window)[:-1]
+    measured = sum(per_window[w] for w in full) / (len(full) * limiter.window)
     return [
         Row(
-            f"sending rate over {len(times)} texts, 16 concurrent invocations",
+            f"sending rate over {len(accepted)} texts ({sum(per_window.values())} segments), 16 concurrent "
+            "invocations, segments/s",
             measured,
             "/s",
-            rate,
-            "within 5% of SMS_RATE_PER_SECOND",
-            abs(measured - rate) / rate <= 0.05,
+            goal,
+            "within 5% of the group texts' share of SMS_RATE_PER_SECOND",
+            abs(measured - goal) / goal <= 0.05,
         )
     ]
 

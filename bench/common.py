@@ -104,6 +104,8 @@ def env_for(connection_string: str, doc: dict[str, Any], **extra: str) -> dict[s
         # The installation's SMS budget (issue 11) would refuse a bench's thousands of codes an hour.
         "SMS_CODES_PER_HOUR": "100000",
         "SMS_CODES_PER_DAY": "1000000",
+        "SMS_TEXTS_PER_HOUR": "1000000",  # every text's budget holds the codes' share
+        "SMS_TEXTS_PER_DAY": "10000000",
         **extra,
     }
 

@@ -10,7 +10,8 @@
 # 2. deploys infra/main.bicep            (az deployment group create)
 # 3. writes the Key Vault secrets        (az keyvault secret set --file, never a value in argv):
 #    TWILIO_AUTH_TOKEN from the environment; ADMIN_TOKEN from the environment or, the first
-#    time only, a random one; phone-key-secret, random, the first time only
+#    time only, a random one; phone-key-secret, random, the first time only; facilitator-link-secret,
+#    random, the first time only or when ROTATE_FACILITATOR_LINK_SECRET=1 (ends every link and session)
 # 4. publishes the app package           (az functionapp deployment source config-zip, remote
 #    build; within GRUPPSTART_PUBLISH_TIMEOUT seconds (900), retried only on the refusals a new
 #    identity's role assignment gives while it propagates)
@@ -82,7 +83,7 @@ else echo "error: python3 is needed (it turns the municipality file into templat
 fi
 
 # Validates the file (an unknown municipality: lists the known ones and exits non-zero).
-"$PY" infra/deploy_params.py "$MUNICIPALITY" --field id >/dev/null
+"$PY" infra/deploy_params.py "$MUNICIPALITY" --field id --live >/dev/null  # --live: no placeholder numbers
 ID="" ORG_NAME="" LOCATION="" RESOURCE_GROUP="" TWILIO_ACCOUNT_SID="" NAME_PREFIX=""
 while IFS=$'\t' read -r key value; do
   case "$key" in
@@ -359,6 +360,16 @@ secrets() {
     note "phone-key-secret: kept"
   else
     write_secret phone-key-secret "$(random_secret_file phone-key-secret 48)"
+  fi
+
+  # Facilitators' page links: a key of their own, generated once; rotating it ends every link and session.
+  if $DRY_RUN; then
+    note "only when the vault has no facilitator-link-secret yet, or ROTATE_FACILITATOR_LINK_SECRET=1: a new random one"
+    write_secret facilitator-link-secret "$WORKDIR/none"
+  elif has_secret facilitator-link-secret && [ "${ROTATE_FACILITATOR_LINK_SECRET:-}" != "1" ]; then
+    note "facilitator-link-secret: kept"
+  else
+    write_secret facilitator-link-secret "$(random_secret_file facilitator-link-secret 48)"
   fi
 
   # Key Vault references are cached for up to a day; a written secret is fetched again now.

@@ -51,6 +51,71 @@ ALERT_PHONE = re.compile(r"^\+(46|47)[0-9]{6,12}$")
 SMS_ALERT_COUNTRIES = {"47"}
 
 
+# Numbers that must never go live (issue 20.7): residents are sent the coordinator's number, and the
+# sender and alert numbers must reach someone real. The repository's files carry such numbers until a
+# municipality fills them in; `make dev` uses them as they are, a deployment (deploy.sh, azd) refuses them.
+#
+# Sweden: PTS reserves 070-174 06 05 - 070-174 06 99 for use in films, TV and books (reported from PTS,
+# https://www.tellerreport.com/life/2020-09-07-hundreds-of-telephone-numbers-are-reserved-for-film--television-and-books.Symrwpm4w.html;
+# PTS's own page was not found to cite). Norway: no range reserved for fiction was found at Nkom
+# (https://nkom.no/telefoni-og-telefonnummer/telefonnummer-og-den-norske-nummerplan); its placeholders are
+# caught by the rules below. Both: libphonenumber's example numbers (070-123 45 67, 412 34 567), which
+# documentation everywhere copies, and runs such as 123456 or 000000 that no one is assigned by chance.
+FICTION_RANGES = {"+46": [(701740605, 701740699)]}
+EXAMPLE_NUMBERS = {"+46701234567", "+4741234567"}
+MADE_UP_RUNS = re.compile(r"123456|234567|345678|456789|987654|(\d)\1{5}")
+LIVE_NUMBER_FIELDS = {
+    "deployment.smsSender": "the Twilio number (or alphanumeric sender) this deployment sends from",
+    "deployment.alertPhone": "the phone of the person on call for alerts",
+    "organisation.coordinator_phone": "the coordinator's mobile: facilitators' replies and alerts go there",
+    "organisation.coordinator.phone": "the coordinator's public number, which residents are sent",
+}
+
+
+def placeholder_reason(number: str) -> str | None:
+    """Why `number` cannot be a real one, or None. Accepts E.164 and numbers as people dial them."""
+    digits = re.sub(r"[^0-9+]", "", number)
+    if digits.startswith("00"):
+        digits = "+" + digits[2:]
+    if digits.startswith("0"):  # a national number ("010-242 41 73"): checked without its trunk 0
+        national = digits[1:]
+        candidates = [f"+46{national}", f"+47{national}"]
+    else:
+        national = digits[3:] if digits.startswith("+") else digits
+        candidates = [digits]
+    for candidate in candidates:
+        for prefix, ranges in FICTION_RANGES.items():
+            if candidate.startswith(prefix) and candidate[len(prefix) :].isdigit():
+                value = int(candidate[len(prefix) :])
+                if any(low <= value <= high for low, high in ranges):
+                    return "is in the range PTS reserves for films, TV and books (070-174 06 05 to 070-174 06 99)"
+        if candidate in EXAMPLE_NUMBERS:
+            return "is the example number documentation uses"
+    if MADE_UP_RUNS.search(national):
+        return "looks made up (a run such as 123456 or 000000)"
+    return None
+
+
+def check_live_numbers(document: dict[str, Any]) -> list[str]:
+    """Problems for a real deployment: every number a person depends on must be a real one."""
+    deployment, organisation = document["deployment"], document["organisation"]
+    coordinator = organisation.get("coordinator") or {}
+    values = {
+        "deployment.smsSender": deployment.get("smsSender"),
+        "deployment.alertPhone": deployment.get("alertPhone"),
+        "organisation.coordinator_phone": organisation.get("coordinator_phone"),
+        "organisation.coordinator.phone": coordinator.get("phone") if isinstance(coordinator, dict) else None,
+    }
+    problems = []
+    for field, value in values.items():
+        if not isinstance(value, str) or not value or ALPHANUMERIC_SENDER.match(value):
+            continue  # absent (other checks say if it is required) or a sender name
+        reason = placeholder_reason(value)
+        if reason:
+            problems.append(f"{field} {value} {reason}: fill in {LIVE_NUMBER_FIELDS[field]}")
+    return problems
+
+
 class MunicipalityError(ValueError):
     """A municipality file that cannot be deployed; the message says what to fix."""
 
@@ -250,11 +315,18 @@ def main(argv: list[str] | None = None) -> int:
         "--no-validate", action="store_true", help="skip validating the organisation with the app's model"
     )
     parser.add_argument("--quiet", action="store_true", help="no notes on standard error")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="for a real deployment: refuse placeholder and fiction-range numbers (deploy.sh and azd pass it)",
+    )
     args = parser.parse_args(argv)
     try:
         path = municipality_path(args.municipality)
         document = load(path)
         problems = check_deployment(path, document)
+        if args.live:
+            problems += check_live_numbers(document)
         if problems:
             raise MunicipalityError(f"{path}:\n  - " + "\n  - ".join(problems))
         note = None if args.no_validate else validate_organisation(document)

@@ -71,6 +71,16 @@ param smsCodesPerHour int = 60
 @maxValue(1000000)
 param smsCodesPerDay int = 300
 
+@description('Optional. Every text the whole instance may send per hour (codes, replies, forwards, meeting texts, reports); smsCodesPerHour of them are kept for codes, so it must be larger.')
+@minValue(2)
+@maxValue(1000000)
+param smsTextsPerHour int = 600
+
+@description('Optional. Every text the whole instance may send per day; must be larger than smsCodesPerDay (the codes\' share).')
+@minValue(2)
+@maxValue(10000000)
+param smsTextsPerDay int = 3000
+
 @description('Optional. Value of the Entra ID app role an operator must hold when App Service Authentication is on (ADMIN_APP_ROLE; see infra/README.md, Admin access).')
 @minLength(1)
 @maxLength(120)
@@ -229,6 +239,8 @@ var queueNames = [
   'formation-requests-poison'
   'notifications'
   'notifications-poison'
+  'stop-requests'
+  'stop-requests-poison'
 ]
 var tableNames = [
   'interests'
@@ -242,6 +254,7 @@ var tableNames = [
 var twilioAuthTokenSecretName = 'twilio-auth-token'
 var adminTokenSecretName = 'admin-token'
 var phoneKeySecretName = 'phone-key-secret'
+var facilitatorLinkSecretName = 'facilitator-link-secret'
 
 // Paths App Service Authentication leaves open when it is on: every route the web app serves except
 // the operators' (/manage, /api/admin), written from the app's routes by infra/public_paths.py
@@ -327,6 +340,8 @@ var appSettings = {
   CODES_PER_NUMBER_PER_DAY: string(codesPerNumberPerDay)
   SMS_CODES_PER_HOUR: string(smsCodesPerHour)
   SMS_CODES_PER_DAY: string(smsCodesPerDay)
+  SMS_TEXTS_PER_HOUR: string(smsTextsPerHour)
+  SMS_TEXTS_PER_DAY: string(smsTextsPerDay)
   LIFECYCLE_SCHEDULE: lifecycleSchedule
   FACILITATOR_MEETINGS: string(facilitatorMeetings)
   CHECK_IN_WEEKS: string(checkInWeeks)
@@ -338,6 +353,9 @@ var appSettings = {
   QUIET_GROUP_HANDOVER_WEEKS: string(quietGroupHandoverWeeks)
   SMS_PROVIDER_COPY_HOURS: string(smsProviderCopyHours)
   FRONT_DOOR_ID: frontDoorId
+  // The facilitators' page: links live two weeks, the session a link opens half an hour (issue 19.1).
+  FACILITATOR_LINK_DAYS: '14'
+  FACILITATOR_SESSION_MINUTES: '30'
   // The admin pages trust the platform's sign-in headers only where App Service Authentication
   // is on, and it is on exactly when adminSignInClientId is given.
   APP_SERVICE_AUTH: empty(adminSignInClientId) ? 'false' : 'true'
@@ -350,6 +368,7 @@ var appSettings = {
   TWILIO_AUTH_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${twilioAuthTokenSecretName}/)'
   ADMIN_TOKEN: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${adminTokenSecretName}/)'
   PHONE_KEY_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${phoneKeySecretName}/)'
+  FACILITATOR_LINK_SECRET: '@Microsoft.KeyVault(SecretUri=${keyVault.outputs.uri}secrets/${facilitatorLinkSecretName}/)'
 }
 
 module functionApp 'modules/functionapp.bicep' = {

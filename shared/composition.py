@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,6 +11,8 @@ from shared.adapters.audit import AuditLog, RevokedSessions
 from shared.adapters.ratelimit import RateLimiter
 from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
 from shared.adapters.sms.copies import CopyKeepingSender, ProviderCopies
+from shared.adapters.sms.metered import MeteredSender
+from shared.adapters.sms.send_rate import SendRate
 from shared.adapters.storage import AUDIT, FACILITATORS, RATE_LIMITS, StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import utcnow
@@ -19,16 +20,19 @@ from shared.core.group_life import GroupLifeRules, QuietRules
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer
-from shared.services.facilitator_page import FacilitatorLinks, FacilitatorPage, link_secret
+from shared.services.facilitator_links import FacilitatorLinks, link_secret
+from shared.services.facilitator_page import FacilitatorPage
 from shared.services.facilitators import FacilitatorStore
 from shared.services.formation import FormationService
 from shared.services.intake import IntakeService
 from shared.services.lifecycle import Lifecycle, LifecycleRules
-from shared.services.notify import Notifier, RateGate
+from shared.services.notify import Notifier
 from shared.services.operations import Operations
 from shared.services.replies import Replies
 from shared.services.retention import Retention, RetentionRules
+from shared.services.sms_budget import SmsBudget
 from shared.services.statistics import Statistics
+from shared.services.stop_requests import StopRequests
 from shared.settings import Settings, on_azure
 
 
@@ -52,8 +56,10 @@ class Services:
     sign_in_limiter: Callable[[], RateLimiter]  # a factory: no storage client at cold start
     keyer: PhoneKeyer
     replies: Replies
+    stop_requests: StopRequests
     _ready: bool = False
     facilitator_page: FacilitatorPage | None = None  # None: no secret to sign the facilitators' links with
+    budget: SmsBudget | None = None  # the installation's SMS budget, which the sender spends (for intake's check)
 
     def ensure_ready(self) -> None:
         """Create tables and queues once; retried on the next request if storage was down."""
@@ -81,13 +87,13 @@ class MissingPhoneKeySecret(RuntimeError):
 
 def build_keyer(settings: Settings) -> PhoneKeyer:
     """The keyer of phone markers, once per process. In Azure the secret comes from Key Vault; a fixed
-    development key is used only in DEV_MODE and under pytest, never on an Azure host. Anywhere else a
-    missing secret stops the app rather than write markers that the next deployment (with the real key)
-    could not find."""
+    development key is used only in DEV_MODE (the tests set a secret of their own), never on an Azure
+    host. Anywhere else a missing secret stops the app rather than write markers that the next
+    deployment (with the real key) could not find."""
     if settings.phone_key_secret is not None:
         return PhoneKeyer(settings.phone_key_secret.get_secret_value().encode("utf-8"))
     # Never on an Azure host, whatever the environment says (Settings refuses DEV_MODE there).
-    if (settings.dev_mode or "PYTEST_CURRENT_TEST" in os.environ) and on_azure() is None:
+    if settings.dev_mode and on_azure() is None:
         return PhoneKeyer(DEVELOPMENT_SECRET)
     raise MissingPhoneKeySecret("PHONE_KEY_SECRET is not set (in Azure: check the Key Vault reference)")
 
@@ -100,9 +106,28 @@ def build_services(
     templates = Templates()
     keyer = build_keyer(settings)
     copies = ProviderCopies(storage, keyer.key)
-    sender = sender or build_sender(settings)
-    if not isinstance(sender, CopyKeepingSender):
-        sender = CopyKeepingSender(sender, copies)  # every text the provider keeps is noted, to be deleted
+    provider = sender or build_sender(settings)
+    if isinstance(provider, CopyKeepingSender):
+        provider = provider.inner
+    # The one door every text leaves by (adapters/sms/metered.py): the installation's send rate and SMS
+    # budget, then the provider; every text the provider keeps is noted, to be deleted. Only the budget's
+    # own alert to the coordinator leaves by the side door: the spent budget would refuse it.
+    budget = SmsBudget(
+        storage=storage,
+        sender=CopyKeepingSender(provider, copies),
+        templates=templates,
+        organisation=organisation,
+        per_hour=settings.sms_codes_per_hour,
+        per_day=settings.sms_codes_per_day,
+        texts_per_hour=settings.sms_texts_per_hour,
+        texts_per_day=settings.sms_texts_per_day,
+        clock=utcnow,
+        # The codes' alert names registration's busiest client buckets by keyed id (issue 19.6); read
+        # when it is sent, long after `intake` below exists.
+        spenders=lambda: intake.busiest_clients(),
+    )
+    rate = SendRate.of(storage, settings.sms_rate_per_second)
+    sender = CopyKeepingSender(MeteredSender(provider, rate=rate, spend=budget.spend), copies)
     statistics = Statistics(storage, organisation)
     intake = IntakeService(
         storage=storage,
@@ -113,8 +138,7 @@ def build_services(
         client_registrations_per_hour=settings.client_registrations_per_hour,
         client_network_registrations_per_hour=settings.client_network_registrations_per_hour,
         codes_per_number_per_day=settings.codes_per_number_per_day,
-        sms_codes_per_hour=settings.sms_codes_per_hour,
-        sms_codes_per_day=settings.sms_codes_per_day,
+        budget=budget,
         statistics=statistics,
         join_window=timedelta(days=settings.join_window_days),
     )
@@ -125,9 +149,18 @@ def build_services(
         facilitators=facilitators,
         join_window=timedelta(days=settings.join_window_days),
     )
-    secrets = [s.get_secret_value() if s else None for s in (settings.phone_key_secret, settings.admin_token)]
+    # FACILITATOR_LINK_SECRET first; installations deployed before it existed keep their links until it is set.
+    link_keys = (settings.facilitator_link_secret, settings.phone_key_secret, settings.admin_token)
+    secrets = [s.get_secret_value() if s else None for s in link_keys]
     links = (
-        FacilitatorLinks(link_secret(*secrets), settings.public_base_url) if any(secrets) or settings.dev_mode else None
+        FacilitatorLinks(
+            link_secret(*secrets),
+            settings.public_base_url,
+            lifetime=timedelta(days=settings.facilitator_link_days),
+            session_lifetime=timedelta(minutes=settings.facilitator_session_minutes),
+        )
+        if any(secrets) or settings.dev_mode
+        else None
     )
     notifier = Notifier(
         storage=storage,
@@ -135,7 +168,6 @@ def build_services(
         templates=templates,
         organisation=organisation,
         facilitators=facilitators,
-        gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
         facilitator_link=links.url if links else None,
         copies=copies,
@@ -183,6 +215,16 @@ def build_services(
             ),
         ),
     )
+    # Answers to texts go through the same sender as every other text: noted as provider copies, counted.
+    replies = Replies(
+        storage=storage,
+        organisation=organisation,
+        facilitators=facilitators,
+        templates=templates,
+        keyer=keyer,
+        sender=sender,
+        public_base_url=settings.public_base_url,
+    )
     services = Services(
         settings,
         organisation,
@@ -201,13 +243,17 @@ def build_services(
         revoked_sessions=RevokedSessions(lambda: storage.table(RATE_LIMITS)),
         sign_in_limiter=lambda: RateLimiter(storage.table(RATE_LIMITS), utcnow),
         keyer=keyer,
-        replies=Replies(
+        replies=replies,
+        stop_requests=StopRequests(
             storage=storage,
             organisation=organisation,
-            facilitators=facilitators,
-            templates=templates,
             keyer=keyer,
+            replies=replies,
+            templates=templates,
+            sender=sender,
+            statistics=statistics,
         ),
+        budget=budget,
     )
     if links is not None:
         services.facilitator_page = FacilitatorPage(

@@ -44,7 +44,9 @@ class Settings(BaseSettings):
     twilio_from: str | None = Field(None, validation_alias="TWILIO_FROM")
     twilio_messaging_service_sid: str | None = Field(None, validation_alias="TWILIO_MESSAGING_SERVICE_SID")
     twilio_api_base_url: str | None = Field(None, validation_alias="TWILIO_API_BASE_URL")
-    # Twilio queues what exceeds a sender's MPS; staying under it keeps delivery times honest.
+    # Segments per second the whole installation sends, across every instance (adapters/sms/send_rate.py):
+    # Twilio queues what exceeds a sender's throughput, first come first served, so a code would wait
+    # behind every group text ahead of it; staying under the rate keeps that queue empty.
     sms_rate_per_second: float = Field(10.0, gt=0, le=1000, validation_alias="SMS_RATE_PER_SECOND")
 
     public_base_url: str | None = Field(None, validation_alias="PUBLIC_BASE_URL")
@@ -67,8 +69,17 @@ class Settings(BaseSettings):
     # Installation-wide caps on verification texts: what bounds the SMS bill when a bot pumps codes.
     sms_codes_per_hour: int = Field(60, ge=1, le=100_000, validation_alias="SMS_CODES_PER_HOUR")
     sms_codes_per_day: int = Field(300, ge=1, le=1_000_000, validation_alias="SMS_CODES_PER_DAY")
+    # The installation's budget of every outbound text (codes, replies, forwards, meeting texts, reports),
+    # of which SMS_CODES_PER_HOUR / SMS_CODES_PER_DAY are reserved for codes (services/sms_budget.py).
+    sms_texts_per_hour: int = Field(600, ge=2, le=1_000_000, validation_alias="SMS_TEXTS_PER_HOUR")
+    sms_texts_per_day: int = Field(3000, ge=2, le=10_000_000, validation_alias="SMS_TEXTS_PER_DAY")
     # HMAC key for markers derived from phone numbers (Key Vault in Azure; a development default locally).
     phone_key_secret: SecretStr | None = Field(None, validation_alias="PHONE_KEY_SECRET")
+    # Issue 19.1: the facilitators' page links have a key of their own (Key Vault in Azure); rotating it
+    # ends every link and session. Links live days, the session a link is exchanged for minutes.
+    facilitator_link_secret: SecretStr | None = Field(None, validation_alias="FACILITATOR_LINK_SECRET")
+    facilitator_link_days: int = Field(14, ge=1, le=60, validation_alias="FACILITATOR_LINK_DAYS")
+    facilitator_session_minutes: int = Field(30, ge=5, le=480, validation_alias="FACILITATOR_SESSION_MINUTES")
 
     # Group lifecycle and retention (shared/lifecycle.py, shared/retention.py).
     lifecycle_schedule: str = Field("0 0 7 * * *", validation_alias="LIFECYCLE_SCHEDULE")
@@ -96,7 +107,7 @@ class Settings(BaseSettings):
     # Local development only: enables /dev/outbox and trusts no proxy headers.
     dev_mode: bool = Field(False, validation_alias="DEV_MODE")
 
-    @field_validator("admin_token", "twilio_auth_token", "phone_key_secret", mode="before")
+    @field_validator("admin_token", "twilio_auth_token", "phone_key_secret", "facilitator_link_secret", mode="before")
     @classmethod
     def _unresolved_reference_is_unset(cls, value: object) -> object:
         # If Key Vault cannot be read, Azure passes the reference text itself: never take that as a secret.
@@ -140,6 +151,11 @@ class Settings(BaseSettings):
             raise ValueError("TWILIO_ACCOUNT_SID needs TWILIO_FROM or TWILIO_MESSAGING_SERVICE_SID")
         if self.twilio_account_sid and not self.twilio_auth_token:
             raise ValueError("TWILIO_ACCOUNT_SID needs TWILIO_AUTH_TOKEN")
+        if self.sms_texts_per_hour <= self.sms_codes_per_hour or self.sms_texts_per_day <= self.sms_codes_per_day:
+            raise ValueError(
+                "SMS_TEXTS_PER_HOUR and SMS_TEXTS_PER_DAY (every text) must exceed SMS_CODES_PER_HOUR and "
+                "SMS_CODES_PER_DAY (the codes' reserved share of them)"
+            )
         return self
 
     @cached_property

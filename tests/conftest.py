@@ -17,6 +17,7 @@ from shared.composition import Services, build_services
 from shared.core.organisation import MUNICIPALITIES
 from shared.local.azurite import Azurite, free_port
 from shared.settings import Settings
+from tests.support.keys import TEST_PHONE_KEY_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -40,6 +41,7 @@ def make_settings(azurite: Azurite) -> Callable[..., Settings]:
             "AzureWebJobsStorage": azurite.connection_string,
             "ORGANISATION_CONFIG": json.dumps(organisation or municipality("region-jonkoping")["organisation"]),
             "DEV_MODE": "true",
+            "PHONE_KEY_SECRET": TEST_PHONE_KEY_SECRET,  # keyed as in Azure, not with development's public key
             **env,
         }
         return Settings(**values)  # type: ignore[arg-type]

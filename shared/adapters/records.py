@@ -41,6 +41,30 @@ class FacilitatorTable:
         with storage_errors():
             self._table().create_entity(facilitator_entity(facilitator))
 
+    def get_versioned(self, facilitator_id: str) -> tuple[Facilitator, str] | None:
+        """The record with its ETag, for a write that must not undo a change made meanwhile."""
+        with storage_errors():
+            try:
+                entity = self._table().get_entity(FACILITATOR_PARTITION, facilitator_id)
+            except ResourceNotFoundError:
+                return None
+            return facilitator_from(entity), etag_of(entity) or ""
+
+    def replace_if_unchanged(self, facilitator: Facilitator, etag: str) -> bool:
+        """Replace the record only if it is still the version read (If-Match); False when it changed
+        or was removed meanwhile. A revoked link must never come back through a stale write."""
+        with storage_errors():
+            try:
+                self._table().update_entity(
+                    facilitator_entity(facilitator),
+                    mode=UpdateMode.REPLACE,
+                    etag=etag,
+                    match_condition=MatchConditions.IfNotModified,
+                )
+            except (ResourceModifiedError, ResourceNotFoundError):
+                return False
+        return True
+
     def replace(self, facilitator: Facilitator) -> None:
         with storage_errors():
             self._table().update_entity(facilitator_entity(facilitator), mode=UpdateMode.REPLACE)

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import ResourceNotFoundError
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 
-from shared.adapters.storage import FACILITATORS, StorageAccount, storage_errors
+from shared.adapters.storage import FACILITATORS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.core.domain import PHONE_PREFIX
 from shared.core.replies import FacilitatorReply
 
 REPLY_PARTITION = "reply"
@@ -77,3 +78,24 @@ class ReplyLog:
                 except ResourceNotFoundError:
                     continue
         return count
+
+
+class ReplyCounters:
+    """Which numbers our number already answered today: one row per number and day in `ratelimits`,
+    partition `phone.<keyed marker>` beside the number's other counters (so an erasure, the data-subject
+    export and retention's sweep of expired counters find it), RowKey `reply.<YYYYMMDD>`. Never the number."""
+
+    PREFIX = "reply."
+
+    def __init__(self, storage: StorageAccount) -> None:
+        self._storage = storage
+
+    def claim(self, phone_key: str, day: str, expires_at: datetime) -> bool:
+        """True for the first answer of `day` to this number; False when it was answered already."""
+        entity = {"PartitionKey": PHONE_PREFIX + phone_key, "RowKey": self.PREFIX + day, "ExpiresAt": expires_at}
+        try:
+            with storage_errors():
+                self._storage.table(RATE_LIMITS).create_entity(entity)
+        except ResourceExistsError:
+            return False
+        return True

@@ -39,7 +39,8 @@ TABLES = (INTERESTS, FACILITATORS, RATE_LIMITS, AUDIT, SMS_COPIES)
 
 FORMATION_REQUESTS = "formation-requests"
 NOTIFICATIONS = "notifications"
-QUEUES = (FORMATION_REQUESTS, NOTIFICATIONS)
+STOP_REQUESTS = "stop-requests"  # a STOP to carry out (services/stop_requests.py): queued before the webhook's 200
+QUEUES = (FORMATION_REQUESTS, NOTIFICATIONS, STOP_REQUESTS)
 
 # Fail fast: a resident waiting on a form is better served by a clear 503 than a minute of retries.
 _CLIENT_OPTIONS: dict[str, Any] = {

@@ -163,6 +163,7 @@ class MessageKind(StrEnum):
     GROUP_CLOSED = "group_closed"  # to a member: the group was closed by the facilitator or an operator
     FACILITATOR_REPORT = "facilitator_report"  # to the coordinator: a facilitator's short note from their page
     QUIET_GROUP = "quiet_group"  # to the coordinator: an active group recorded no meeting for weeks
+    FACILITATOR_LINK = "facilitator_link"  # to a facilitator who texted LÄNK: a fresh link to their page
 
 
 class RecipientType(StrEnum):

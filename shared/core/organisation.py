@@ -136,16 +136,43 @@ class Coordinator(Strict):
     title: Localised
     phone: Dialled | None = None
     email: Email | None = None
+    url: Url | None = Field(None, description="A contact page, when no phone or e-mail is published.")
+
+
+FactTopic = Literal[
+    "group_size",  # how many make a group
+    "facilitator",  # who helps the group start, and for how many meetings
+    "continued_contact",  # who stays in touch with the group afterwards
+    "meetings",  # length and rhythm
+    "duration",  # how long the group goes on
+    "cost",
+    "anonymity",
+    "confidentiality",
+    "who_may_join",
+    "not_health_service",
+]
+
+
+class SchemeFact(Strict):
+    """One thing the organisation's own page says about its groups, in its words, with the page.
+
+    Texts of ours never state these (tests/unit/test_scheme_facts.py): a page shows them only from here.
+    """
+
+    topic: FactTopic
+    text: LocalisedLong
+    source: Url = Field(description="The organisation's page that says this.")
 
 
 class Scheme(Strict):
     """What the municipality's own page says about its groups, in its words."""
 
-    meetings: Localised = Field(description="Meeting length and rhythm.")
-    not_health_service: Localised | None = None
-    pledge_note: Localised | None = Field(None, description="e.g. that the pledge is not legally binding.")
+    facts: list[SchemeFact] = Field(min_length=1)
     links: list[Link] = []
     source: Url
+
+    def says(self, topic: str) -> bool:
+        return any(fact.topic == topic for fact in self.facts)
 
 
 class UnderAge(Strict):
@@ -257,6 +284,11 @@ class Organisation(Strict):
             if candidate in texts:
                 return LocalText(texts[candidate], None if candidate == locale else candidate)
         return LocalText("", None)
+
+    @property
+    def facilitator_stays_in_touch(self) -> bool:
+        """The scheme says the facilitator keeps in touch with the group after handing it over."""
+        return self.scheme is not None and self.scheme.says("continued_contact")
 
     def crisis_summary(self, locale: str) -> str:
         """The crisis numbers in one line, for the SMS HELP reply: "Akut fara för liv: 112. …"."""

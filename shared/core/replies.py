@@ -7,10 +7,13 @@ contact. The service that acts on these rules is services/replies.py.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
+
+import phonenumbers
 
 from shared.core.domain import Group, GroupStatus
 from shared.core.organisation import Organisation
@@ -92,3 +95,55 @@ def concerned_group(groups: Iterable[Group], last_text_to: dict[str, datetime]) 
         return (last_text_to.get(group.key, assigned), assigned)
 
     return max(open_groups, key=recency)
+
+
+# --- bounds on what our number answers (issue 19, item 2) --------------------------------------------
+
+# A link in a facilitator's text is shown to the coordinator defanged and flagged: a lost or borrowed
+# phone, or a forwarded phishing text, should not put a tappable link on the coordinator's screen.
+# Schemes, "www." and host names under common top-level domains count; "t.ex." or "kl. 18.30" do not.
+_LINK = re.compile(
+    r"(?i)\b(?:[a-z][a-z0-9+.-]{1,15}://\S+"
+    r"|www\.\S+"
+    r"|(?:[a-z0-9-]{2,}\.)+(?:com|net|org|info|biz|io|ly|me|co|app|link|xyz|site|online|top|tk|gl|gd|cc|to"
+    r"|se|nu|no|dk|fi|eu|de|uk|ru|cn)\b(?:/\S*)?)"
+)
+
+
+def has_link(text: str) -> bool:
+    return _LINK.search(text or "") is not None
+
+
+def defang(text: str) -> str:
+    """Each link made untappable ("hxxps://evil[.]example/x"); the rest of the text as it was."""
+
+    def safe(match: re.Match[str]) -> str:
+        link = match.group(0)
+        link = re.sub(r"(?i)^http", "hxxp", link)
+        return link.replace(".", "[.]")
+
+    return _LINK.sub(safe, text or "")
+
+
+def reply_day(now: datetime, tz: tzinfo) -> str:
+    """The organisation's calendar day, YYYYMMDD: "once a day" means once per local day."""
+    return now.astimezone(tz).strftime("%Y%m%d")
+
+
+def fallback_locale(phone: str) -> str:
+    """The language of a number with no interest left to tell us: by country code."""
+    if phone.startswith("+46"):
+        return "sv"
+    if phone.startswith("+47"):
+        return "nb"
+    return "en"
+
+
+def in_countries(phone: str, countries: Iterable[str]) -> bool:
+    """Whether an E.164 number belongs to one of `countries` (ISO 3166 codes): only those get an automatic
+    answer. Texts abroad cost more, and a foreign auto-responder is how a reply loop or a pumping bill starts."""
+    try:
+        number = phonenumbers.parse(phone, None)
+    except phonenumbers.NumberParseException:
+        return False
+    return phonenumbers.region_code_for_number(number) in set(countries)

@@ -8,10 +8,13 @@ from datetime import datetime
 
 from shared.adapters.interests import Rows
 from shared.adapters.records import RateLimitRows
+from shared.adapters.replies import ReplyLog
+from shared.adapters.sms.copies import ProviderCopies
 from shared.core.domain import Interest
 from shared.core.phone import PhoneError, parse_mobile
-from shared.services.erasure import erase_number
+from shared.services.erasure import erase_number, every_theme
 from shared.services.operations_base import OperationError, OperationsBase
+from shared.services.rekey import retire_legacy_keys
 
 log = logging.getLogger(__name__)
 
@@ -33,16 +36,20 @@ class DataSubjectRequests(OperationsBase):
         """The number's interests, found through the phone markers (point reads: a query by number would
         put it in a URL)."""
         found: list[Interest] = []
-        for theme, pkey in ((t, k) for t in self._org.themes for k in self._keyer.keys(e164)):
-            marker = rows.marker(theme.id, pkey)
-            interest = rows.interest(theme.id, marker.interest_key) if marker and marker.interest_key else None
+        themes = every_theme(self._storage, self._org)  # themes no longer offered may still hold them
+        for theme, pkey in ((t, k) for t in themes for k in self._keyer.keys(e164)):
+            marker = rows.marker(theme, pkey)
+            interest = rows.interest(theme, marker.interest_key) if marker and marker.interest_key else None
             if interest is not None and interest.phone == e164:
                 found.append(interest)
         return found
 
     def export_person(self, phone: str) -> dict:
-        """Everything stored about one number, for a data-subject access request (JSON-ready)."""
+        """Everything stored about one number, for a data-subject access request (JSON-ready): interests,
+        groups, texts, unverified attempts, counters, the provider's copies we know of, and the texts a
+        facilitator with this number sent us."""
         e164 = self._phone(phone)
+        retire_legacy_keys(self._storage, self._keyer)
         interests, groups, messages = [], [], []
         facilitators = {f.id: f for f in self._facilitators.list()}
         rows = self._interests.unit()
@@ -107,21 +114,49 @@ class DataSubjectRequests(OperationsBase):
             for f in facilitators.values()
             if f.phone == e164
         ]
+        attempts = [
+            {"theme": theme, "registered_at": _iso(attempt.created_at), "verification_code_pending": True}
+            for theme in every_theme(self._storage, self._org)
+            for attempt in self._attempts_of(rows, theme, e164)
+        ]
+        copies = [
+            {"provider_id": sid, "at": _iso(at)}
+            for sid, at in ProviderCopies(self._storage, self._keyer.key).of_recipient(e164)
+        ]
+        facilitator_ids = {f["id"] for f in as_facilitator}
+        replies = [
+            {"received_at": _iso(r.received_at), "theme": r.theme or None, "text": r.text}
+            for r in ReplyLog(self._storage).newest(1000)
+            if r.facilitator_id in facilitator_ids
+        ]
         return {
             "phone": e164,
             "exported_at": _iso(self._clock()),
             "organisation": self._org.name,
             "interests": interests,
+            "pending_attempts": attempts,
             "groups": groups,
             "messages": messages,
             "rate_limits": limits,
+            "provider_copies": copies,
             "facilitator": as_facilitator,
+            "facilitator_replies": replies,
         }
+
+    def _attempts_of(self, rows: Rows, theme: str, e164: str) -> list[Interest]:
+        """The number's unverified attempts in one theme (each its own row until verified)."""
+        found = []
+        for marker in rows.attempts(theme, self._keyer.key(e164)):
+            attempt = rows.interest(theme, marker.interest_key) if marker.interest_key else None
+            if attempt is not None and attempt.phone == e164:
+                found.append(attempt)
+        return found
 
     def erase_person(self, phone: str) -> int:
         """Erase the number everywhere (services/erasure.erase_number, as STOP does); each erased interest's
         counts go to the statistics in the transaction that deletes it. Returns how many rows were erased."""
         e164 = self._phone(phone)
+        retire_legacy_keys(self._storage, self._keyer)
         report = erase_number(
             self._storage,
             self._org,
@@ -130,6 +165,7 @@ class DataSubjectRequests(OperationsBase):
             clock=self._clock,
             statistics=self._stats,
             sender=self._sender,
+            themes=every_theme(self._storage, self._org),
         )
         log.info("operator erasure: %s interests erased", report.interests_erased)
         return 2 * report.interests_erased + report.outbox_rows_erased + report.rate_limit_rows_erased

@@ -33,7 +33,7 @@ Nothing here logs a name or a number; the report holds only counts and a languag
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -89,6 +89,13 @@ def interests_of_number(
     return sorted(interests, key=lambda i: i.created_at, reverse=True)
 
 
+def every_theme(storage: StorageAccount, organisation: Organisation) -> list[str]:
+    """The organisation's themes and every partition that still holds rows: a theme no longer offered keeps
+    its people until retention erases them, and a STOP must reach them there too (one scan of keys only)."""
+    offered = [t.id for t in organisation.themes]
+    return offered + sorted(InterestsTable(storage).unit().themes_with_rows() - set(offered))
+
+
 def erase_number(
     storage: StorageAccount,
     organisation: Organisation,
@@ -98,19 +105,21 @@ def erase_number(
     clock: Callable[[], datetime] = utcnow,
     statistics: Statistics | None = None,
     sender: SmsSender | None = None,
+    themes: Iterable[str] | None = None,
 ) -> ErasureReport:
     """Remove every trace of `phone_e164`: interests, markers, group memberships, texts to them, counters,
     and the SMS provider's copies of texts to or about them (at once with `sender`, else the daily run).
 
     With `statistics`, each erased interest's counts are folded into the statistics rows in the same
-    transaction that deletes it, so aggregate figures survive the person."""
+    transaction that deletes it, so aggregate figures survive the person. `themes`: the partitions to
+    look in (default the organisation's themes; `every_theme` adds those no longer offered)."""
     copies = ProviderCopies(storage, keyer.key)
     report = ErasureReport()
     newest: Interest | None = None
-    for theme in organisation.themes:
-        report.interests_erased += _erase_attempts(storage, theme.id, keyer.key(phone_e164))
+    for theme_id in themes if themes is not None else [t.id for t in organisation.themes]:
+        report.interests_erased += _erase_attempts(storage, theme_id, keyer.key(phone_e164))
         for pkey in keyer.keys(phone_e164):
-            erased = _erase_in_partition(storage, theme.id, pkey, clock, report, statistics, copies)
+            erased = _erase_in_partition(storage, theme_id, pkey, clock, report, statistics, copies)
             if erased is not None and (newest is None or erased.created_at > newest.created_at):
                 newest = erased
     report.locale = newest.locale if newest is not None else None
@@ -202,4 +211,4 @@ def _erase_in_partition(
     return InterestsTable(storage).retrying(erase)
 
 
-__all__ = ["ErasureGaveUp", "ErasureReport", "erase_interest", "erase_number", "interests_of_number"]
+__all__ = ["ErasureGaveUp", "ErasureReport", "erase_interest", "erase_number", "every_theme", "interests_of_number"]

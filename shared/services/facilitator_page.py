@@ -1,97 +1,80 @@
-"""The facilitator's own page (issue 12.3): a personal link in the roster text, no password.
+"""The facilitator's own page (issues 12.3 and 19): a personal link in the roster text, no password.
 
-The link is `PUBLIC_BASE_URL/f/<token>`: the facilitator's id and link version, signed and
-timestamped with itsdangerous (https://itsdangerous.palletsprojects.com/en/stable/url_safe/ and
-/timed/). It expires after LINK_LIFETIME; an operator revokes every link of a facilitator by bumping
-the version on the facilitator's record, so no new table is needed. A new link goes out with each
-roster (a new or reassigned group), and a group reassigned to someone else leaves the old link's page.
+The link only opens a button (services/facilitator_links.py): pressing it exchanges the link for a
+short-lived session, and the roster is served from the session. A link or a session is good while it
+is signed, unexpired, of the facilitator's current link version, and the facilitator is active.
 
 Every change goes through the operators' group commands (same rules), is refused unless the group is
-the facilitator's, needs a form token bound to the link (CSRF), and leaves an audit row with ids only.
+the facilitator's, needs a form token bound to the session (CSRF), and leaves an audit row with ids
+only. The facilitator's changes have limits of their own (issue 19.4): a meeting text goes out again
+only when the time or the place changed, at most MEETING_TEXTS_PER_DAY a day per group; a meeting is
+recorded at most once a day; REPORTS_PER_DAY reports a day per facilitator; closing and handing over
+need a confirmation; places and notes are limited in SMS septets (core/sms_text.py).
+Every view of the roster is audited (ids only), at most once an hour per facilitator.
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
-
 from shared.adapters.audit import AuditLog
 from shared.adapters.interests import InterestsTable
-from shared.adapters.records import FacilitatorTable
+from shared.adapters.ratelimit import RateLimited, RateLimiter
 from shared.adapters.storage import AUDIT, StorageAccount
 from shared.core.domain import MessageKind, RecipientType, new_message, utcnow
 from shared.core.facilitators import Facilitator
-from shared.core.validation import TextProblem, one_line
+from shared.core.sms_text import NotGsm7, sms_line
+from shared.core.validation import TextProblem
+from shared.services.facilitator_links import LINK_LIFETIME, FacilitatorLinks, link_secret
 from shared.services.facilitators import FacilitatorStore
-from shared.services.operations import GroupView, OperationError, Operations
+from shared.services.operations import GroupView, OperationError, Operations, check_meeting_time
 from shared.services.outbox import queue_committed
 
-LINK_LIFETIME = timedelta(days=180)
 ACTIONS = ("meeting", "held", "hand_over", "close", "report")
-NOTE_MAX = 240  # the coordinator's text stays within three segments (tests/unit/test_sms_templates.py)
-_SALT = "gruppstart.facilitator-page"
+CONFIRMED = ("hand_over", "close")  # a tap is not enough: the form's confirmation box must be ticked
+# The coordinator's text stays within three segments (tests/unit/test_sms_templates.py); the members'
+# meeting text within two with the longest place.
+NOTE_MAX = 240
+PLACE_MAX = 100
+MEETING_TEXTS_PER_DAY = 3
+MEETINGS_HELD_PER_DAY = 1
+REPORTS_PER_DAY = 3
+VIEW_AUDIT_EVERY = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+__all__ = ["ACTIONS", "LINK_LIFETIME", "FacilitatorLinks", "FacilitatorPage", "TextRefused", "link_secret"]
 
 
-class _Serializer(URLSafeTimedSerializer):
-    """itsdangerous with our clock, so tests can age a link."""
+class TextRefused(OperationError):
+    """A place or note that cannot go out as it is: `reason` 'required', 'invalid', 'too_long' or
+    'not_gsm' (then `characters` are the ones to change), `limit` the most septets allowed."""
 
-    def __init__(self, secret: bytes, clock: Callable[[], datetime]) -> None:
-        clock_of = clock
-
-        class Signer(TimestampSigner):
-            def get_timestamp(self) -> int:
-                return int(clock_of().timestamp())
-
-        super().__init__(secret, salt=_SALT, signer=Signer)
+    def __init__(self, code: str, reason: str, limit: int, characters: str = "") -> None:
+        super().__init__(code, reason)
+        self.reason = reason
+        self.limit = limit
+        self.characters = characters
 
 
-class FacilitatorLinks:
-    def __init__(self, secret: bytes, base_url: str | None, clock: Callable[[], datetime] = utcnow) -> None:
-        self._secret = secret
-        self._base = (base_url or "").rstrip("/")
-        self._serializer = _Serializer(secret, clock)
-        self._clock = clock
-
-    def token(self, facilitator: Facilitator) -> str:
-        return str(self._serializer.dumps([facilitator.id, facilitator.link_version]))
-
-    def url(self, facilitator: Facilitator) -> str:
-        return f"{self._base}/f/{self.token(facilitator)}"
-
-    def read(self, token: str) -> tuple[str, int] | None:
-        """(facilitator id, link version), or None for a forged, mangled or expired token."""
-        if not isinstance(token, str) or len(token) > 300:
-            return None
-        try:
-            value = self._serializer.loads(token, max_age=int(LINK_LIFETIME.total_seconds()))
-        except (BadSignature, SignatureExpired, ValueError, TypeError):
-            return None
-        if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)):
-            return None
-        if not isinstance(value[1], int):
-            return None
-        return value[0], value[1]
-
-    def form_token(self, token: str) -> str:
-        """The CSRF token of the page's forms: bound to the link, so another link's page cannot post here."""
-        return hmac.new(self._secret, b"csrf:" + token.encode(), hashlib.sha256).hexdigest()
-
-    def form_token_ok(self, token: str, given: object) -> bool:
-        return isinstance(given, str) and hmac.compare_digest(self.form_token(token), given)
+def _sms_text(code: str, raw: object, limit: int) -> str:
+    try:
+        return sms_line(raw, limit)
+    except NotGsm7 as problem:
+        raise TextRefused(code, "not_gsm", limit, problem.characters) from None
+    except TextProblem as problem:
+        raise TextRefused(code, problem.reason, limit) from None
 
 
 def clean_note(raw: object) -> str:
-    """The facilitator's note to the coordinator: one line, printable, at most NOTE_MAX characters."""
-    try:
-        return one_line(raw, NOTE_MAX)
-    except TextProblem as problem:
-        raise OperationError("invalid_note", problem.reason) from None
+    """The facilitator's note to the coordinator: one line of GSM-7, at most NOTE_MAX septets."""
+    return _sms_text("invalid_note", raw, NOTE_MAX)
+
+
+def clean_place(raw: object) -> str:
+    return _sms_text("invalid_place", raw, PLACE_MAX)
 
 
 @dataclass(frozen=True)
@@ -112,14 +95,14 @@ class FacilitatorPage:
     ) -> None:
         self._storage = storage
         self._facilitators = facilitators
-        self._rows = FacilitatorTable(lambda: storage.table("facilitators"))
         self._ops = operations
         self.links = links
         self._clock = clock
+        self._limiter = RateLimiter.of(storage, lambda: self._clock())
 
-    def facilitator(self, token: str) -> Facilitator | None:
-        """Whose link this is, if it is still good: signed, unexpired, not revoked, facilitator active."""
-        read = self.links.read(token)
+    # who is asking ------------------------------------------------------------------------------
+
+    def _current(self, read: tuple[str, int] | None) -> Facilitator | None:
         if read is None:
             return None
         facilitator = self._facilitators.get(read[0])
@@ -127,11 +110,34 @@ class FacilitatorPage:
             return None
         return facilitator
 
+    def facilitator(self, token: str) -> Facilitator | None:
+        """Whose link this is, if it is still good: signed, unexpired, not revoked, facilitator active."""
+        return self._current(self.links.read(token))
+
+    def start_session(self, token: str) -> tuple[Facilitator, str] | None:
+        """The link exchanged for a session cookie's value (the button on the link's page)."""
+        facilitator = self.facilitator(token)
+        if facilitator is None:
+            return None
+        return facilitator, self.links.session(facilitator)
+
+    def from_session(self, value: object) -> Facilitator | None:
+        """Whose session this is, if it is still good: a revocation ends sessions as well as links."""
+        return self._current(self.links.read_session(value))
+
+    # the roster ---------------------------------------------------------------------------------
+
     def visit(self, facilitator: Facilitator) -> Visit:
-        """Reads only: link-preview bots fetch links, so GET changes nothing."""
+        """The roster; changes nothing of the groups. The view is audited, once an hour at most."""
         mine = [g for g in self._ops.groups() if g.facilitator_id == facilitator.id and g.status != "closed"]
         rows = InterestsTable(self._storage).unit()
         held = [(g, getattr(rows.group(g.theme, g.key), "meetings_held", 0)) for g in mine]
+        try:
+            self._limiter.hit(f"facilitator-view.{facilitator.id}", 1, VIEW_AUDIT_EVERY)
+        except RateLimited:
+            pass  # audited within the hour already
+        else:
+            self._audit(facilitator, "facilitator_page_view", "ok", [g.id for g in mine])
         return Visit(facilitator, held)
 
     def _own(self, facilitator: Facilitator, group_id: str) -> GroupView:
@@ -140,34 +146,54 @@ class FacilitatorPage:
             raise OperationError("not_found", "group")
         return view
 
-    def act(self, facilitator: Facilitator, group_id: str, action: str, form: dict[str, Any]) -> GroupView:
-        """One change on one of the facilitator's groups, audited with ids only."""
+    def _limit(self, key: str, limit: int, code: str) -> None:
+        try:
+            self._limiter.hit(key, limit, DAY)
+        except RateLimited:
+            raise OperationError(code) from None
+
+    def act(self, facilitator: Facilitator, group_id: str, action: str, form: dict[str, Any]) -> str:
+        """One change on one of the facilitator's groups, audited with ids only. Returns what was done:
+        the action, or 'meeting_unchanged' when the meeting was saved as it was (nobody is texted)."""
         if action not in ACTIONS:
             raise OperationError("not_found", "action")
-        self._own(facilitator, group_id)
+        view = self._own(facilitator, group_id)
         outcome = "refused"
         try:
+            done = action
+            if action in CONFIRMED and form.get("confirm") != "yes":
+                raise OperationError("confirm_required")
             if action == "meeting":
-                view = self._ops.set_first_meeting(group_id, form["when"], form["place"])
+                done = self._meeting(view, form.get("when"), form.get("place"))
             elif action == "held":
-                view = self._ops.record_meeting(group_id)
+                started = view.first_meeting_at is not None and view.first_meeting_at <= self._clock()
+                if view.status != "active" or not started:
+                    raise OperationError("invalid_state", view.status)
+                self._limit(f"group-held.{group_id}", MEETINGS_HELD_PER_DAY, "held_today")
+                self._ops.record_meeting(group_id)
             elif action == "hand_over":
-                view = self._ops.hand_over(group_id)
+                self._ops.hand_over(group_id)
             elif action == "close":
-                view = self._ops.close_group(group_id)
+                self._ops.close_group(group_id)
             elif action == "report":
-                view = self._report(facilitator, group_id, clean_note(form.get("note")))
-            else:
-                raise OperationError("not_found", "action")
-            outcome = "ok"
-            return view
+                note = clean_note(form.get("note"))
+                self._limit(f"facilitator-reports.{facilitator.id}", REPORTS_PER_DAY, "reports_today")
+                self._report(facilitator, view, note)
+            outcome = "unchanged" if done == "meeting_unchanged" else "ok"
+            return done
         finally:
-            self._audit(
-                facilitator, f"facilitator_{action}" if action.isidentifier() else "facilitator_?", outcome, group_id
-            )
+            self._audit(facilitator, f"facilitator_{action}", outcome, [group_id[:80]])
 
-    def _report(self, facilitator: Facilitator, group_id: str, note: str) -> GroupView:
-        view = self._own(facilitator, group_id)
+    def _meeting(self, view: GroupView, when: object, place: object) -> str:
+        at = check_meeting_time(when, self._clock())
+        where = clean_place(place)
+        if view.status == "active" and view.first_meeting_at == at and view.meeting_place == where:
+            return "meeting_unchanged"  # the members have this time and place already
+        self._limit(f"group-meeting-texts.{view.id}", MEETING_TEXTS_PER_DAY, "meeting_texts_today")
+        self._ops.set_first_meeting(view.id, at, where)
+        return "meeting"
+
+    def _report(self, facilitator: Facilitator, view: GroupView, note: str) -> None:
         message = new_message(
             view.theme,
             MessageKind.FACILITATOR_REPORT,
@@ -180,25 +206,14 @@ class FacilitatorPage:
         )
         InterestsTable(self._storage).unit().try_create(message)
         queue_committed(self._storage, [message])
-        return view
+
+    # operators ----------------------------------------------------------------------------------
 
     def revoke_links(self, facilitator_id: str) -> Facilitator | None:
-        """Every link given so far stops working; the next roster carries a new one."""
-        current = self._facilitators.get(facilitator_id) if isinstance(facilitator_id, str) else None
-        if current is None:
-            return None
-        revoked = current.model_copy(update={"link_version": current.link_version + 1})
-        self._rows.replace(revoked)
-        return revoked
+        """Every link and session given so far stops working; the next text to them carries a new link."""
+        return self._facilitators.revoke_links(facilitator_id)
 
-    def _audit(self, facilitator: Facilitator, action: str, outcome: str, group_id: str) -> None:
+    def _audit(self, facilitator: Facilitator, action: str, outcome: str, targets: list[str]) -> None:
         AuditLog(lambda: self._storage.table(AUDIT), self._clock).record(
-            action, actor=f"facilitator:{facilitator.id}", targets=[group_id[:80]], outcome=outcome
+            action, actor=f"facilitator:{facilitator.id}", targets=targets, outcome=outcome
         )
-
-
-def link_secret(*secrets: str | None) -> bytes:
-    """The links' key, derived from the first configured secret with a purpose label of its own, so
-    it differs from every other use of that secret (phone markers, admin sign-in)."""
-    base = next((s for s in secrets if s), "gruppstart-development-only")
-    return hmac.new(base.encode(), b"gruppstart facilitator links v1", hashlib.sha256).digest()

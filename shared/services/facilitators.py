@@ -48,6 +48,13 @@ class FacilitatorPatch(BaseModel):
     active: bool | None = None
 
 
+_WRITE_ATTEMPTS = 10
+
+
+class FacilitatorBusy(RuntimeError):
+    """The record kept changing under every attempt to write it."""
+
+
 class InvalidFacilitator(ValueError):
     def __init__(self, errors: dict[str, str]) -> None:
         super().__init__(", ".join(errors))
@@ -103,13 +110,37 @@ class FacilitatorStore:
         return facilitator
 
     def update(self, facilitator_id: str, patch: FacilitatorPatch) -> Facilitator | None:
-        current = self.get(facilitator_id)
-        if current is None:
-            return None
+        """A change an operator made. A new phone number or a deactivation also revokes every page link
+        and session given so far (issue 19.1): a link texted to the old number, or kept by someone who
+        no longer facilitates, must not open the roster, and reactivating does not bring them back."""
         changes = _check(patch.model_dump(exclude_unset=True, exclude_none=True), self._org)
-        updated = current.model_copy(update=changes)
-        self._rows.replace(updated)
-        return updated
+
+        def change(current: Facilitator) -> Facilitator:
+            updated = current.model_copy(update=changes)
+            if updated.phone != current.phone or (current.active and not updated.active):
+                updated = updated.model_copy(update={"link_version": current.link_version + 1})
+            return updated
+
+        return self._write(facilitator_id, change)
+
+    def revoke_links(self, facilitator_id: str) -> Facilitator | None:
+        """Every link and session given so far stops working; the next text to them carries a new link."""
+        return self._write(facilitator_id, lambda f: f.model_copy(update={"link_version": f.link_version + 1}))
+
+    def _write(self, facilitator_id: str, change: Callable[[Facilitator], Facilitator]) -> Facilitator | None:
+        """Read, change, write back If-Match the version read; read again when someone else wrote
+        meanwhile, so a revocation is never undone by an edit that read the record before it."""
+        if not isinstance(facilitator_id, str) or not facilitator_id.isalnum() or len(facilitator_id) > 40:
+            return None
+        for _ in range(_WRITE_ATTEMPTS):
+            read = self._rows.get_versioned(facilitator_id)
+            if read is None:
+                return None
+            current, etag = read
+            updated = change(current)
+            if self._rows.replace_if_unchanged(updated, etag):
+                return updated
+        raise FacilitatorBusy(facilitator_id)
 
     def delete(self, facilitator_id: str) -> bool:
         if self.get(facilitator_id) is None:

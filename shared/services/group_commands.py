@@ -130,13 +130,17 @@ class GroupCommands(GroupViews):
 
     def set_first_meeting(self, group_id: str, when: datetime, place: str) -> GroupView:
         """The group becomes active; each member gets a meeting_set text with the time and place. Setting
-        it again (a changed time or place) sends it again, and the day-before reminder is due again."""
+        it again with a changed time or place sends it again, and the day-before reminder is due again;
+        the same time and place again (a double tap, a re-posted form) changes nothing and texts nobody
+        (issue 19.4)."""
         at = check_meeting_time(when, self._clock())
         where = clean_place(place)
 
         def decide(rows: Rows, group: Group, now: datetime) -> list[OutboxMessage] | None:
             if group.status not in FACILITATED or not group.facilitator_id:
                 raise OperationError("invalid_state", group.status.value)
+            if group.status is GroupStatus.ACTIVE and group.first_meeting_at == at and group.meeting_place == where:
+                return None
             updated = group.model_copy(
                 update={
                     "status": GroupStatus.ACTIVE,

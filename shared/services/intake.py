@@ -3,11 +3,13 @@
 Nothing observable before proof of possession (ARCHITECTURE.md). Registration never looks at what
 is stored about the number: the caps come first (per number an hour and a day; per client address or
 the shared bucket of requests without one, and the address's network, an IPv4 /24 or an IPv6 /64 and
-/48; the installation's SMS budget), all checked before any is counted, so a refused request spends
-nobody's counter (issue 19.6: an address over its limit cannot lock chosen numbers out). Then each
-attempt is written as its own pending row with its own marker (`phone.<key>.<attempt>`), a code is
-sent, and every caller gets the same 201. Only when the code comes back is the number's registration in the
-theme looked up (`phone.<key>`): a first one becomes the registration, a later one merges into it.
+/48; the codes' share of the installation's SMS budget), all checked before any is counted, so a
+request refused by one spends nobody's counter (issue 19.6: an address over its limit cannot lock
+chosen numbers out). Then each attempt is written as its own pending row with its own marker
+(`phone.<key>.<attempt>`), a code is sent (the sender spends the codes' share of the budget when the
+text goes out: adapters/sms/metered.py), and every caller gets the same 201. Only when the code comes
+back is the number's registration in the theme looked up (`phone.<key>`): a first one becomes the
+registration, a later one merges into it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from typing import TYPE_CHECKING
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.ratelimit import Limits, RateLimiter
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
+from shared.adapters.sms.metered import for_codes
+from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import FORMATION_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
@@ -144,15 +148,14 @@ class IntakeService:
         client_registrations_per_hour: int,
         client_network_registrations_per_hour: int | None = None,
         codes_per_number_per_day: int = 5,
-        sms_codes_per_hour: int = 60,
-        sms_codes_per_day: int = 300,
+        budget: SmsBudget | None = None,
         clock: Callable[[], datetime] = utcnow,
         counts_ttl: float = 5.0,
         statistics: Statistics | None = None,
         join_window: timedelta = timedelta(days=14),
     ) -> None:
         self._storage = storage
-        self._sender = sender
+        self._sender = for_codes(sender)  # codes draw on their reserved share of the rate and the budget
         self._templates = templates
         self._org = organisation
         self._keyer = keyer
@@ -177,16 +180,8 @@ class IntakeService:
             match_by_area=organisation.match_by_area,
             default_locale=organisation.default_locale,
         )
-        self.budget = SmsBudget(
-            storage=storage,
-            sender=sender,
-            templates=templates,
-            organisation=organisation,
-            per_hour=sms_codes_per_hour,
-            per_day=sms_codes_per_day,
-            clock=clock,
-            spenders=self.busiest_clients,
-        )
+        # Checked, not spent, before any counter is counted: the sender spends it when the code goes out.
+        self._budget = budget
 
     # register ---------------------------------------------------------------------------
 
@@ -215,13 +210,14 @@ class IntakeService:
         )
         # Check every cap, then count: a request refused by one spends none. A check passes on what this
         # process last saw of a counter; the count is conditional on that version and re-reads when another
-        # instance moved it, so a race can still refuse while counting. Hence the order: the budget's hot,
-        # shared row first (its refusal spends nobody's counter), the number's last (a race lost on a
-        # client bucket leaves it alone).
+        # instance moved it, so a race can still refuse while counting. Hence the order: the budget's
+        # codes' share is checked with the rest (its refusal spends nobody's counter) and spent by the
+        # sender when the code goes out; the number's counter is counted last (a race lost on a client
+        # bucket leaves it alone).
         caps = [*self._client_caps(client_address), (f"{PHONE_PREFIX}{pkey}", self._number_limits)]
         self._limiter.check_all(caps)
-        self.budget.check()
-        self.budget.spend()
+        if self._budget is not None:
+            self._budget.check(Lane.CODES)
         for key, limits in caps:
             self._limiter.hit_all(key, limits)
         rows = self._table.unit()
@@ -234,6 +230,9 @@ class IntakeService:
         body = self._templates.sms("verification", interest.locale, code=code, organisation=self._org.name, minutes=10)
         try:
             self._sender.send(interest.phone, body)
+        except BudgetExhausted:  # the codes' share ran out since the check: the same 503, no attempt kept
+            self._delete_attempt(record)
+            raise
         except PermanentSmsError:
             self._delete_attempt(record)
             raise Undeliverable() from None

@@ -8,11 +8,19 @@ coordinator once; transient ones give that row's claim back, the other rows are 
 the message is raised back to the queue, whose retry finds only the unsent rows pending. A message
 that fails every retry lands in the poison queue, where every row it names that is still unsent is
 failed visibly and the coordinator told once.
+
+The sender waits for room in the installation's send rate and spends its SMS budget
+(adapters/sms/metered.py). When the budget's share for these texts is spent (or no room in the rate
+comes within the longest wait), nothing was sent: the rows go back to pending, marked as queued again
+for when the window has room, and the message is put back on the queue with that delay. Nothing is
+lost (the formation sweep re-queues them after that time even if this put failed) and nothing is
+sent twice (the rows are claimed again, as on any delivery). No retry is spent on a budget.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections import Counter
@@ -25,7 +33,8 @@ from urllib.parse import urlencode
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
-from shared.adapters.storage import StorageAccount
+from shared.adapters.sms.send_rate import SendRateBusy
+from shared.adapters.storage import NOTIFICATIONS, StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import (
     OUTBOX_PREFIX,
@@ -42,7 +51,8 @@ from shared.core.organisation import Organisation
 from shared.core.replies import coordinator_contact
 from shared.services.facilitators import FacilitatorStore
 from shared.services.outbox import NotificationMessageError, parse_queue_message, queue_committed
-from shared.services.sms_kinds import KINDS, Draft
+from shared.services.sms_budget import BudgetExhausted
+from shared.services.sms_kinds import KINDS, Draft, render
 
 log = logging.getLogger(__name__)
 
@@ -53,10 +63,17 @@ MAX_RETRY_WAIT = 5.0
 # No row is started after this long in one invocation: the rest go back to the queue, far inside
 # host.json's functionTimeout (5 minutes) even when every send waits for the provider's full timeout.
 SEND_BUDGET = 120.0
+# A deferred message comes back after the budget's Retry-After, at most this long (a queue message may be
+# invisible for up to 7 days; the budget's longest window is one).
+MAX_DEFER = timedelta(days=1)
+# What keeps a text from going out now without anything having failed: the budget's share is spent, or the
+# send rate has no room within the longest wait.
+NOT_NOW = (BudgetExhausted, SendRateBusy)
 
 
 class RateGate:
-    """At most `rate` sends per second across all threads of this process (Twilio's MPS per sender)."""
+    """At most `rate` sends per second across all threads of this process. Only an extra, local bound: the
+    installation's rate is held by the sender (adapters/sms/send_rate.py), across every instance."""
 
     def __init__(
         self, rate: float, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
@@ -80,7 +97,8 @@ class RateGate:
 @dataclass(frozen=True)
 class Outcome:
     sent: bool
-    reason: str  # "sent", "already_done", "claimed_elsewhere", "failed", "gone", "recipient_gone", "retry"
+    # "sent", "already_done", "claimed_elsewhere", "failed", "gone", "recipient_gone", "retry", "deferred"
+    reason: str
 
 
 @dataclass(frozen=True)
@@ -125,7 +143,7 @@ class Notifier:
         templates: Templates,
         organisation: Organisation,
         facilitators: FacilitatorStore,
-        gate: RateGate,
+        gate: RateGate | None = None,
         public_base_url: str | None = None,
         clock: Callable[[], datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
@@ -167,6 +185,11 @@ class Notifier:
                 break
             try:
                 outcomes[row] = self.send(named.theme, row)
+            except NOT_NOW as exc:
+                # The rest would be refused alike: the whole message comes back when there is room.
+                outcomes[row] = Outcome(False, "deferred")
+                self._defer(named.theme, named.rows, queue_text, exc.retry_after)
+                return Handled(outcomes)
             except SmsError as exc:
                 outcomes[row] = Outcome(False, "retry")
                 transient = transient or exc
@@ -194,9 +217,10 @@ class Notifier:
             return Outcome(False, "already_done")
         if self._claimed_elsewhere(message):
             return Outcome(False, "claimed_elsewhere")
-        # Wait for a sending slot before claiming: a claim then stays young until its send is done, so a
-        # second delivery never takes it for a dead invocation's while it waits in line.
-        self._gate.wait()
+        # Wait for a local sending slot before claiming: a claim then stays young until its send is done. The
+        # sender's own wait for the installation's rate is bounded far below STALE_CLAIM.
+        if self._gate is not None:
+            self._gate.wait()
         # Any earlier attempt (a stale claim, or a retry after a timeout) may have reached the provider:
         # the row keeps ClaimedAt through a transient failure, so ask the provider before sending again.
         earlier_claim = message.claimed_at
@@ -234,6 +258,10 @@ class Notifier:
             if claimed.recipient_type is not RecipientType.COORDINATOR:
                 self.alert_coordinator(claimed, "failed", exc.code)
             return Outcome(False, "failed")
+        except NOT_NOW:
+            # Nothing reached the provider: the claim goes back, and the message with it (see handle).
+            self._update(rows, claimed, {"status": MessageStatus.PENDING}, force=True)
+            raise
         except SmsError as exc:
             # Give the claim back so the retry can take it, then let the queue retry.
             self._update(rows, claimed, {"status": MessageStatus.PENDING}, force=True)
@@ -242,6 +270,27 @@ class Notifier:
             raise
         self._record_sent(rows, claimed, result.sid, named)
         return Outcome(True, "sent")
+
+    def _defer(self, theme: str, keys: tuple[str, ...], queue_text: str, retry_after: float | None) -> None:
+        """Put the message back on the queue for when the window has room. The rows still pending are first
+        marked as queued then, so that the formation sweep leaves them alone until that time and re-queues
+        them after it if this put is lost."""
+        delay = timedelta(seconds=max(1, math.ceil(retry_after or 1)))
+        delay = min(delay, MAX_DEFER)
+        until = self._clock() + delay
+        rows = self._interests.unit()
+        deferred = 0
+        for key in keys:
+            message = rows.message(theme, key)
+            if message is not None and message.status is MessageStatus.PENDING:
+                deferred += rows.try_merge(message.model_copy(update={"enqueued_at": until}), "enqueued_at")
+        log.warning(
+            "notification: %s texts deferred %s s (SMS budget or send rate)", deferred, int(delay.total_seconds())
+        )
+        try:
+            self._storage.queue(NOTIFICATIONS).send_message(queue_text, visibility_timeout=int(delay.total_seconds()))
+        except Exception:
+            log.warning("could not put a deferred notification back; the sweep re-queues its rows", exc_info=False)
 
     def _claimed_elsewhere(self, message: OutboxMessage) -> bool:
         claimed_at = message.claimed_at
@@ -311,11 +360,11 @@ class Notifier:
             if self._facilitator_link and facilitator and kind.recipient is RecipientType.FACILITATOR
             else "",
         )
-        context = kind.context(draft)
-        if context is None:
+        rendered = render(self._templates, message.kind, draft, self._org, short_ref(message.group_key))
+        if rendered is None:
             return None
-        common = {"organisation": self._org.name, "ref": short_ref(message.group_key)}
-        return phone, self._templates.sms(kind.template, locale, **common, **context), _named(message, context)
+        text, context = rendered
+        return phone, text, _named(message, context)
 
     # bookkeeping -------------------------------------------------------------------------
 

@@ -6,7 +6,10 @@ unkeyed hash (`phone.<32 hex>`, `client.<32 hex>`) cannot be traced back to a nu
 at most: they are deleted. Safe to run again and while the app serves; until it has run, lookups also
 try the legacy key (PhoneKeyer.keys) and a verification rewrites the marker it finds. Run it once
 after upgrading (on a new installation too): when it finds nothing in conflict it records so, and
-verifications stop paying a read for legacy markers.
+every process switches the legacy lookups off (`retire_legacy_keys`: the keyer's `accept_legacy`
+becomes false, checked at most every ten minutes; erasure, STOP, the export and verification ask).
+A marker in conflict leaves the pass unfinished, and the coordinator is told once a day (with a
+`sender`): an operator must decide which registration the number keeps.
 
     python -m shared.services.rekey     # with the app's settings in the environment
 """
@@ -14,18 +17,30 @@ verifications stop paying a read for legacy markers.
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from shared.adapters.interests import InterestsTable, Marker, Rows
 from shared.adapters.migrations import LEGACY_KEY, MIGRATED, PhoneKeyMigration
+from shared.adapters.ratelimit import OncePerWindow
+from shared.adapters.sms import SmsSender
 from shared.adapters.storage import StorageAccount
+from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
-from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX
+from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, utcnow
+from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MIGRATED", "RekeyReport", "migrate_phone_keys", "migrated"]
+__all__ = ["MIGRATED", "RekeyReport", "migrate_phone_keys", "migrated", "retire_legacy_keys"]
+
+_RECHECK_SECONDS = 600
+_checked: dict[int, float] = {}  # id(keyer) -> when this process last asked, while not done
+_lock = threading.Lock()
 
 
 @dataclass
@@ -41,7 +56,36 @@ def migrated(storage: StorageAccount) -> bool:
     return PhoneKeyMigration(storage).done()
 
 
-def migrate_phone_keys(storage: StorageAccount, keyer: PhoneKeyer) -> RekeyReport:
+def retire_legacy_keys(storage: StorageAccount, keyer: PhoneKeyer) -> bool:
+    """Switch `keyer`'s legacy lookups off once the pass has finished; True while they are still on.
+    One read per process every ten minutes at most while the pass is unfinished, none once it is done.
+    A storage error leaves them on (they cost a read, never a miss)."""
+    if not keyer.accept_legacy:
+        return False
+    now = time.monotonic()
+    with _lock:
+        last = _checked.get(id(keyer))
+        if last is not None and now - last < _RECHECK_SECONDS:
+            return True
+        _checked[id(keyer)] = now
+    try:
+        done = migrated(storage)
+    except Exception as exc:
+        log.warning("rekey: could not tell whether the pass is done (%s)", type(exc).__name__)
+        return True
+    if done:
+        keyer.accept_legacy = False
+    return not done
+
+
+def migrate_phone_keys(
+    storage: StorageAccount,
+    keyer: PhoneKeyer,
+    *,
+    sender: SmsSender | None = None,
+    organisation: Organisation | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> RekeyReport:
     """Rewrite markers and drop rate-limit rows written under the unkeyed key. The daily retention run
     calls it until it has finished once (`migrated`); a conflict leaves it unfinished for an operator."""
     report = RekeyReport()
@@ -53,6 +97,11 @@ def migrate_phone_keys(storage: StorageAccount, keyer: PhoneKeyer) -> RekeyRepor
     report.rate_limit_rows_deleted = migration.delete_legacy_counters()
     if report.markers_in_conflict == 0:
         migration.record_done()
+        keyer.accept_legacy = False
+    else:
+        log.warning("rekey: %s phone markers in conflict; the legacy lookups stay on", report.markers_in_conflict)
+        if sender is not None and organisation is not None:
+            _alert_conflicts(storage, sender, organisation, report.markers_in_conflict, clock())
     log.info(
         "rekey: %s markers rewritten, %s orphans, %s in conflict, %s rate-limit rows deleted",
         report.markers_rewritten,
@@ -83,3 +132,19 @@ def _rekey_marker(rows: Rows, keyer: PhoneKeyer, theme: str, marker: Marker, rep
         report.markers_rewritten += 1
     except LostRace:  # changed meanwhile (a verification rewrote it, an erasure): next run
         return
+
+
+def _alert_conflicts(
+    storage: StorageAccount, sender: SmsSender, organisation: Organisation, conflicts: int, now: datetime
+) -> None:
+    """One text a day to the coordinator while markers are in conflict (counts only)."""
+    day = now.strftime("%Y%m%d")
+    try:
+        if not OncePerWindow.of(storage).claim("rekey.alerts", day, now + timedelta(days=2)):
+            return
+        body = Templates().sms(
+            "coordinator_notice", organisation.default_locale, reason="key_conflicts", count=conflicts
+        )
+        sender.send(organisation.coordinator_phone, body)
+    except Exception as exc:  # the pass runs again tomorrow, and tells them then
+        log.warning("rekey: the coordinator could not be told of conflicts (%s)", type(exc).__name__)

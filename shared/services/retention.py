@@ -172,7 +172,7 @@ class Retention:
     def run(self) -> RetentionReport:
         report = RetentionReport()
         if self._keyer is not None and not migrated(self._storage):
-            migrate_phone_keys(self._storage, self._keyer)
+            migrate_phone_keys(self._storage, self._keyer, sender=self._sender, organisation=self._org)
         themes = {t.id for t in self._org.themes} | self._interests.unit().themes_with_rows()
         for theme in sorted(themes):  # also partitions of themes since removed from the organisation
 

@@ -8,13 +8,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shared.core.domain import Group, GroupStatus, Interest, MessageKind, OutboxMessage, RecipientType
 from shared.core.facilitators import Facilitator
 from shared.core.group_life import coordinator_contact, format_day, last_sign_of_life
 from shared.core.local_time import format_meeting_time
 from shared.core.organisation import Organisation
+
+if TYPE_CHECKING:
+    from shared.adapters.templates import Templates
 
 
 @dataclass(frozen=True)
@@ -111,12 +114,22 @@ def _leaving(d: Draft) -> Context:
         **(_invitation(d) or {}),
         **_coordinator(d),
         "leave_date": format_day(d.group.members_leave_at, d.locale, d.tz),
+        # Only where the scheme says so (Region Jönköpings län: the igångsättare "har fortsatt kontakt med
+        # gruppen och ger stöd vid behov") is the facilitator named as the group's contact after handover.
+        "facilitator_stays": bool(d.organisation and d.organisation.facilitator_stays_in_touch),
     }
 
 
 def _report(d: Draft) -> Context:
     # The facilitator's note, cleaned when it was written (services/facilitator_page.py); no member data.
     return {"note": d.message.reason, "facilitator": d.message.subject_name or "?", "theme": d.theme_phrase}
+
+
+def _fresh_link(d: Draft) -> Context:
+    # Asked for by texting LÄNK (services/facilitator_links.py): the link only, no member data.
+    if not d.facilitator_link or d.facilitator is None:
+        return None
+    return {"name": d.facilitator.first_name, "link": d.facilitator_link}
 
 
 def _alert(d: Draft) -> Context:
@@ -172,4 +185,18 @@ KINDS: dict[MessageKind, SmsKind] = {
     MessageKind.GROUP_CLOSED: SmsKind(RecipientType.MEMBER, "group_closed", _leaving),
     MessageKind.FACILITATOR_REPORT: SmsKind(RecipientType.COORDINATOR, "facilitator_report", _report),
     MessageKind.QUIET_GROUP: SmsKind(RecipientType.COORDINATOR, "quiet_group", _quiet),
+    MessageKind.FACILITATOR_LINK: SmsKind(RecipientType.FACILITATOR, "facilitator_link", _fresh_link),
 }
+
+
+def render(
+    templates: Templates, kind: MessageKind, draft: Draft, organisation: Organisation, ref: str
+) -> tuple[str, dict[str, Any]] | None:
+    """The text of one outbox row as notify sends it, and the context it was made from; None when there
+    is nothing to send any more."""
+    entry = KINDS[kind]
+    context = entry.context(draft)
+    if context is None:
+        return None
+    text = templates.sms(entry.template, draft.locale, organisation=organisation.name, ref=ref, **context)
+    return text, context

@@ -20,6 +20,15 @@ from shared.web.common import locale_for, page, services_of
 
 router = APIRouter(include_in_schema=False)
 
+# The safeguard of Twilio's transfer to the US (GDPR Art. 13(1)(f)): the EU Standard Contractual
+# Clauses in Twilio's Data Protection Addendum, and Twilio's EU-US Data Privacy Framework
+# certification, which the European Commission's adequacy decision of 10 July 2023 covers.
+# The DPO confirms the wording before a deployment (see infra/README.md).
+TRANSFER_SOURCES = {
+    "twilio_dpa": "https://www.twilio.com/en-us/legal/data-protection-addendum",
+    "commission": "https://commission.europa.eu/law/law-topic/data-protection/international-dimension-data-protection/eu-us-data-transfers_en",
+}
+
 
 @router.get("/privacy", response_class=HTMLResponse)
 def privacy(request: Request) -> HTMLResponse:
@@ -33,9 +42,11 @@ def privacy(request: Request) -> HTMLResponse:
         code_minutes=int(CODE_TTL.total_seconds() // 60),
         retention_days=settings.retention_days,
         closed_group_retention_days=settings.closed_group_retention_days,
+        on_its_own_retention_days=settings.on_its_own_retention_days,
         # Issue 19.5: no group is kept forever; silence until the handover is both quiet periods.
         quiet_group_weeks=settings.quiet_group_weeks + settings.quiet_group_handover_weeks,
-        on_its_own_retention_days=settings.on_its_own_retention_days,
+        sms_provider_copy_hours=settings.sms_provider_copy_hours,
+        transfer_sources=TRANSFER_SOURCES,
     )
 
 

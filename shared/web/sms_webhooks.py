@@ -6,15 +6,25 @@ the SDK's RequestValidator against the public URL — PUBLIC_BASE_URL, the path 
 string as sent — because behind Azure's front end the request's own URL is not the one Twilio
 signed. No auth token configured, a missing or a wrong signature: 403, and nothing changes.
 
-STOP and its Nordic words erase the number everywhere (`shared.services.erasure`); the reply confirms in
-the person's language. Any other text (not HELP) is a reply for a person (`shared.services.replies`):
-a facilitator's is forwarded to the coordinator, a member's is answered by an outbox text naming their
-facilitator and the coordinator; both answer Twilio with an empty <Response/>, which sends nothing
-(https://www.twilio.com/docs/usage/webhooks/sms-webhooks). Other numbers keep "this number is not read".
+STOP and its Nordic words are queued (`shared.services.stop_requests`) before the 200 and carried out by
+a queue-triggered function: erasure everywhere, a facilitator stopped, the confirmation sent. HELP and any
+other text are handled at once (`shared.services.replies`): a facilitator's text is forwarded to the
+coordinator, a member's is answered by an outbox text naming their facilitator, anyone else's by "this
+number is not read". Every answer goes through the sender, not as TwiML: the sender notes the provider's
+copy (so it is deleted with the person's data) and the installation's budget counts it; answers go only to
+numbers in the organisation's countries, and "not read" and HELP at most once per number and day. The
+webhook itself always answers an empty <Response/>, which Twilio's docs give as the way to receive a
+message without replying (https://www.twilio.com/docs/usage/webhooks/sms-webhooks). A TwiML <Message>
+reply's sid would reach us only later, in a request to its `statusCallback`
+(https://www.twilio.com/docs/sms/twiml/message); sending through the sender has the sid at once,
+and puts the budget and the country bound in the one place every text passes.
 
 Twilio keeps its own opt-out list too: after STOP it blocks further texts
 to the number from the sender, and depending on the account's opt-out settings it may answer
 STOP itself instead of delivering our reply. Our part is the erasure.
+
+A post with a missing or wrong signature is counted (services/replies.signature_refused): many in an
+hour tell the coordinator.
 
 Nothing here logs a number, a name or a message body.
 """
@@ -24,7 +34,6 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from functools import partial
 from typing import Any
 from xml.sax.saxutils import escape
 
@@ -32,11 +41,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from shared.adapters.storage import StorageUnavailable
 from shared.composition import Services
 from shared.core.domain import OUTBOX_PREFIX, MessageStatus
+from shared.core.replies import fallback_locale
 from shared.services.delivery import record_status
-from shared.services.erasure import erase_number, interests_of_number
-from shared.services.replies import Handled
 from shared.web.api import error_responses
 from shared.web.common import read_form, services_of
 
@@ -204,15 +213,6 @@ def keyword(body: str) -> str:
     return _EDGES.sub("", text)
 
 
-def fallback_locale(phone: str) -> str:
-    """The language of a number with no interest left to tell us: by country code."""
-    if phone.startswith("+46"):
-        return "sv"
-    if phone.startswith("+47"):
-        return "nb"
-    return "en"
-
-
 def twiml(text: str | None) -> Response:
     """One reply message; None: no reply (an empty <Response/>)."""
     message = f"<Message>{escape(text)}</Message>" if text is not None else ""
@@ -226,16 +226,18 @@ def twiml(text: str | None) -> Response:
     summary="Twilio incoming message webhook",
     description=(
         "A text sent to our number. STOP (STOPP, SLUTA, AVSLUTA, AVBRYT, AVMELD, UNSUBSCRIBE, CANCEL, END, "
-        "QUIT, … in any case) erases the number everywhere: waiting interests, group memberships (the "
-        "facilitator is told), the texts addressed to it, rate-limit counters. HELP/HJELP/HJÄLP/INFO answers who "
-        "sends these texts and how to leave. Anything else from a facilitator is forwarded to the coordinator "
-        "(naming the facilitator and the group); from a group member it is answered by a text naming their "
-        "facilitator and the coordinator's contact (once a day), with an empty TwiML <Response/>; from anyone "
-        "else it is answered that this number is not read. The answer is TwiML in the sender's language. "
-        "403 without a valid X-Twilio-Signature."
+        "QUIT, … in any case) is queued before the answer and then erases the number everywhere: waiting "
+        "interests, group memberships (the facilitator is told), the texts addressed to it, rate-limit counters, "
+        "the provider's copies; a facilitator's number is deactivated and their links revoked. HELP/HJELP/HJÄLP/"
+        "INFO is answered with who sends these texts and how to leave. Anything else from a facilitator is "
+        "forwarded to the coordinator (capped per day); from a group member it is answered by a text naming "
+        "their facilitator and the coordinator's contact (once a day); from anyone else, that this number is "
+        "not read (once a day). Answers are texts of their own, only to numbers in the organisation's countries; "
+        "the webhook's own answer is an empty TwiML <Response/>. 403 without a valid X-Twilio-Signature; 503 "
+        "when a STOP could not be queued."
     ),
     responses={
-        200: {"content": {"application/xml": {}}, "description": "TwiML with one reply message, or none."},
+        200: {"content": {"application/xml": {}}, "description": "An empty TwiML <Response/>."},
         403: {"description": "Missing or wrong X-Twilio-Signature; nothing changed."},
     },
     openapi_extra=_form_schema(_INBOUND_FIELDS, ["From", "Body"]),
@@ -244,53 +246,26 @@ async def inbound(request: Request) -> Response:
     services = services_of(request)
     form = await _signed_form(request, services)
     if form is None:
+        await run_in_threadpool(services.replies.signature_refused)
         return _forbidden()
     phone = _field(form, "From").strip()
     word = keyword(_field(form, "Body"))
-    well_formed = bool(_E164.match(phone))
+    sid = _field(form, "MessageSid").strip()
+    if not _E164.match(phone):
+        return twiml(None)  # no number to act on or answer ("anonymous", a short code)
     if word in STOP_WORDS:
-        kind = "stop_reply"
-        locale: str | None = None
-        if well_formed:
-            erase = partial(erase_number, keyer=services.keyer, statistics=services.statistics, sender=services.sender)
-            report = await run_in_threadpool(erase, services.storage, services.organisation, phone)
-            locale = report.locale
-            log.info(
-                "STOP: erased %d interest(s), left %d group(s), %d facilitator(s) told",
-                report.interests_erased,
-                report.groups_left,
-                report.facilitators_notified,
-            )
+        try:
+            await run_in_threadpool(services.stop_requests.accept, phone, sid)
+        except StorageUnavailable:
+            return Response(status_code=503)  # not queued: see stop_requests on Twilio's retries
+        log.info("inbound text: stop queued")
     elif word in HELP_WORDS:
-        kind = "help_reply"
-        locale = None
-        if well_formed:
-            interests = await run_in_threadpool(
-                partial(interests_of_number, keyer=services.keyer), services.storage, services.organisation, phone
-            )
-            locale = interests[0].locale if interests else None
+        await run_in_threadpool(services.replies.help, phone, sid)
+        log.info("inbound text: help")
     else:
-        kind = "unknown_reply"
-        locale = None
-        if well_formed:
-            outcome = await run_in_threadpool(
-                services.replies.handle, phone, _field(form, "Body"), _field(form, "MessageSid").strip()
-            )
-            if outcome.handled is not Handled.UNKNOWN:
-                log.info("inbound text: %s", outcome.handled.value)
-                return twiml(None)
-            locale = outcome.locale
-    locale = locale or fallback_locale(phone)
-    base = services.settings.public_base_url
-    return twiml(
-        services.templates.sms(
-            kind,
-            locale,
-            organisation=services.organisation.name,
-            crisis=services.organisation.crisis_summary(locale),
-            privacy_url=f"{base.rstrip('/')}/privacy" if base else "",
-        )
-    )
+        outcome = await run_in_threadpool(services.replies.receive, phone, _field(form, "Body"), sid)
+        log.info("inbound text: %s", outcome.handled.value)
+    return twiml(None)
 
 
 __all__ = ["HELP_WORDS", "STOP_WORDS", "fallback_locale", "keyword", "public_url", "router"]

@@ -362,18 +362,26 @@ def test_norwegian_organisation(page: Any, make_services: Any, outbox: Any) -> N
         expect(page.locator("#area")).to_have_count(0)
         expect(page.locator("#age_confirmed")).to_have_count(0)  # the scheme states no age limit
         expect(page.locator("input[name=theme]")).to_have_count(1)
-        expect(page.locator("label[for='theme-apen'] .label")).to_have_text("Åpen gruppe — alle temaer")
+        expect(page.locator("label[for='theme-apen'] .label")).to_have_text("Åpen gruppe – alle temaer")
+        # Issue 20: the one theme is chosen already, so the form can be sent without choosing it.
+        expect(page.locator("#theme-apen")).to_be_checked()
         main = page.locator("main")
-        assert org.scheme is not None and org.scheme.not_health_service and org.scheme.pledge_note
-        for text in (org.scheme.meetings["nb"], org.scheme.not_health_service["nb"], org.scheme.pledge_note["nb"]):
+        assert org.scheme is not None
+        facts = [fact.text["nb"] for fact in org.scheme.facts]
+        assert len(facts) == 5 and "Selvhjelp er for alle – uansett rolle og livssituasjon." in facts
+        for text in facts:
             expect(main).to_contain_text(text)
+        # Nothing the municipality's page does not say: no 5–8, no cost, no anonymity, no weekly meetings.
+        said = main.inner_text()
+        for claim in ("5–8", "gratis", "anonym", "hver uke", "Du kan være"):
+            assert claim not in said, claim
         expect(page.get_by_role("link", name=re.compile("Selvhjelp Norge"))).to_have_attribute(
-            "href", "https://www.selvhjelp.no/"
+            "href", "https://www.selvhjelp.no/bli-med/hva-er-en-selvorganisert-selvhjelpsgruppe/"
         )
         expect(main).to_contain_text("Anne Mette Brustuen")
         expect(main).not_to_contain_text("kommunen din")  # it asks for no municipality
         crisis = page.get_by_role("complementary", name=i18n.translate("nb", "crisis_heading"))
-        for number in ("113", "116 117", "116 123"):
+        for number in ("113", "116 117", "116 123", "22 40 00 40"):  # Kirkens SOS (issue 20)
             expect(crisis.get_by_role("link", name=number)).to_have_attribute("href", f"tel:{number.replace(' ', '')}")
         expect(crisis).not_to_contain_text("112")
         expect(main).to_contain_text(org.under_age.text["nb"] if org.under_age else "")
@@ -455,7 +463,9 @@ def test_the_privacy_notice_in_every_language(page: Any, live_server: Any, local
     expect(page.get_by_role("link", name="www.imy.se")).to_have_attribute("href", org["privacy"]["authority"]["url"])
     expect(main).to_contain_text("Twilio")
     expect(page.locator("#retention-waiting")).to_have_text(i18n.translate(locale, "p_retention_waiting", days=180))
-    expect(page.locator("#retention-group")).to_have_text(i18n.translate(locale, "p_retention_group", days=30))
+    expect(page.locator("#retention-group")).to_have_text(
+        i18n.translate(locale, "p_retention_group", on_its_own_days=90, closed_days=30)
+    )
     if locale == "nb":  # the region writes in sv and en: a fallback is marked with its language
         expect(page.locator("main [lang=sv]").first).to_be_attached()
     assert_accessible(page, f"the privacy notice in {locale}")
@@ -468,16 +478,27 @@ def test_the_privacy_notice_states_the_periods_in_force(page: Any, make_services
         CLOSED_GROUP_RETENTION_DAYS="14",
         QUIET_GROUP_WEEKS="6",
         QUIET_GROUP_HANDOVER_WEEKS="2",
-        ON_ITS_OWN_RETENTION_DAYS="60",
+        ON_ITS_OWN_RETENTION_DAYS="45",
+        SMS_PROVIDER_COPY_HOURS="6",
     )
     with LiveServer(services) as server:
         page.goto(f"{server.url}/privacy?lang=en")
         expect(page.locator("#retention-waiting")).to_have_text(i18n.translate("en", "p_retention_waiting", days=90))
-        expect(page.locator("#retention-group")).to_have_text(i18n.translate("en", "p_retention_group", days=14))
+        # Issue 20: the handover's period and the provider's copy are stated from the settings too.
+        expect(page.locator("#retention-group")).to_have_text(
+            "When the group carries on by itself, your name and number are deleted 45 days later; the text about "
+            "the handover gives the date. If the group is closed, they are deleted 14 days after it closed."
+        )
         # Issue 19.5: a group nobody records meetings for is handed over after both quiet periods (6 + 2).
-        quiet = "recorded for 8 weeks – you get a text with the date your name and number are deleted, 60 days later."
+        quiet = "recorded for 8 weeks – you get a text with the date your name and number are deleted, 45 days later."
         expect(page.locator("#retention-quiet")).to_contain_text(quiet)
+        expect(page.locator("#retention-stuck")).to_contain_text("90 days after it formed")
+        expect(page.locator("#retention-provider")).to_contain_text("6 hours after it was sent")
         expect(page.locator("main")).not_to_contain_text("180 days")
+        expect(page.locator("main")).not_to_contain_text("as long as the group exists")
+        expect(page.get_by_role("link", name="www.twilio.com").last).to_have_attribute(
+            "href", "https://www.twilio.com/en-us/legal/data-protection-addendum"
+        )
 
 
 @pytest.mark.parametrize("locale", ["sv", "nb", "en"])

@@ -53,6 +53,7 @@ from shared.services.facilitators import FacilitatorIn
 from shared.services.intake import ValidInterest
 from shared.web.app import create_app
 from tests.conftest import LiveServer, municipality
+from tests.support.keys import TEST_PHONE_KEY_SECRET
 from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -444,6 +445,7 @@ def child_env(services: Services, twilio: LoopbackTwilio, organisation: dict[str
             "PYTHONPATH": str(ROOT),
             "AzureWebJobsStorage": services.settings.storage_connection_string or "",
             "ORGANISATION_CONFIG": json.dumps(organisation),
+            "PHONE_KEY_SECRET": TEST_PHONE_KEY_SECRET,  # the parent's key: both sides find the same rows
             "TWILIO_ACCOUNT_SID": twilio.account_sid,
             "TWILIO_AUTH_TOKEN": twilio.auth_token,
             "TWILIO_FROM": "+46701740605",

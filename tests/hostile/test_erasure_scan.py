@@ -1,6 +1,7 @@
-"""After each way a person is erased — their own withdrawal, a STOP reply, an operator's erasure on request,
-retention after their group closed, and retention after a group whose facilitator stopped recording
-meetings was handed over — nothing holds their number in any form (raw, national, E.164,
+"""After each way a person is erased — their own withdrawal, a STOP reply (their texts to us and our answers
+at the provider included), an operator's erasure on request, retention after their group closed, and
+retention after a group whose facilitator stopped recording meetings was handed over — nothing holds
+their number in any form (raw, national, E.164,
 or an unkeyed MD5/SHA-1/SHA-256 of one of those, whole or truncated) nor their name: no row of any table,
 no message of any queue (poison queues included), and no message the SMS provider still stores.
 
@@ -36,6 +37,7 @@ from tests.support.privacy import (
     register_verified,
     traces,
 )
+from tests.support.stops import carry_out_stops
 from tests.support.tables import THEME, Clock, add_facilitator, drain, groups, messages_of
 from tests.support.twilio_server import LoopbackTwilio
 
@@ -90,9 +92,14 @@ def a_group_with_the_leaver(services: Services, twilio: LoopbackTwilio) -> tuple
     services.intake.verify(registration.interest_id, code)
     assert services.formation.form_theme(THEME).groups_formed == 1
     assert send_queued(services) == 6  # five invitations and the roster
+    # They write to our number; Twilio keeps their text, and our answer (naming their facilitator).
+    words = "Jag kan inte komma, det är tungt igen"
+    services.replies.receive(LEAVER, words, twilio.receive_inbound(LEAVER, words, to=FROM))
+    assert send_queued(services) == 1
     twilio.settle()
-    # The scan sees what it looks for: the code and the invitation to them, the roster naming them.
-    assert len(provider_traces(twilio.stored, NEEDLES, hashes=HASHES)) == 3
+    # The scan sees what it looks for: the code and the invitation to them, the roster naming them, their
+    # text to us and our answer.
+    assert len(provider_traces(twilio.stored, NEEDLES, hashes=HASHES)) == 5
     [group] = groups(services)
     return group, registration
 
@@ -141,16 +148,37 @@ def test_withdrawal(wired: Services, twilio: LoopbackTwilio) -> None:
     assert_nothing_left(wired, twilio)
 
 
+def text_our_number(services: Services, twilio: LoopbackTwilio, http: TestClient, body: str) -> str:
+    """The leaver texts our number: Twilio stores the message (their number, their words), then posts it."""
+    sid = twilio.receive_inbound(LEAVER, body, to=FROM)
+    form = {"From": LEAVER, "To": FROM, "Body": body, "MessageSid": sid}
+    signature = RequestValidator(twilio.auth_token).compute_signature(f"{BASE}/api/sms/inbound", form)
+    response = http.post("/api/sms/inbound", data=form, headers={"X-Twilio-Signature": signature})
+    assert response.status_code == 200
+    return sid
+
+
 def test_stop_reply(wired: Services, twilio: LoopbackTwilio) -> None:
     a_group_with_the_leaver(wired, twilio)
-    form = {"From": LEAVER, "To": FROM, "Body": "STOPP", "MessageSid": "SM" + "5" * 32}
-    signature = RequestValidator(twilio.auth_token).compute_signature(f"{BASE}/api/sms/inbound", form)
 
     with TestClient(create_app(lambda: wired)) as http:
-        response = http.post("/api/sms/inbound", data=form, headers={"X-Twilio-Signature": signature})
+        # Before leaving they wrote HELP too, through the webhook (answered by a text of its own).
+        help_sid = text_our_number(wired, twilio, http, "HJÄLP")
+        twilio.settle()
+        answers = [m.sid for m in twilio.accepted if m.to == LEAVER][-2:]  # our answer to their words, to HELP
+        held = {m["sid"] for m in twilio.stored}
+        assert {help_sid, *answers} <= held
+        stop_sid = text_our_number(wired, twilio, http, "STOPP")
+    assert stop_sid in {m["sid"] for m in twilio.stored}, "the scan sees the STOP text at the provider"
 
-    assert response.status_code == 200
-    assert provider_traces(twilio.stored, NEEDLES, hashes=HASHES) == []
+    [report] = carry_out_stops(wired)
+
+    assert report.erasure.interests_erased == 1 and report.confirmed
+    left = {m["sid"] for m in twilio.stored}
+    assert not {help_sid, stop_sid, *answers} & left, "their texts and our answers are gone"
+    confirmation = [m.sid for m in twilio.accepted if m.to == LEAVER][-1]
+    assert provider_traces(twilio.stored, NEEDLES, hashes=HASHES) == [confirmation], "not final yet"
+    twilio.settle()
     the_facilitator_is_told_and_the_text_deleted(wired, twilio, Clock())
     assert_nothing_left(wired, twilio)
 

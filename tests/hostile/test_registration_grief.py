@@ -12,8 +12,6 @@ Each failed on the code before the issue was worked on. Against Azurite, through
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -23,13 +21,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared.adapters.sms import LocalOutboxSender
-from shared.adapters.storage import RATE_LIMITS
-from shared.composition import Services
+from shared.adapters.sms.send_rate import Lane
+from shared.adapters.storage import INTERESTS, RATE_LIMITS
+from shared.composition import Services, build_services
 from shared.core.domain import utcnow
 from shared.services.intake import IntakeService
 from shared.web.app import create_app
-
-SECRET = "griefless-phone-key-secret-7a41"
+from tests.support.keys import hmac_key
 
 
 def body(phone: str, **changes: Any) -> dict[str, Any]:
@@ -45,8 +43,8 @@ def body(phone: str, **changes: Any) -> dict[str, Any]:
 
 
 def keyed(value: str) -> str:
-    """HMAC-SHA256 with the secret, computed here as an auditor would, not with the app's keyer."""
-    return hmac.new(SECRET.encode(), value.encode(), hashlib.sha256).hexdigest()
+    """HMAC-SHA256 with the tests' secret, computed as an auditor would, not with the app's keyer."""
+    return hmac_key(value)
 
 
 def via(address: str) -> dict[str, str]:
@@ -67,7 +65,7 @@ def api_for(make_services: Callable[..., Services]) -> Iterator[Callable[..., tu
     opened: list[TestClient] = []
 
     def make(**env: str) -> tuple[TestClient, Services]:
-        services = make_services(None, PHONE_KEY_SECRET=SECRET, **env)
+        services = make_services(None, **env)
         client = TestClient(create_app(lambda: services))
         client.__enter__()
         opened.append(client)
@@ -101,8 +99,7 @@ def test_a_victims_sixth_code_of_the_day_is_refused_alike_whether_the_number_is_
         client_registrations_per_hour=settings.client_registrations_per_hour,
         client_network_registrations_per_hour=settings.client_network_registrations_per_hour,
         codes_per_number_per_day=settings.codes_per_number_per_day,
-        sms_codes_per_hour=settings.sms_codes_per_hour,
-        sms_codes_per_day=settings.sms_codes_per_day,
+        budget=services.budget,
         clock=clock,
     )
     registered, unregistered = ("070-174 06 40", "+46701740640"), ("070-174 06 41", "+46701740641")
@@ -195,3 +192,24 @@ def test_the_budget_alert_names_the_buckets_spending_it_by_keyed_id_and_a_refusa
     [alert] = texts_to(outbox, services.organisation.coordinator_phone)
     assert f"/24 {keyed('203.0.113.0/24')[:8]}: 3" in alert, alert
     assert "203.0.113" not in alert and "192.0.2" not in alert
+
+
+def test_a_budget_another_instance_spent_after_the_check_sends_no_code_and_keeps_no_attempt(
+    api_for: Callable[..., tuple[TestClient, Services]], outbox: LocalOutboxSender
+) -> None:
+    """The check passes on what this instance last saw of the budget; the sender spends it when the code
+    goes out (send-rate's one door), re-reading the row another instance moved, and refuses there."""
+    client, services = api_for(SMS_CODES_PER_HOUR="3", CLIENT_REGISTRATIONS_PER_HOUR="100", DEV_MODE="false")
+    for n in range(2):
+        sent = client.post("/api/interests", json=body(f"070-174 06 8{n}"), headers=via(f"203.0.113.{n + 1}:443"))
+        assert sent.status_code == 201
+    other = build_services(services.settings, sender=outbox)  # a second instance on the same storage
+    assert other.budget is not None
+    other.budget.spend(Lane.CODES)  # the hour's last code, sent there
+
+    refused = client.post("/api/interests", json=body("070-174 06 89"), headers=via("192.0.2.99:443"))
+
+    assert refused.status_code == 503 and refused.json()["error"] == "sms_budget", refused.text
+    assert texts_to(outbox, "+46701740689") == []
+    attempts = [r for r in services.storage.table(INTERESTS).list_entities() if r["RowKey"].startswith("interest.")]
+    assert len(attempts) == 2, "the refused attempt was kept"

@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,32 @@ TWILIO_TOKEN = "twilio-token-7c1e5b"
 ADMIN_TOKEN = "admin-token-93fd2a"
 
 
+# The repository's municipality files carry placeholder numbers until a municipality fills them in, and a
+# deployment refuses those (issue 20.7): the deploy tests deploy copies with real-looking numbers instead.
+FILLED_NUMBERS = {
+    "region-jonkoping": {"smsSender": "+46766861000", "alertPhone": "+46733960712", "coordinator": "+46733960712"},
+    "aurskog-holand": {"smsSender": "+4790871523", "alertPhone": "+4790871524", "coordinator": "+4790871524"},
+}
+FILLED_DIR = Path(tempfile.mkdtemp(prefix="gruppstart-deploy-tests-")) / "municipalities"
+
+
+def filled_copy(name: str, document: dict[str, Any] | None = None) -> str:
+    """A copy of a municipality file with its placeholder numbers filled in, as a path deploy.sh accepts."""
+    document = document or json.loads((INFRA / "municipalities" / f"{name}.json").read_text(encoding="utf-8"))
+    numbers = FILLED_NUMBERS[name]
+    document["deployment"] |= {"smsSender": numbers["smsSender"], "alertPhone": numbers["alertPhone"]}
+    document["organisation"]["coordinator_phone"] = numbers["coordinator"]
+    FILLED_DIR.mkdir(parents=True, exist_ok=True)
+    path = FILLED_DIR / f"{name}.json"
+    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
+    return str(path)
+
+
 def run_deploy(
-    *args: str, env: dict[str, str] | None = None, path_dirs: tuple[Path, ...] = ()
+    *args: str, env: dict[str, str] | None = None, path_dirs: tuple[Path, ...] = (), as_filed: bool = False
 ) -> subprocess.CompletedProcess[str]:
+    if args and args[0] in FILLED_NUMBERS and not as_filed:
+        args = (filled_copy(args[0]), *args[1:])
     environment = {k: v for k, v in os.environ.items() if k not in {"TWILIO_AUTH_TOKEN", "ADMIN_TOKEN"}}
     environment |= {"PATH": os.pathsep.join([*map(str, path_dirs), environment.get("PATH", "")])}
     environment |= {"GRUPPSTART_RETRY_WAIT": "0"} | (env or {})
@@ -91,7 +115,7 @@ def test_dry_run_prints_validate_deploy_and_upload_in_order_and_runs_nothing(
     path: Path, tripwire_az: tuple[Path, Path]
 ) -> None:
     bin_dir, marker = tripwire_az
-    document = json.loads(path.read_text(encoding="utf-8"))
+    document = json.loads(Path(filled_copy(path.stem)).read_text(encoding="utf-8"))  # what is deployed
     municipality, location = path.stem, document["deployment"]["location"]
     done = run_deploy(
         municipality,
@@ -200,7 +224,12 @@ def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, An
     what_if = commands.index("deployment group what-if")
     assert commands.index("bicep build --file") < what_if < commands.index("deployment group create")
     assert all(e["file_mode"] == "0o600" for e in entries if e["args"][:3] == ["keyvault", "secret", "set"])
-    assert sorted(secrets_written(entries)) == ["admin-token", "phone-key-secret", "twilio-auth-token"]
+    assert sorted(secrets_written(entries)) == [
+        "admin-token",
+        "facilitator-link-secret",
+        "phone-key-secret",
+        "twilio-auth-token",
+    ]
     assert any(
         e["args"][0] == "rest" and "configreferences/appsettings/refresh" in " ".join(e["args"]) for e in entries
     )
@@ -231,16 +260,26 @@ def test_real_run_deploys_and_a_second_run_changes_nothing(fake_az: dict[str, An
     assert rotated.returncode == 0, rotated.stderr
     assert secrets_written(calls(fake_az, since=len(entries) + len(again))) == ["twilio-auth-token"]
 
+    # Rotating the facilitators' link key: a new random one, nothing else.
+    before = len(calls(fake_az))
+    link_key = json.loads(fake_az["state"].read_text())["secrets"]["facilitator-link-secret"]
+    rotated = run_deploy(
+        "region-jonkoping",
+        env=fake_az["env"] | {"TWILIO_AUTH_TOKEN": "new-twilio-token", "ROTATE_FACILITATOR_LINK_SECRET": "1"},
+        path_dirs=(fake_az["bin"],),
+    )
+    assert rotated.returncode == 0, rotated.stderr
+    assert secrets_written(calls(fake_az, since=before)) == ["facilitator-link-secret"]
+    assert json.loads(fake_az["state"].read_text())["secrets"]["facilitator-link-secret"] != link_key
+
 
 def test_real_run_stops_when_twilio_is_configured_but_no_token_is_given(
     fake_az: dict[str, Any], tmp_path: Path
 ) -> None:
     document = json.loads((INFRA / "municipalities" / "region-jonkoping.json").read_text(encoding="utf-8"))
     document["deployment"]["twilioAccountSid"] = "AC" + "0" * 32
-    path = tmp_path / "municipalities" / "region-jonkoping.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    done = run_deploy(str(path), env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    path = filled_copy("region-jonkoping", document)
+    done = run_deploy(path, env=fake_az["env"], path_dirs=(fake_az["bin"],))
     assert done.returncode != 0
     assert "TWILIO_AUTH_TOKEN is not set" in done.stderr
     assert not [e for e in calls(fake_az) if e["args"][:2] == ["functionapp", "deployment"]], "nothing published"
@@ -255,7 +294,7 @@ def test_azd_postprovision_step_uses_the_outputs_from_the_environment(fake_az: d
     done = run_deploy("aurskog-holand", "--step", "secrets", env=fake_az["env"] | outputs, path_dirs=(fake_az["bin"],))
     assert done.returncode == 0, done.stderr
     entries = calls(fake_az)
-    assert secrets_written(entries) == ["admin-token", "phone-key-secret"]
+    assert secrets_written(entries) == ["admin-token", "phone-key-secret", "facilitator-link-secret"]
     assert all("kv-from-azd" in e["args"] for e in entries if e["args"][0] == "keyvault")
     assert not [e for e in entries if e["args"][0] in {"group", "deployment", "functionapp"}]
 
@@ -452,7 +491,12 @@ def test_a_subscription_that_refuses_budgets_gets_the_app_and_a_warning(fake_az:
     refused = [e for e in entries if "infra/budget.bicep" in e["args"] and e["args"][1] == "group"]
     assert [e["status"] for e in refused] == [1], "the budget was tried once and refused"
     assert [e["status"] for e in entries if e["args"][:2] == ["functionapp", "deployment"]] == [0], "published"
-    assert sorted(secrets_written(entries)) == ["admin-token", "phone-key-secret", "twilio-auth-token"]
+    assert sorted(secrets_written(entries)) == [
+        "admin-token",
+        "facilitator-link-secret",
+        "phone-key-secret",
+        "twilio-auth-token",
+    ]
     assert "Status Code: 422" in done.stderr, "Azure's own answer is shown"
     assert "warning: the monthly budget was not created" in done.stderr
     assert "CSP partner" in done.stderr and "--step budget" in done.stderr
@@ -484,10 +528,7 @@ def test_an_existing_resource_group_is_never_recreated(fake_az: dict[str, Any]) 
 def test_a_missing_resource_group_is_created_with_the_files_tags(fake_az: dict[str, Any], tmp_path: Path) -> None:
     document = json.loads((INFRA / "municipalities" / "region-jonkoping.json").read_text(encoding="utf-8"))
     document["deployment"]["tags"] = {"costcentre": "4711", "owner": "Folkhälsa och sjukvård"}
-    path = tmp_path / "municipalities" / "region-jonkoping.json"
-    path.parent.mkdir()
-    path.write_text(json.dumps(document, ensure_ascii=False), encoding="utf-8")
-    done = run_deploy(str(path), env=fake_az["env"], path_dirs=(fake_az["bin"],))
+    done = run_deploy(filled_copy("region-jonkoping", document), env=fake_az["env"], path_dirs=(fake_az["bin"],))
     assert done.returncode == 0, done.stderr
     creates = [e for e in calls(fake_az) if e["args"][:2] == ["group", "create"]]
     assert len(creates) == 1
@@ -522,3 +563,73 @@ def test_an_upload_that_hangs_is_given_up_after_the_timeout(fake_az: dict[str, A
     assert time.monotonic() - started < 45, "the run did not wait for the hung upload"
     assert [e["status"] for e in calls(fake_az) if e["args"][:2] == ["functionapp", "deployment"]] == ["hung"]
     assert "did not finish within 2 s" in done.stderr
+
+
+# --- issue 20.7: no placeholder goes live ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", MUNICIPALITY_FILES, ids=lambda p: p.stem)
+def test_a_deployment_refuses_the_placeholder_numbers_and_names_each_field(
+    path: Path, tripwire_az: tuple[Path, Path]
+) -> None:
+    """The repository's files as they are: the dry run stops before any command and says what to fill."""
+    bin_dir, marker = tripwire_az
+    done = run_deploy(path.stem, "--dry-run", path_dirs=(bin_dir,), as_filed=True)
+    assert done.returncode != 0
+    assert not marker.exists() and "az " not in done.stdout, "nothing is run or printed to run"
+    fields = re.findall(
+        r"^  - (deployment\.smsSender|deployment\.alertPhone|organisation\.coordinator_phone) ", done.stderr, re.M
+    )
+    assert sorted(fields) == ["deployment.alertPhone", "deployment.smsSender", "organisation.coordinator_phone"], (
+        done.stderr
+    )
+    assert "fill in the Twilio number" in done.stderr
+
+
+def test_a_swedish_number_in_the_fiction_range_is_refused_and_a_real_one_deploys(
+    tmp_path: Path, tripwire_az: tuple[Path, Path]
+) -> None:
+    bin_dir, _marker = tripwire_az
+    document = json.loads((INFRA / "municipalities" / "region-jonkoping.json").read_text(encoding="utf-8"))
+    fine = json.loads(Path(filled_copy("region-jonkoping", document)).read_text(encoding="utf-8"))
+    fine["organisation"]["coordinator_phone"] = "+46701740650"  # PTS: 070-174 06 05 to 070-174 06 99
+    path = FILLED_DIR / "region-jonkoping.json"
+    path.write_text(json.dumps(fine, ensure_ascii=False), encoding="utf-8")
+    done = run_deploy(str(path), "--dry-run", path_dirs=(bin_dir,))
+    assert done.returncode != 0
+    assert "organisation.coordinator_phone +46701740650 is in the range PTS reserves" in done.stderr
+    assert "deployment.smsSender" not in done.stderr and "deployment.alertPhone" not in done.stderr
+    fine["organisation"]["coordinator_phone"] = "+46701740700"  # just past the range
+    path.write_text(json.dumps(fine, ensure_ascii=False), encoding="utf-8")
+    assert (
+        run_deploy(str(path), "--dry-run", path_dirs=(bin_dir,), env={"TWILIO_AUTH_TOKEN": TWILIO_TOKEN}).returncode
+        == 0
+    )
+
+
+@pytest.mark.parametrize(
+    ("number", "refused"),
+    [
+        ("+46701740605", True),
+        ("+46701740699", True),
+        ("070-174 06 42", True),
+        ("+46701740604", False),
+        ("+46701740700", False),
+        ("+46701234567", True),  # libphonenumber's Swedish example
+        ("+4741234567", True),  # libphonenumber's Norwegian example
+        ("+4741234569", True),  # a run of 123456
+        ("+4790000000", True),
+        ("010-242 41 73", False),  # the region's real coordinator line
+        ("+46733960712", False),
+        ("+4790871523", False),
+    ],
+)
+def test_what_counts_as_a_placeholder(deploy_params: Any, number: str, refused: bool) -> None:
+    assert (deploy_params.placeholder_reason(number) is not None) is refused
+
+
+def test_make_dev_and_the_parameters_file_keep_accepting_the_repositorys_files(deploy_params: Any) -> None:
+    """Only a deployment (--live) refuses: the mapping without it, and `make dev`, take the files as they are."""
+    for path in MUNICIPALITY_FILES:
+        assert deploy_params.main([str(path), "--quiet", "--no-validate", "--field", "id"]) == 0
+        assert deploy_params.main([str(path), "--quiet", "--no-validate", "--field", "id", "--live"]) == 2

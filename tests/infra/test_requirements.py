@@ -69,9 +69,9 @@ def pins() -> dict[str, dict[str, object]]:
     return lock()
 
 
-def test_every_direct_requirement_is_pinned_within_its_range(pins: dict[str, dict[str, object]]) -> None:
+def range_problems(direct: dict[str, Requirement], pins: dict[str, dict[str, object]]) -> list[str]:
     problems = []
-    for name, requirement in requirements_in().items():
+    for name, requirement in direct.items():
         pin = pins.get(name)
         if pin is None:
             problems.append(f"{name}: in requirements.in, not in requirements.txt")
@@ -79,11 +79,10 @@ def test_every_direct_requirement_is_pinned_within_its_range(pins: dict[str, dic
             problems.append(f"{name}=={pin['version']} is outside requirements.in's {requirement.specifier}")
         elif "-r requirements.in" not in pin["via"]:  # type: ignore[operator]
             problems.append(f"{name}: requirements.txt does not say it comes from requirements.in")
-    assert not problems, "requirements.txt is stale; run `make lock`:\n" + "\n".join(problems)
+    return problems
 
 
-def test_every_pin_is_hashed_and_needed(pins: dict[str, dict[str, object]]) -> None:
-    direct = set(requirements_in())
+def hash_problems(direct: dict[str, Requirement], pins: dict[str, dict[str, object]]) -> list[str]:
     problems = []
     for name, pin in pins.items():
         if not pin["hashes"]:
@@ -96,6 +95,16 @@ def test_every_pin_is_hashed_and_needed(pins: dict[str, dict[str, object]]) -> N
         problems += [f"{name}: required by {v}, which is not pinned" for v in via if v not in pins]
         if name not in direct and "-r requirements.in" in pin["via"]:  # type: ignore[operator]
             problems.append(f"{name}: the lock says requirements.in names it; it does not")
+    return problems
+
+
+def test_every_direct_requirement_is_pinned_within_its_range(pins: dict[str, dict[str, object]]) -> None:
+    problems = range_problems(requirements_in(), pins)
+    assert not problems, "requirements.txt is stale; run `make lock`:\n" + "\n".join(problems)
+
+
+def test_every_pin_is_hashed_and_needed(pins: dict[str, dict[str, object]]) -> None:
+    problems = hash_problems(requirements_in(), pins)
     assert not problems, "requirements.txt and requirements.in disagree; run `make lock`:\n" + "\n".join(problems)
 
 
@@ -126,21 +135,28 @@ def third_party_imports(paths: list[Path]) -> dict[str, set[str]]:
     return found
 
 
-def test_everything_the_deployed_code_imports_is_locked(pins: dict[str, dict[str, object]]) -> None:
-    """A module imported in Azure but missing from requirements.txt fails there, at import."""
+def unlocked_imports(paths: list[Path], pins: dict[str, dict[str, object]]) -> list[str]:
     distributions = packages_distributions()
     missing = []
-    for module, where in sorted(third_party_imports(DEPLOYED).items()):
+    for module, where in sorted(third_party_imports(paths).items()):
         names = {canonicalize_name(d) for d in distributions.get(module, [])}
         if not names:
             missing.append(f"{module} (imported in {sorted(where)[0]}): no installed distribution provides it")
         elif not names & set(pins):
             missing.append(f"{module} ({', '.join(sorted(names))}, imported in {sorted(where)[0]})")
+    return missing
+
+
+def test_everything_the_deployed_code_imports_is_locked(pins: dict[str, dict[str, object]]) -> None:
+    """A module imported in Azure but missing from requirements.txt fails there, at import."""
+    missing = unlocked_imports(DEPLOYED, pins)
     assert not missing, "imported by deployed code, not in requirements.txt:\n" + "\n".join(missing)
 
 
-def test_the_checks_can_fail(tmp_path: Path) -> None:
-    """A lock missing a direct requirement, an unhashed pin and a stray pin are all caught."""
+def test_the_checks_can_fail(tmp_path: Path, pins: dict[str, dict[str, object]]) -> None:
+    """Each check, fed a broken lock, names what is wrong: the checks themselves, not only the parser."""
+    wanted = tmp_path / "requirements.in"
+    wanted.write_text("jinja2>=3.1.6\nfastapi>=0.115\n", encoding="utf-8")
     stale = tmp_path / "requirements.txt"
     stale.write_text(
         "#\n# pip-compile --generate-hashes requirements.in\n#\n\n"
@@ -148,13 +164,24 @@ def test_the_checks_can_fail(tmp_path: Path) -> None:
         "stray==1.0\n    # via nothing-pinned\n",
         encoding="utf-8",
     )
-    entries = lock(stale)
-    assert not Requirement("jinja2>=3.1.6").specifier.contains(str(entries["jinja2"]["version"]))
-    assert entries["stray"]["hashes"] == [] and entries["stray"]["via"] == ["nothing-pinned"]
-    with pytest.raises(AssertionError):
+    direct, entries = requirements_in(wanted), lock(stale)
+    assert range_problems(direct, entries) == [
+        "jinja2==3.1.2 is outside requirements.in's >=3.1.6",
+        "fastapi: in requirements.in, not in requirements.txt",
+    ]
+    assert hash_problems(direct, entries) == [
+        "stray: no --hash",
+        "stray: required by nothing-pinned, which is not pinned",
+    ]
+    with pytest.raises(AssertionError, match="not an exact pin"):
         (tmp_path / "loose.txt").write_text("fastapi>=0.115\n", encoding="utf-8")
         lock(tmp_path / "loose.txt")
-    assert "twilio" in third_party_imports(DEPLOYED)
+    module = ROOT / "shared" / "core" / "phone.py"  # a deployed module that imports phonenumbers
+    assert unlocked_imports([module], pins) == []
+    without = {name: pin for name, pin in pins.items() if name != "phonenumbers"}
+    assert unlocked_imports([module], without) == [
+        f"phonenumbers (phonenumbers, imported in {module.relative_to(ROOT).as_posix()})"
+    ]
 
 
 def test_the_development_install_is_a_separate_step() -> None:

@@ -49,6 +49,8 @@ def test_the_host_finds_exactly_these_functions(indexed):
         "send_notification",
         "record_poisoned_notification",
         "run_lifecycle",
+        "erase_on_stop",
+        "retry_poisoned_stop",
     }
     assert all(f["scriptFile"] == "function_app.py" for f in indexed.values())
 
@@ -71,6 +73,8 @@ def test_http_binding_serves_every_route_anonymously(indexed):
         ("form_groups_on_request", "formation-requests"),
         ("send_notification", "notifications"),
         ("record_poisoned_notification", "notifications-poison"),
+        ("erase_on_stop", "stop-requests"),
+        ("retry_poisoned_stop", "stop-requests-poison"),
     ],
 )
 def test_queue_bindings(indexed, name, queue):
@@ -155,12 +159,18 @@ def test_a_formation_request_message_forms_the_group(services, functions_by_name
 
 
 def test_the_timer_sweeps_every_theme(services, functions_by_name):
+    # Every theme the organisation file offers (read from the file here, not from the app), each with a queue.
+    document = json.loads((Path(__file__).parents[2] / "infra/municipalities/region-jonkoping.json").read_text())
+    themes = [t["id"] for t in document["organisation"]["themes"]]
+    assert len(themes) >= 5
     use_services(services)
     try:
-        add_facilitator(services)
-        seed_waiting(services, 6)
+        add_facilitator(services, capacity=20)
+        for n, theme in enumerate(themes):
+            seed_waiting(services, 5 + n % 2, theme=theme)
         functions_by_name["sweep_formation"](TimerRequest(past_due=False))
-        [group] = groups(services)
-        assert len(group.member_keys) == 6
+        formed = {theme: groups(services, theme) for theme in themes}
+        assert {theme: len(found) for theme, found in formed.items()} == dict.fromkeys(themes, 1)
+        assert [len(found[0].member_keys) for found in formed.values()] == [5 + n % 2 for n in range(len(themes))]
     finally:
         use_services(None)

@@ -43,8 +43,6 @@ def with_clock(services: Services, clock: Clock) -> Services:
         organisation=services.organisation,
         keyer=services.keyer,
         client_registrations_per_hour=services.settings.client_registrations_per_hour,
-        sms_codes_per_hour=services.settings.sms_codes_per_hour,
-        sms_codes_per_day=services.settings.sms_codes_per_day,
         clock=clock,
     )
     return services

@@ -135,6 +135,7 @@ def test_the_thanks_page_says_they_have_joined_a_group_that_is_starting(
 
 
 def test_the_wording_is_native_in_every_language() -> None:
-    assert "Du har fått en plats i en grupp som just startar." in i18n.translate("sv", "thanks_joining", theme="T")
-    assert "Du har fått plass i en gruppe som akkurat starter." in i18n.translate("nb", "thanks_joining", theme="T")
+    # After the theme and a colon, lower case (issue 20's review).
+    assert i18n.translate("sv", "thanks_joining", theme="T") == "T: du har fått en plats i en grupp som just startar."
+    assert i18n.translate("nb", "thanks_joining", theme="T") == "T: du har fått plass i en gruppe som akkurat starter."
     assert "joined a group that is just starting" in i18n.translate("en", "thanks_joining", theme="T")

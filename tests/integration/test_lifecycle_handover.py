@@ -170,7 +170,9 @@ def test_the_fifth_recorded_meeting_hands_over_each_member_is_told_and_nobody_cl
     leave = format_day(handed_over_at + timedelta(days=90), "sv", organisation_tz(services.organisation))
     for to, body in texts:
         name = next(n for n, p in PEOPLE if p == to)
-        assert body.startswith(f"Hej {name}! Din självhjälpsgrupp fortsätter nu på egen hand"), body
+        assert body.startswith(f"Hej {name}! Det här är Region Jönköpings län. Din grupp fortsätter nu på egen hand")
+        # Issue 20: the region's igångsättare keeps in touch with the group and supports it when needed.
+        assert "finns kvar som kontakt om gruppen behöver stöd" in body, body
         assert coordinator.name in body and coordinator.phone in body and leave in body
         assert "STOPP" in body
         assert services.organisation.theme_text(THEME, "sv").phrase not in body[:80]

@@ -495,4 +495,4 @@ def test_the_lifecycle_timer_is_registered_and_reminds_members_the_day_before(wi
     host.run_until_idle()
     reminders = twilio.accepted[before:]
     assert sorted(m.to for m in reminders) == sorted(members_by_phone(services, group.id))
-    assert all(m.body.startswith("Påminnelse") and "Folkets hus" in m.body for m in reminders)
+    assert all(m.body.startswith("Hej ") and "Glöm inte" in m.body and "Folkets hus" in m.body for m in reminders)

@@ -28,6 +28,7 @@ from shared.services.notify import short_ref
 from shared.services.retention import Retention, RetentionRules
 from shared.web.app import create_app
 from tests.support.privacy import number_forms, traces
+from tests.support.stops import carry_out_stops
 from tests.support.tables import THEME, add_facilitator, drain, groups, messages_of, queued
 from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage
 
@@ -217,7 +218,7 @@ def test_a_member_is_answered_with_their_facilitator_and_the_coordinator_and_not
     needles = {"Kvarnbäcksgatan", "jag kommer"}
     before = every_row(wired)
 
-    response = inbound(http, MEMBER, words)
+    response = inbound(http, MEMBER, words, sid(40))
 
     assert twiml_messages(response) == []
     assert traces(wired, needles) == []
@@ -226,7 +227,8 @@ def test_a_member_is_answered_with_their_facilitator_and_the_coordinator_and_not
         name: [r["RowKey"] for r in rows if r["RowKey"] not in {b["RowKey"] for b in before[name]}]
         for name, rows in every_row(wired).items()
     }
-    assert added == {**{name: [] for name in TABLES}, "interests": [answer.key]}, "one outbox row, no words"
+    # One outbox row, and the note that the provider holds their text (to delete it): no words.
+    assert added == {**{name: [] for name in TABLES}, "interests": [answer.key], "smscopies": [sid(40)]}
 
     send_queued(wired)
     [text] = texts_to(twilio, MEMBER)[-1:]
@@ -266,7 +268,7 @@ def test_the_members_answer_is_in_their_language(wired, http, twilio):
     send_queued(wired)
 
     body = texts_to(twilio, "+447700900123")[-1].body or ""
-    assert body.startswith("Hi Sam! This number is not read") and "facilitator, Eva," in body
+    assert body.startswith("Hi Sam! This is ") and "Nobody reads texts" in body and "facilitator, Eva," in body
 
 
 # --- keywords and everyone else keep their answers --------------------------------------------------
@@ -274,27 +276,35 @@ def test_the_members_answer_is_in_their_language(wired, http, twilio):
 
 def test_keywords_from_facilitators_and_members_keep_working(wired, http, twilio):
     started_group(wired, twilio)
+    before = {phone: len(texts_to(twilio, phone)) for phone in (FACILITATOR, MEMBER)}
 
-    facilitator_help = twiml_messages(inbound(http, FACILITATOR, "HJÄLP"))
-    member_help = twiml_messages(inbound(http, MEMBER, "hjälp"))
-    stop = twiml_messages(inbound(http, MEMBER, "STOPP"))
+    answers = [
+        twiml_messages(inbound(http, FACILITATOR, "HJÄLP")),
+        twiml_messages(inbound(http, MEMBER, "hjälp")),
+        twiml_messages(inbound(http, MEMBER, "STOPP")),
+    ]
+    assert answers == [[], [], []], "answers are texts of their own"
+    [stop] = carry_out_stops(wired)
 
-    assert len(facilitator_help) == len(member_help) == len(stop) == 1
-    assert "Svara STOPP" in facilitator_help[0] and "Svara STOPP" in member_help[0]
-    assert "raderat" in stop[0]
+    facilitator_help = [m.body or "" for m in texts_to(twilio, FACILITATOR)[before[FACILITATOR] :]]
+    member_texts = [m.body or "" for m in texts_to(twilio, MEMBER)[before[MEMBER] :]]
+    assert len(facilitator_help) == 1 and "Svara STOPP" in facilitator_help[0]
+    assert len(member_texts) == 2 and "Svara STOPP" in member_texts[0] and "raderat" in member_texts[1]
+    assert stop.confirmed and stop.facilitators_stopped == 0
     pending = [m.kind for m in messages_of(wired) if m.status is MessageStatus.PENDING]
     assert pending == [MessageKind.MEMBER_LEFT], "no forward, no answer: the keywords acted alone"
     assert ReplyLog(wired.storage).newest(10) == []
 
 
-def test_unknown_numbers_and_waiting_residents_keep_todays_answer(wired, http, twilio):
+def test_unknown_numbers_and_waiting_residents_are_told_this_number_is_not_read(wired, http, twilio):
     join(wired, twilio, MEMBER_NAME, MEMBER, locale="en")  # waiting: no group yet
 
-    unknown = twiml_messages(inbound(http, "+46701740699", "Hej, vem är det här?"))
-    waiting = twiml_messages(inbound(http, MEMBER, "When does it start?"))
+    assert twiml_messages(inbound(http, "+46701740699", "Hej, vem är det här?")) == []
+    assert twiml_messages(inbound(http, MEMBER, "When does it start?")) == []
 
-    assert len(unknown) == 1 and "läses inte" in unknown[0]
-    assert len(waiting) == 1 and "not read" in waiting[0]
+    [unknown] = texts_to(twilio, "+46701740699")
+    assert "Ingen läser" in (unknown.body or "")
+    assert "Nobody reads" in (texts_to(twilio, MEMBER)[-1].body or "")
     assert messages_of(wired) == [] and queued(wired) == []
 
 

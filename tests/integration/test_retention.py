@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.adapters.sms.send_rate import PARTITION as SEND_RATE
 from shared.adapters.storage import AUDIT, INTERESTS, NOTIFICATIONS, RATE_LIMITS
 from shared.composition import Services
 from shared.core.domain import GroupStatus, InterestStatus, MessageKind, MessageStatus, utcnow
@@ -21,7 +22,7 @@ from shared.services.notify import Notifier, RateGate
 from shared.services.operations import Operations
 from shared.services.rekey import MIGRATED
 from shared.services.retention import Retention, RetentionRules
-from shared.services.sms_budget import BUDGET_KEY
+from shared.services.sms_budget import BUDGET_KEY, TEXTS_KEY
 from shared.services.statistics import Statistics
 from tests.support.privacy import csv_rows, number_needles, traces
 from tests.support.tables import groups, outbox, rows
@@ -204,10 +205,10 @@ def test_retention_erases_each_kind_of_data_on_time_and_leaves_no_trace(world):
     assert report.unverified_erased == 1 and report.markers_erased == 1
     erased_completely(world, [ulla])
     kept(world, [wanda])
-    # Only rows about the installation are left (its budget of codes, the key migration's done-mark),
-    # naming nobody.
+    # Only rows about the installation are left (its SMS budget, its send rate, the key migration's
+    # done-mark), naming nobody.
     left = {r["PartitionKey"] for r in services.storage.table(RATE_LIMITS).list_entities()}
-    assert left <= {BUDGET_KEY, MIGRATED[0]}
+    assert left <= {BUDGET_KEY, TEXTS_KEY, SEND_RATE, MIGRATED[0]}
 
     # 30 days after closing, the closed group's people go; the group row keeps counts, not people.
     clock.set(t0 + timedelta(days=10))
@@ -305,7 +306,7 @@ def test_the_lifecycle_reminds_hands_over_checks_in_each_once_and_never_closes(w
     assert +run_at(morning(-1)) == Counter(reminders=1)
     assert +run_at(morning(-1) + timedelta(hours=2)) == Counter()  # once
     texts = world.deliver()
-    assert len(texts) == 5 and all(body.startswith("Påminnelse, Medlem") for _to, body in texts)
+    assert len(texts) == 5 and all(body.startswith("Hej Medlem") and "Glöm inte" in body for _to, body in texts)
     assert all("kl. 18.00" in body and "Folkets hus" in body for _to, body in texts)
 
     # The facilitator records each weekly meeting the morning after; the fifth hands the group over.

@@ -32,6 +32,7 @@ from tests.support.privacy import (
     register_verified,
     traces,
 )
+from tests.support.stops import carry_out_stops, queued_stops
 from tests.support.tables import drain, groups, interests, messages_of, queued
 
 BASE = "https://gruppstart.example"
@@ -46,13 +47,13 @@ REPLY_WORDS = {
     # a word each reply uses, per language, to tell which template answered
     ("stop_reply", "sv"): "raderat",
     ("stop_reply", "nb"): "slettet",
-    ("stop_reply", "en"): "erased",
+    ("stop_reply", "en"): "deleted",
     ("help_reply", "sv"): "Svara STOPP",
     ("help_reply", "nb"): "Svar STOPP",
     ("help_reply", "en"): "reply STOP",
-    ("unknown_reply", "sv"): "läses inte",
-    ("unknown_reply", "nb"): "ikke lest",
-    ("unknown_reply", "en"): "not read",
+    ("unknown_reply", "sv"): "Ingen läser",
+    ("unknown_reply", "nb"): "Ingen leser",
+    ("unknown_reply", "en"): "Nobody reads",
 }
 
 
@@ -96,18 +97,24 @@ def status(client: TestClient, message: OutboxMessage, value: str, **extra: str)
     return post(client, "/api/sms/status", params, query={"theme": message.theme, "row": message.key})
 
 
-def reply_text(response: Any) -> str:
+def empty_twiml(response: Any) -> None:
+    """The webhook's own answer: always an empty <Response/> (answers are texts of their own)."""
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("application/xml")
     root = ET.fromstring(response.content)  # noqa: S314 - our own reply
     assert root.tag == "Response"
-    [message] = list(root)
-    assert message.tag == "Message"
-    return message.text or ""
+    assert list(root) == []
 
 
-def assert_reply(response: Any, kind: str, locale: str) -> str:
-    text = reply_text(response)
+def texts_to(services: Services, phone: str) -> list[str]:
+    return [m.body for m in services.sender.messages() if m.to == phone]  # type: ignore[attr-defined]
+
+
+def assert_reply(services: Services, response: Any, phone: str, kind: str, locale: str) -> str:
+    """The answer went out as a text of its own (STOPs carried out from their queue first)."""
+    empty_twiml(response)
+    carry_out_stops(services)
+    text = texts_to(services, phone)[-1]
     assert REPLY_WORDS[(kind, locale)] in text, text
     return text
 
@@ -157,7 +164,7 @@ def test_a_forged_or_missing_signature_changes_nothing(wired, http):
     after = {r["RowKey"]: r.metadata["etag"] for r in wired.storage.table(INTERESTS).list_entities()}
     assert after == before
     assert row(wired, message).status is MessageStatus.SENT
-    assert queued(wired) == []
+    assert queued(wired) == [] and queued_stops(wired) == []
 
 
 def test_without_an_auth_token_every_webhook_is_refused(make_services):
@@ -167,6 +174,7 @@ def test_without_an_auth_token_every_webhook_is_refused(make_services):
         response = inbound(client, LEAVER, "STOP")
         assert response.status_code == 403
         assert post(client, "/api/sms/status", {"MessageStatus": "failed"}).status_code == 403
+    assert queued_stops(services) == []
     assert [i.phone for i in interests(services)] == [LEAVER]
 
 
@@ -177,7 +185,7 @@ def test_without_a_public_base_url_the_request_url_is_what_is_signed(make_servic
     with TestClient(create_app(lambda: services)) as client:
         assert inbound(client, LEAVER, "STOP").status_code == 403  # signed for the public URL: not this one
         response = inbound(client, LEAVER, "STOP", signed_url="http://testserver/api/sms/inbound")
-    assert_reply(response, "stop_reply", "sv")
+    assert_reply(services, response, LEAVER, "stop_reply", "sv")
     assert interests(services) == []
 
 
@@ -265,8 +273,11 @@ def test_stop_from_a_group_member_erases_every_trace_and_tells_the_facilitator(w
     drain(wired)
 
     response = inbound(http, LEAVER, body)
+    empty_twiml(response)
+    assert len(queued_stops(wired)) == 1, "queued before the 200"
+    assert [i.phone for i in interests(wired)].count(LEAVER) == 1, "carried out by the queue's function"
 
-    assert_reply(response, "stop_reply", locale)  # their interest's language, whatever the country code
+    assert_reply(wired, response, LEAVER, "stop_reply", locale)  # their interest's language, whatever the country
     assert traces(wired, number_needles(LEAVER)) == []
     [after] = groups(wired)
     assert len(after.member_keys) == len(group.member_keys) - 1 == 4
@@ -287,25 +298,29 @@ def test_stop_from_a_waiting_person_just_erases_them(wired, http):
 
     response = inbound(http, LEAVER, "unsubscribe.")
 
-    assert_reply(response, "stop_reply", "en")
+    assert_reply(wired, response, LEAVER, "stop_reply", "en")
     assert sorted(i.phone for i in interests(wired)) == sorted(person(i)[1] for i in range(2))
     assert messages_of(wired) == [] and groups(wired) == [] and queued(wired) == []
     assert traces(wired, number_needles(LEAVER) | {LEAVER_NAME}) == []
 
 
-@pytest.mark.parametrize(
-    ("phone", "locale"), [("+46701740699", "sv"), ("+4791234567", "nb"), ("+447700900123", "en"), ("anonymous", "en")]
-)
-def test_stop_from_an_unknown_number_is_answered_by_its_country(wired, http, phone, locale):
+def test_stop_from_an_unknown_number_is_confirmed_only_within_the_organisations_countries(wired, http):
     register_verified(wired, LEAVER_NAME, LEAVER)
-    assert_reply(inbound(http, phone, "STOP"), "stop_reply", locale)
+
+    assert_reply(wired, inbound(http, "+46701740699", "STOP"), "+46701740699", "stop_reply", "sv")
+    for abroad in ("+4791234567", "+447700900123", "+2348031234567"):
+        empty_twiml(inbound(http, abroad, "STOP"))
+        [report] = carry_out_stops(wired)  # carried out (erased: nothing), but not confirmed abroad
+        assert not report.confirmed and texts_to(wired, abroad) == []
+    empty_twiml(inbound(http, "anonymous", "STOP"))
+    assert queued_stops(wired) == [], "no number: nothing to carry out"
     assert [i.phone for i in interests(wired)] == [LEAVER]
 
 
 def test_stop_twice_is_harmless(wired, http):
     register_verified(wired, LEAVER_NAME, LEAVER)
-    assert_reply(inbound(http, LEAVER, "STOP"), "stop_reply", "sv")
-    assert_reply(inbound(http, LEAVER, "STOP"), "stop_reply", "sv")
+    assert_reply(wired, inbound(http, LEAVER, "STOP"), LEAVER, "stop_reply", "sv")
+    assert_reply(wired, inbound(http, LEAVER, "STOP"), LEAVER, "stop_reply", "sv")
     assert interests(wired) == []
 
 
@@ -316,33 +331,37 @@ def test_help_says_who_sends_and_how_to_leave_in_the_persons_language(wired, htt
     register_verified(wired, LEAVER_NAME, LEAVER, locale="en")
     organisation = wired.organisation.name
 
-    english = assert_reply(inbound(http, LEAVER, "help"), "help_reply", "en")
-    swedish = assert_reply(inbound(http, "+46701740699", " HJÄLP? "), "help_reply", "sv")
-    norwegian = assert_reply(inbound(http, "+4791234567", "Hjelp"), "help_reply", "nb")
-    info = assert_reply(inbound(http, "+46701740699", "info"), "help_reply", "sv")
+    english = assert_reply(wired, inbound(http, LEAVER, "help"), LEAVER, "help_reply", "en")
+    swedish = assert_reply(wired, inbound(http, "+46701740699", " HJÄLP? "), "+46701740699", "help_reply", "sv")
+    info = assert_reply(wired, inbound(http, "+46701740698", "info"), "+46701740698", "help_reply", "sv")
+    empty_twiml(inbound(http, "+4791234567", "Hjelp"))  # Norway is not Jönköping's country: no answer
 
-    assert all(organisation in text for text in (english, swedish, norwegian, info))
+    assert all(organisation in text for text in (english, swedish, info))
+    assert texts_to(wired, "+4791234567") == []
     assert [i.phone for i in interests(wired)] == [LEAVER], "help erases nothing"
 
 
 def test_anything_else_gets_this_number_is_not_read(wired, http):
     register_verified(wired, LEAVER_NAME, LEAVER)
 
-    text = assert_reply(inbound(http, LEAVER, "Hej! När börjar gruppen? Jag vill inte sluta."), "unknown_reply", "sv")
-    english = assert_reply(inbound(http, "+447700900123", ""), "unknown_reply", "en")
+    text = assert_reply(
+        wired, inbound(http, LEAVER, "Hej! När börjar gruppen? Jag vill inte sluta."), LEAVER, "unknown_reply", "sv"
+    )
+    empty_twiml(inbound(http, "+447700900123", ""))
 
-    assert wired.organisation.name in text and wired.organisation.name in english
+    assert wired.organisation.name in text
+    assert texts_to(wired, "+447700900123") == []
     assert [i.phone for i in interests(wired)] == [LEAVER]
 
 
-def test_the_reply_is_escaped_xml(make_services):
+def test_the_answer_is_data_and_the_webhook_says_nothing(make_services):
     doc = municipality("region-jonkoping")["organisation"]
     doc["name"] = "Råd & Stöd <Jönköping>"
     services = make_services(doc, **TWILIO)
     with TestClient(create_app(lambda: services)) as client:
         response = inbound(client, "+46701740699", "HELP")
-    assert "Råd &amp; Stöd &lt;Jönköping&gt;".encode() in response.content
-    assert "Råd & Stöd <Jönköping>" in reply_text(response)
+    assert b"R\xc3\xa5d" not in response.content and "Råd".encode() not in response.content
+    assert "Råd & Stöd <Jönköping>" in assert_reply(services, response, "+46701740699", "help_reply", "sv")
 
 
 # --- logs ----------------------------------------------------------------------------------------
@@ -358,7 +377,7 @@ def test_no_number_or_name_reaches_the_logs(wired, http, caplog):
     status(http, invitation, "undelivered", ErrorCode="30003")
     inbound(http, LEAVER, "hjälp")
     inbound(http, LEAVER, "vem är du?")
-    assert_reply(inbound(http, LEAVER, "STOPP"), "stop_reply", "sv")
+    assert_reply(wired, inbound(http, LEAVER, "STOPP"), LEAVER, "stop_reply", "sv")
     for text in queued(wired):
         wired.notifier.handle(text)
 
@@ -409,3 +428,48 @@ def test_every_reply_fits_in_two_segments(kind, locale, stem):
     assert REPLY_WORDS[(kind, locale)] in text
     info = segment_info(text)
     assert info.segments <= MAX_REPLY_SEGMENTS, (info, text)
+
+
+# --- issue 20.4 and 20.5: what HELP, STOP and unknown numbers are answered with, on a lock screen ------
+# Rendered by the app itself, in sv, nb and en by the sender's country: each opens with the organisation,
+# keeps the group word off the lock screen, and where STOP is offered says it deletes every registration.
+# Failed on the texts before issue 20.
+
+LOCK_SCREEN_CHARACTERS = 150
+GROUP_WORDS = ("självhjälpsgrupp", "selvhjelpsgrupp", "self-help group")
+NUMBERS = {"sv": "+46733960712", "nb": "+4790871523", "en": "+447400123456"}  # libphonenumber's GB example
+STOP_SAYS = {
+    "sv": "raderar vi ditt nummer och alla anmälningar",
+    "nb": "sletter vi nummeret ditt og alle påmeldingene dine",
+    "en": "we then delete your number and all your registrations",
+}
+DELETED = {"sv": "alla dina anmälningar", "nb": "alle påmeldingene dine", "en": "all your registrations"}
+
+
+@pytest.fixture
+def abroad(make_services: Callable[..., Services]) -> Iterator[tuple[Services, TestClient]]:
+    """The region, answering numbers of three countries (answers go only to `phone_countries`)."""
+    document = municipality("region-jonkoping")["organisation"] | {"phone_countries": ["SE", "NO", "GB"]}
+    services = make_services(document, **TWILIO)
+    with TestClient(create_app(lambda: services)) as client:
+        yield services, client
+
+
+@pytest.mark.parametrize("locale", ["sv", "nb", "en"])
+@pytest.mark.parametrize("body", ["HELP", "STOP", "Hej, vem är det här?"])
+def test_keyword_and_unknown_replies_open_with_the_organisation(
+    abroad: tuple[Services, TestClient], locale: str, body: str
+) -> None:
+    wired, http = abroad
+    empty_twiml(inbound(http, NUMBERS[locale], body))
+    carry_out_stops(wired)
+    [text] = texts_to(wired, NUMBERS[locale])
+    assert wired.organisation.name in text[:40], text
+    head = text[:LOCK_SCREEN_CHARACTERS].lower()
+    assert not any(word in head for word in GROUP_WORDS), text
+    if body == "HELP":
+        assert STOP_SAYS[locale] in text and all(line.number in text for line in wired.organisation.crisis)
+    elif body == "STOP":
+        assert DELETED[locale] in text
+    else:
+        assert "STOP" in text and DELETED[locale] in text

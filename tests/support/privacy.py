@@ -16,8 +16,8 @@ import phonenumbers
 from shared.adapters.storage import QUEUES, TABLES
 from shared.composition import Services
 from shared.core.domain import Group
-from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer, phone_key
 from shared.core.validation import ValidInterest
+from tests.support.keys import DEVELOPMENT_PHONE_KEY_SECRET, hmac_key
 from tests.support.tables import THEME, add_facilitator, groups
 
 LEAVER = "+46735510003"
@@ -83,7 +83,16 @@ def number_forms(e164: str) -> set[str]:
 
 def number_needles(e164: str) -> set[str]:
     """What a stored row could hold of a number: its forms and the keys derived from it (keyed and legacy)."""
-    return number_forms(e164) | {phone_key(e164), PhoneKeyer(DEVELOPMENT_SECRET).key(e164)}
+    return number_forms(e164) | {
+        legacy_unkeyed(e164),
+        hmac_key(e164),  # the tests' secret (conftest)
+        hmac_key(e164, DEVELOPMENT_PHONE_KEY_SECRET),  # services started by DEV_MODE alone (make dev, children)
+    }
+
+
+def legacy_unkeyed(e164: str) -> str:
+    """The unkeyed marker of earlier versions: SHA-256 of the E.164 number, first 32 hex digits."""
+    return hashlib.sha256(e164.encode("ascii")).hexdigest()[:32]
 
 
 def hash_needles(e164: str) -> set[str]:
@@ -100,29 +109,42 @@ def hash_needles(e164: str) -> set[str]:
 
 # A run of hex digits long enough to be (part of) a hash; shorter runs match by chance.
 _HEX_RUN = re.compile(r"[0-9a-f]{16,}")
+# Separators between two digits, as a number is typed ("073-551 00 03", "0 7 3 5 5 1 …", "(073) 551.00.03").
+_BETWEEN_DIGITS = re.compile(r"(?<=\d)[\s\-./()]+(?=\d)")
 
 
 def holds(text: str, wanted: list[str], hashes: Iterable[str] = ()) -> bool:
-    """Whether `text` holds a needle (case-insensitive), or a hex run of 16 digits or more that is part of
-    one of `hashes` (a truncated hash is still the number's)."""
+    """Whether `text` holds a needle (case-insensitive; digits typed with separators count as joined), or a hex
+    run of 16 digits or more that is part of one of `hashes` (a truncated hash is still the number's)."""
     folded = text.casefold()
-    if any(n in folded for n in wanted):
+    joined = _BETWEEN_DIGITS.sub("", folded)
+    if any(n in folded or n in joined for n in wanted):
         return True
     return any(run in digest for run in _HEX_RUN.findall(folded) for digest in hashes)
 
 
+def account_stores(services: Services) -> tuple[list[str], list[str]]:
+    """Every table and every queue the storage account holds (not only the ones the app knows by name)."""
+    tables = sorted(t.name for t in services.storage.table_service().list_tables())
+    queues = sorted(q.name for q in services.storage.queue_service().list_queues())
+    missing = set(TABLES) - set(tables), set(QUEUES) - set(queues)
+    assert not any(missing), f"the account lacks the app's own tables or queues: {missing}"
+    return tables, queues
+
+
 def traces(services: Services, needles: Iterable[str], *, hashes: Iterable[str] = ()) -> list[str]:
     """Where any needle, or any part of one of `hashes`, occurs ("table/property", "queue name"): every
-    property (keys included) of every table, every message of every queue, poison queues included."""
+    property (keys included) of every table of the account, every message of every queue, poison queues too."""
     wanted = [n.casefold() for n in needles]
     digests = [h.casefold() for h in hashes]
     found = []
-    for table in TABLES:
+    tables, queues = account_stores(services)
+    for table in tables:
         for entity in services.storage.table(table).list_entities():
             for prop, value in entity.items():
                 if holds(str(value), wanted, digests):
                     found.append(f"{table}/{prop}")
-    for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
+    for name in queues:
         for message in services.storage.queue(name).peek_messages(max_messages=32):
             if holds(str(message.content), wanted, digests):
                 found.append(f"queue {name}")

@@ -22,6 +22,7 @@ Scripting a test::
         ...
         twilio.wait_for(3, timeout=5)                      # until three messages were accepted
         twilio.settle()                                    # every message delivered: now deletable
+        sid = twilio.receive_inbound("+46701740699", "STOPP")  # a text to our number, as Twilio keeps it
         twilio.stored                                      # the message resources it still holds
 
 For each authenticated request the first rule that applies decides the answer: a planned
@@ -437,12 +438,45 @@ class LoopbackTwilio:
         with self._lock:
             return list(self._deleted)
 
+    def receive_inbound(self, from_: str, body: str, *, to: str = "+46766861000", sid: str | None = None) -> str:
+        """Hold an inbound message as Twilio stores one when a text reaches our number (direction "inbound",
+        status "received", the sender's number and words), before it posts the incoming-message webhook;
+        returns its sid, the webhook's MessageSid. DELETE removes it like any other message (it is final)."""
+        sid = sid or _new_sid("SM")
+        now = format_datetime(datetime.now(UTC), usegmt=True)
+        uri = f"/{API_VERSION}/Accounts/{self._account_sid}/Messages/{sid}.json"
+        document = {
+            "account_sid": self._account_sid,
+            "api_version": API_VERSION,
+            "body": body,
+            "date_created": now,
+            "date_sent": now,
+            "date_updated": now,
+            "direction": "inbound",
+            "error_code": None,
+            "error_message": None,
+            "from": from_,
+            "messaging_service_sid": None,
+            "num_media": "0",
+            "num_segments": str(max(1, segment_info(body).segments)),
+            "price": None,
+            "price_unit": "USD",
+            "sid": sid,
+            "status": "received",
+            "subresource_uris": {"media": uri.replace(".json", "/Media.json")},
+            "to": to,
+            "uri": uri,
+        }
+        with self._lock:
+            self._documents[sid] = document
+        return sid
+
     def settle(self, status: str = "delivered", sids: Iterable[str] | None = None) -> None:
         """Give messages (all, or `sids`) a status, as the carrier's receipt does: "delivered" by default."""
         with self._lock:
             for sid in self._documents if sids is None else sids:
                 document = self._documents.get(sid)
-                if document is not None:
+                if document is not None and document["direction"] != "inbound":  # received is final already
                     document["status"] = status
                     document["date_updated"] = format_datetime(datetime.now(UTC), usegmt=True)
 

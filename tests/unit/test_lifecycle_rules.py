@@ -381,4 +381,4 @@ def test_the_check_in_fits_two_segments_and_names_no_member(locale: str):
         assert info.encoding == "GSM-7" and info.segments <= 2, text
         assert "+46701234567" in text and "7" in text and coordinator_name in text
         # Not asked into the void: the reply is routed to the coordinator (sms_webhooks), and it says so.
-        assert any(w in text for w in ("Svara på detta sms", "Svar på denne sms-en", "Reply to this text"))
+        assert any(w in text for w in ("Svara på det här sms:et", "Svar på denne sms-en", "Reply to this text"))

@@ -67,7 +67,21 @@ def test_region_jonkoping() -> None:
     }
     assert [t.id for t in org.themes if t.open] == ["annat"]
     assert org.theme_text("annat", "sv").label == "Annat"
-    assert org.scheme is not None and "två timmar" in org.scheme.meetings["sv"]
+    assert org.scheme is not None
+    # Issue 20: every statement about the scheme is the region's, with its page.
+    topics = [fact.topic for fact in org.scheme.facts]
+    assert topics == [
+        "group_size",
+        "facilitator",
+        "continued_contact",
+        "meetings",
+        "duration",
+        "cost",
+        "anonymity",
+        "confidentiality",
+    ]
+    assert {fact.source for fact in org.scheme.facts} == {"https://utveckling.rjl.se/vad-pagar/sjalvhjalpsgrupper/"}
+    assert org.facilitator_stays_in_touch  # "har fortsatt kontakt med gruppen och ger stöd vid behov"
     assert any("1177.se" in link.url for link in org.scheme.links)
     assert [line.number for line in org.crisis] == ["112", "90101", "1177"]
 
@@ -80,13 +94,20 @@ def test_aurskog_holand() -> None:
     # "Selvhjelp er for alle": one open group, no invented themes, no age limit the scheme never states.
     assert org.minimum_age is None
     assert [(t.id, t.open) for t in org.themes] == [("apen", True)]
-    assert org.theme_text("apen", "nb").label == "Åpen gruppe — alle temaer"
-    assert org.scheme is not None and org.scheme.not_health_service and org.scheme.pledge_note
-    assert "juridisk bindende" in org.scheme.pledge_note["nb"]
+    assert org.theme_text("apen", "nb").label == "Åpen gruppe – alle temaer"
+    assert org.scheme is not None
+    # Issue 20: only what the municipality's page says ("for alle", "minimum 5"); no cost, anonymity,
+    # weekly meetings or continued contact, and no under-age referral that reads as an exclusion.
+    topics = [fact.topic for fact in org.scheme.facts]
+    assert topics == ["who_may_join", "group_size", "facilitator", "not_health_service", "confidentiality"]
+    assert not org.facilitator_stays_in_touch and org.under_age is None
+    assert "juridisk bindende" in org.scheme.facts[-1].text["nb"]
     assert any("selvhjelp.no" in link.url for link in org.scheme.links)
     assert org.coordinator is not None and "folkehelsekoordinator" in org.coordinator.title["nb"]
     # Norway's medical emergency number is 113, not 112.
-    assert [line.number for line in org.crisis] == ["113", "116 117", "116 123"]
+    assert [line.number for line in org.crisis] == ["113", "116 117", "116 123", "22 40 00 40"]
+    # No line repeats itself ("Legevakt – Legevakt"): when to call and who answers are different words.
+    assert all(line.when["nb"] != line.name["nb"] for line in org.crisis)
 
 
 def test_group_size_defaults_to_five_to_eight() -> None:
@@ -157,7 +178,9 @@ def _drop(path: str) -> Mutation:
         (_drop("crisis.0.source"), "crisis.0.source"),
         (_set("crisis.0.source", "javascript:alert(1)"), "crisis.0.source"),
         (_drop("crisis.1.when.en"), "crisis.1.when"),
-        (_drop("scheme.meetings.en"), "scheme.meetings"),
+        (_drop("scheme.facts.0.text.en"), "scheme.facts.0.text"),
+        (_drop("scheme.facts.0.source"), "scheme.facts.0.source"),
+        (_set("scheme.facts.0.topic", "weekly"), "scheme.facts.0.topic"),
         (_drop("accessibility.method.sv"), "accessibility.method"),
         (_set("privacy.dpo", {"name": {"sv": "DSO", "en": "DPO"}}), "privacy.dpo"),
         (_drop("themes.0.text.sv.phrase"), "themes.0.text.sv.phrase"),

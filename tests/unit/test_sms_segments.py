@@ -126,3 +126,33 @@ def test_segments_cover_units(text: str) -> None:
     else:
         assert info.segments >= -(-info.units // per)
         assert info.segments <= -(-info.units // (per - 1))
+
+
+# Concatenated GSM-7, with closed forms worked out by hand rather than by the counter's own loop.
+@given(st.text(alphabet=st.sampled_from(BASIC), min_size=161, max_size=1200))
+def test_long_basic_gsm_text_is_split_every_153_septets(text: str) -> None:
+    info = segment_info(text)
+    assert info.encoding == "GSM-7"
+    assert info.segments >= 2  # this property always reaches concatenation
+    assert info.segments == (len(text) + 152) // 153
+
+
+@given(st.text(alphabet=st.sampled_from(EXTENSION), min_size=81, max_size=600))
+def test_extension_pairs_are_never_split_so_76_fit_a_segment(text: str) -> None:
+    # 2 septets each: 80 fit one message (160); concatenated, 76 pairs fill 152 of a segment's 153 septets.
+    info = segment_info(text)
+    assert info.units == 2 * len(text)
+    assert info.segments == (len(text) + 75) // 76
+
+
+@pytest.mark.parametrize(
+    ("text", "segments"),
+    [
+        ("a" * 152 + "€" + "a" * 10, 2),  # 164 septets: the pair opens the second segment
+        ("a" * 151 + "€" + "a" * 153, 2),  # 153 + 153 exactly
+        ("a" * 152 + "€" + "a" * 152, 3),  # the pair cannot take the 153rd septet, so the tail spills
+        ("a" * 158 + "€", 1),  # 160 septets: still one message
+    ],
+)
+def test_an_extension_character_at_a_segment_boundary_moves_whole(text: str, segments: int) -> None:
+    assert segment_info(text).segments == segments

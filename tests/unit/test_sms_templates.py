@@ -42,7 +42,7 @@ CONTEXTS = {
     },
     "member_left": {"ref": "A1B2C3", "theme": LONG_THEME, "left": LONG_NAME, "count": 7, "organisation": LONG_ORG},
     "coordinator_alert": {"ref": "A1B2C3", "theme": LONG_THEME, "reason": "failed", "error_code": 21211},
-    "sms_budget_alert": {"limit": 100000, "daily": True, "minutes": 1440},
+    "sms_budget_alert": {"limit": 100000, "daily": True, "minutes": 1440, "texts": True},  # the longer wording
     # Issue 19.5: an active group with no meeting recorded for weeks, to the coordinator.
     "quiet_group": {"ref": "A1B2C3", "theme": LONG_THEME, "weeks": 104, "handover_date": "30 september 2030"},
     # Issue 12: the handover and the closing, with the longest coordinator and date a reader gets.
@@ -54,6 +54,7 @@ CONTEXTS = {
         "coordinator_phone": "+47 22 40 00 40",
         "leave_date": "30 september 2030",
         "organisation": LONG_ORG,
+        "facilitator_stays": True,
     },
     "group_closed": {
         "name": LONG_NAME,
@@ -70,6 +71,12 @@ CONTEXTS = {
         "theme": LONG_THEME,
         "facilitator": "Ann-Charlotte",
         "note": "Vi behöver en ny lokal, Folkets hus har stängt. " * 4 + "x" * 48,
+        "organisation": LONG_ORG,
+    },
+    # Issue 19.1: a fresh link to the facilitator's page, asked for by texting LÄNK.
+    "facilitator_link": {
+        "name": "Ann-Charlotte",
+        "link": "https://gs-jkpg-app-7q2x.azurewebsites.net/f/" + "W" * 80,
         "organisation": LONG_ORG,
     },
 }
@@ -109,6 +116,18 @@ def test_a_stuck_group_alert_fits_one_segment(locale: str):
 
 
 @pytest.mark.parametrize("locale", LOCALES)
+def test_the_codes_budget_alert_names_three_busy_buckets_within_three_segments(locale: str):
+    # Issue 19.6: the busiest client buckets by keyed id; beside send-rate's wording for the other texts.
+    spenders = ["/24 3f9a21c0: 100000", "/48 0b7de955: 99999", "addr 9c41aa02: 99998"]
+    context = {"limit": 100000, "daily": True, "minutes": 1440, "spenders": spenders}
+    text = Templates().sms("sms_budget_alert", locale, **context)
+    assert all(s in text for s in spenders), text
+    info = segment_info(text)
+    assert info.encoding == "GSM-7" and info.segments <= 3, (info, text)
+    assert not any(s in Templates().sms("sms_budget_alert", locale, **context, texts=True) for s in spenders)
+
+
+@pytest.mark.parametrize("locale", LOCALES)
 @pytest.mark.parametrize("kind", ["handover", "group_closed"])
 @pytest.mark.parametrize("coordinator", ["", "Anne Mette Brustuen-Kristiansen"])
 def test_handover_and_closing_say_who_to_reach_and_when_the_number_leaves(kind: str, locale: str, coordinator: str):
@@ -129,14 +148,16 @@ def test_the_facilitators_report_carries_the_note_and_fits_three_segments(locale
 
 
 @pytest.mark.parametrize("locale", LOCALES)
-def test_a_roster_of_eight_is_three_segments_and_four_with_the_longest_names(locale: str):
-    """A full group's roster is the one text allowed past three segments."""
+def test_a_roster_of_eight_is_four_segments_and_five_with_the_longest_names(locale: str):
+    """A full group's roster is the one text allowed past three segments. Issue 20 put a neutral
+    opening of about 150 characters before the names (a lock screen shows no theme, name or number):
+    one segment more than before."""
     typical = {**CONTEXTS["roster"], "members": [member(i) for i in range(8)]}
     text = Templates().sms("roster", locale, **typical)
     assert all(f"{m.name} {m.phone}" in text for m in typical["members"])
-    assert segment_info(text).segments == 3
+    assert segment_info(text).segments == 4
     longest = [SimpleNamespace(name="Å" * 40, phone=f"+4670174{i:04d}") for i in range(8)]  # names are <= 40
-    assert segment_info(Templates().sms("roster", locale, **{**typical, "members": longest})).segments == 4
+    assert segment_info(Templates().sms("roster", locale, **{**typical, "members": longest})).segments == 5
 
 
 LINK = "https://gs-jkpg-app-7q2x.azurewebsites.net/f/WyJhMWIyYzNkNGU1ZjYwNzE4IiwwXQ.aw_AHg.jiy6Lu5m9Taov1yMHcSjjIiajx4"
@@ -144,8 +165,9 @@ LINK = "https://gs-jkpg-app-7q2x.azurewebsites.net/f/WyJhMWIyYzNkNGU1ZjYwNzE4Iiw
 
 @pytest.mark.parametrize("locale", LOCALES)
 def test_a_roster_with_the_facilitators_page_link_costs_one_segment_more(locale: str):
-    """Issue 12.3: the roster carries the facilitator's own link (about 110 characters)."""
-    for n, segments in ((5, 3), (8, 4)):
+    """Issue 12.3: the roster carries the facilitator's own link (about 110 characters); issue 20 added the
+    neutral opening."""
+    for n, segments in ((5, 4), (8, 5)):
         text = Templates().sms(
             "roster", locale, **{**CONTEXTS["roster"], "members": [member(i) for i in range(n)], "link": LINK}
         )
@@ -174,6 +196,7 @@ KNOWN_ELSEWHERE = {
     "facilitator_check_in",
     "facilitator_reply",  # tests/unit/test_reply_texts.py
     "member_reply",  # tests/unit/test_reply_texts.py
+    "coordinator_notice",  # tests/unit/test_reply_bounds.py
 }
 
 
@@ -216,6 +239,7 @@ def shortest_context(kind: str, phrase: str) -> dict[str, object]:
         "coordinator": "X",
         "coordinator_phone": "1",
         "leave_date": "1/1",
+        "facilitator_stays": False,
     }
 
 
@@ -223,7 +247,9 @@ def test_every_member_kind_is_checked() -> None:
     assert sorted(set(kinds()) - set(MEMBER_KINDS)) == sorted(
         [
             "coordinator_alert",
+            "coordinator_notice",
             "facilitator_check_in",
+            "facilitator_link",
             "facilitator_reply",
             "facilitator_report",
             "member_joined",

@@ -286,7 +286,7 @@ def test_the_walk_finds_the_blocking_helpers_it_must_see() -> None:
         ("shared.web.common", "request_formation_everywhere"),  # services.intake.request_formation(...)
         ("shared.web.admin.facilitators", "_facilitator_or_404"),  # services_of(request).facilitators.get(...)
         ("shared.web.admin.groups", "_group_or_404"),  # ops(request).group(...), ops -> Operations
-        ("shared.web.facilitator", "_page"),  # page.visit(...), page: FacilitatorPage
+        ("shared.web.facilitator", "_roster"),  # page.visit(...), page: FacilitatorPage
         ("shared.web.admin.statistics_charts", "statistics_charts"),  # insights(services.statistics, ...)
         ("shared.web.pages", "theme_choices"),  # services.intake.waiting_counts()
     }

@@ -8,6 +8,10 @@ it (a verification code, an invitation, an alert), leaves one row in the `smscop
     PartitionKey "copy", RowKey the provider's sid, SentAt, Recipient (the key derived from the
     recipient's number, so an erasure finds the texts to that number), EraseNow
 
+Texts to our number are the provider's copies too (the sender's number and words): the webhook notes
+each inbound MessageSid here the same way, with the sender as `Recipient` (services/replies.py), and a
+STOP's own sid with EraseNow at once.
+
 The row holds no number, no name and no body. It is deleted once the provider's copy is (the
 provider-copy pass in services/provider_copies.py): a row means "a copy still exists". An erasure
 clears `Recipient` and sets `EraseNow`, so the copy goes at the next attempt instead of after the grace
@@ -76,6 +80,17 @@ class ProviderCopies:
         self.erase_soon(sids)
         return sids
 
+    def of_recipient(self, to: str) -> list[tuple[str, datetime | None]]:
+        """(sid, sent or received at) of every copy the provider holds of a text to or from this number, as
+        far as we know (the data-subject export)."""
+        with storage_errors():
+            rows = self._table().query_entities(
+                "PartitionKey eq @p and Recipient eq @r",
+                parameters={"p": PARTITION, "r": self._key(to)},
+                select=["RowKey", "SentAt"],
+            )
+            return [(row["RowKey"], row.get("SentAt")) for row in rows]
+
     def due(self, cutoff: datetime) -> list[str]:
         """Sids of the copies to delete now: sent at or before `cutoff`, or marked by an erasure."""
         with storage_errors():
@@ -129,6 +144,13 @@ class CopyKeepingSender:
 
     def __repr__(self) -> str:
         return f"CopyKeepingSender({self.inner!r})"
+
+    def lane(self, lane: Any) -> CopyKeepingSender:
+        """The same sender drawing on another lane of a metered sender inside (adapters/sms/metered.py);
+        defined here so that `__getattr__` never hands out the inner sender without this wrapper."""
+        choose = getattr(self.inner, "lane", None)
+        inner = choose(lane) if callable(choose) else self.inner
+        return CopyKeepingSender(inner, self._copies, clock=self._clock)
 
     def _note(self, sid: str, to: str) -> None:
         try:

@@ -170,3 +170,16 @@ def deactivate_facilitator(request: Request, facilitator_id: str) -> Response:
     services_of(request).facilitators.update(facilitator.id, FacilitatorPatch(active=False))
     audit(request, "facilitator_deactivate", targets=[facilitator.id])
     return redirect(f"{PAGES}/facilitators", "facilitator_deactivated")
+
+
+@protected.post("/facilitators/{facilitator_id}/revoke-links")
+def revoke_facilitator_links(request: Request, facilitator_id: str) -> Response:
+    """Issue 19.1: every page link and open session of the facilitator stops working at once (a lost
+    phone, a link sent to the wrong person); their next text, or LÄNK, brings a new link."""
+    facilitator = _facilitator_or_404(request, facilitator_id)
+    page = services_of(request).facilitator_page
+    revoked = page.revoke_links(facilitator.id) if page is not None else None
+    audit(request, "facilitator_revoke_links", targets=[facilitator.id], outcome="ok" if revoked else "refused")
+    if revoked is None:
+        raise HTTPException(404)
+    return redirect(f"{PAGES}/facilitators", "facilitator_links_revoked")

@@ -32,6 +32,7 @@ NOTICES = (
     "facilitator_added",
     "facilitator_saved",
     "facilitator_deactivated",
+    "facilitator_links_revoked",
 )
 
 
