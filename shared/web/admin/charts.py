@@ -92,3 +92,63 @@ def _nice_ceiling(value: float) -> float:
 
 def _number(value: float) -> str:
     return f"{value:.0f}" if value == int(value) else f"{value:.1f}"
+
+
+# --- horizontal bars: one row per category, its label on its own line(s), so labels never overlap ---
+
+HBAR_WIDTH = 640
+HBAR_LABEL = 230  # the label column; a longer label wraps onto a second line
+HBAR_ROW = 34
+HBAR_LINE_CHARS = 34  # about what fits in the label column at 11px
+
+
+def wrap_label(label: str, width: int = HBAR_LINE_CHARS, lines: int = 2) -> list[str]:
+    """A label in at most `lines` lines of about `width` characters, broken at spaces; the rest cut with '…'."""
+    out: list[str] = []
+    current = ""
+    words = label.split()
+    for i, word in enumerate(words):
+        candidate = f"{current} {word}".strip()
+        if len(candidate) <= width or not current:
+            current = candidate
+            continue
+        out.append(current)
+        current = word
+        if len(out) == lines - 1:
+            current = " ".join(words[i:])
+            break
+    out.append(current)
+    out = out[:lines]
+    return [line if len(line) <= width else line[: width - 1].rstrip() + "…" for line in out]
+
+
+def horizontal_bar_chart(categories: Sequence[str], values: Sequence[float], *, fill: str = FILLS[0]) -> Markup:
+    """One bar per category, largest scale at the right; the value written after each bar.
+    Empty input raises: the page says "no data yet" in words instead of drawing an empty axis."""
+    if not categories or len(values) != len(categories):
+        raise ValueError("one value per category, and at least one category")
+    top = _nice_ceiling(max(values)) or 1.0
+    plot_w = HBAR_WIDTH - HBAR_LABEL - 48  # room for the value after the longest bar
+    height = TOP + len(categories) * HBAR_ROW + 8
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {HBAR_WIDTH} {height}" width="100%" '
+        f'class="chart chart-hbar" aria-hidden="true" focusable="false">'
+    ]
+    for i, (category, value) in enumerate(zip(categories, values, strict=True)):
+        y = TOP + i * HBAR_ROW
+        lines = wrap_label(category)
+        first = y + HBAR_ROW / 2 + 4 - (len(lines) - 1) * 6.5
+        spans = "".join(
+            f'<tspan x="{HBAR_LABEL - 8}" y="{first + k * 13:.1f}">{escape(line)}</tspan>'
+            for k, line in enumerate(lines)
+        )
+        parts.append(f'<text class="bar-label" text-anchor="end" font-size="11">{spans}</text>')
+        w = (value / top) * plot_w
+        parts.append(
+            f'<rect x="{HBAR_LABEL}" y="{y + 6}" width="{w:.1f}" height="{HBAR_ROW - 12}" fill="{fill}">'
+            f"<title>{escape(category)}: {escape(_number(value))}</title></rect>"
+            f'<text x="{HBAR_LABEL + w + 6:.1f}" y="{y + HBAR_ROW / 2 + 4:.1f}" font-size="11">'
+            f"{escape(_number(value))}</text>"
+        )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every interpolated text above is escaped
