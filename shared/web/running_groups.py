@@ -18,6 +18,7 @@ from babel.dates import format_date
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from shared.core.organisation import Organisation
 from shared.services.running_groups import RunningGroups
 from shared.web.common import locale_for, page, services_of
 
@@ -38,6 +39,11 @@ def month_name(month: str, locale: str) -> str:
     """'2026-11' → 'november 2026', 'november 2026', 'November 2026' (CLDR's stand-alone month names)."""
     year, number = (int(p) for p in month.split("-"))
     return format_date(date(year, number, 1), "LLLL y", locale=_BABEL.get(locale, "en_GB"))
+
+
+def _area_name(organisation: Organisation, area_id: str | None) -> str:
+    area = organisation.area(area_id) if area_id else None
+    return area.name if area else ""
 
 
 @router.get("/running-groups", response_class=HTMLResponse, include_in_schema=False)
