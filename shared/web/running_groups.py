@@ -46,6 +46,11 @@ def _area_name(organisation: Organisation, area_id: str | None) -> str:
     return area.name if area else ""
 
 
+def _area_name(organisation: Organisation, area_id: str | None) -> str:
+    area = organisation.area(area_id) if area_id else None
+    return area.name if area else ""
+
+
 @router.get("/running-groups", response_class=HTMLResponse, include_in_schema=False)
 def running_groups_page(request: Request) -> HTMLResponse:
     locale = locale_for(request)
@@ -61,7 +66,7 @@ def running_groups_page(request: Request) -> HTMLResponse:
         threshold=reader.threshold,
         month_name=lambda month: month_name(month, locale),
         theme_label=lambda theme: organisation.theme_text(theme, locale).label,
-        area_name=lambda area: organisation.area(area).name if area and organisation.area(area) else "",
+        area_name=lambda area: _area_name(organisation, area),
         multilingual=len(organisation.locales) > 1,
     )
 
