@@ -46,11 +46,6 @@ def _area_name(organisation: Organisation, area_id: str | None) -> str:
     return area.name if area else ""
 
 
-def _area_name(organisation: Organisation, area_id: str | None) -> str:
-    area = organisation.area(area_id) if area_id else None
-    return area.name if area else ""
-
-
 @router.get("/running-groups", response_class=HTMLResponse, include_in_schema=False)
 def running_groups_page(request: Request) -> HTMLResponse:
     locale = locale_for(request)
