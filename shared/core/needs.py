@@ -15,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -105,12 +105,17 @@ def needs_map(
     awaiting: Sequence[AwaitingGroup],
     candidates: Sequence[Candidate],
     *,
+    joinable: Collection[tuple[str, str | None]] = (),
     match_by_area: bool,
     group_min: int,
     default_locale: str,
     now: datetime,
 ) -> list[Need]:
-    """One row per theme × area (× language) where anyone waits, most in need first."""
+    """One row per theme × area (× language) where anyone waits, most in need first.
+
+    `joinable` holds (theme, area) of groups that still take joiners (matching's `takes_joiners`):
+    people waiting there get a seat at the next formation run, however few they are."""
+    seats = {(theme, area if match_by_area else None) for theme, area in joinable}
     people: dict[tuple[str, str | None], list[WaitingPerson]] = {}
     for person in waiting:
         people.setdefault((person.theme, person.area if match_by_area else None), []).append(person)
@@ -144,7 +149,7 @@ def needs_map(
             verdict = Verdict.TRAIN
         elif free == 0:
             verdict = Verdict.FULL
-        elif formed or needed == 0:
+        elif formed or needed == 0 or (persons and (theme, area) in seats):
             verdict = Verdict.STARTING
         else:
             verdict = Verdict.RECRUIT

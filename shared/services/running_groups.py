@@ -15,6 +15,17 @@ from shared.core.organisation import Organisation
 from shared.core.running import PUBLISHED, RunningGroup, WaitingCount, feed, running_groups, waiting_by_theme
 
 
+def matching_rules(organisation: Organisation, join_window: timedelta) -> MatchingRules:
+    """The sizes and join window formation places joiners by, so "takes joiners" means what it does there."""
+    return MatchingRules(
+        min_size=organisation.group_size.min,
+        max_size=organisation.group_size.max,
+        join_window=join_window,
+        match_by_area=organisation.match_by_area,
+        default_locale=organisation.default_locale,
+    )
+
+
 class RunningGroups:
     def __init__(
         self,
@@ -27,14 +38,7 @@ class RunningGroups:
         self._interests = InterestsTable(storage)
         self._org = organisation
         self._clock = clock
-        # The rule formation places joiners by: the same sizes and join window.
-        self._rules = MatchingRules(
-            min_size=organisation.group_size.min,
-            max_size=organisation.group_size.max,
-            join_window=join_window,
-            match_by_area=organisation.match_by_area,
-            default_locale=organisation.default_locale,
-        )
+        self._rules = matching_rules(organisation, join_window)
 
     @property
     def threshold(self) -> int:

@@ -41,7 +41,7 @@ def client(county: Services) -> Iterator[TestClient]:
 
 def rows_of(html: str) -> list[tuple[str, str, str]]:
     """(area, theme, verdict) of each needs row, top to bottom."""
-    found = re.findall(r'<tr data-theme="([^"]+)" data-area="([^"]*)" data-verdict="([^"]+)">', html)
+    found = re.findall(r'<li data-theme="([^"]+)" data-area="([^"]*)" data-verdict="([^"]+)">', html)
     return [(area, theme, verdict) for theme, area, verdict in found]
 
 
@@ -52,7 +52,7 @@ def test_an_area_nobody_serves_comes_first_and_a_facilitator_for_it_moves_it_dow
     assert page.status_code == 200
     assert rows_of(page.text) == [("vaggeryd", "stress", "train"), ("jonkoping", "stress", "recruit")]
     # The conclusion in plain words, in the operator's language.
-    assert "3 har väntat upp till 0 dagar på Stress i Vaggeryd." in page.text
+    assert "3 har väntat upp till mindre än en dag på Stress i Vaggeryd." in page.text
     assert "Ingen utbildad igångsättare tar Stress i Vaggeryd på svenska." in page.text
     assert text("sv", "need_action_train") in page.text
     assert "Eva Lindqvist kan ta gruppen; 1 person till behövs." in page.text
@@ -71,10 +71,20 @@ def test_a_full_facilitator_is_no_free_seat(client: TestClient, county: Services
     county.facilitators.update(eva.id, FacilitatorPatch(capacity=1))
     wait_in(county, "stress", "jonkoping", 1)  # five: a group forms with Eva, who is then full
     county.formation.form_theme("stress")
+    wait_in(county, "anhorig", "jonkoping", 2)
+    page = client.get("/manage/needs?lang=en", headers=BEARER)
+    assert rows_of(page.text) == [("vaggeryd", "stress", "train"), ("jonkoping", "anhorig", "full")]
+    assert "Those who could serve it (Eva Lindqvist) have no free seat." in page.text
+
+
+def test_people_a_running_group_can_take_are_not_a_need(client: TestClient, county: Services) -> None:
+    """Two more in Jönköping after a group formed there: its free seats take them at the next run."""
+    wait_in(county, "stress", "jonkoping", 1)
+    county.formation.form_theme("stress")  # five: a group with Eva, which still takes joiners
     wait_in(county, "stress", "jonkoping", 2)
     page = client.get("/manage/needs?lang=en", headers=BEARER)
-    assert rows_of(page.text) == [("vaggeryd", "stress", "train"), ("jonkoping", "stress", "full")]
-    assert "Those who could serve it (Eva Lindqvist) have no free seat." in page.text
+    assert rows_of(page.text) == [("vaggeryd", "stress", "train"), ("jonkoping", "stress", "starting")]
+    assert "A group here has free seats: the next matching run places them." in page.text
 
 
 def test_the_needs_export_withholds_small_counts_and_names_nobody(client: TestClient, county: Services) -> None:

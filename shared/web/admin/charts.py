@@ -33,8 +33,9 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, unit: str 
     """Grouped bars, one group per category, one bar per series; an empty chart says so."""
     if not series or any(len(s.values) != len(categories) for s in series):
         raise ValueError("every series needs one value per category")
-    peak = max((v for s in series for v in s.values if v is not None), default=0.0)
-    top = _nice_ceiling(peak)
+    present = [v for s in series for v in s.values if v is not None]
+    # All zeros is data (grouped the day they verified): an axis to 1 draws it, not a lone "0".
+    top = _nice_ceiling(max(present)) or (1.0 if present else 0.0)
     plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - TOP - BOTTOM
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
@@ -96,10 +97,12 @@ def _number(value: float) -> str:
 
 # --- horizontal bars: one row per category, its label on its own line(s), so labels never overlap ---
 
-HBAR_WIDTH = 640
-HBAR_LABEL = 230  # the label column; a longer label wraps onto a second line
+# Narrower than the column charts: held to about 44rem by the stylesheet, the 11px text stays legible
+# on a phone (about 10px at 390px wide) and is not blown up on a desktop.
+HBAR_WIDTH = 440
+HBAR_LABEL = 170  # the label column; a longer label wraps onto a second line
 HBAR_ROW = 34
-HBAR_LINE_CHARS = 34  # about what fits in the label column at 11px
+HBAR_LINE_CHARS = 26  # about what fits in the label column at 11px
 
 
 def wrap_label(label: str, width: int = HBAR_LINE_CHARS, lines: int = 2) -> list[str]:
@@ -122,12 +125,14 @@ def wrap_label(label: str, width: int = HBAR_LINE_CHARS, lines: int = 2) -> list
     return [line if len(line) <= width else line[: width - 1].rstrip() + "…" for line in out]
 
 
-def horizontal_bar_chart(categories: Sequence[str], values: Sequence[float], *, fill: str = FILLS[0]) -> Markup:
-    """One bar per category, largest scale at the right; the value written after each bar.
-    Empty input raises: the page says "no data yet" in words instead of drawing an empty axis."""
+def horizontal_bar_chart(
+    categories: Sequence[str], values: Sequence[float | None], *, fill: str = FILLS[0], unit: str = ""
+) -> Markup:
+    """One bar per category, largest scale at the right; the value written after each bar (a None
+    draws no bar and says "–"). Empty input raises: the page says "no data yet" in words instead."""
     if not categories or len(values) != len(categories):
         raise ValueError("one value per category, and at least one category")
-    top = _nice_ceiling(max(values)) or 1.0
+    top = _nice_ceiling(max((v for v in values if v is not None), default=0.0)) or 1.0
     plot_w = HBAR_WIDTH - HBAR_LABEL - 48  # room for the value after the longest bar
     height = TOP + len(categories) * HBAR_ROW + 8
     parts = [
@@ -143,12 +148,15 @@ def horizontal_bar_chart(categories: Sequence[str], values: Sequence[float], *, 
             for k, line in enumerate(lines)
         )
         parts.append(f'<text class="bar-label" text-anchor="end" font-size="11">{spans}</text>')
-        w = (value / top) * plot_w
+        shown = "–" if value is None else _number(value) + unit
+        w = 0.0 if value is None else (value / top) * plot_w
+        if value is not None:
+            parts.append(
+                f'<rect x="{HBAR_LABEL}" y="{y + 6}" width="{w:.1f}" height="{HBAR_ROW - 12}" fill="{fill}">'
+                f"<title>{escape(category)}: {escape(shown)}</title></rect>"
+            )
         parts.append(
-            f'<rect x="{HBAR_LABEL}" y="{y + 6}" width="{w:.1f}" height="{HBAR_ROW - 12}" fill="{fill}">'
-            f"<title>{escape(category)}: {escape(_number(value))}</title></rect>"
-            f'<text x="{HBAR_LABEL + w + 6:.1f}" y="{y + HBAR_ROW / 2 + 4:.1f}" font-size="11">'
-            f"{escape(_number(value))}</text>"
+            f'<text x="{HBAR_LABEL + w + 6:.1f}" y="{y + HBAR_ROW / 2 + 4:.1f}" font-size="11">{escape(shown)}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every interpolated text above is escaped

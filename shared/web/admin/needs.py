@@ -19,7 +19,7 @@ from shared.core.running import running_csv_text
 from shared.services.needs import NeedsReader
 from shared.services.running_groups import RunningGroups
 from shared.web.admin.auth import audit
-from shared.web.admin.charts import Series, bar_chart, horizontal_bar_chart
+from shared.web.admin.charts import horizontal_bar_chart
 from shared.web.admin.rendering import admin_locale, plural, protected_router, render, text
 from shared.web.common import services_of
 
@@ -33,6 +33,7 @@ def needs_reader(services: Services) -> NeedsReader:
         organisation=services.organisation,
         facilitators=services.facilitators,
         statistics=services.statistics,
+        join_window=timedelta(days=services.settings.join_window_days),
     )
 
 
@@ -63,8 +64,10 @@ def conclusion(need: Need, locale: str, theme: str, area: str | None, multilingu
         reason = text(locale, "need_reason_full", names=names)
     elif need.verdict is Verdict.RECRUIT:
         reason = plural(locale, "need_reason_recruit", need.more_needed, names=names)
-    else:
+    elif need.groups_awaiting or need.more_needed == 0:
         reason = text(locale, "need_reason_starting", names=names)
+    else:
+        reason = text(locale, "need_reason_joinable")
     return " ".join(said), reason, text(locale, f"need_action_{need.verdict.value}")
 
 
@@ -105,7 +108,8 @@ def needs_context(services: Services, locale: str, at: Callable[..., str]) -> di
                     for part in (
                         area_name(n.area) or at("area_all"),
                         theme_label(n.theme),
-                        n.locale if multilingual else "",
+                        # The language only where it matters: a group that would not run in the usual one.
+                        n.locale if n.locale != organisation.default_locale else "",
                     )
                     if part
                 )
@@ -117,11 +121,7 @@ def needs_context(services: Services, locale: str, at: Callable[..., str]) -> di
         else None
     )
     medians = [m.median_days for m in waits.everyone.months]
-    months_chart = (
-        bar_chart(waits.months, [Series(at("needs_median_wait"), medians)])
-        if any(m is not None for m in medians)
-        else None
-    )
+    months_chart = horizontal_bar_chart(waits.months, medians) if any(m is not None for m in medians) else None
     return {
         "rows": shown,
         "chart": chart,

@@ -1,0 +1,135 @@
+"""The needs map and the public running-groups page in Chromium: axe-clean at phone and desktop width,
+the chart's labels never overlapping. Set SCREENSHOT_DIR to keep a PNG of each page at each width."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from azure.data.tables import UpdateMode
+from playwright.sync_api import expect
+
+from shared.adapters.entities import group_from
+from shared.adapters.storage import INTERESTS
+from shared.composition import Services
+from shared.core.domain import GroupStatus
+from shared.services.facilitators import FacilitatorIn
+from tests.conftest import LiveServer
+from tests.e2e.conftest import PHONE, assert_accessible
+from tests.support.admin_pages import DESKTOP, TOKEN, sign_in, sv
+from tests.support.waiting import wait_in
+
+pytestmark = pytest.mark.e2e
+WIDTHS = {"phone": PHONE, "desktop": DESKTOP}
+
+
+@pytest.fixture
+def county(make_services: Callable[..., Services]) -> Iterator[tuple[LiveServer, Services]]:
+    """Jönköping's county: Eva serves Jönköping; people wait in Vaggeryd (nobody serves it), Jönköping
+    and Aneby; a Stress group runs in Jönköping and a relatives' group goes on by itself in Habo."""
+    services = make_services(ADMIN_TOKEN=TOKEN, CLIENT_REGISTRATIONS_PER_HOUR="100")
+    services.facilitators.create(
+        FacilitatorIn(name="Eva Lindqvist", phone="070-174 06 10", locales=["sv"], areas=["jonkoping", "habo"])
+    )
+    wait_in(services, "stress", "jonkoping", 5)
+    wait_in(services, "anhorig", "habo", 5)
+    services.formation.form_theme("stress")
+    services.formation.form_theme("anhorig")
+    table = services.storage.table(INTERESTS)
+    [relatives] = [group_from(r) for r in table.query_entities("Kind eq 'group' and PartitionKey eq 'anhorig'")]
+    table.update_entity(
+        {"PartitionKey": "anhorig", "RowKey": relatives.key, "Status": GroupStatus.ON_ITS_OWN.value},
+        mode=UpdateMode.MERGE,
+    )
+    wait_in(services, "stress", "vaggeryd", 3)
+    wait_in(services, "stress", "jonkoping", 2)
+    wait_in(services, "anhorig", "aneby", 2)
+    wait_in(services, "sjukskrivning", "varnamo", 6)
+    with LiveServer(services) as server:
+        yield server, services
+
+
+def tab(browser: Any, viewport: dict[str, int]) -> Any:
+    phone = viewport == PHONE
+    context = browser.new_context(
+        viewport=viewport,
+        device_scale_factor=2 if phone else 1,
+        is_mobile=phone,
+        has_touch=phone,
+        bypass_csp=True,
+        locale="sv-SE",
+    )
+    context.set_default_timeout(10_000)
+    return context.new_page()
+
+
+def keep(page: Any, name: str) -> None:
+    """The whole page, and each chart on its own (to read its labels at the size they render)."""
+    folder = os.environ.get("SCREENSHOT_DIR")
+    if folder:
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(folder) / f"{name}.png"), full_page=True)
+        for i, figure in enumerate(page.locator("figure").all()):
+            figure.screenshot(path=str(Path(folder) / f"{name}-chart{i + 1}.png"))
+
+
+def overlaps(page: Any, selector: str) -> tuple[int, list[tuple[int, int]]]:
+    """How many label boxes the page has under `selector`, and which pairs of them intersect."""
+    boxes = page.eval_on_selector_all(
+        selector,
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.left, r.top, r.right, r.bottom]; })",
+    )
+    pairs = [
+        (i, j)
+        for i in range(len(boxes))
+        for j in range(i + 1, len(boxes))
+        if boxes[i][0] < boxes[j][2]
+        and boxes[j][0] < boxes[i][2]
+        and boxes[i][1] < boxes[j][3]
+        and boxes[j][1] < boxes[i][3]
+    ]
+    return len(boxes), pairs
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_needs_map_reads_most_pressing_first_and_passes_axe(browser: Any, county: Any, width: str) -> None:
+    server, _services = county
+    page = tab(browser, WIDTHS[width])
+    sign_in(page, server.url)
+    page.goto(f"{server.url}/manage/needs")
+    expect(page.get_by_role("heading", level=1)).to_have_text(sv("needs_title"))
+    rows = page.locator("ol.needs > li")
+    # Nobody serves Värnamo or Vaggeryd (most people first), then Aneby; Jönköping's group takes its two.
+    expect(rows.locator("h3")).to_have_text(
+        ["Värnamo · Sjukskrivning", "Vaggeryd · Stress", "Aneby · Anhörig", "Jönköping · Stress"]
+    )
+    expect(rows.first.locator("[data-col='conclusion']")).to_contain_text(sv("need_action_train"))
+    expect(rows.last.locator("[data-col='conclusion']")).to_contain_text(sv("need_action_starting"))
+    figure = page.get_by_role("figure", name=sv("needs_chart_caption", n=4))
+    expect(figure.locator("svg text.bar-label")).to_have_count(4)
+    count, pairs = overlaps(page, "svg.chart-hbar text.bar-label tspan")
+    assert count == 4 + 12 and pairs == []  # four needs, twelve months
+    expect(page.locator("table.waits tbody tr")).to_have_count(3)  # everyone, Habo, Jönköping
+    assert_accessible(page, f"needs map ({width})")
+    keep(page, f"needs-{width}")
+    page.context.close()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_running_groups_page_is_public_and_passes_axe(browser: Any, county: Any, width: str) -> None:
+    server, _services = county
+    page = tab(browser, WIDTHS[width])
+    response = page.goto(f"{server.url}/running-groups")  # no sign-in
+    assert response is not None and response.status == 200
+    expect(page.locator("html")).to_have_attribute("lang", "sv")
+    cards = page.locator("ul.running-groups > li")
+    expect(cards.locator("h3")).to_have_text(["Stress – Jönköping", "Anhörig – Habo"])
+    expect(cards.nth(1)).to_contain_text("På egen hand")
+    expect(page.locator("dd[data-theme='anhorig']")).to_have_text("färre än 5")
+    expect(page.locator("dd[data-theme='sjukskrivning']")).to_have_text("6 personer")
+    assert_accessible(page, f"running groups ({width})")
+    keep(page, f"running-groups-{width}")
+    page.context.close()
