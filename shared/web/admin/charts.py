@@ -35,7 +35,7 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, unit: str 
         raise ValueError("every series needs one value per category")
     present = [v for s in series for v in s.values if v is not None]
     # All zeros is data (grouped the day they verified): an axis to 1 draws it, not a lone "0".
-    top = _nice_ceiling(max(present)) or (1.0 if present else 0.0)
+    top = _nice_ceiling(max(present, default=0.0)) or (1.0 if present else 0.0)
     plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - TOP - BOTTOM
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" '
@@ -53,7 +53,7 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, unit: str 
         x0 = LEFT + i * slot + slot * 0.1
         for j, s in enumerate(series):
             value = s.values[i]
-            if value is None or top == 0:
+            if not value or top == 0:  # None, or a zero bar: nothing to draw
                 continue
             h = (value / top) * plot_h
             x, y = x0 + j * bar, TOP + plot_h - h
