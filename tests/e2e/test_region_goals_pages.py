@@ -133,3 +133,50 @@ def test_running_groups_page_is_public_and_passes_axe(browser: Any, county: Any,
     assert_accessible(page, f"running groups ({width})")
     keep(page, f"running-groups-{width}")
     page.context.close()
+
+
+def text_overlaps(page: Any) -> tuple[int, list[tuple[str, str]]]:
+    """Every text box of every chart on the page, and the pairs inside one chart that intersect."""
+    charts = page.eval_on_selector_all(
+        "figure svg",
+        """svgs => svgs.map(svg => Array.from(svg.querySelectorAll('text')).map(t => {
+            const r = t.getBoundingClientRect(); return [t.textContent, r.left, r.top, r.right, r.bottom]; }))""",
+    )
+    seen, pairs = 0, []
+    for boxes in charts:
+        seen += len(boxes)
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1 :]:
+                if a[1] < b[3] and b[1] < a[3] and a[2] < b[4] and b[2] < a[4]:
+                    pairs.append((a[0], b[0]))
+    return seen, pairs
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_statistics_chart_labels_never_overlap(browser: Any, county: Any, width: str) -> None:
+    """In English ("Being a relative" beside "Something else") at phone and desktop width."""
+    server, _services = county
+    page = tab(browser, WIDTHS[width])
+    sign_in(page, server.url)
+    page.goto(f"{server.url}/manage/statistics?lang=en")
+    themes = page.locator("svg.chart-hbar text.bar-label")
+    expect(themes).to_have_count(16)  # eight themes, in each of the two theme charts
+    expect(themes.first).to_have_text("Illness")
+    seen, pairs = text_overlaps(page)
+    assert seen > 16 and pairs == []
+    assert_accessible(page, f"statistics ({width})")
+    keep(page, f"statistics-{width}")
+    page.context.close()
+
+
+def test_statistics_without_data_say_so_instead_of_an_empty_axis(
+    browser: Any, make_services: Callable[..., Services]
+) -> None:
+    services = make_services(ADMIN_TOKEN=TOKEN)
+    with LiveServer(services) as server:
+        page = tab(browser, DESKTOP)
+        sign_in(page, server.url)
+        page.goto(f"{server.url}/manage/statistics")
+        expect(page.locator("figure svg")).to_have_count(0)
+        expect(page.locator("figure .chart-empty")).to_have_text([sv("chart_no_data_yet")] * 3)
+        page.context.close()

@@ -8,6 +8,7 @@ Labels and titles are escaped here; the numbers are formatted here. Pure: no I/O
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -18,6 +19,7 @@ HEIGHT = 240
 LEFT = 44  # room for the value axis
 BOTTOM = 40  # room for the category labels
 TOP = 12
+CHAR_WIDTH = 6.5  # about the widest average advance of an 11px sans-serif glyph, in viewBox units
 # Two fills that differ in lightness as well as hue (readable in greyscale), each at least 3:1
 # against white, as WCAG 2.1 SC 1.4.11 asks of graphical objects.
 FILLS = ("#1f5f8b", "#b4531b")
@@ -49,6 +51,10 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, unit: str 
         )
     slot = plot_w / max(1, len(categories))
     bar = slot * 0.8 / len(series)
+    # Labels never overlap: when the longest does not fit its slot, only every `step`-th is written
+    # (months read in order, so the skipped ones are implied; named categories use horizontal bars).
+    widest = max((len(c) for c in categories), default=0) * CHAR_WIDTH + 6
+    step = max(1, math.ceil(widest / slot)) if slot else 1
     for i, category in enumerate(categories):
         x0 = LEFT + i * slot + slot * 0.1
         for j, s in enumerate(series):
@@ -62,10 +68,11 @@ def bar_chart(categories: Sequence[str], series: Sequence[Series], *, unit: str 
                 f'<rect x="{x:.1f}" y="{y:.1f}" width="{bar:.1f}" height="{h:.1f}" fill="{FILLS[j % len(FILLS)]}">'
                 f"<title>{escape(label)}</title></rect>"
             )
-        parts.append(
-            f'<text x="{LEFT + i * slot + slot / 2:.1f}" y="{HEIGHT - BOTTOM + 14}" text-anchor="middle" '
-            f'font-size="11">{escape(category)}</text>'
-        )
+        if i % step == 0:
+            parts.append(
+                f'<text class="bar-label" x="{LEFT + i * slot + slot / 2:.1f}" y="{HEIGHT - BOTTOM + 14}" '
+                f'text-anchor="middle" font-size="11">{escape(category)}</text>'
+            )
     for j, s in enumerate(series):  # legend, under the labels
         x = LEFT + j * 180
         parts.append(
