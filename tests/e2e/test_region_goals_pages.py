@@ -180,3 +180,32 @@ def test_statistics_without_data_say_so_instead_of_an_empty_axis(
         expect(page.locator("figure svg")).to_have_count(0)
         expect(page.locator("figure .chart-empty")).to_have_text([sv("chart_no_data_yet")] * 3)
         page.context.close()
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_overview_starts_with_what_needs_the_coordinator_then_one_matrix(browser: Any, county: Any, width: str) -> None:
+    server, _services = county
+    page = tab(browser, WIDTHS[width])
+    sign_in(page, server.url)
+    attention = page.locator("ul.attention > li")
+    expect(attention).to_have_count(2)
+    expect(attention.nth(0)).to_have_text("1 grupp väntar på sitt första möte")
+    expect(attention.nth(1)).to_have_text(
+        "Invånare väntar på 3 ställen där ingen igångsättare finns: Värnamo (Sjukskrivning), Vaggeryd (Stress), "
+        "Aneby (Anhörig)"
+    )
+    # It comes before the figures.
+    headings = page.locator("main h2")
+    expect(headings.first).to_have_text(sv("now_heading"))
+    matrix = page.locator("table.matrix")
+    expect(matrix.locator("tbody tr")).to_have_count(8)  # one row per theme, not one per theme and area
+    expect(matrix.locator("thead th")).to_have_count(1 + 13)
+    stress = matrix.locator("tr[data-theme='stress']")
+    expect(stress.locator("td[data-area='jonkoping']")).to_have_text("2 Väntar1 grupp")
+    expect(stress.locator("td[data-area='vaggeryd']")).to_have_text("3 Väntar")
+    filled = matrix.locator("td:not(:empty)")
+    # Stress in Jönköping and Vaggeryd, Anhörig in Aneby, Sjukskrivning in Värnamo; Habo's group is on its own.
+    expect(filled).to_have_count(4)
+    assert_accessible(page, f"overview ({width})")
+    keep(page, f"overview-{width}")
+    page.context.close()
