@@ -6,7 +6,7 @@ per theme, how many wait to start a new group, under the small-numbers rule. Not
 The feed's shape is documented in docs/running-groups.schema.json (tested against it).
 
 Open to everyone: neither path is under /manage or /api/admin, so App Service Authentication leaves
-them open once their paths are excluded (infra/main.bicep, publicPaths). Handlers are plain `def`:
+them open: infra/public_paths.py writes them into the excluded paths from the app's routes. Handlers are plain `def`:
 they read storage, and FastAPI runs them in its thread pool.
 """
 
