@@ -5,9 +5,12 @@ started, whether it meets with a facilitator or on its own, whether it still tak
 per theme, how many wait to start a new group, under the small-numbers rule. Nothing about members.
 The feed's shape is documented in docs/running-groups.schema.json (tested against it).
 
-Open to everyone: neither path is under /manage or /api/admin, so App Service Authentication leaves
-them open: infra/public_paths.py writes them into the excluded paths from the app's routes. Handlers are plain `def`:
-they read storage, and FastAPI runs them in its thread pool.
+Open to everyone: neither path is under /manage or /api/admin, so infra/public_paths.py writes them
+into App Service Authentication's excludedPaths, "the paths for which unauthenticated flow would not
+be redirected to the login page"
+(https://learn.microsoft.com/en-us/python/api/azure-mgmt-web/azure.mgmt.web.types.globalvalidation).
+Handlers are plain `def`: they read storage, and FastAPI runs a `def` path operation "in an external
+threadpool that is then awaited" (https://fastapi.tiangolo.com/async/#path-operation-functions).
 """
 
 from __future__ import annotations
