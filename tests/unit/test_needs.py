@@ -77,3 +77,16 @@ def test_small_counts_are_withheld_below_the_threshold(count: int, shown: str) -
 def test_a_median_behind_few_people_is_withheld() -> None:
     assert publishable_median(12.0, 4, 5) is None
     assert publishable_median(12.0, 5, 5) == 12.0
+
+
+def test_the_threshold_comes_from_the_organisation_file_with_a_default() -> None:
+    import json
+
+    from shared.core.organisation import MUNICIPALITIES, OrganisationConfigError, parse_organisation
+
+    document = json.loads((MUNICIPALITIES / "region-jonkoping.json").read_text(encoding="utf-8"))["organisation"]
+    assert "small_count_threshold" not in document
+    assert parse_organisation(document).small_count_threshold == 5
+    assert parse_organisation({**document, "small_count_threshold": 10}).small_count_threshold == 10
+    with pytest.raises(OrganisationConfigError, match="small_count_threshold"):
+        parse_organisation({**document, "small_count_threshold": 1})  # 1 would withhold nothing
