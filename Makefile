@@ -10,7 +10,7 @@ PEAK_MINUTES  ?= 10
 SCALING_SIZES ?= 1000,10000
 BENCH_ONLY    ?= cold,formation,rate,invite,registration,peak,peakform,scaling
 
-.PHONY: dev test lint bench deps chromium clean lock
+.PHONY: dev test lint bench mutate deps chromium clean lock
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -65,5 +65,12 @@ bench: deps
 	$(PY) -m bench --write --only $(BENCH_ONLY) --registrations $(REGISTRATIONS) \
 		--peak-people $(PEAK_PEOPLE) --peak-minutes $(PEAK_MINUTES) --scaling-sizes $(SCALING_SIZES)
 
+# Mutation testing of the rules that protect people ([tool.mutmut] in pyproject.toml; not part of `make test`):
+# every mutant of those modules should turn a unit test red. docs/mutation.md lists the survivors and why.
+mutate: deps
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 | tail -c 300; echo
+	$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf $(VENV) $(VENV)-infra node_modules .pytest_cache .hypothesis
+	rm -rf $(VENV) $(VENV)-infra node_modules .pytest_cache .hypothesis mutants

@@ -29,6 +29,7 @@ from shared.core.domain import (
     OutboxMessage,
     RecipientType,
 )
+from shared.core.needs import WaitingPerson
 from shared.core.statistics import Counts, StatKey
 
 T = TypeVar("T")
@@ -162,6 +163,18 @@ class Rows(Unit):
         for row in rows:
             label = "waiting" if row.get("Kind") == "interest" else row.get("Status", "")
             yield row["PartitionKey"], label, row.get("Area") or None
+
+    def waiting_people(self) -> list[WaitingPerson]:
+        """Every verified interest still waiting, in every theme: theme, area, language and since when,
+        and nothing more is read (the needs map needs no name or number)."""
+        rows = self.query(
+            "Kind eq 'interest' and Status eq 'waiting'",
+            select=["PartitionKey", "Area", "Locale", "CreatedAt", "VerifiedAt"],
+        )
+        return [
+            WaitingPerson(r["PartitionKey"], r.get("Area") or None, r["Locale"], r.get("VerifiedAt") or r["CreatedAt"])
+            for r in rows
+        ]
 
     def attempts(self, theme: str, phone_key: str) -> list[Marker]:
         """A number's unverified attempts in one theme: markers `phone.<key>.<attempt>`, one RowKey range."""

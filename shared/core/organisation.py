@@ -212,6 +212,11 @@ class Organisation(Strict):
         "area's group, or failing that one anywhere. None: only ever their own area.",
     )
     themes: list[Theme] = Field(min_length=1)
+    # Issue 23: a count below this is never published as itself (shared/core/disclosure.py) on the
+    # public running-groups page, its feed, or any export; the pages under /manage show exact counts.
+    small_count_threshold: int = Field(
+        5, ge=2, le=50, description="Counts from 1 to this minus one are shown as 'fewer than' it outside /manage."
+    )
     consent_version: Annotated[str, StringConstraints(min_length=1, max_length=20)]
     coordinator_phone: str = Field(description="E.164 mobile number of the coordinator.")
     coordinator: Coordinator | None = Field(None, description="The named coordinator residents may contact.")

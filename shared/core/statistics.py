@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
+from shared.core.disclosure import disclosed, publishable_median
 from shared.core.domain import Group, Interest, InterestStatus
 
 
@@ -104,13 +105,22 @@ def merge_counts(into: dict[StatKey, Counts], more: Mapping[StatKey, Counts]) ->
 CSV_COLUMNS = ("month", "theme", "area", "registrations", "verified", "groups_formed", "median_days_to_group")
 
 
-def statistics_csv_text(totals: Mapping[tuple[str, str, str], Counts]) -> str:
-    """One line per month, theme and area. Ids and counts only: no person can be read out of it."""
+def statistics_csv_text(totals: Mapping[tuple[str, str, str], Counts], threshold: int | None = None) -> str:
+    """One line per month, theme and area. Ids and counts only: no person can be read out of it.
+
+    With a `threshold` (the export that leaves the service) every count goes through the small-numbers
+    rule (core/disclosure.py), and a median behind fewer people than the threshold is left out."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
+
+    def count(n: int) -> int | str:
+        return n if threshold is None else disclosed(n, threshold).csv
+
     for (month, theme, area), c in sorted(totals.items()):
         m = c.median_days_to_group
+        if threshold is not None:
+            m = publishable_median(m, sum(c.days_to_group.values()), threshold)
         shown = "" if m is None else (f"{m:.0f}" if m == int(m) else f"{m:.1f}")
-        writer.writerow([month, theme, area, c.registrations, c.verified, c.groups_formed, shown])
+        writer.writerow([month, theme, area, count(c.registrations), count(c.verified), count(c.groups_formed), shown])
     return out.getvalue()

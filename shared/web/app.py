@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared import PACKAGE_DIR
 from shared.adapters.storage import StorageUnavailable
 from shared.composition import Services, get_services
-from shared.web import api, facilitator, notices, pages, sms_webhooks
+from shared.web import api, facilitator, notices, pages, running_groups, sms_webhooks
 from shared.web.admin import api as admin_api
 from shared.web.admin import pages as admin_pages
 from shared.web.admin import replies as admin_replies
@@ -170,6 +170,7 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
     app.include_router(admin_pages.router)
     app.include_router(pages.router)
     app.include_router(notices.router)
+    app.include_router(running_groups.router)
     app.include_router(sms_webhooks.router)
     app.include_router(facilitator.router)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")

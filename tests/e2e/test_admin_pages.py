@@ -336,7 +336,11 @@ def test_the_overview_on_a_phone_and_the_keyboard(page: Any, admin_server: Any) 
     assert page.evaluate("() => document.activeElement.className") == "skip"
     page.keyboard.press("Enter")
     assert page.evaluate("() => document.activeElement.id") == "content"
-    # From the main content, Tab reaches the scrollable table region (keyboard users can scroll it).
+    # From the main content, Tab reaches first what needs the coordinator (a group awaiting a facilitator,
+    # people nobody serves), then the scrollable table region (keyboard users can scroll it).
+    for expected in ("/manage/groups?status=awaiting_facilitator", "/manage/needs"):
+        page.keyboard.press("Tab")
+        assert page.evaluate("() => document.activeElement.getAttribute('href')") == expected
     page.keyboard.press("Tab")
     focused = page.evaluate("() => [document.activeElement.getAttribute('role'), document.activeElement.className]")
     assert focused == ["region", "table-wrap"], focused
