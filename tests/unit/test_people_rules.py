@@ -4,7 +4,9 @@ only under Azurite before, where a mutant of them was never tried."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import re
+import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -15,6 +17,8 @@ from shared.core.domain import (
     MessageKind,
     RecipientType,
     more_needed,
+    new_message,
+    new_sortable_key,
     public_id,
     remove_member,
     split_interest_id,
@@ -22,8 +26,10 @@ from shared.core.domain import (
     to_coordinator,
     to_facilitator,
     to_members,
+    utcnow,
 )
 from shared.core.facilitators import Facilitator, refusal
+from shared.core.matching import FacilitatorLoad, MatchingRules, OpenGroup, WaitingInterest, plan_formation
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 KEY = "0193ab4c5d6e7f8091a2b3c4"  # 24 hex digits, as sortable keys are
@@ -180,3 +186,55 @@ def test_public_ids_round_trip_and_refuse_other_shapes() -> None:
         assert split_public_id(bad, "group.") is None, bad
     assert split_public_id(f"{'a' * 40}.{KEY}", "group.") == ("a" * 40, f"group.{KEY}")
     assert split_public_id(f"{'a' * 41}.{KEY}", "group.") is None
+
+
+# --- matching refuses inputs that would place someone twice or make impossible groups ---------------------
+
+
+def rules(min_size: int = 5, max_size: int = 8) -> MatchingRules:
+    return MatchingRules(min_size, max_size, timedelta(days=14), match_by_area=False, default_locale="sv")
+
+
+def waiting(*ids: str) -> list[WaitingInterest]:
+    return [WaitingInterest(i, None, "sv", NOW) for i in ids]
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 8), (-1, 8), (9, 8), (0, 0)])
+def test_impossible_group_sizes_are_refused(low: int, high: int) -> None:
+    with pytest.raises(ValueError, match=rf"1 <= min_size <= max_size, got {low}\.\.{high}"):
+        plan_formation("stress", waiting("a"), [], [], rules(low, high), NOW)
+
+
+def test_the_smallest_possible_sizes_are_accepted() -> None:
+    plan = plan_formation("stress", waiting("a"), [], [], rules(1, 1), NOW)
+    assert [g.interest_ids for g in plan.new_groups] == [("a",)]
+
+
+def test_a_duplicate_id_is_refused_and_named_by_its_kind() -> None:
+    with pytest.raises(ValueError, match="duplicate interest id 'a'"):
+        plan_formation("stress", waiting("a", "b", "a"), [], [], rules(), NOW)
+    group = OpenGroup("g", None, "sv", 5, NOW, "f")
+    with pytest.raises(ValueError, match="duplicate group id 'g'"):
+        plan_formation("stress", waiting("a"), [group, group], [], rules(), NOW)
+    load = FacilitatorLoad("f", frozenset(), frozenset(), frozenset({"sv"}), 2, True, 0, None)
+    with pytest.raises(ValueError, match="duplicate facilitator id 'f'"):
+        plan_formation("stress", waiting("a"), [], [load, load], rules(), NOW)
+
+
+# --- the shapes every stored row relies on -------------------------------------------------------------
+
+
+def test_now_is_aware_utc_and_keys_sort_by_their_millisecond() -> None:
+    assert utcnow().tzinfo is UTC
+    before = time.time_ns() // 1_000_000
+    key = new_sortable_key()
+    after = time.time_ns() // 1_000_000
+    assert re.fullmatch(r"[0-9a-f]{24}", key), key  # 12 hex of milliseconds, 12 random
+    assert before <= int(key[:12], 16) <= after
+
+
+def test_a_new_message_names_nobody_and_no_group_unless_told() -> None:
+    message = new_message("stress", MessageKind.FACILITATOR_REPORT, RecipientType.COORDINATOR, now=NOW, locale="sv")
+    assert (message.group_key, message.reason, message.subject_name, message.recipient_id) == ("", "", "", "")
+    assert message.subject_keys == () and message.error_code is None
+    assert to_facilitator(group(), MessageKind.ROSTER, NOW).subject_name == ""
