@@ -62,9 +62,10 @@ class Services:
     budget: SmsBudget | None = None  # the installation's SMS budget, which the sender spends (for intake's check)
 
     def ensure_ready(self) -> None:
-        """Create tables and queues once; retried on the next request if storage was down."""
+        """Create tables once (queues on the first message put or read: no queue SDK on the form's path);
+        retried on the next request if storage was down."""
         if not self._ready:
-            self.storage.ensure_resources()
+            self.storage.ensure_resources(queues=False)
             self._ready = True
 
 

@@ -89,6 +89,7 @@ class StorageAccount:
         self._queues: dict[str, QueueClient] = {}
         self._table_service: TableServiceClient | None = None
         self._queue_service: QueueServiceClient | None = None
+        self._queues_deferred = False  # ensure_resources(queues=False): create them on the first queue()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> StorageAccount:
@@ -149,6 +150,8 @@ class StorageAccount:
         """A queue client speaking base64 text, as the Functions queue trigger expects."""
         client = self._queues.get(name)
         if client is None:
+            if self._queues_deferred:
+                self._ensure_queues()
             from azure.storage.queue import TextBase64DecodePolicy, TextBase64EncodePolicy
 
             client = self.queue_service().get_queue_client(
@@ -160,17 +163,29 @@ class StorageAccount:
                 client = self._queues.setdefault(name, client)
         return client
 
-    def ensure_resources(self) -> None:
-        """Create the tables and queues if missing (Bicep creates them in Azure; this serves local runs)."""
+    def ensure_resources(self, *, queues: bool = True) -> None:
+        """Create the tables and queues if missing (Bicep creates them in Azure; this serves local runs).
+
+        With `queues=False` the queues are created on this process's first `queue()` call instead: the
+        web app's first request (the form) then imports no queue SDK (azure-storage-queue pulls in
+        aiohttp and cryptography, a fifth of a cold start's CPU) and waits on six fewer calls."""
         with storage_errors():
             service = self.table_service()
             for name in TABLES:
                 with suppress(ResourceExistsError):
                     service.create_table(name)
-            queues = self.queue_service()
+        if queues:
+            self._ensure_queues()
+        else:
+            self._queues_deferred = True
+
+    def _ensure_queues(self) -> None:
+        with storage_errors():
+            service = self.queue_service()
             for name in (*QUEUES, *(f"{q}-poison" for q in QUEUES)):
                 with suppress(ResourceExistsError):
-                    queues.create_queue(name)
+                    service.create_queue(name)
+        self._queues_deferred = False  # only once they exist: a failed attempt is made again on the next use
 
     def enqueue(self, queue: str, text: str) -> None:
         with storage_errors():

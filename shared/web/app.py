@@ -164,12 +164,16 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
     def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    # The resident's pages first: FastAPI prepares an included router's routes when a request is first
+    # matched against them, so the form, matched first, no longer pays for every other router's routes
+    # on a new instance's first request. No path of one router is a path of another, so the order
+    # changes no route's answer.
+    app.include_router(pages.router)
+    app.include_router(notices.router)
     app.include_router(api.router)
     app.include_router(admin_api.router)
     app.include_router(admin_replies.router)
     app.include_router(admin_pages.router)
-    app.include_router(pages.router)
-    app.include_router(notices.router)
     app.include_router(running_groups.router)
     app.include_router(sms_webhooks.router)
     app.include_router(facilitator.router)
