@@ -8,7 +8,7 @@ REGISTRATIONS ?= 10000
 PEAK_PEOPLE   ?= 2000
 PEAK_MINUTES  ?= 10
 SCALING_SIZES ?= 1000,10000
-BENCH_ONLY    ?= cold,formation,rate,invite,registration,peak,peakform,scaling
+BENCH_ONLY    ?= cold,stages,formation,rate,invite,registration,peak,peakform,scaling
 
 .PHONY: dev test lint bench mutate deps chromium clean lock
 

@@ -41,6 +41,7 @@ from bench.peak import peak
 from bench.report import PARTS, record
 from bench.rows import Row, table
 from bench.scaling import measure_formation, scaling
+from bench.stages import stage_rows
 from shared.local.azurite import Azurite
 from shared.services.intake import ValidInterest
 
@@ -432,6 +433,12 @@ def _sizes(text: str) -> list[int]:
     return [int(part.replace("_", "").replace(",", "")) for part in text.split() if part]
 
 
+def _on_azurite_extra(step):  # type: ignore[no-untyped-def]
+    """A part that returns its rows and extra data to keep in results.json (the stages' top frames)."""
+    with Azurite() as azurite:
+        return step(azurite)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--registrations", type=int, default=10_000)
@@ -440,6 +447,7 @@ def main() -> None:
         default=",".join(PARTS),
         help=f"comma-separated parts to run, of: {','.join(PARTS)} (default: all)",
     )
+    parser.add_argument("--stage-residents", type=int, default=200, help="residents the stages part registers")
     parser.add_argument("--invite-groups", type=int, default=20, help="groups of five the invite part forms")
     parser.add_argument("--peak-people", type=int, default=2000)
     parser.add_argument("--peak-minutes", type=float, default=10.0, help="the span the people arrive over")
@@ -468,6 +476,9 @@ def main() -> None:
 
     steps = {
         "cold": on_azurite(cold_start),
+        "stages": lambda: _on_azurite_extra(
+            lambda azurite: stage_rows(azurite.connection_string, args.stage_residents)
+        ),
         "formation": on_azurite(formation),
         "rate": on_azurite(sending_rate),
         "invite": on_azurite(lambda azurite: time_to_invite(azurite, args.invite_groups)),

@@ -21,7 +21,7 @@ RESULTS = ROOT / "bench" / "RESULTS.md"
 RESULTS_JSON = ROOT / "bench" / "results.json"
 NOTES_HEADING = "## Reading the table"
 # The order parts appear in the table, whatever order they were measured in.
-PARTS = ("cold", "formation", "rate", "invite", "registration", "peak", "peakform", "scaling")
+PARTS = ("cold", "stages", "formation", "rate", "invite", "registration", "peak", "peakform", "scaling")
 
 
 def machine() -> str:

@@ -123,12 +123,16 @@ def _header_keeping_http_client_class() -> type:
     from requests.adapters import HTTPAdapter
     from twilio.http.http_client import TwilioHttpClient
 
+    from shared.adapters.http_env import configures_http
+
     class HeaderKeepingHttpClient(TwilioHttpClient):
         def __init__(self, timeout: float) -> None:
             super().__init__(pool_connections=True, timeout=timeout)
             self._last = threading.local()
             # The SDK sizes the connection pool for https only; a gateway or loopback URL may be http.
             self.session.mount("http://", HTTPAdapter(pool_maxsize=_POOL_SIZE))
+            # No search of every environment variable for proxies on each send where none is configured.
+            self.session.trust_env = configures_http()
 
         def request(
             self,
