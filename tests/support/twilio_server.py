@@ -226,6 +226,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(401, _error_document(20003, 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
             return
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.server.twilio._note_listing(query.get("To"))
         self._answer(200, self.server.twilio._list_document(match["account"], query.get("To"), parts.path))
 
     def do_DELETE(self) -> None:
@@ -285,6 +286,7 @@ class LoopbackTwilio:
         self._received: list[ReceivedMessage] = []
         self._documents: dict[str, dict[str, Any]] = {}  # sid -> message as the API shows it, oldest first
         self._deleted: list[str] = []
+        self._listings: list[str | None] = []  # the To filter of each authenticated list request
         self._plan: deque[Response] = deque()
         self._rejected: dict[str, int] = {}
         self._fail_every: tuple[int, int] | None = None
@@ -523,6 +525,16 @@ class LoopbackTwilio:
             self._received.append(message)
             self._changed.notify_all()
         return message
+
+    @property
+    def listings(self) -> list[str | None]:
+        """The `To` filter of each list request (a sender asking whether it sent a text already)."""
+        with self._lock:
+            return list(self._listings)
+
+    def _note_listing(self, to: str | None) -> None:
+        with self._lock:
+            self._listings.append(to)
 
     def _list_document(self, account: str, to: str | None, path: str) -> dict[str, Any]:
         """`GET …/Messages.json?To=…`: accepted messages, newest first, one page (as Twilio's list answers)."""
