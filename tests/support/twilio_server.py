@@ -24,6 +24,7 @@ Scripting a test::
         twilio.settle()                                    # every message delivered: now deletable
         sid = twilio.receive_inbound("+46701740699", "STOPP")  # a text to our number, as Twilio keeps it
         twilio.stored                                      # the message resources it still holds
+        twilio.listings                                    # the To filter of each list request
 
 For each authenticated request the first rule that applies decides the answer: a planned
 response, then a rejected number, then `fail_every`, else 201. With `hold_sends(n)` every valid send
