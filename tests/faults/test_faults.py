@@ -506,6 +506,7 @@ def test_the_queue_runner_killed_mid_batch_and_restarted_loses_nothing_and_sends
             assert at_kill[MessageStatus.SENDING] >= 1, dict(at_kill)
             unrecorded = sent_before_restart - at_kill[MessageStatus.SENT]
             print(f"at the kill: {dict(at_kill)}; accepted but not recorded: {unrecorded}")
+            listings_at_kill = len(twilio.listings)
 
             second = Child(env, tmp_path / "second.log")
             children.append(second)
@@ -524,10 +525,14 @@ def test_the_queue_runner_killed_mid_batch_and_restarted_loses_nothing_and_sends
             for child in children:
                 child.kill()
         accepted = twilio.accepted
+        lookups = twilio.listings[listings_at_kill:]
 
     messages = outbox_rows(services)
     statuses = Counter(m.status for m in messages)
     assert finished, f"not all sent within a minute: {dict(statuses)}\n{second.output()}"
+    # The reconcile path ran: the second runner asked the provider about each claim the first left open
+    # before sending it (without this, the count of accepted texts alone passes when none was unrecorded).
+    assert len(lookups) >= at_kill[MessageStatus.SENDING], (lookups, dict(at_kill))
     assert statuses == {MessageStatus.SENT: expected}, dict(statuses)
     assert len(accepted) == expected, f"{len(accepted)} texts accepted for {expected} outbox rows"
     assert max(Counter((m.to, m.body) for m in accepted).values()) == 1

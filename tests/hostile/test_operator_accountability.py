@@ -224,3 +224,38 @@ def test_the_sign_in_limiter_keys_the_address_with_the_secret(make_services: Cal
     assert [r["PartitionKey"] for r in counters] == ["adminlogin." + hmac_hex(address)]
     unkeyed = hashlib.sha256(address.encode()).hexdigest()
     assert not any(unkeyed[:16] in str(v) for r in counters for v in (*r.values(), r["PartitionKey"]))
+
+
+def test_every_admin_api_route_leaves_an_audit_row(web: TestClient, operators: Services) -> None:
+    """Walks the app's routes rather than a hand-picked list: a route added without AuditedRoute fails."""
+    from fastapi.routing import APIRoute
+
+    from shared.services.facilitators import FacilitatorIn
+
+    facilitator_id = operators.facilitators.create(FacilitatorIn(**FACILITATOR)).id
+    bodies = {
+        ("POST", "/api/admin/facilitators"): FACILITATOR,
+        ("PATCH", "/api/admin/facilitators/{facilitator_id}"): {"capacity": 3},
+    }
+
+    def endpoints(routes: list[Any]) -> Iterator[APIRoute]:  # FastAPI may keep an included router as one entry
+        for route in routes:
+            inner = getattr(route, "original_router", None)
+            yield from endpoints(inner.routes) if inner is not None else [route] if isinstance(route, APIRoute) else []
+
+    calls = sorted(
+        (method, route.path, route.name)
+        for route in endpoints(web.app.routes)  # type: ignore[attr-defined]
+        if route.path.startswith("/api/admin")
+        for method in route.methods or ()
+    )
+    calls.sort(key=lambda call: call[0] == "DELETE")  # the facilitator goes last
+    assert len(calls) >= 7, calls
+    for method, path, name in calls:
+        before = len(audit_rows(operators))
+        url = path.replace("{facilitator_id}", facilitator_id)
+        response = web.request(method, url, json=bodies.get((method, path), {}), headers=bearer())
+        assert response.status_code < 500, (method, path, response.status_code)
+        rows = audit_rows(operators)
+        assert len(rows) == before + 1, f"{method} {path} ({response.status_code}) left no audit row"
+        assert rows[-1]["Action"] == f"api_{name}"

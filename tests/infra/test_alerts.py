@@ -140,11 +140,24 @@ def test_the_poison_query_matches_the_host_s_warning(alerts: dict[str, Any]) -> 
     '<queue>-poison'." (azure-webjobs-sdk, QueueProcessor) as a Warning; host.json keeps Warning
     and up, and host.json's queues move a message after maxDequeueCount tries."""
     query = rules(alerts)["poison-queue"]["query"]
-    warning = "Message has reached MaxDequeueCount of 5. Moving message to queue 'notifications-poison'."
-    for needle in re.findall(r'message has "([^"]+)"', query):
-        assert needle in warning
     host = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))
-    assert host["extensions"]["queues"]["maxDequeueCount"] >= 1
+    tries = host["extensions"]["queues"]["maxDequeueCount"]
+    assert tries >= 1
+    # The whole filter is needles (nothing else in the query could narrow it): the needles are the query.
+    table, condition = query.split(" | where ", 1)
+    needles = re.findall(r'message has "([^"]+)"', condition)
+    assert table == "traces" and condition == " and ".join(f'message has "{n}"' for n in needles)
+    assert len(needles) == 2, needles
+
+    def matches(line: str) -> bool:
+        return all(needle.lower() in line.lower() for needle in needles)
+
+    for queue in ("notifications", "formation-requests"):
+        warning = f"Message has reached MaxDequeueCount of {tries}. Moving message to queue '{queue}-poison'."
+        assert matches(warning), warning
+    # Positive control: lines the host writes for a message that is only retried do not match.
+    assert not matches("Message has reached MaxDequeueCount of 1. Moving message to queue 'notifications'.")
+    assert not matches("Executed 'Functions.send_notification' (Failed, Id=1, Duration=5ms)")
 
 
 def test_request_queries_use_the_requests_table_host_json_keeps(alerts: dict[str, Any]) -> None:

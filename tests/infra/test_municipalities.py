@@ -116,6 +116,12 @@ def test_parameters_file_carries_the_organisation_unchanged(deploy_params: Any) 
         budget = {k: v["value"] for k, v in deploy_params.parameters_file(document, budget=True)["parameters"].items()}
         assert main | budget == document["deployment"], "every key goes to one template or both"
         assert set(main) & set(budget) == set(deploy_params.BUDGET_SHARED) & set(document["deployment"])
+    # No file names an alert e-mail yet, so the loop compared two empty sets: one that does goes to both.
+    document["deployment"] |= {"alertEmail": "drift@example.org"}
+    main = deploy_params.parameters_file(document)["parameters"]
+    budget = deploy_params.parameters_file(document, budget=True)["parameters"]
+    assert set(main) & set(budget) == {"alertEmail"}
+    assert budget["alertEmail"] == main["alertEmail"] == {"value": "drift@example.org"}
 
 
 SCAFFOLD = ["infra/new_municipality.py", "--no-input"]

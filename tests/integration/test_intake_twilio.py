@@ -125,6 +125,8 @@ def test_a_provider_outage_is_503_and_leaves_nothing(
     twilio.plan(answer, answer, answer)
     response = web.post("/api/interests", json=payload())
     assert response.status_code == 503
+    # Counted at the provider: one request, answered as planned (a retrying sender used up the plan unseen).
+    assert [m.status_code for m in twilio.received] == [429 if isinstance(answer, Throttle) else answer.status]
     assert int(response.headers["Retry-After"]) > 0
     assert interest_rows(services) == []
     assert twilio.accepted == []

@@ -7,7 +7,6 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -187,11 +186,17 @@ def test_no_number_or_name_reaches_the_logs(wired, twilio, caplog):
     assert "+46701740610" not in text and "Eva Lind" not in text
 
 
-def test_host_json_retry_rules_are_what_the_runner_uses():
+def test_host_json_retry_rules_are_what_the_runner_uses(tmp_path):
     rules = QueueRules.from_host_json()
     host_json = json.loads(Path("host.json").read_text())
     assert rules.max_dequeue_count == host_json["extensions"]["queues"]["maxDequeueCount"]
-    assert replace(rules, visibility_timeout=1).max_dequeue_count == rules.max_dequeue_count
+    # Every field is read, timespans as seconds: values written here, not computed by the code under test.
+    queues = {"maxDequeueCount": 3, "visibilityTimeout": "00:01:30", "batchSize": 4, "maxPollingInterval": "00:00:02.5"}
+    sample = tmp_path / "host.json"
+    sample.write_text(json.dumps({"version": "2.0", "extensions": {"queues": queues}}))
+    assert QueueRules.from_host_json(sample) == QueueRules(
+        max_dequeue_count=3, visibility_timeout=90.0, batch_size=4, max_polling_interval=2.5
+    )
 
 
 @pytest.mark.parametrize("provider_has_it", [True, False])

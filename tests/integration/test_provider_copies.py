@@ -74,6 +74,20 @@ def test_every_text_sent_is_noted_without_its_number_or_body(services: Services,
         assert row["PartitionKey"] == PARTITION and "SentAt" in row
         assert not any(form in str(value) for value in row.values() for form in number_forms(LEAVER))
     assert sum(row["Recipient"] == services.keyer.key(LEAVER) for row in rows.values()) == 2  # code, invitation
+    bodies = [m.body for m in outbox.messages()]
+    assert [sid for sid, row in rows.items() if holds_a_body(row, bodies)] == []
+    # Positive controls: the check finds a body planted in a row: a column of its own, or a line of it in a value.
+    planted = next(iter(rows.values()))
+    assert holds_a_body({**planted, "Body": "x"}, bodies)
+    assert holds_a_body({**planted, "Recipient": bodies[-1].splitlines()[-1]}, bodies)
+
+
+def holds_a_body(row: dict, bodies: list[str]) -> bool:
+    """A column other than the four the table's docstring names, or any line of a text's body in a value."""
+    if set(row) - {"PartitionKey", "RowKey", "SentAt", "Recipient"}:
+        return True
+    values = " ".join(str(v) for v in row.values())
+    return any(line.strip() in values for body in bodies for line in body.splitlines() if len(line.strip()) >= 6)
 
 
 def test_the_daily_run_deletes_copies_once_their_hours_are_over(services: Services, outbox: LocalOutboxSender) -> None:

@@ -110,6 +110,8 @@ def test_concurrent_hits_never_pass_the_limit(table: TableClient, clock: Clock) 
         thread.join(timeout=30)
     assert len(passed) <= 5
     assert len(passed) + len(refused) == 12
+    # The other side: the limit's worth get through (a limiter refusing everything passed the lines above).
+    assert len(passed) == 5 and len(refused) == 7, (passed, refused)
     with pytest.raises(RateLimited):
         limiter.hit("client.x", 5, HOUR)
 

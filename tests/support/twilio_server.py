@@ -24,6 +24,7 @@ Scripting a test::
         twilio.settle()                                    # every message delivered: now deletable
         sid = twilio.receive_inbound("+46701740699", "STOPP")  # a text to our number, as Twilio keeps it
         twilio.stored                                      # the message resources it still holds
+        twilio.listings                                    # the To filter of each list request
 
 For each authenticated request the first rule that applies decides the answer: a planned
 response, then a rejected number, then `fail_every`, else 201. With `hold_sends(n)` every valid send
@@ -226,6 +227,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer(401, _error_document(20003, 401), {"WWW-Authenticate": 'Basic realm="Twilio API"'})
             return
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        self.server.twilio._note_listing(query.get("To"))
         self._answer(200, self.server.twilio._list_document(match["account"], query.get("To"), parts.path))
 
     def do_DELETE(self) -> None:
@@ -285,6 +287,7 @@ class LoopbackTwilio:
         self._received: list[ReceivedMessage] = []
         self._documents: dict[str, dict[str, Any]] = {}  # sid -> message as the API shows it, oldest first
         self._deleted: list[str] = []
+        self._listings: list[str | None] = []  # the To filter of each authenticated list request
         self._plan: deque[Response] = deque()
         self._rejected: dict[str, int] = {}
         self._fail_every: tuple[int, int] | None = None
@@ -523,6 +526,16 @@ class LoopbackTwilio:
             self._received.append(message)
             self._changed.notify_all()
         return message
+
+    @property
+    def listings(self) -> list[str | None]:
+        """The `To` filter of each list request (a sender asking whether it sent a text already)."""
+        with self._lock:
+            return list(self._listings)
+
+    def _note_listing(self, to: str | None) -> None:
+        with self._lock:
+            self._listings.append(to)
 
     def _list_document(self, account: str, to: str | None, path: str) -> dict[str, Any]:
         """`GET …/Messages.json?To=…`: accepted messages, newest first, one page (as Twilio's list answers)."""
