@@ -277,3 +277,15 @@ def test_before_anyone_is_overdue_plans_are_exactly_those_of_strict_area_matchin
     assert plan_formation(THEME, fresh, s.open_groups, s.facilitators, s.rules, NOW) == plan_formation(
         THEME, fresh, s.open_groups, s.facilitators, strict, NOW
     )
+
+
+def test_a_neighbour_takes_only_the_seats_left_after_the_groups_own_area_joined() -> None:
+    # Found by `make mutate`: counting the home joiners as free seats overfilled the group. A group in
+    # `a` with 5 members gets 2 joiners of its own; 3 of `b` waited past the wait, and only 1 seat is left.
+    group = OpenGroup("g-a", "a", "sv", 5, NOW - timedelta(days=1), "f1")
+    home = people(2, "a", waited=timedelta(days=1))
+    near = people(3, "b", waited=WAIT + timedelta(days=1))
+    result = plan([*home, *near], [group])
+    joined = [i for j in result.joins if j.group_id == "g-a" for i in j.interest_ids]
+    assert sorted(joined) == sorted([*ids(home), near[0].id])  # the longest-waiting neighbour, and no more
+    assert group.member_count + len(joined) == RULES.max_size

@@ -29,7 +29,14 @@ from shared.core.domain import (
     utcnow,
 )
 from shared.core.facilitators import Facilitator, refusal
-from shared.core.matching import FacilitatorLoad, MatchingRules, OpenGroup, WaitingInterest, plan_formation
+from shared.core.matching import (
+    FacilitatorLoad,
+    MatchingRules,
+    OpenGroup,
+    WaitingInterest,
+    group_sizes,
+    plan_formation,
+)
 
 NOW = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
 KEY = "0193ab4c5d6e7f8091a2b3c4"  # 24 hex digits, as sortable keys are
@@ -238,3 +245,9 @@ def test_a_new_message_names_nobody_and_no_group_unless_told() -> None:
     assert (message.group_key, message.reason, message.subject_name, message.recipient_id) == ("", "", "", "")
     assert message.subject_keys == () and message.error_code is None
     assert to_facilitator(group(), MessageKind.ROSTER, NOW).subject_name == ""
+
+
+@pytest.mark.parametrize(("low", "high"), [(0, 8), (9, 8)])
+def test_group_sizes_refuses_impossible_bounds_itself(low: int, high: int) -> None:
+    with pytest.raises(ValueError, match=rf"1 <= min_size <= max_size, got {low}\.\.{high}"):
+        group_sizes(12, low, high)
