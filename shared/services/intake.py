@@ -127,6 +127,8 @@ class Verified:
     # A group that is starting has a seat for them: the formation this verification requested places
     # them at once (issue 12: late joiners are told the truth, not "N more are needed").
     joining: bool = False
+    # Where the registration waits (the expected wait is said per area when matching by area).
+    area: str | None = None
 
 
 def _hash(*parts: str) -> str:
@@ -328,10 +330,14 @@ class IntakeService:
                 continue
             self._invalidate_counts()
             if target.status is not InterestStatus.WAITING:
-                return Verified(record.theme, 0, target.id, target.status, merged=target.key != record.key)
+                return Verified(
+                    record.theme, 0, target.id, target.status, merged=target.key != record.key, area=target.area
+                )
             self.request_formation(record.theme)
             needed, joining = self._outlook(rows, target, now)
-            return Verified(record.theme, needed, target.id, target.status, target.key != record.key, joining)
+            return Verified(
+                record.theme, needed, target.id, target.status, target.key != record.key, joining, target.area
+            )
         raise CodeExpired()
 
     def _outlook(self, rows: Rows, person: Interest, now: datetime) -> tuple[int, bool]:
