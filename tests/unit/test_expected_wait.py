@@ -90,3 +90,4 @@ def test_every_language_says_every_unit(locale: str, unit: str) -> None:
     one = i18n.plural(locale, f"expected_wait_{unit}", 1)
     many = i18n.plural(locale, f"expected_wait_{unit}", 3)
     assert "3" in many and "3" not in one and one != many
+    assert i18n.plural(locale, f"expected_wait_{unit}", 1) != i18n.plural(locale, f"expected_wait_{unit}", 2)
