@@ -131,6 +131,11 @@ class Verified:
     area: str | None = None
 
 
+def consent_recorded(version: str, by_phone: str | None) -> str:
+    """The consent kept on the row: the organisation's version, marked when a coordinator took it by phone."""
+    return f"{version}|phone:{by_phone}" if by_phone else version
+
+
 def _hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
 
@@ -187,9 +192,14 @@ class IntakeService:
 
     # register ---------------------------------------------------------------------------
 
-    def register(self, interest: ValidInterest, *, client_address: str | None) -> Registration:
+    def register(
+        self, interest: ValidInterest, *, client_address: str | None, consent_by_phone: str | None = None
+    ) -> Registration:
         """Count the caps, store this attempt on its own, send a code. The same for every caller:
-        whether the number is registered already, here or for another theme, is not looked at."""
+        whether the number is registered already, here or for another theme, is not looked at.
+
+        `consent_by_phone`: the operator (an id, `session:<hash>`) who took a caller's consent on the
+        phone (issue 23.5); the consent is then recorded as `<version>|phone:<operator>`."""
         pkey = self._keyer.key(interest.phone)
         now = self._clock()
         code = f"{secrets.randbelow(1_000_000):06d}"
@@ -203,7 +213,7 @@ class IntakeService:
             name=interest.name,
             locale=interest.locale,
             area=interest.area,
-            consent_version=self._org.consent_version,
+            consent_version=consent_recorded(self._org.consent_version, consent_by_phone),
             withdraw_token_hash=_hash(token),
             code_hash=_hash(salt, code),
             code_salt=salt,
