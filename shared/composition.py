@@ -20,6 +20,7 @@ from shared.core.group_life import GroupLifeRules, QuietRules
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer
+from shared.services.expected_wait import ExpectedWaits
 from shared.services.facilitator_links import FacilitatorLinks, link_secret
 from shared.services.facilitator_page import FacilitatorPage
 from shared.services.facilitators import FacilitatorStore
@@ -60,6 +61,7 @@ class Services:
     _ready: bool = False
     facilitator_page: FacilitatorPage | None = None  # None: no secret to sign the facilitators' links with
     budget: SmsBudget | None = None  # the installation's SMS budget, which the sender spends (for intake's check)
+    expected_waits: ExpectedWaits | None = None  # issue 23.2: the wait the form and the API say
 
     def ensure_ready(self) -> None:
         """Create tables once (queues on the first message put or read: no queue SDK on the form's path);
@@ -256,6 +258,7 @@ def build_services(
         ),
         budget=budget,
     )
+    services.expected_waits = ExpectedWaits(statistics, organisation)
     if links is not None:
         services.facilitator_page = FacilitatorPage(
             storage=storage, facilitators=facilitators, operations=operations, links=links

@@ -127,6 +127,13 @@ class Verified:
     # A group that is starting has a seat for them: the formation this verification requested places
     # them at once (issue 12: late joiners are told the truth, not "N more are needed").
     joining: bool = False
+    # Where the registration waits (the expected wait is said per area when matching by area).
+    area: str | None = None
+
+
+def consent_recorded(version: str, by_phone: str | None) -> str:
+    """The consent kept on the row: the organisation's version, marked when a coordinator took it by phone."""
+    return f"{version}|phone:{by_phone}" if by_phone else version
 
 
 def _hash(*parts: str) -> str:
@@ -185,9 +192,14 @@ class IntakeService:
 
     # register ---------------------------------------------------------------------------
 
-    def register(self, interest: ValidInterest, *, client_address: str | None) -> Registration:
+    def register(
+        self, interest: ValidInterest, *, client_address: str | None, consent_by_phone: str | None = None
+    ) -> Registration:
         """Count the caps, store this attempt on its own, send a code. The same for every caller:
-        whether the number is registered already, here or for another theme, is not looked at."""
+        whether the number is registered already, here or for another theme, is not looked at.
+
+        `consent_by_phone`: the operator (an id, `session:<hash>`) who took a caller's consent on the
+        phone (issue 23.5); the consent is then recorded as `<version>|phone:<operator>`."""
         pkey = self._keyer.key(interest.phone)
         now = self._clock()
         code = f"{secrets.randbelow(1_000_000):06d}"
@@ -201,7 +213,7 @@ class IntakeService:
             name=interest.name,
             locale=interest.locale,
             area=interest.area,
-            consent_version=self._org.consent_version,
+            consent_version=consent_recorded(self._org.consent_version, consent_by_phone),
             withdraw_token_hash=_hash(token),
             code_hash=_hash(salt, code),
             code_salt=salt,
@@ -328,10 +340,14 @@ class IntakeService:
                 continue
             self._invalidate_counts()
             if target.status is not InterestStatus.WAITING:
-                return Verified(record.theme, 0, target.id, target.status, merged=target.key != record.key)
+                return Verified(
+                    record.theme, 0, target.id, target.status, merged=target.key != record.key, area=target.area
+                )
             self.request_formation(record.theme)
             needed, joining = self._outlook(rows, target, now)
-            return Verified(record.theme, needed, target.id, target.status, target.key != record.key, joining)
+            return Verified(
+                record.theme, needed, target.id, target.status, target.key != record.key, joining, target.area
+            )
         raise CodeExpired()
 
     def _outlook(self, rows: Rows, person: Interest, now: datetime) -> tuple[int, bool]:

@@ -20,7 +20,15 @@ from shared.services.intake import (
     WrongCode,
     validate_interest,
 )
-from shared.web.common import client_address, error_json, locale_for, message, services_of
+from shared.web.common import (
+    client_address,
+    error_json,
+    expected_wait,
+    expected_wait_text,
+    locale_for,
+    message,
+    services_of,
+)
 
 
 def require_json(request: Request) -> None:
@@ -82,12 +90,33 @@ _INVALID_CODES = {
 _TOO_LONG_CODES = {**_INVALID_CODES, "name": "name_too_long"}
 
 
+class ExpectedWaitOut(BaseModel):
+    """How long getting a group usually takes in this theme (and area, when the organisation matches by
+    area): the median days from verification to a group over the last twelve months, rounded (days under
+    two weeks, weeks under three months, then months). Given only when at least the organisation's
+    small-count threshold of people got a group in that time; otherwise the field is null."""
+
+    unit: Literal["days", "weeks", "months"]
+    amount: int = Field(ge=1)
+    text: str = Field(description="The same in a sentence, in the caller's language.")
+
+
+def _wait_out(request: Request, locale: str, theme: str, area: str | None) -> ExpectedWaitOut | None:
+    wait = expected_wait(request, theme, area)
+    if wait is None:
+        return None
+    return ExpectedWaitOut(unit=wait.unit, amount=wait.amount, text=expected_wait_text(locale, wait) or "")
+
+
 class ThemeOut(BaseModel):
     id: str
     label: str
     description: str
     waiting: int = Field(description="Verified people waiting for a group in this theme.")
     needed: int = Field(description="How many more are needed before a group starts.")
+    expected_wait: ExpectedWaitOut | None = Field(
+        None, description="The usual wait (null: too little history; or matching by area and no area given)."
+    )
 
 
 class InterestIn(BaseModel):
@@ -111,6 +140,9 @@ class InterestCreated(BaseModel):
     withdraw_token: str = Field(
         description="Keep it: DELETE /api/interests/{id} with it as a bearer token (the id that verify returns)."
     )
+    expected_wait: ExpectedWaitOut | None = Field(
+        None, description="The usual wait for the theme (and area) chosen; null where history is too thin."
+    )
 
 
 class VerifyIn(BaseModel):
@@ -128,6 +160,9 @@ class VerifyOut(BaseModel):
         "requested places it there at once."
     )
     needed: int = Field(description="How many more are needed before a group starts (0 once joining or grouped).")
+    expected_wait: ExpectedWaitOut | None = Field(
+        None, description="The usual wait for the registration's theme (and area); null where history is too thin."
+    )
 
 
 def _errors(status: int, description: str) -> dict:
@@ -169,6 +204,7 @@ def themes(request: Request, lang: str | None = Query(None, max_length=10), area
                 description=text.description,
                 waiting=services.intake.waiting(theme.id, chosen_area, counts),
                 needed=services.intake.needed(theme.id, chosen_area, counts),
+                expected_wait=_wait_out(request, locale, theme.id, chosen_area),
             )
         )
     return result
@@ -210,7 +246,11 @@ def register(body: InterestIn, request: Request) -> Response:
         return error_json(422, "validation_failed", locale, errors=problem)
     except SmsUnavailable:
         return error_json(503, "storage_unavailable", locale, headers={"Retry-After": "30"})
-    created = InterestCreated(id=registration.interest_id, withdraw_token=registration.withdraw_token)
+    created = InterestCreated(
+        id=registration.interest_id,
+        withdraw_token=registration.withdraw_token,
+        expected_wait=_wait_out(request, locale, result.theme, result.area),
+    )
     return JSONResponse(created.model_dump(), status_code=201)
 
 
@@ -241,7 +281,8 @@ def verify(interest_id: str, body: VerifyIn, request: Request) -> Response:
     except CodeExpired:
         return error_json(410, "code_expired", locale)
     status = "joining" if verified.joining else verified.status.value
-    out = VerifyOut(id=verified.interest_id, status=status, needed=verified.needed)  # type: ignore[arg-type]
+    wait = _wait_out(request, locale, verified.theme, verified.area)
+    out = VerifyOut(id=verified.interest_id, status=status, needed=verified.needed, expected_wait=wait)  # type: ignore[arg-type]
     return JSONResponse(out.model_dump())
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from shared.composition import Services
 from shared.core import i18n
+from shared.core.expected_wait import ExpectedWait
 
 
 def services_of(request: Request) -> Services:
@@ -23,6 +24,16 @@ def locale_for(request: Request, explicit: str | None = None) -> str:
     return i18n.choose_locale(
         explicit or request.query_params.get("lang"), request.headers.get("accept-language"), organisation
     )
+
+
+def expected_wait(request: Request, theme: str, area: str | None) -> ExpectedWait | None:
+    """The usual wait in `theme` (and `area`), or None where the history is too thin to say it (issue 23.2)."""
+    waits = services_of(request).expected_waits
+    return waits.for_choice(theme, area) if waits is not None else None
+
+
+def expected_wait_text(locale: str, wait: ExpectedWait | None) -> str | None:
+    return None if wait is None else i18n.plural(locale, wait.catalog_key, wait.amount)
 
 
 def message(locale: str, code: str, params: Mapping[str, object] | None = None) -> str:

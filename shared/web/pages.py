@@ -23,14 +23,25 @@ from shared.services.intake import (
     WrongCode,
     validate_interest,
 )
-from shared.web.common import client_address, locale_for, message, page, read_form, render_message, services_of
+from shared.web.common import (
+    client_address,
+    expected_wait,
+    expected_wait_text,
+    locale_for,
+    message,
+    page,
+    read_form,
+    render_message,
+    services_of,
+)
 
 router = APIRouter(include_in_schema=False)
 _KEPT = ("theme", "name", "phone", "area", "age_confirmed", "consent", "pledge")
 
 
-def theme_choices(request: Request, locale: str) -> list[dict]:
-    """The themes as the form lists them; `needed` is None when storage cannot tell."""
+def theme_choices(request: Request, locale: str, area: str | None = None) -> list[dict]:
+    """The themes as the form lists them; `needed` is None when storage cannot tell; `wait` is the usual
+    wait where there is history enough (with matching by area, once the area is known)."""
     services = services_of(request)
     try:
         counts: dict[str, int] | None = services.intake.waiting_counts()
@@ -40,12 +51,16 @@ def theme_choices(request: Request, locale: str) -> list[dict]:
     for theme in services.organisation.themes:
         text = services.organisation.theme_text(theme.id, locale)
         needed = services.intake.needed(theme.id, None, counts) if counts is not None else None
-        themes.append({"id": theme.id, "label": text.label, "description": text.description, "needed": needed})
+        wait = expected_wait_text(locale, expected_wait(request, theme.id, area))
+        themes.append(
+            {"id": theme.id, "label": text.label, "description": text.description, "needed": needed, "wait": wait}
+        )
     return themes
 
 
 def _form(request: Request, locale: str, *, values: dict, errors: dict, status_code: int) -> HTMLResponse:
-    themes = theme_choices(request, locale)
+    area = values.get("area") or None
+    themes = theme_choices(request, locale, area if area and services_of(request).organisation.area(area) else None)
     return page(
         request,
         "form.html",
@@ -156,15 +171,26 @@ def verify(request: Request, data: FormData) -> HTMLResponse:
         return again("", 503, i18n.translate(locale, "unavailable_text"))
     except AlreadyVerified:
         record = services.intake.get(interest_id)
-        return _thanks(request, locale, record.theme, services.intake.needed(record.theme, record.area), "", "")
+        needed = services.intake.needed(record.theme, record.area)
+        return _thanks(request, locale, record.theme, record.area, needed, "", "")
     except (WrongCode, CodeExpired, NotFound) as exc:
         return again(exc.code if not isinstance(exc, NotFound) else "code_expired", _VERIFY_STATUS[type(exc)])
     # After a merge the registration has the earlier id; the token of this attempt now works with it.
-    return _thanks(request, locale, verified.theme, verified.needed, verified.interest_id, token, verified.joining)
+    area = verified.area
+    return _thanks(
+        request, locale, verified.theme, area, verified.needed, verified.interest_id, token, verified.joining
+    )
 
 
 def _thanks(
-    request: Request, locale: str, theme: str, needed: int, interest_id: str, token: str, joining: bool = False
+    request: Request,
+    locale: str,
+    theme: str,
+    area: str | None,
+    needed: int,
+    interest_id: str,
+    token: str,
+    joining: bool = False,
 ) -> HTMLResponse:
     organisation = services_of(request).organisation
     return page(
@@ -174,6 +200,7 @@ def _thanks(
         theme_label=organisation.theme_text(theme, locale).label,
         needed=needed,
         joining=joining,
+        wait=expected_wait_text(locale, expected_wait(request, theme, area)),
         # Posted, never put in a link: a URL with the token would sit in history, logs and Referer headers.
         withdraw={"id": interest_id, "token": token} if token else None,
     )

@@ -213,6 +213,7 @@ GET_PAGES = [
     "/manage/groups/{group}/close",
     "/manage/statistics",
     "/manage/people",
+    "/manage/phone-in",
     "/manage/groups/stress.000000000000000000000000",  # not found
 ]
 
@@ -292,6 +293,28 @@ def test_every_admin_page_passes_axe(desk: Any, make_services: Callable[..., Ser
             re.compile(re.escape(t("err_phone_invalid")))
         )
         assert_accessible(desk, f"the people page with an error in {locale}")
+
+        # A caller registered by phone (issue 23.5): the code from the outbox, typed on the next page.
+        go(desk, f"{server.url}/manage/phone-in")
+        desk.locator(f"#theme-{WAITING_THEME}").check()
+        if services.organisation.areas:
+            desk.get_by_label(t("phone_in_area_label")).select_option("habo")
+        desk.get_by_label(t("phone_in_name_label")).fill("Hilda")
+        desk.get_by_label(t("phone_in_phone_label")).fill(waiting[0][1][:-1] + "9")
+        if services.organisation.minimum_age is not None:
+            desk.get_by_label(t("phone_in_age_label", age=services.organisation.minimum_age)).check()
+        desk.get_by_label(t("phone_in_consent_label")).check()
+        desk.get_by_label(t("phone_in_pledge_label")).check()
+        assert click_and_wait(desk, desk.get_by_role("button", name=t("phone_in_send"))) == 200
+        assert_accessible(desk, f"the phone-in code page in {locale}")
+        code = re.search(r"\b(\d{6})\b", services.sender.messages()[-1].body).group(1)  # type: ignore[attr-defined,union-attr]
+        desk.get_by_label(t("phone_in_code_label")).fill(f"{(int(code) + 1) % 1_000_000:06d}")
+        assert click_and_wait(desk, desk.get_by_role("button", name=t("phone_in_confirm"))) == 400
+        assert_accessible(desk, f"the phone-in code page with a wrong code in {locale}")
+        desk.get_by_label(t("phone_in_code_label")).fill(code)
+        assert click_and_wait(desk, desk.get_by_role("button", name=t("phone_in_confirm"))) == 200
+        expect(desk.get_by_role("heading", level=1)).to_have_text(t("phone_in_done_title"))
+        assert_accessible(desk, f"the phone-in done page in {locale}")
 
         # The failed message: listed, accessible, retried.
         go(desk, f"{server.url}/manage")

@@ -219,6 +219,17 @@ def form_for(path: str, ids: dict[str, Any]) -> dict[str, Any]:
         "/manage/people/export": {"phone": RESIDENT_PHONES[0]},
         "/manage/groups/{group_id}/members/remove": {"member_id": ids.get("member", ""), "confirm": "yes"},
         "/manage/messages/retry": {"theme": THEME, "row": "outbox.x"},
+        "/manage/phone-in": {
+            "theme": THEME,
+            "area": "habo",
+            "name": "Caller",
+            "phone": RESIDENT_PHONES[0],
+            "locale": "sv",
+            "age_confirmed": "on",
+            "consent": "on",
+            "pledge": "on",
+        },
+        "/manage/phone-in/verify": {"id": f"{THEME}.000000000000000000000000", "code": "123456"},
     }.get(path, {})
 
 

@@ -128,7 +128,8 @@ def client_for(make_services: Callable[..., Services]) -> Iterator[Callable[...,
 
 def test_register_then_verify(api: TestClient, outbox: LocalOutboxSender, timed: Services) -> None:
     created = register(api)
-    assert set(created) == {"id", "status", "withdraw_token"}
+    assert set(created) == {"id", "status", "withdraw_token", "expected_wait"}
+    assert created["expected_wait"] is None  # no history yet (issue 23.2)
     assert created["status"] == "pending_verification"
     assert created["id"].startswith("stress.")
     assert len(created["withdraw_token"]) >= 32
@@ -149,7 +150,7 @@ def test_register_then_verify(api: TestClient, outbox: LocalOutboxSender, timed:
 
     response = api.post(f"/api/interests/{created['id']}/verify", json={"code": code})
     assert response.status_code == 200, response.text
-    assert response.json() == {"id": created["id"], "status": "waiting", "needed": 4}
+    assert response.json() == {"id": created["id"], "status": "waiting", "needed": 4, "expected_wait": None}
     [row] = interest_rows(timed)
     assert row["Status"] == "waiting"
 
@@ -600,7 +601,7 @@ def test_themes_count_only_verified_people(api: TestClient, outbox: LocalOutboxS
     themes = api.get("/api/themes").json()
     assert [t["id"] for t in themes] == [t.id for t in timed.organisation.themes]
     assert all(t["waiting"] == 0 and t["needed"] == 5 for t in themes if t["id"] != "stress")
-    assert set(themes[0]) == {"id", "label", "description", "waiting", "needed"}
+    assert set(themes[0]) == {"id", "label", "description", "waiting", "needed", "expected_wait"}
 
     # Withdrawing takes the person out of the count.
     api.delete(f"/api/interests/{first['id']}", headers={"Authorization": f"Bearer {first['withdraw_token']}"})

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from shared.web.admin import facilitators, groups, needs, overview, people, sign_in
+from shared.web.admin import facilitators, groups, needs, overview, people, phone_in, sign_in
 
 router = APIRouter()
 router.include_router(sign_in.public)  # the only routes open without credentials
-for module in (sign_in, overview, groups, facilitators, people, needs):
+for module in (sign_in, overview, groups, facilitators, people, needs, phone_in):
     router.include_router(module.protected)
