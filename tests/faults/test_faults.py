@@ -8,14 +8,11 @@ Twilio server, the app in-process or on a loopback port. Every wait is bounded i
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 import os
 import re
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -53,7 +50,7 @@ from shared.services.facilitators import FacilitatorIn
 from shared.services.intake import ValidInterest
 from shared.web.app import create_app
 from tests.conftest import LiveServer, municipality
-from tests.support.keys import TEST_PHONE_KEY_SECRET
+from tests.support.runner_child import RunnerChild, runner_env, wait_until
 from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -405,76 +402,13 @@ def test_a_50_group_burst_with_every_third_send_failing_delivers_each_text_exact
 # --- the queue runner killed mid-batch ------------------------------------------------------------------
 
 
-class Child:
-    """`python -m tests.faults.runner_child` with the given environment; output kept in a file."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._file = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.runner_child"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process.poll() is None
-
-    def kill(self) -> None:
-        if self.alive():
-            os.kill(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
-        self._file.close()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
-def child_env(services: Services, twilio: LoopbackTwilio, organisation: dict[str, Any]) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "AzureWebJobs"))}
-    env.update(
-        {
-            "PYTHONPATH": str(ROOT),
-            "AzureWebJobsStorage": services.settings.storage_connection_string or "",
-            "ORGANISATION_CONFIG": json.dumps(organisation),
-            "PHONE_KEY_SECRET": TEST_PHONE_KEY_SECRET,  # the parent's key: both sides find the same rows
-            "TWILIO_ACCOUNT_SID": twilio.account_sid,
-            "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "TWILIO_FROM": "+46701740605",
-            "TWILIO_API_BASE_URL": twilio.base_url,
-            "SMS_RATE_PER_SECOND": "4",  # slow sends: many claims are open when the runner dies
-            "GRUPPSTART_STALE_CLAIM_SECONDS": "2",
-            "VISIBILITY_TIMEOUT_SECONDS": "1",
-            "CHILD_LIFETIME_SECONDS": "90",
-        }
-    )
-    return env
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
-
-
 def test_the_queue_runner_killed_mid_batch_and_restarted_loses_nothing_and_sends_nothing_twice(
     make_services: Callable[..., Services], tmp_path: Path
 ) -> None:
     organisation = municipality("region-jonkoping")["organisation"]
     themes = [t["id"] for t in organisation["themes"]][:5]
     killed = threading.Event()
-    first: list[Child] = []
+    first: list[RunnerChild] = []
     kill_at = 7
 
     def on_accept(_message: ReceivedMessage) -> None:
@@ -492,10 +426,18 @@ def test_the_queue_runner_killed_mid_batch_and_restarted_loses_nothing_and_sends
         expected = len(outbox_rows(services))
         assert expected == 30
 
-        env = child_env(services, twilio, organisation)
-        children: list[Child] = []
+        env = runner_env(
+            services,
+            twilio,
+            organisation,
+            SMS_RATE_PER_SECOND="4",  # slow sends: many claims are open when the runner dies
+            GRUPPSTART_STALE_CLAIM_SECONDS="2",
+            VISIBILITY_TIMEOUT_SECONDS="1",
+            CHILD_LIFETIME_SECONDS="90",
+        )
+        children: list[RunnerChild] = []
         try:
-            first.append(Child(env, tmp_path / "first.log"))
+            first.append(RunnerChild(env, tmp_path / "first.log"))
             children.append(first[0])
             assert wait_until(killed.is_set, timeout=60), f"the first runner never got going:\n{first[0].output()}"
             first[0].kill()
@@ -508,7 +450,7 @@ def test_the_queue_runner_killed_mid_batch_and_restarted_loses_nothing_and_sends
             print(f"at the kill: {dict(at_kill)}; accepted but not recorded: {unrecorded}")
             listings_at_kill = len(twilio.listings)
 
-            second = Child(env, tmp_path / "second.log")
+            second = RunnerChild(env, tmp_path / "second.log")
             children.append(second)
 
             def all_sent() -> bool:

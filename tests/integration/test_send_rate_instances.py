@@ -9,12 +9,7 @@ loopback Twilio server received, in the installation's windows (whole seconds at
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -29,7 +24,7 @@ from shared.core.domain import MessageStatus
 from shared.core.sms_segments import segment_info
 from shared.web.app import create_app
 from tests.conftest import municipality
-from tests.support.keys import TEST_PHONE_KEY_SECRET
+from tests.support.runner_child import RunnerChild, runner_env, wait_until
 from tests.support.tables import add_facilitator, drain, outbox, seed_waiting
 from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage
 
@@ -38,63 +33,6 @@ RATE = 5  # segments a second: windows of one second, four segments of group tex
 GROUPS = 6  # 36 texts, about 90 segments: some twenty seconds at the rate
 RESIDENT = "070-174 06 99"
 RESIDENT_E164 = "+46701740699"
-
-
-class Instance:
-    """`python -m tests.faults.runner_child`: one instance of the app's queue functions, in its own process."""
-
-    def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        self._file = log.open("ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.runner_child"],
-            cwd=ROOT,
-            env=env,
-            stdout=self._file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(timeout=10)
-        self._file.close()
-
-    def output(self) -> str:
-        return self.log.read_text(errors="replace")[-3000:]
-
-
-def instance_env(services: Services, twilio: LoopbackTwilio, organisation: dict) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "AzureWebJobs", "SMS_"))}
-    env.update(
-        {
-            "PYTHONPATH": str(ROOT),
-            "AzureWebJobsStorage": services.settings.storage_connection_string or "",
-            "ORGANISATION_CONFIG": json.dumps(organisation),
-            "PHONE_KEY_SECRET": TEST_PHONE_KEY_SECRET,  # the parent's key: both sides find the same rows
-            "TWILIO_ACCOUNT_SID": twilio.account_sid,
-            "TWILIO_AUTH_TOKEN": twilio.auth_token,
-            "TWILIO_FROM": "+46701740605",
-            "TWILIO_API_BASE_URL": twilio.base_url,
-            "SMS_RATE_PER_SECOND": str(RATE),
-            "GRUPPSTART_STALE_CLAIM_SECONDS": "120",
-            "VISIBILITY_TIMEOUT_SECONDS": "5",
-            "CHILD_LIFETIME_SECONDS": "150",
-            "BATCH_SIZE": "16",  # sixteen invocations at once per instance: up to 32 texts booked ahead
-        }
-    )
-    return env
-
-
-def wait_until(condition: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        time.sleep(interval)
-    return condition()
 
 
 def segments(message: ReceivedMessage) -> int:
@@ -137,11 +75,20 @@ def test_two_instances_stay_within_the_rate_and_a_code_does_not_wait_behind_thei
         for message in rows:
             services.storage.enqueue(NOTIFICATIONS, json.dumps({"theme": message.theme, "rows": [message.key]}))
 
-        env = instance_env(services, twilio, organisation)
-        children: list[Instance] = []
+        env = runner_env(
+            services,
+            twilio,
+            organisation,
+            SMS_RATE_PER_SECOND=str(RATE),
+            GRUPPSTART_STALE_CLAIM_SECONDS="120",
+            VISIBILITY_TIMEOUT_SECONDS="5",
+            CHILD_LIFETIME_SECONDS="150",
+            BATCH_SIZE="16",  # sixteen invocations at once per instance: up to 32 texts booked ahead
+        )
+        children: list[RunnerChild] = []
         with TestClient(create_app(lambda: services)) as client:
             try:
-                children.extend(Instance(env, tmp_path / f"instance-{n}.log") for n in range(2))
+                children.extend(RunnerChild(env, tmp_path / f"instance-{n}.log") for n in range(2))
                 assert wait_until(lambda: len(twilio.accepted) >= 8, timeout=60), children[0].output()
                 booked_ahead = booked_after_now(services)
                 bulk_before_code = sum(segments(m) for m in twilio.accepted)
@@ -165,7 +112,7 @@ def test_two_instances_stay_within_the_rate_and_a_code_does_not_wait_behind_thei
                 assert wait_until(all_sent, timeout=120, interval=0.5), [c.output() for c in children]
             finally:
                 for child in children:
-                    child.stop()
+                    child.kill()
 
     accepted = twilio.accepted
     [code] = [m for m in accepted if m.to == RESIDENT_E164]
