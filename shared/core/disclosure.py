@@ -38,3 +38,12 @@ def disclosed(count: int, threshold: int) -> Disclosed:
 def publishable_median(median: float | None, behind: int, threshold: int) -> float | None:
     """A median computed from fewer than `threshold` people would tell one person's wait: withheld."""
     return median if behind >= threshold else None
+
+
+def needed_publicly(needed: int, group_min: int, threshold: int) -> int | None:
+    """How many more a group needs, as it may be told outside /manage. While people wait, `needed` is
+    `group_min` minus the waiting count, so it gives that count away: None when the count is one the
+    rule withholds (1 to threshold−1). 0 ("a group can start") and `group_min` (nobody waits) name nobody."""
+    if needed <= 0:
+        return 0
+    return None if disclosed(max(0, group_min - needed), threshold).suppressed else needed

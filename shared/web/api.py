@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.ratelimit import RateLimited
+from shared.core.disclosure import disclosed
 from shared.services.intake import (
     AlreadyVerified,
     BudgetExhausted,
@@ -27,6 +28,7 @@ from shared.web.common import (
     expected_wait_text,
     locale_for,
     message,
+    public_needed,
     services_of,
 )
 
@@ -112,8 +114,17 @@ class ThemeOut(BaseModel):
     id: str
     label: str
     description: str
-    waiting: int = Field(description="Verified people waiting for a group in this theme.")
-    needed: int = Field(description="How many more are needed before a group starts.")
+    waiting: int | None = Field(
+        description="Verified people waiting for a group in this theme; null when there are fewer than "
+        "`fewer_than` (small numbers are never published as themselves)."
+    )
+    needed: int | None = Field(
+        description="How many more are needed before a group starts; null when it would tell a waiting count "
+        "that is withheld."
+    )
+    fewer_than: int | None = Field(
+        None, description="Set when `waiting` is withheld: the organisation's small-count threshold."
+    )
     expected_wait: ExpectedWaitOut | None = Field(
         None, description="The usual wait (null: too little history; or matching by area and no area given)."
     )
@@ -159,7 +170,10 @@ class VerifyOut(BaseModel):
         "free seat for it (same theme, and area when matching by area), and the formation this verification "
         "requested places it there at once."
     )
-    needed: int = Field(description="How many more are needed before a group starts (0 once joining or grouped).")
+    needed: int | None = Field(
+        description="How many more are needed before a group starts (0 once joining or grouped); null when it "
+        "would tell how many of fewer than the organisation's small-count threshold are waiting."
+    )
     expected_wait: ExpectedWaitOut | None = Field(
         None, description="The usual wait for the registration's theme (and area); null where history is too thin."
     )
@@ -194,16 +208,19 @@ def themes(request: Request, lang: str | None = Query(None, max_length=10), area
     locale = locale_for(request)
     counts = services.intake.waiting_counts()
     chosen_area = area if area and services.organisation.area(area) else None
+    threshold = services.organisation.small_count_threshold
     result = []
     for theme in services.organisation.themes:
         text = services.organisation.theme_text(theme.id, locale)
+        waiting = disclosed(services.intake.waiting(theme.id, chosen_area, counts), threshold)
         result.append(
             ThemeOut(
                 id=theme.id,
                 label=text.label,
                 description=text.description,
-                waiting=services.intake.waiting(theme.id, chosen_area, counts),
-                needed=services.intake.needed(theme.id, chosen_area, counts),
+                waiting=waiting.value,
+                needed=public_needed(request, services.intake.needed(theme.id, chosen_area, counts)),
+                fewer_than=threshold if waiting.suppressed else None,
                 expected_wait=_wait_out(request, locale, theme.id, chosen_area),
             )
         )
@@ -282,7 +299,8 @@ def verify(interest_id: str, body: VerifyIn, request: Request) -> Response:
         return error_json(410, "code_expired", locale)
     status = "joining" if verified.joining else verified.status.value
     wait = _wait_out(request, locale, verified.theme, verified.area)
-    out = VerifyOut(id=verified.interest_id, status=status, needed=verified.needed, expected_wait=wait)  # type: ignore[arg-type]
+    needed = public_needed(request, verified.needed)
+    out = VerifyOut(id=verified.interest_id, status=status, needed=needed, expected_wait=wait)  # type: ignore[arg-type]
     return JSONResponse(out.model_dump())
 
 

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from shared.composition import Services
 from shared.core import i18n
+from shared.core.disclosure import needed_publicly
 from shared.core.expected_wait import ExpectedWait
 
 
@@ -30,6 +31,13 @@ def expected_wait(request: Request, theme: str, area: str | None) -> ExpectedWai
     """The usual wait in `theme` (and `area`), or None where the history is too thin to say it (issue 23.2)."""
     waits = services_of(request).expected_waits
     return waits.for_choice(theme, area) if waits is not None else None
+
+
+def public_needed(request: Request, needed: int) -> int | None:
+    """`needed` as the form, the thank-you page and the API may say it: None where it would tell how many
+    of fewer than the organisation's small-count threshold are waiting (issue 23.6, core/disclosure.py)."""
+    organisation = services_of(request).organisation
+    return needed_publicly(needed, organisation.group_size.min, organisation.small_count_threshold)
 
 
 def expected_wait_text(locale: str, wait: ExpectedWait | None) -> str | None:

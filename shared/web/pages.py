@@ -30,6 +30,7 @@ from shared.web.common import (
     locale_for,
     message,
     page,
+    public_needed,
     read_form,
     render_message,
     services_of,
@@ -40,7 +41,8 @@ _KEPT = ("theme", "name", "phone", "area", "age_confirmed", "consent", "pledge")
 
 
 def theme_choices(request: Request, locale: str, area: str | None = None) -> list[dict]:
-    """The themes as the form lists them; `needed` is None when storage cannot tell; `wait` is the usual
+    """The themes as the form lists them; `needed` is None when storage cannot tell or the small-count rule
+    withholds it (then `few`); `wait` is the usual
     wait where there is history enough (with matching by area, once the area is known)."""
     services = services_of(request)
     try:
@@ -50,10 +52,17 @@ def theme_choices(request: Request, locale: str, area: str | None = None) -> lis
     themes = []
     for theme in services.organisation.themes:
         text = services.organisation.theme_text(theme.id, locale)
-        needed = services.intake.needed(theme.id, None, counts) if counts is not None else None
+        needed = public_needed(request, services.intake.needed(theme.id, None, counts)) if counts is not None else None
         wait = expected_wait_text(locale, expected_wait(request, theme.id, area))
         themes.append(
-            {"id": theme.id, "label": text.label, "description": text.description, "needed": needed, "wait": wait}
+            {
+                "id": theme.id,
+                "label": text.label,
+                "description": text.description,
+                "needed": needed,
+                "few": counts is not None and needed is None,  # some wait, fewer than the rule lets us count
+                "wait": wait,
+            }
         )
     return themes
 
@@ -198,7 +207,7 @@ def _thanks(
         "thanks.html",
         locale,
         theme_label=organisation.theme_text(theme, locale).label,
-        needed=needed,
+        needed=public_needed(request, needed),  # None: more are needed, how many is withheld
         joining=joining,
         wait=expected_wait_text(locale, expected_wait(request, theme, area)),
         # Posted, never put in a link: a URL with the token would sit in history, logs and Referer headers.

@@ -150,7 +150,8 @@ def test_register_then_verify(api: TestClient, outbox: LocalOutboxSender, timed:
 
     response = api.post(f"/api/interests/{created['id']}/verify", json={"code": code})
     assert response.status_code == 200, response.text
-    assert response.json() == {"id": created["id"], "status": "waiting", "needed": 4, "expected_wait": None}
+    # One waits: how many more are needed would say so, and 1 is under the small-count threshold (issue 23.6).
+    assert response.json() == {"id": created["id"], "status": "waiting", "needed": None, "expected_wait": None}
     [row] = interest_rows(timed)
     assert row["Status"] == "waiting"
 
@@ -596,16 +597,19 @@ def test_themes_count_only_verified_people(api: TestClient, outbox: LocalOutboxS
     assert stress()["waiting"] == 0 and stress()["needed"] == 5
 
     assert api.post(f"/api/interests/{first['id']}/verify", json={"code": code}).status_code == 200
-    assert (stress()["waiting"], stress()["needed"]) == (1, 4)
+    # One waits: neither the count nor "4 more" is published, only that it is under the threshold (issue 23.6).
+    assert (stress()["waiting"], stress()["needed"], stress()["fewer_than"]) == (None, None, 5)
 
     themes = api.get("/api/themes").json()
     assert [t["id"] for t in themes] == [t.id for t in timed.organisation.themes]
-    assert all(t["waiting"] == 0 and t["needed"] == 5 for t in themes if t["id"] != "stress")
-    assert set(themes[0]) == {"id", "label", "description", "waiting", "needed", "expected_wait"}
+    others = [t for t in themes if t["id"] != "stress"]
+    assert len(others) == len(themes) - 1 >= 1
+    assert all(t["waiting"] == 0 and t["needed"] == 5 and t["fewer_than"] is None for t in others)
+    assert set(themes[0]) == {"id", "label", "description", "waiting", "needed", "fewer_than", "expected_wait"}
 
     # Withdrawing takes the person out of the count.
     api.delete(f"/api/interests/{first['id']}", headers={"Authorization": f"Bearer {first['withdraw_token']}"})
-    assert (stress()["waiting"], stress()["needed"]) == (0, 5)
+    assert (stress()["waiting"], stress()["needed"], stress()["fewer_than"]) == (0, 5, None)
 
 
 def test_themes_are_labelled_in_the_asked_language(api: TestClient, timed: Services) -> None:

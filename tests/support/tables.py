@@ -43,7 +43,7 @@ def verified(services: Services, n: int, theme: str = THEME, start: int = 0, loc
     return ids
 
 
-def seed_waiting(services: Services, n: int, theme: str = THEME) -> None:
+def seed_waiting(services: Services, n: int, theme: str = THEME, start: int = 0) -> None:
     """Verified interests written straight to the table, 100 per transaction (intake is tested elsewhere)."""
     now = utcnow()
     entities = [
@@ -62,11 +62,11 @@ def seed_waiting(services: Services, n: int, theme: str = THEME) -> None:
                 withdraw_token_hash="x",
             )
         )
-        for i in range(n)
+        for i in range(start, start + n)
     ]
     table = services.storage.table(INTERESTS)
-    for start in range(0, n, 100):
-        table.submit_transaction([("create", e) for e in entities[start : start + 100]])
+    for first in range(0, n, 100):
+        table.submit_transaction([("create", e) for e in entities[first : first + 100]])
 
 
 def add_facilitator(services: Services, name: str = "Eva Lind", capacity: int = 3, **kw):

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.core.disclosure import disclosed, publishable_median
+from shared.core.disclosure import disclosed, needed_publicly, publishable_median
 from shared.core.facilitators import Facilitator
 from shared.core.needs import AwaitingGroup, Candidate, Verdict, WaitingPerson, majority_locale, needs_map
 
@@ -72,6 +72,26 @@ def test_the_group_language_is_what_most_speak_and_a_tie_goes_to_the_default() -
 @pytest.mark.parametrize(("count", "shown"), [(0, "0"), (1, "<5"), (4, "<5"), (5, "5"), (12, "12")])
 def test_small_counts_are_withheld_below_the_threshold(count: int, shown: str) -> None:
     assert disclosed(count, 5).csv == shown
+
+
+@pytest.mark.parametrize(
+    ("needed", "group_min", "threshold", "told"),
+    [
+        (5, 5, 5, 5),  # nobody waits
+        (4, 5, 5, None),  # 1 waits
+        (1, 5, 5, None),  # 4 wait
+        (0, 5, 5, 0),  # a group can start
+        (3, 5, 2, 3),  # 2 wait, at a threshold of 2
+        (4, 5, 2, None),  # 1 waits
+        (3, 8, 5, 3),  # 5 wait, at the threshold
+        (4, 8, 5, None),  # 4 wait
+        (8, 8, 5, 8),  # nobody waits
+    ],
+)
+def test_how_many_more_are_needed_is_withheld_when_it_tells_a_small_count(
+    needed: int, group_min: int, threshold: int, told: int | None
+) -> None:
+    assert needed_publicly(needed, group_min, threshold) == told
 
 
 def test_a_median_behind_few_people_is_withheld() -> None:
