@@ -35,7 +35,7 @@ from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import FORMATION_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
-from shared.core.codes import CODE_LIFETIME
+from shared.core.codes import CODE_LIFETIME, CODE_MINUTES, new_code
 from shared.core.domain import (
     INTEREST_PREFIX,
     PHONE_PREFIX,
@@ -60,7 +60,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CODE_TTL = CODE_LIFETIME
 MAX_CODE_ATTEMPTS = 5
 CODES_PER_NUMBER_PER_HOUR = 3
 HOUR = timedelta(hours=1)
@@ -202,7 +201,7 @@ class IntakeService:
         phone (issue 23.5); the consent is then recorded as `<version>|phone:<operator>`."""
         pkey = self._keyer.key(interest.phone)
         now = self._clock()
-        code = f"{secrets.randbelow(1_000_000):06d}"
+        code = new_code()
         salt = secrets.token_hex(16)
         token = secrets.token_urlsafe(32)
         record = Interest(
@@ -217,7 +216,7 @@ class IntakeService:
             withdraw_token_hash=_hash(token),
             code_hash=_hash(salt, code),
             code_salt=salt,
-            code_expires_at=now + CODE_TTL,
+            code_expires_at=now + CODE_LIFETIME,
             code_attempts=0,
         )
         # Check every cap, then count: a request refused by one spends none. A check passes on what this
@@ -239,7 +238,9 @@ class IntakeService:
         with storage_errors():
             rows.commit()
 
-        body = self._templates.sms("verification", interest.locale, code=code, organisation=self._org.name, minutes=10)
+        body = self._templates.sms(
+            "verification", interest.locale, code=code, organisation=self._org.name, minutes=CODE_MINUTES
+        )
         try:
             self._sender.send(interest.phone, body)
         except BudgetExhausted:  # the codes' share ran out since the check: the same 503, no attempt kept

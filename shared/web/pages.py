@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from shared.adapters.ratelimit import RateLimited
 from shared.adapters.storage import StorageUnavailable
 from shared.core import i18n
+from shared.core.codes import CODE_DIGITS, looks_like_code
 from shared.services.intake import (
     AlreadyVerified,
     BudgetExhausted,
@@ -168,11 +169,11 @@ def verify(request: Request, data: FormData) -> HTMLResponse:
             interest_id=interest_id,
             withdraw_token=token,
             last_digits=last_digits,
-            values={"code": code[:6]},
+            values={"code": code[:CODE_DIGITS]},
             errors={"code": text or message(locale, error)},
         )
 
-    if not code.isascii() or not code.isdigit() or len(code) != 6:
+    if not looks_like_code(code):
         return again("code_format", 400)
     try:
         verified = services.intake.verify(interest_id, code)

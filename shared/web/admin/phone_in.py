@@ -17,6 +17,7 @@ from shared.adapters.audit import lookup_target
 from shared.adapters.ratelimit import RateLimited
 from shared.adapters.storage import StorageUnavailable
 from shared.core import i18n
+from shared.core.codes import looks_like_code
 from shared.services.intake import (
     AlreadyVerified,
     BudgetExhausted,
@@ -110,7 +111,7 @@ def phone_in_verify(request: Request, data: FormFields) -> HTMLResponse:
     interest_id = data.get("id", "")[:120]
     last_digits = "".join(c for c in data.get("last_digits", "")[:2] if c.isdigit())
     code = "".join(data.get("code", "").split())
-    if not (code.isascii() and code.isdigit() and len(code) == 6):
+    if not looks_like_code(code):
         return _code_page(request, interest_id, last_digits, status_code=400, error=message(locale, "code_format"))
     try:
         verified = services.intake.verify(interest_id, code)
