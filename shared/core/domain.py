@@ -8,7 +8,6 @@ prefixes tell the kinds apart in the theme's partition (ARCHITECTURE.md: one par
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -214,10 +213,6 @@ class OutboxMessage(BaseModel):
     provider_sid: str = ""
     error_code: int | None = None
     error: str = ""  # why it failed, when not the provider's code ("poisoned", "recipient_gone")
-
-    def queue_text(self) -> str:
-        """The notifications queue's message: which outbox row to send (its format is a contract)."""
-        return json.dumps({"theme": self.theme, "row": self.key}, separators=(",", ":"))
 
 
 # --- building texts: the one place an OutboxMessage is made ---------------------------------------
