@@ -28,9 +28,10 @@ from shared.core.domain import MessageKind, RecipientType, new_message, utcnow
 from shared.core.facilitators import Facilitator
 from shared.core.sms_text import NotGsm7, sms_line
 from shared.core.validation import TextProblem
-from shared.services.facilitator_links import LINK_LIFETIME, FacilitatorLinks, link_secret
+from shared.services.facilitator_links import FacilitatorLinks
 from shared.services.facilitators import FacilitatorStore
-from shared.services.operations import GroupView, OperationError, Operations, check_meeting_time
+from shared.services.operations import Operations
+from shared.services.operations_base import GroupView, OperationError, check_meeting_time
 from shared.services.outbox import queue_committed
 
 ACTIONS = ("meeting", "held", "hand_over", "close", "report")
@@ -45,7 +46,7 @@ REPORTS_PER_DAY = 3
 VIEW_AUDIT_EVERY = timedelta(hours=1)
 DAY = timedelta(days=1)
 
-__all__ = ["ACTIONS", "LINK_LIFETIME", "FacilitatorLinks", "FacilitatorPage", "TextRefused", "link_secret"]
+__all__ = ["ACTIONS", "FacilitatorPage", "TextRefused"]
 
 
 class TextRefused(OperationError):

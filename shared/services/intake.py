@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.ratelimit import Limits, RateLimiter
-from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
+from shared.adapters.sms.base import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.sms.metered import for_codes
 from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import FORMATION_REQUESTS, StorageAccount, storage_errors
@@ -50,7 +50,7 @@ from shared.core.domain import (
 from shared.core.matching import MatchingRules, takes_joiners
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
-from shared.core.validation import FieldError, ValidInterest, validate_interest
+from shared.core.validation import ValidInterest
 from shared.services.confirmation import Confirmation, Conflict, attempt_marker_key
 from shared.services.erasure import erase_interest
 from shared.services.sms_budget import BudgetExhausted, SmsBudget
@@ -440,16 +440,12 @@ class IntakeService:
 
 __all__ = [
     "AlreadyVerified",
-    "BudgetExhausted",
     "CodeExpired",
-    "FieldError",
     "IntakeService",
     "NotFound",
     "Registration",
     "SmsUnavailable",
     "Undeliverable",
-    "ValidInterest",
     "Verified",
     "WrongCode",
-    "validate_interest",
 ]

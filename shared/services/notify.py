@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from shared.adapters.interests import InterestsTable, Rows
-from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
+from shared.adapters.sms.base import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.sms.send_rate import SendRateBusy
 from shared.adapters.storage import NOTIFICATIONS, StorageAccount
@@ -431,13 +431,4 @@ def _named(message: OutboxMessage, context: dict[str, Any]) -> tuple[str, ...]:
     return tuple(named)
 
 
-__all__ = [
-    "Handled",
-    "NotificationMessageError",
-    "Notifier",
-    "Outcome",
-    "RateGate",
-    "UnfinishedMessage",
-    "parse_queue_message",
-    "short_ref",
-]
+__all__ = ["Handled", "Notifier", "Outcome", "RateGate", "UnfinishedMessage", "short_ref"]

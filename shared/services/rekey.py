@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.adapters.interests import InterestsTable, Marker, Rows
-from shared.adapters.migrations import LEGACY_KEY, MIGRATED, PhoneKeyMigration
+from shared.adapters.migrations import LEGACY_KEY, PhoneKeyMigration
 from shared.adapters.ratelimit import OncePerWindow
-from shared.adapters.sms import SmsSender
+from shared.adapters.sms.base import SmsSender
 from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
@@ -36,7 +36,7 @@ from shared.core.phone import PhoneKeyer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MIGRATED", "RekeyReport", "migrate_phone_keys", "migrated", "retire_legacy_keys"]
+__all__ = ["RekeyReport", "migrate_phone_keys", "migrated", "retire_legacy_keys"]
 
 _RECHECK_SECONDS = 600
 _checked: dict[int, float] = {}  # id(keyer) -> when this process last asked, while not done

@@ -41,7 +41,7 @@ from typing import Final
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.ratelimit import OncePerWindow, RateLimited, RateLimiter
 from shared.adapters.replies import ReplyCounters, ReplyLog
-from shared.adapters.sms import SentMessage, SmsSender
+from shared.adapters.sms.base import SentMessage, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates

@@ -12,16 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.adapters.ratelimit import RateLimited
 from shared.core.codes import looks_like_code
 from shared.core.disclosure import disclosed
-from shared.services.intake import (
-    AlreadyVerified,
-    BudgetExhausted,
-    CodeExpired,
-    NotFound,
-    SmsUnavailable,
-    Undeliverable,
-    WrongCode,
-    validate_interest,
-)
+from shared.core.validation import validate_interest
+from shared.services.intake import AlreadyVerified, CodeExpired, NotFound, SmsUnavailable, Undeliverable, WrongCode
+from shared.services.sms_budget import BudgetExhausted
 from shared.web.common import (
     client_address,
     error_json,

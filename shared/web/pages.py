@@ -12,18 +12,17 @@ from shared.adapters.ratelimit import RateLimited
 from shared.adapters.storage import StorageUnavailable
 from shared.core import i18n
 from shared.core.codes import CODE_DIGITS, looks_like_code
+from shared.core.validation import FieldError, validate_interest
 from shared.services.intake import (
     AlreadyVerified,
-    BudgetExhausted,
     CodeExpired,
-    FieldError,
     IntakeError,
     NotFound,
     SmsUnavailable,
     Undeliverable,
     WrongCode,
-    validate_interest,
 )
+from shared.services.sms_budget import BudgetExhausted
 from shared.web.common import (
     client_address,
     expected_wait,

@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from shared.adapters.entities import entity_of
-from shared.adapters.sms import LocalOutboxSender
+from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.storage import AUDIT, FORMATION_REQUESTS, INTERESTS, NOTIFICATIONS, RATE_LIMITS
 from shared.composition import Services
 from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, Interest, InterestStatus, MessageKind, utcnow

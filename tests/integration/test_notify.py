@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.interests import InterestsTable
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import NOTIFICATIONS
 from shared.composition import Services, use_services
 from shared.core.domain import MessageKind, MessageStatus

@@ -11,7 +11,8 @@ from datetime import timedelta
 
 import pytest
 
-from shared.adapters.sms import TransientSmsError, TwilioSender
+from shared.adapters.sms.base import TransientSmsError
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import NOTIFICATIONS
 from shared.composition import Services, use_services
 from shared.core.domain import MessageKind, MessageStatus, OutboxMessage

@@ -17,13 +17,13 @@ from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from shared.adapters.replies import ReplyLog
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import AUDIT, TABLES
 from shared.composition import Services
 from shared.core.domain import Group, MessageKind, MessageStatus, RecipientType, utcnow
 from shared.core.replies import MAX_FORWARD_SEGMENTS, coordinator_contact
 from shared.core.sms_segments import segment_info
-from shared.services.intake import ValidInterest
+from shared.core.validation import ValidInterest
 from shared.services.notify import short_ref
 from shared.services.outbox import notification_for
 from shared.services.retention import Retention, RetentionRules

@@ -18,16 +18,9 @@ from shared.adapters.ratelimit import RateLimited
 from shared.adapters.storage import StorageUnavailable
 from shared.core import i18n
 from shared.core.codes import looks_like_code
-from shared.services.intake import (
-    AlreadyVerified,
-    BudgetExhausted,
-    CodeExpired,
-    NotFound,
-    SmsUnavailable,
-    Undeliverable,
-    WrongCode,
-    validate_interest,
-)
+from shared.core.validation import validate_interest
+from shared.services.intake import AlreadyVerified, CodeExpired, NotFound, SmsUnavailable, Undeliverable, WrongCode
+from shared.services.sms_budget import BudgetExhausted
 from shared.web.admin.auth import FormFields, Operator, audit
 from shared.web.admin.rendering import admin_locale, protected_router, render, text
 from shared.web.common import client_address, expected_wait, expected_wait_text, message, services_of
