@@ -1,9 +1,9 @@
 """The domain's records — interests, groups, texts to send — and the small rules about them.
 
 Records know nothing of storage: `shared/adapters/entities.py` maps them to table rows and the
-theme partition's repository (`shared/adapters/partition.py`) remembers the ETags it read.
+unit of work (`shared/adapters/unit_of_work.py`) remembers the ETags it read.
 A record's `key` is its identity inside its theme ("interest.…", "group.…", "outbox.…"): the
-prefixes tell the kinds apart in the theme's partition (ARCHITECTURE.md: one partition per theme).
+prefixes tell the kinds apart in the theme's partition (docs/architecture.md, "Tables and partitions").
 """
 
 from __future__ import annotations

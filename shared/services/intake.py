@@ -1,15 +1,15 @@
 """Resident intake: take an interest, prove the number by SMS code, withdraw on request.
 
-Nothing observable before proof of possession (ARCHITECTURE.md). Registration never looks at what
-is stored about the number: the caps come first (per number an hour and a day; per client address or
-the shared bucket of requests without one, and the address's network, an IPv4 /24 or an IPv6 /64 and
-/48; the codes' share of the installation's SMS budget), all checked before any is counted, so a
-request refused by one spends nobody's counter (issue 19.6: an address over its limit cannot lock
-chosen numbers out). Then each attempt is written as its own pending row with its own marker
-(`phone.<key>.<attempt>`), a code is sent (the sender spends the codes' share of the budget when the
-text goes out: adapters/sms/metered.py), and every caller gets the same 201. Only when the code comes
-back is the number's registration in the theme looked up (`phone.<key>`): a first one becomes the
-registration, a later one merges into it.
+Nothing observable before proof of possession (docs/architecture.md, "Privacy by construction").
+Registration never looks at what is stored about the number: the caps come first (per number an hour
+and a day; per client address or the shared bucket of requests without one, and the address's
+network, an IPv4 /24 or an IPv6 /64 and /48; the codes' share of the installation's SMS budget), all
+checked before any is counted, so a request refused by one spends nobody's counter (issue 19.6: an
+address over its limit cannot lock chosen numbers out). Then each attempt is written as its own
+pending row with its own marker (`phone.<key>.<attempt>`), a code is sent (the sender spends the
+codes' share of the budget when the text goes out: adapters/sms/metered.py), and every caller gets
+the same 201. Only when the code comes back is the number's registration in the theme looked up
+(`phone.<key>`): a first one becomes the registration, a later one merges into it.
 """
 
 from __future__ import annotations

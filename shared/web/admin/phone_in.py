@@ -3,8 +3,8 @@
 The resident path, unchanged: `intake.register` stores a pending attempt and texts a code to the
 caller's mobile; the caller reads the code out and the coordinator types it on the next page, and
 only `intake.verify` makes a registration of it. So nothing about the number exists as a registration
-before its holder has proved they have the phone (ARCHITECTURE.md), and an operator cannot register
-someone else's number. The consent the caller gave on the phone is kept on the row as
+before its holder has proved they have the phone (docs/architecture.md, "Privacy by construction"),
+and an operator cannot register someone else's number. The consent the caller gave on the phone is kept on the row as
 `<version>|phone:<operator>`; both steps are audited with the operator and the number's keyed marker.
 """
 
