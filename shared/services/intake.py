@@ -53,6 +53,7 @@ from shared.core.phone import PhoneKeyer
 from shared.core.validation import ValidInterest
 from shared.services.confirmation import Confirmation, Conflict, attempt_marker_key
 from shared.services.erasure import erase_interest
+from shared.services.formation_requests import formation_request
 from shared.services.sms_budget import BudgetExhausted, SmsBudget
 
 if TYPE_CHECKING:
@@ -373,7 +374,7 @@ class IntakeService:
 
     def request_formation(self, theme: str) -> None:
         try:
-            self._storage.enqueue(FORMATION_REQUESTS, theme)
+            self._storage.enqueue(FORMATION_REQUESTS, formation_request(theme))
         except Exception:  # the timer sweep forms the group a few minutes later instead
             log.warning("could not request formation right away; the sweep will", exc_info=False)
 

@@ -307,7 +307,7 @@ def test_storage_stopped_between_the_code_and_its_verification(
     [only] = interests_by_phone(services)
     assert only["Status"] == InterestStatus.WAITING.value and only["CodeAttempts"] == 0
     requests = services.storage.queue("formation-requests").peek_messages(max_messages=32)
-    assert [m.content for m in requests] == ["anhorig"]
+    assert [m.content for m in requests] == ['{"theme":"anhorig"}']
 
 
 # --- the SMS provider answering 500 to every third request during a burst -----------------------------
