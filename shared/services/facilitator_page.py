@@ -74,7 +74,9 @@ def clean_note(raw: object) -> str:
     return _sms_text("invalid_note", raw, NOTE_MAX)
 
 
-def clean_place(raw: object) -> str:
+def clean_sms_place(raw: object) -> str:
+    """The facilitator's meeting place: one line of GSM-7, at most PLACE_MAX septets (the operators'
+    pages check theirs with `operations_base.clean_place`)."""
     return _sms_text("invalid_place", raw, PLACE_MAX)
 
 
@@ -187,7 +189,7 @@ class FacilitatorPage:
 
     def _meeting(self, view: GroupView, when: object, place: object) -> str:
         at = check_meeting_time(when, self._clock())
-        where = clean_place(place)
+        where = clean_sms_place(place)
         if view.status == "active" and view.first_meeting_at == at and view.meeting_place == where:
             return "meeting_unchanged"  # the members have this time and place already
         self._limit(f"group-meeting-texts.{view.id}", MEETING_TEXTS_PER_DAY, "meeting_texts_today")

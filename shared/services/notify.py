@@ -102,7 +102,7 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Handled:
+class SendReport:
     """What became of each row a queue message names."""
 
     outcomes: dict[str, Outcome] = field(default_factory=dict)
@@ -169,14 +169,14 @@ class Notifier:
         self._monotonic = monotonic
         self._send_budget = send_budget
 
-    def handle(self, queue_text: str) -> Handled:
+    def handle(self, queue_text: str) -> SendReport:
         """Send every row the message names that is not sent yet; raise (after trying the others) if one
         failed transiently, so the queue retries the message and with it only the rows still pending."""
         try:
             named = parse_queue_message(queue_text)
         except NotificationMessageError:
             log.warning("notification message dropped: it names no outbox row")
-            return Handled()
+            return SendReport()
         outcomes: dict[str, Outcome] = {}
         transient: SmsError | None = None
         started = self._monotonic()
@@ -189,11 +189,11 @@ class Notifier:
                 # The rest would be refused alike: the whole message comes back when there is room.
                 outcomes[row] = Outcome(False, "deferred")
                 self._defer(named.theme, named.rows, queue_text, exc.retry_after)
-                return Handled(outcomes)
+                return SendReport(outcomes)
             except SmsError as exc:
                 outcomes[row] = Outcome(False, "retry")
                 transient = transient or exc
-        handled = Handled(outcomes)
+        handled = SendReport(outcomes)
         left = len(named.rows) - len(outcomes)
         # A row another invocation holds is not done until that one records it; if that invocation died,
         # its claim goes stale and a later delivery of this message sends the row (asking the provider first).
@@ -431,4 +431,4 @@ def _named(message: OutboxMessage, context: dict[str, Any]) -> tuple[str, ...]:
     return tuple(named)
 
 
-__all__ = ["Handled", "Notifier", "Outcome", "RateGate", "UnfinishedMessage", "short_ref"]
+__all__ = ["Notifier", "Outcome", "RateGate", "SendReport", "UnfinishedMessage", "short_ref"]
