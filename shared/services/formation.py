@@ -155,7 +155,7 @@ class FormationService:
 
     def _form(self, theme: str, facilitators: list[Facilitator], loads: _Loads, report: FormationReport) -> None:
         def plan_and_commit(rows: Rows) -> None:
-            waiting, groups = rows.queue(theme)
+            waiting, groups = rows.waiting_line(theme)
             now = self._clock()
             plan = plan_formation(
                 theme,

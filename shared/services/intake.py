@@ -355,7 +355,7 @@ class IntakeService:
     def _outlook(self, rows: Rows, person: Interest, now: datetime) -> tuple[int, bool]:
         """How many more their bucket needs, and whether a starting group has a seat for them: one read
         of the theme's queue (its waiting people and the groups that still take members)."""
-        waiting, groups = rows.queue(person.theme)
+        waiting, groups = rows.waiting_line(person.theme)
         counts: Counter[str] = Counter(self._bucket(person.theme, i.area) for i in waiting.values())
         if self._joins_at_once(person, list(waiting.values()), list(groups.values()), now):
             return 0, True
