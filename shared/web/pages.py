@@ -5,8 +5,8 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
 
 from shared.adapters.ratelimit import RateLimited
 from shared.adapters.storage import StorageUnavailable
@@ -239,23 +239,3 @@ def withdraw(request: Request, data: FormData) -> HTMLResponse:
     except NotFound:
         return render_message(request, "withdraw_title", "withdraw_invalid", status_code=404)
     return render_message(request, "withdrawn_title", "withdrawn_text")
-
-
-@router.get("/dev/outbox", response_class=HTMLResponse)
-def dev_outbox(request: Request) -> HTMLResponse:
-    services = services_of(request)
-    messages = getattr(services.sender, "messages", None)
-    if not services.settings.dev_mode or messages is None:
-        raise HTTPException(404)
-    return page(request, "dev_outbox.html", "en", messages=list(reversed(messages())))
-
-
-@router.get("/dev/outbox.json")
-def dev_outbox_json(request: Request) -> JSONResponse:
-    services = services_of(request)
-    messages = getattr(services.sender, "messages", None)
-    if not services.settings.dev_mode or messages is None:
-        raise HTTPException(404)
-    return JSONResponse(
-        [{"sid": m.sid, "to": m.to, "body": m.body, "sent_at": m.sent_at.isoformat()} for m in messages()]
-    )
