@@ -28,7 +28,6 @@ from bench.common import (
     counted_services,
     cpu_seconds,
     env_for,
-    free_port,
     fresh,
     organisation,
     peak_rss_mib,
@@ -42,8 +41,8 @@ from bench.report import PARTS, record
 from bench.rows import Row, table
 from bench.scaling import measure_formation, scaling
 from bench.stages import stage_rows
-from shared.local.azurite import Azurite
-from shared.services.intake import ValidInterest
+from shared.core.validation import ValidInterest
+from shared.local.azurite import Azurite, free_port
 
 CONCURRENCY = 8
 
@@ -338,8 +337,8 @@ def time_to_invite(azurite: Azurite, groups: int = 20) -> list[Row]:
 
 def sending_rate(azurite: Azurite, rate: float = 20.0, messages_wanted: int = 150) -> list[Row]:
     import function_app
-    from shared.adapters.sms import TwilioSender
     from shared.adapters.sms.send_rate import Lane, SendRate
+    from shared.adapters.sms.twilio import TwilioSender
     from shared.composition import use_services
     from shared.core.sms_segments import segment_info
     from shared.local.runner import LocalHost, QueueRules

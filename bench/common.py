@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from shared.adapters.entities import entity_of
-from shared.adapters.sms import LocalOutboxSender, SmsSender
+from shared.adapters.sms.base import SmsSender
+from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.storage import StorageAccount
 from shared.composition import Services, build_services
 from shared.core.organisation import MUNICIPALITIES
-from shared.local.azurite import free_port
 from shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -198,14 +198,4 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-__all__ = [
-    "ROOT",
-    "OpCounter",
-    "counted_services",
-    "cpu_seconds",
-    "env_for",
-    "free_port",
-    "fresh",
-    "organisation",
-    "percentile",
-]
+__all__ = ["ROOT", "OpCounter", "counted_services", "cpu_seconds", "env_for", "fresh", "organisation", "percentile"]

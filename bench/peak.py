@@ -34,9 +34,9 @@ from typing import Any
 
 import httpx
 
-from bench.common import counted_services, env_for, free_port, fresh, organisation, peak_rss_mib, percentile
+from bench.common import counted_services, env_for, fresh, organisation, peak_rss_mib, percentile
 from bench.rows import Row
-from shared.local.azurite import Azurite
+from shared.local.azurite import Azurite, free_port
 
 CODE_TEXT = re.compile(r"^\d{6}\b")  # the verification text starts with the code, in every locale
 BASELINE_THEMES = 2  # themes of their own for the idle baseline, five people each: one group apiece

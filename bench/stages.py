@@ -51,10 +51,10 @@ class StageClock:
 
 
 def residents(connection_string: str, count: int, *, profile: bool = False) -> tuple[StageClock, int]:
-    from shared.adapters.sms import TwilioSender
+    from shared.adapters.sms.twilio import TwilioSender
     from shared.adapters.storage import FORMATION_REQUESTS, NOTIFICATIONS
+    from shared.core.validation import ValidInterest
     from shared.services.facilitators import FacilitatorIn
-    from shared.services.intake import ValidInterest
     from tests.support.twilio_server import LoopbackTwilio
 
     doc = organisation()

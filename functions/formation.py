@@ -13,9 +13,14 @@ log = logging.getLogger(__name__)
 @bp.queue_trigger(arg_name="message", queue_name="formation-requests", connection="AzureWebJobsStorage")
 def form_groups_on_request(message: func.QueueMessage) -> None:
     from shared.composition import get_services  # imported on first call: keeps indexing fast
+    from shared.services.formation_requests import FormationRequestError, parse_formation_request
 
     services = get_services()
-    theme = message.get_body().decode("utf-8", errors="replace").strip()
+    try:
+        theme = parse_formation_request(message.get_body().decode("utf-8", errors="replace"))
+    except FormationRequestError:  # retrying cannot fix it, and the timer sweep forms every theme's groups
+        log.warning("malformed formation request dropped")
+        return
     if services.organisation.theme(theme) is None:
         log.warning("formation request for an unknown theme dropped")  # retrying cannot make it known
         return

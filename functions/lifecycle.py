@@ -1,5 +1,6 @@
 """Lifecycle timer: once a day, move groups along (reminders, on their own, check-ins, stuck and quiet groups)
-and erase what retention says is due. The work is in shared/lifecycle.py and shared/retention.py."""
+and erase what retention says is due. The work is in shared/services/lifecycle.py and
+shared/services/retention.py."""
 
 import logging
 

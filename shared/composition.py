@@ -9,10 +9,12 @@ from datetime import timedelta
 
 from shared.adapters.audit import AuditLog, RevokedSessions
 from shared.adapters.ratelimit import RateLimiter
-from shared.adapters.sms import LocalOutboxSender, SmsSender, TwilioSender
+from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.copies import CopyKeepingSender, ProviderCopies
+from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.sms.metered import MeteredSender
 from shared.adapters.sms.send_rate import SendRate
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import AUDIT, FACILITATORS, RATE_LIMITS, StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import utcnow

@@ -81,7 +81,7 @@ class Settings(BaseSettings):
     facilitator_link_days: int = Field(14, ge=1, le=60, validation_alias="FACILITATOR_LINK_DAYS")
     facilitator_session_minutes: int = Field(30, ge=5, le=480, validation_alias="FACILITATOR_SESSION_MINUTES")
 
-    # Group lifecycle and retention (shared/lifecycle.py, shared/retention.py).
+    # Group lifecycle and retention (shared/services/lifecycle.py, shared/services/retention.py).
     lifecycle_schedule: str = Field("0 0 7 * * *", validation_alias="LIFECYCLE_SCHEDULE")
     facilitator_meetings: int = Field(5, ge=1, le=52, validation_alias="FACILITATOR_MEETINGS")
     check_in_weeks: int = Field(7, ge=1, le=104, validation_alias="CHECK_IN_WEEKS")

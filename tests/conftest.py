@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from shared.adapters.sms import LocalOutboxSender, SmsSender
+from shared.adapters.sms.base import SmsSender
+from shared.adapters.sms.local import LocalOutboxSender
 from shared.composition import Services, build_services
 from shared.core.organisation import MUNICIPALITIES
 from shared.local.azurite import Azurite, free_port

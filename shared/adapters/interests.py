@@ -82,7 +82,7 @@ class Rows(Unit):
             return None
         return Marker(entity["RowKey"], entity.get("Interest") or "", self.written_at(theme, entity["RowKey"]))
 
-    def queue(self, theme: str) -> tuple[dict[str, Interest], dict[str, Group]]:
+    def waiting_line(self, theme: str) -> tuple[dict[str, Interest], dict[str, Group]]:
         """Who waits in the theme (oldest first) and its groups that still take members."""
         query = (
             "PartitionKey eq @theme and ((Kind eq 'interest' and Status eq 'waiting')"

@@ -7,6 +7,8 @@ from datetime import timedelta
 
 CODE_DIGITS = 6
 CODE_LIFETIME = timedelta(minutes=10)
+# What the verification text and the privacy notice promise: the same constant, in whole minutes.
+CODE_MINUTES = CODE_LIFETIME // timedelta(minutes=1)
 
 
 def new_code() -> str:

@@ -1,14 +1,13 @@
 """The domain's records — interests, groups, texts to send — and the small rules about them.
 
 Records know nothing of storage: `shared/adapters/entities.py` maps them to table rows and the
-theme partition's repository (`shared/adapters/partition.py`) remembers the ETags it read.
+unit of work (`shared/adapters/unit_of_work.py`) remembers the ETags it read.
 A record's `key` is its identity inside its theme ("interest.…", "group.…", "outbox.…"): the
-prefixes tell the kinds apart in the theme's partition (ARCHITECTURE.md: one partition per theme).
+prefixes tell the kinds apart in the theme's partition (docs/architecture.md, "Tables and partitions").
 """
 
 from __future__ import annotations
 
-import json
 import re
 import secrets
 import time
@@ -214,10 +213,6 @@ class OutboxMessage(BaseModel):
     provider_sid: str = ""
     error_code: int | None = None
     error: str = ""  # why it failed, when not the provider's code ("poisoned", "recipient_gone")
-
-    def queue_text(self) -> str:
-        """The notifications queue's message: which outbox row to send (its format is a contract)."""
-        return json.dumps({"theme": self.theme, "row": self.key}, separators=(",", ":"))
 
 
 # --- building texts: the one place an OutboxMessage is made ---------------------------------------

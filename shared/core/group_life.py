@@ -153,7 +153,7 @@ def report_quiet(group: Group, now: datetime, rules: QuietRules, locale: str) ->
     return Step(updated, [alert], _QUIET_FIELDS)
 
 
-def coordinator_contact(organisation: Organisation) -> tuple[str, str]:
+def coordinator_name_and_phone(organisation: Organisation) -> tuple[str, str]:
     """Who a member reaches when the facilitator has stepped back: the named coordinator and the number
     residents dial (the organisation file's `coordinator`), else the coordinator's mobile."""
     person = organisation.coordinator

@@ -21,7 +21,9 @@ from shared import PROJECT_DIR
 from shared.core.widening import symmetric
 
 Locale = Literal["sv", "nb", "en"]
-Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9-]{0,39}$")]
+# A theme's or an area's id; the formation-requests queue message checks its theme against it too.
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
+Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
 LongText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1200)]
 Url = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^https?://[^\s<>\"']{3,300}$")]

@@ -1,6 +1,6 @@
 """Texts sent to our number that are not keywords: the rules of who hears about them (pure).
 
-ARCHITECTURE.md: "Every reply reaches a person". A facilitator's text is forwarded to the
+docs/architecture.md, "Every reply reaches a person". A facilitator's text is forwarded to the
 coordinator; a member's text is answered with their facilitator's first name and the coordinator's
 contact. The service that acts on these rules is services/replies.py.
 """

@@ -24,7 +24,7 @@ from typing import Generic, Protocol, TypeVar
 Area = str | None
 
 
-# What this module reads of matching's P and Group (matching imports us, not back).
+# What this module reads of matching's P and Group (GroupLike; matching imports us, not back).
 class Person(Protocol):
     @property
     def id(self) -> str: ...
@@ -36,7 +36,7 @@ class Person(Protocol):
     def waiting_since(self) -> datetime: ...
 
 
-class Group(Protocol):
+class GroupLike(Protocol):
     @property
     def id(self) -> str: ...
     @property
@@ -67,7 +67,7 @@ def symmetric(neighbours: Mapping[str, Sequence[str] | frozenset[str]]) -> dict[
 
 def widen(
     leftovers: Sequence[P],
-    seats: Sequence[tuple[Group, int]],
+    seats: Sequence[tuple[GroupLike, int]],
     *,
     min_size: int,
     max_size: int,

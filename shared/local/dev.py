@@ -68,8 +68,8 @@ def main() -> None:
 
     import uvicorn
 
+    from shared.local.outbox_pages import dev_app
     from shared.local.runner import LocalHost, load_function_app
-    from shared.web.app import create_app
 
     # The queue and timer functions exactly as function_app.py registers them; the HTTP surface is the
     # FastAPI app its one HTTP function wraps (functions/http.py builds it with the same factory).
@@ -82,7 +82,7 @@ def main() -> None:
     sms = "Twilio" if settings.uses_twilio else f"the local outbox (http://127.0.0.1:{port}/dev/outbox)"
     print(f"\n  Form:     http://127.0.0.1:{port}/\n  API:      http://127.0.0.1:{port}/api/docs\n  SMS go to {sms}")
     print(f"  Admin API token: {os.environ['ADMIN_TOKEN']}\n")
-    server = uvicorn.Server(uvicorn.Config(create_app(), host="127.0.0.1", port=port, log_level="warning"))
+    server = uvicorn.Server(uvicorn.Config(dev_app(), host="127.0.0.1", port=port, log_level="warning"))
 
     def shutdown(*_: object) -> None:
         server.should_exit = True

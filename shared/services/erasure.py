@@ -39,7 +39,7 @@ from datetime import datetime
 
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.records import RateLimitRows
-from shared.adapters.sms import SmsSender
+from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import GaveUp

@@ -3,8 +3,9 @@
 The form is the hot path and the history changes by the day: the figures are computed from the
 statistics (live rows plus stats rows, one table query) at most once per `ttl` per process, and a
 storage failure only leaves the sentence out, it never fails the form. The cache is per process, so
-per instance on Flex Consumption (ARCHITECTURE.md): each instance reads the history at most once per
-`ttl`, and two instances may say a wait a few minutes apart — harmless for a rounded median.
+per instance on Flex Consumption (docs/architecture.md, "A new instance's first request"): each
+instance reads the history at most once per `ttl`, and two instances may say a wait a few minutes
+apart — harmless for a rounded median.
 """
 
 from __future__ import annotations

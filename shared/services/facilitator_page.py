@@ -28,9 +28,10 @@ from shared.core.domain import MessageKind, RecipientType, new_message, utcnow
 from shared.core.facilitators import Facilitator
 from shared.core.sms_text import NotGsm7, sms_line
 from shared.core.validation import TextProblem
-from shared.services.facilitator_links import LINK_LIFETIME, FacilitatorLinks, link_secret
+from shared.services.facilitator_links import FacilitatorLinks
 from shared.services.facilitators import FacilitatorStore
-from shared.services.operations import GroupView, OperationError, Operations, check_meeting_time
+from shared.services.operations import Operations
+from shared.services.operations_base import GroupView, OperationError, check_meeting_time
 from shared.services.outbox import queue_committed
 
 ACTIONS = ("meeting", "held", "hand_over", "close", "report")
@@ -45,7 +46,7 @@ REPORTS_PER_DAY = 3
 VIEW_AUDIT_EVERY = timedelta(hours=1)
 DAY = timedelta(days=1)
 
-__all__ = ["ACTIONS", "LINK_LIFETIME", "FacilitatorLinks", "FacilitatorPage", "TextRefused", "link_secret"]
+__all__ = ["ACTIONS", "FacilitatorPage", "TextRefused"]
 
 
 class TextRefused(OperationError):
@@ -73,7 +74,9 @@ def clean_note(raw: object) -> str:
     return _sms_text("invalid_note", raw, NOTE_MAX)
 
 
-def clean_place(raw: object) -> str:
+def clean_sms_place(raw: object) -> str:
+    """The facilitator's meeting place: one line of GSM-7, at most PLACE_MAX septets (the operators'
+    pages check theirs with `operations_base.clean_place`)."""
     return _sms_text("invalid_place", raw, PLACE_MAX)
 
 
@@ -186,7 +189,7 @@ class FacilitatorPage:
 
     def _meeting(self, view: GroupView, when: object, place: object) -> str:
         at = check_meeting_time(when, self._clock())
-        where = clean_place(place)
+        where = clean_sms_place(place)
         if view.status == "active" and view.first_meeting_at == at and view.meeting_place == where:
             return "meeting_unchanged"  # the members have this time and place already
         self._limit(f"group-meeting-texts.{view.id}", MEETING_TEXTS_PER_DAY, "meeting_texts_today")

@@ -149,4 +149,4 @@ class FacilitatorStore:
         return True
 
 
-__all__ = ["Facilitator", "FacilitatorIn", "FacilitatorPatch", "FacilitatorStore", "InvalidFacilitator"]
+__all__ = ["FacilitatorIn", "FacilitatorPatch", "FacilitatorStore", "InvalidFacilitator"]

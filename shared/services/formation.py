@@ -35,6 +35,7 @@ from shared.core.domain import (
     to_members,
     utcnow,
 )
+from shared.core.facilitators import Facilitator
 from shared.core.matching import (
     Assignment,
     FacilitatorLoad,
@@ -45,7 +46,7 @@ from shared.core.matching import (
     plan_formation,
 )
 from shared.core.organisation import Organisation
-from shared.services.facilitators import Facilitator, FacilitatorStore
+from shared.services.facilitators import FacilitatorStore
 from shared.services.outbox import Queueing, queue_committed, start_queueing
 
 log = logging.getLogger(__name__)
@@ -154,7 +155,7 @@ class FormationService:
 
     def _form(self, theme: str, facilitators: list[Facilitator], loads: _Loads, report: FormationReport) -> None:
         def plan_and_commit(rows: Rows) -> None:
-            waiting, groups = rows.queue(theme)
+            waiting, groups = rows.waiting_line(theme)
             now = self._clock()
             plan = plan_formation(
                 theme,

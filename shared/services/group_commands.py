@@ -34,7 +34,7 @@ from shared.core.group_life import GroupLifeRules, NotNow, Step, close, hand_ove
 from shared.services.group_views import GroupViews
 from shared.services.membership import erase_person
 from shared.services.operations_base import GroupView, OperationError, check_meeting_time, clean_place
-from shared.services.outbox import queue_committed
+from shared.services.outbox import notification_for, queue_committed
 
 
 class GroupCommands(GroupViews):
@@ -247,7 +247,7 @@ class GroupCommands(GroupViews):
             retried = self._interests.retrying(attempt)
         except GaveUp:
             raise OperationError("conflict") from None
-        self._storage.enqueue(NOTIFICATIONS, retried.queue_text())
+        self._storage.enqueue(NOTIFICATIONS, notification_for(retried))
 
 
 def _told_members(rows: Rows, group: Group) -> set[str]:

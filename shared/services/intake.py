@@ -1,15 +1,15 @@
 """Resident intake: take an interest, prove the number by SMS code, withdraw on request.
 
-Nothing observable before proof of possession (ARCHITECTURE.md). Registration never looks at what
-is stored about the number: the caps come first (per number an hour and a day; per client address or
-the shared bucket of requests without one, and the address's network, an IPv4 /24 or an IPv6 /64 and
-/48; the codes' share of the installation's SMS budget), all checked before any is counted, so a
-request refused by one spends nobody's counter (issue 19.6: an address over its limit cannot lock
-chosen numbers out). Then each attempt is written as its own pending row with its own marker
-(`phone.<key>.<attempt>`), a code is sent (the sender spends the codes' share of the budget when the
-text goes out: adapters/sms/metered.py), and every caller gets the same 201. Only when the code comes
-back is the number's registration in the theme looked up (`phone.<key>`): a first one becomes the
-registration, a later one merges into it.
+Nothing observable before proof of possession (docs/architecture.md, "Privacy by construction").
+Registration never looks at what is stored about the number: the caps come first (per number an hour
+and a day; per client address or the shared bucket of requests without one, and the address's
+network, an IPv4 /24 or an IPv6 /64 and /48; the codes' share of the installation's SMS budget), all
+checked before any is counted, so a request refused by one spends nobody's counter (issue 19.6: an
+address over its limit cannot lock chosen numbers out). Then each attempt is written as its own
+pending row with its own marker (`phone.<key>.<attempt>`), a code is sent (the sender spends the
+codes' share of the budget when the text goes out: adapters/sms/metered.py), and every caller gets
+the same 201. Only when the code comes back is the number's registration in the theme looked up
+(`phone.<key>`): a first one becomes the registration, a later one merges into it.
 """
 
 from __future__ import annotations
@@ -29,13 +29,13 @@ from typing import TYPE_CHECKING
 
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.ratelimit import Limits, RateLimiter
-from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
+from shared.adapters.sms.base import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.sms.metered import for_codes
 from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import FORMATION_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
-from shared.core.codes import CODE_LIFETIME
+from shared.core.codes import CODE_LIFETIME, CODE_MINUTES, new_code
 from shared.core.domain import (
     INTEREST_PREFIX,
     PHONE_PREFIX,
@@ -50,9 +50,10 @@ from shared.core.domain import (
 from shared.core.matching import MatchingRules, takes_joiners
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
-from shared.core.validation import FieldError, ValidInterest, validate_interest
+from shared.core.validation import ValidInterest
 from shared.services.confirmation import Confirmation, Conflict, attempt_marker_key
 from shared.services.erasure import erase_interest
+from shared.services.formation_requests import formation_request
 from shared.services.sms_budget import BudgetExhausted, SmsBudget
 
 if TYPE_CHECKING:
@@ -60,7 +61,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CODE_TTL = CODE_LIFETIME
 MAX_CODE_ATTEMPTS = 5
 CODES_PER_NUMBER_PER_HOUR = 3
 HOUR = timedelta(hours=1)
@@ -202,7 +202,7 @@ class IntakeService:
         phone (issue 23.5); the consent is then recorded as `<version>|phone:<operator>`."""
         pkey = self._keyer.key(interest.phone)
         now = self._clock()
-        code = f"{secrets.randbelow(1_000_000):06d}"
+        code = new_code()
         salt = secrets.token_hex(16)
         token = secrets.token_urlsafe(32)
         record = Interest(
@@ -217,7 +217,7 @@ class IntakeService:
             withdraw_token_hash=_hash(token),
             code_hash=_hash(salt, code),
             code_salt=salt,
-            code_expires_at=now + CODE_TTL,
+            code_expires_at=now + CODE_LIFETIME,
             code_attempts=0,
         )
         # Check every cap, then count: a request refused by one spends none. A check passes on what this
@@ -239,7 +239,9 @@ class IntakeService:
         with storage_errors():
             rows.commit()
 
-        body = self._templates.sms("verification", interest.locale, code=code, organisation=self._org.name, minutes=10)
+        body = self._templates.sms(
+            "verification", interest.locale, code=code, organisation=self._org.name, minutes=CODE_MINUTES
+        )
         try:
             self._sender.send(interest.phone, body)
         except BudgetExhausted:  # the codes' share ran out since the check: the same 503, no attempt kept
@@ -353,7 +355,7 @@ class IntakeService:
     def _outlook(self, rows: Rows, person: Interest, now: datetime) -> tuple[int, bool]:
         """How many more their bucket needs, and whether a starting group has a seat for them: one read
         of the theme's queue (its waiting people and the groups that still take members)."""
-        waiting, groups = rows.queue(person.theme)
+        waiting, groups = rows.waiting_line(person.theme)
         counts: Counter[str] = Counter(self._bucket(person.theme, i.area) for i in waiting.values())
         if self._joins_at_once(person, list(waiting.values()), list(groups.values()), now):
             return 0, True
@@ -372,7 +374,7 @@ class IntakeService:
 
     def request_formation(self, theme: str) -> None:
         try:
-            self._storage.enqueue(FORMATION_REQUESTS, theme)
+            self._storage.enqueue(FORMATION_REQUESTS, formation_request(theme))
         except Exception:  # the timer sweep forms the group a few minutes later instead
             log.warning("could not request formation right away; the sweep will", exc_info=False)
 
@@ -439,16 +441,12 @@ class IntakeService:
 
 __all__ = [
     "AlreadyVerified",
-    "BudgetExhausted",
     "CodeExpired",
-    "FieldError",
     "IntakeService",
     "NotFound",
     "Registration",
     "SmsUnavailable",
     "Undeliverable",
-    "ValidInterest",
     "Verified",
     "WrongCode",
-    "validate_interest",
 ]

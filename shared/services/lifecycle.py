@@ -53,7 +53,6 @@ from shared.core.group_life import (
     report_quiet,
     stuck,
 )
-from shared.core.local_time import format_meeting_time, organisation_tz
 from shared.core.organisation import Organisation
 from shared.services.outbox import queue_committed
 
@@ -247,8 +246,6 @@ __all__ = [
     "LifecycleRules",
     "check_in_due",
     "due",
-    "format_meeting_time",
     "on_its_own_due",
-    "organisation_tz",
     "reminder_due",
 ]

@@ -31,7 +31,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from shared.adapters.interests import InterestsTable, Rows
-from shared.adapters.sms import PermanentSmsError, SmsError, SmsSender
+from shared.adapters.sms.base import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.sms.send_rate import SendRateBusy
 from shared.adapters.storage import NOTIFICATIONS, StorageAccount
@@ -102,7 +102,7 @@ class Outcome:
 
 
 @dataclass(frozen=True)
-class Handled:
+class SendReport:
     """What became of each row a queue message names."""
 
     outcomes: dict[str, Outcome] = field(default_factory=dict)
@@ -169,14 +169,14 @@ class Notifier:
         self._monotonic = monotonic
         self._send_budget = send_budget
 
-    def handle(self, queue_text: str) -> Handled:
+    def handle(self, queue_text: str) -> SendReport:
         """Send every row the message names that is not sent yet; raise (after trying the others) if one
         failed transiently, so the queue retries the message and with it only the rows still pending."""
         try:
             named = parse_queue_message(queue_text)
         except NotificationMessageError:
             log.warning("notification message dropped: it names no outbox row")
-            return Handled()
+            return SendReport()
         outcomes: dict[str, Outcome] = {}
         transient: SmsError | None = None
         started = self._monotonic()
@@ -189,11 +189,11 @@ class Notifier:
                 # The rest would be refused alike: the whole message comes back when there is room.
                 outcomes[row] = Outcome(False, "deferred")
                 self._defer(named.theme, named.rows, queue_text, exc.retry_after)
-                return Handled(outcomes)
+                return SendReport(outcomes)
             except SmsError as exc:
                 outcomes[row] = Outcome(False, "retry")
                 transient = transient or exc
-        handled = Handled(outcomes)
+        handled = SendReport(outcomes)
         left = len(named.rows) - len(outcomes)
         # A row another invocation holds is not done until that one records it; if that invocation died,
         # its claim goes stale and a later delivery of this message sends the row (asking the provider first).
@@ -431,13 +431,4 @@ def _named(message: OutboxMessage, context: dict[str, Any]) -> tuple[str, ...]:
     return tuple(named)
 
 
-__all__ = [
-    "Handled",
-    "NotificationMessageError",
-    "Notifier",
-    "Outcome",
-    "RateGate",
-    "UnfinishedMessage",
-    "parse_queue_message",
-    "short_ref",
-]
+__all__ = ["Notifier", "Outcome", "RateGate", "SendReport", "UnfinishedMessage", "short_ref"]

@@ -15,30 +15,10 @@ from __future__ import annotations
 
 from shared.services.data_requests import DataSubjectRequests
 from shared.services.group_commands import GroupCommands
-from shared.services.operations_base import (
-    PLACE_MAX,
-    FailedMessage,
-    GroupView,
-    MemberView,
-    OperationError,
-    ThemeCount,
-    check_meeting_time,
-    clean_place,
-)
 
 
 class Operations(GroupCommands, DataSubjectRequests):
     """The operators' service: every part shares one constructor (OperationsBase)."""
 
 
-__all__ = [
-    "PLACE_MAX",
-    "FailedMessage",
-    "GroupView",
-    "MemberView",
-    "OperationError",
-    "Operations",
-    "ThemeCount",
-    "check_meeting_time",
-    "clean_place",
-]
+__all__ = ["Operations"]

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.adapters.interests import InterestsTable
-from shared.adapters.sms import SmsSender
+from shared.adapters.sms.base import SmsSender
 from shared.adapters.storage import StorageAccount
 from shared.core.domain import GROUP_PREFIX, split_public_id, utcnow
 from shared.core.organisation import Organisation

@@ -1,4 +1,6 @@
 """The notifications queue's contract, both ends: a queue message names the outbox rows of one change.
+This module is its one home: every message is written by `OutboxRows.queue_text` and read by
+`parse_queue_message`.
 
 Written: `{"theme": "<theme>", "rows": ["outbox.…", …]}` — the texts of one group change (a group
 formed, a member joined, a reminder…), at most MAX_ROWS_PER_MESSAGE of them, all in the theme's
@@ -48,6 +50,11 @@ class OutboxRows:
         if len(self.rows) == 1:
             return json.dumps({"theme": self.theme, "row": self.rows[0]}, separators=(",", ":"))
         return json.dumps({"theme": self.theme, "rows": list(self.rows)}, separators=(",", ":"))
+
+
+def notification_for(message: OutboxMessage) -> str:
+    """The queue message that names one outbox row alone (an operator's retry, a test's redelivery)."""
+    return OutboxRows(message.theme, (message.key,)).queue_text()
 
 
 def _is_row_key(value: object) -> bool:

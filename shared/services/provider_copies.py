@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Final
 
-from shared.adapters.sms import CopyNotFinal, SmsSender, TransientSmsError
+from shared.adapters.sms.base import CopyNotFinal, SmsSender, TransientSmsError
 from shared.adapters.sms.copies import ProviderCopies
 
 log = logging.getLogger(__name__)

@@ -4,14 +4,13 @@ Markers `phone.<32 hex>` point at an interest that holds the number, so the keye
 computed and written in the same transaction that deletes the old one. Rate-limit rows keyed by an
 unkeyed hash (`phone.<32 hex>`, `client.<32 hex>`) cannot be traced back to a number and live an hour
 at most: they are deleted. Safe to run again and while the app serves; until it has run, lookups also
-try the legacy key (PhoneKeyer.keys) and a verification rewrites the marker it finds. Run it once
-after upgrading (on a new installation too): when it finds nothing in conflict it records so, and
+try the legacy key (PhoneKeyer.keys) and a verification rewrites the marker it finds. The daily
+retention run does it (`Retention.run`, timer `run_lifecycle`) until it has finished once, a new
+installation included; nothing is run by hand. When it finds nothing in conflict it records so, and
 every process switches the legacy lookups off (`retire_legacy_keys`: the keyer's `accept_legacy`
 becomes false, checked at most every ten minutes; erasure, STOP, the export and verification ask).
 A marker in conflict leaves the pass unfinished, and the coordinator is told once a day (with a
 `sender`): an operator must decide which registration the number keeps.
-
-    python -m shared.services.rekey     # with the app's settings in the environment
 """
 
 from __future__ import annotations
@@ -24,9 +23,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.adapters.interests import InterestsTable, Marker, Rows
-from shared.adapters.migrations import LEGACY_KEY, MIGRATED, PhoneKeyMigration
+from shared.adapters.migrations import LEGACY_KEY, PhoneKeyMigration
 from shared.adapters.ratelimit import OncePerWindow
-from shared.adapters.sms import SmsSender
+from shared.adapters.sms.base import SmsSender
 from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
@@ -36,7 +35,7 @@ from shared.core.phone import PhoneKeyer
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MIGRATED", "RekeyReport", "migrate_phone_keys", "migrated", "retire_legacy_keys"]
+__all__ = ["RekeyReport", "migrate_phone_keys", "migrated", "retire_legacy_keys"]
 
 _RECHECK_SECONDS = 600
 _checked: dict[int, float] = {}  # id(keyer) -> when this process last asked, while not done

@@ -41,7 +41,7 @@ from typing import Final
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.ratelimit import OncePerWindow, RateLimited, RateLimiter
 from shared.adapters.replies import ReplyCounters, ReplyLog
-from shared.adapters.sms import SentMessage, SmsSender
+from shared.adapters.sms.base import SentMessage, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
@@ -100,7 +100,7 @@ HOUR: Final = timedelta(hours=1)
 SIGNATURE_KEY: Final = "webhook.signature-failures"
 
 
-class Handled(StrEnum):
+class ReplyHandling(StrEnum):
     FORWARDED = "forwarded"  # a facilitator's text: on its way to the coordinator, listed for operators
     LISTED = "listed"  # a facilitator's text over today's cap of forwards: listed for operators only
     ANSWERED = "answered"  # a member's text: their answer is queued
@@ -110,8 +110,8 @@ class Handled(StrEnum):
 
 
 @dataclass(frozen=True)
-class Outcome:
-    handled: Handled
+class ReplyOutcome:
+    handled: ReplyHandling
     locale: str | None = None  # for UNKNOWN: the language of the number's interest, if it has one
 
 
@@ -143,11 +143,11 @@ class Replies:
 
     # what the webhook calls -------------------------------------------------------------------
 
-    def receive(self, phone: str, body: str, message_sid: str = "") -> Outcome:
+    def receive(self, phone: str, body: str, message_sid: str = "") -> ReplyOutcome:
         """A text that is no keyword: noted as a provider copy, then forwarded, answered, or "not read"."""
         self.note_inbound(phone, message_sid)
         outcome = self.handle(phone, body, message_sid)
-        if outcome.handled is Handled.UNKNOWN:
+        if outcome.handled is ReplyHandling.UNKNOWN:
             self.answer(phone, "unknown_reply", outcome.locale)
         return outcome
 
@@ -234,7 +234,7 @@ class Replies:
 
     # who wrote -------------------------------------------------------------------------------
 
-    def handle(self, phone: str, body: str, message_sid: str = "") -> Outcome:
+    def handle(self, phone: str, body: str, message_sid: str = "") -> ReplyOutcome:
         """`phone` is the sender's E.164 number, `body` their text (not a keyword)."""
         retire_legacy_keys(self._storage, self._keyer)
         facilitator = next((f for f in self._facilitators.list() if f.phone == phone), None)
@@ -242,20 +242,20 @@ class Replies:
             # Issue 19.1: LÄNK / LENKE / LINK from a facilitator's registered number: a fresh page link by
             # SMS to that number (services/facilitator_links.py); the coordinator need not see it.
             send_fresh_link(self._storage, facilitator, self._clock())
-            return Outcome(Handled.LINK_REQUESTED)
+            return ReplyOutcome(ReplyHandling.LINK_REQUESTED)
         if facilitator is not None:
-            return Outcome(self._forward(facilitator, body, message_sid))
+            return ReplyOutcome(self._forward(facilitator, body, message_sid))
         interests = interests_of_number(self._storage, self._org, phone, keyer=self._keyer)
         rows = self._interests.unit()
         for interest in interests:
             group = self._group_of(rows, interest)
             if group is not None:
-                return Outcome(self._answer(rows, interest, group))
-        return Outcome(Handled.UNKNOWN, interests[0].locale if interests else None)
+                return ReplyOutcome(self._answer(rows, interest, group))
+        return ReplyOutcome(ReplyHandling.UNKNOWN, interests[0].locale if interests else None)
 
     # a facilitator's text ---------------------------------------------------------------------
 
-    def _forward(self, facilitator: Facilitator, body: str, message_sid: str) -> Handled:
+    def _forward(self, facilitator: Facilitator, body: str, message_sid: str) -> ReplyHandling:
         now = self._clock()
         rows = self._interests.unit()
         group = self._concerned_group(rows, facilitator)
@@ -268,7 +268,7 @@ class Replies:
             self._limiter.hit(f"forward.{facilitator.id}", FORWARDS_PER_DAY, DAY)
         except RateLimited:
             self._list(listed)
-            return Handled.LISTED
+            return ReplyHandling.LISTED
         if has_link(words):  # flagged, and not tappable on the coordinator's phone
             words = f"{self._templates.sms('coordinator_notice', locale, reason='link')} {defang(words)}"
 
@@ -290,10 +290,10 @@ class Replies:
             key=OUTBOX_PREFIX + suffix,
         ).model_copy(update={"forwarded_text": fit_words(render, words)})
         if not rows.try_create(message):
-            return Handled.FORWARDED  # Twilio posted this message before: forwarded and listed then
+            return ReplyHandling.FORWARDED  # Twilio posted this message before: forwarded and listed then
         queue_committed(self._storage, [message])
         self._list(listed)
-        return Handled.FORWARDED
+        return ReplyHandling.FORWARDED
 
     def _list(self, reply: FacilitatorReply) -> None:
         try:
@@ -325,7 +325,7 @@ class Replies:
         group = rows.group(interest.theme, interest.group_id)
         return group if group is not None and interest.key in group.member_keys else None
 
-    def _answer(self, rows: Rows, member: Interest, group: Group) -> Handled:
+    def _answer(self, rows: Rows, member: Interest, group: Group) -> ReplyHandling:
         now = self._clock()
         today = reply_day(now, organisation_tz(self._org))
         # One answer per member and day, whatever they send: the key says whom and when.
@@ -341,9 +341,9 @@ class Replies:
             key=key,
         )
         if not rows.try_create(message):
-            return Handled.ANSWERED_TODAY
+            return ReplyHandling.ANSWERED_TODAY
         queue_committed(self._storage, [message])
-        return Handled.ANSWERED
+        return ReplyHandling.ANSWERED
 
 
-__all__ = ["DAILY_ANSWERS", "FORWARDS_PER_DAY", "Handled", "Outcome", "Replies"]
+__all__ = ["DAILY_ANSWERS", "FORWARDS_PER_DAY", "Replies", "ReplyHandling", "ReplyOutcome"]

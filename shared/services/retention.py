@@ -39,7 +39,7 @@ from shared.adapters.audit import AuditLog
 from shared.adapters.interests import InterestsTable, PartitionRows, Rows
 from shared.adapters.records import RateLimitRows
 from shared.adapters.replies import ReplyLog
-from shared.adapters.sms import SmsSender
+from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import AUDIT, StorageAccount
 from shared.adapters.unit_of_work import MAX_TRANSACTION_OPERATIONS, GaveUp, retrying

@@ -25,7 +25,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from shared.adapters.ratelimit import OncePerWindow, RateLimited, RateLimiter
-from shared.adapters.sms import SmsError, SmsSender, TransientSmsError
+from shared.adapters.sms.base import SmsError, SmsSender, TransientSmsError
 from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates

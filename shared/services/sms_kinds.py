@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from shared.core.domain import Group, GroupStatus, Interest, MessageKind, OutboxMessage, RecipientType
 from shared.core.facilitators import Facilitator
-from shared.core.group_life import coordinator_contact, format_day, last_sign_of_life
+from shared.core.group_life import coordinator_name_and_phone, format_day, last_sign_of_life
 from shared.core.local_time import format_meeting_time
 from shared.core.organisation import Organisation
 
@@ -102,7 +102,7 @@ def _check_in(d: Draft) -> Context:
 
 
 def _coordinator(d: Draft) -> dict[str, str]:
-    name, phone = coordinator_contact(d.organisation) if d.organisation else ("", d.coordinator_phone)
+    name, phone = coordinator_name_and_phone(d.organisation) if d.organisation else ("", d.coordinator_phone)
     return {"coordinator": name, "coordinator_phone": phone}
 
 

@@ -35,7 +35,7 @@ from typing import Final
 
 from shared.adapters.ratelimit import OncePerWindow
 from shared.adapters.records import FacilitatorTable
-from shared.adapters.sms import SmsSender
+from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import STOP_REQUESTS, StorageAccount, storage_errors
 from shared.adapters.templates import Templates

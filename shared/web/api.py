@@ -10,17 +10,11 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.adapters.ratelimit import RateLimited
+from shared.core.codes import looks_like_code
 from shared.core.disclosure import disclosed
-from shared.services.intake import (
-    AlreadyVerified,
-    BudgetExhausted,
-    CodeExpired,
-    NotFound,
-    SmsUnavailable,
-    Undeliverable,
-    WrongCode,
-    validate_interest,
-)
+from shared.core.validation import validate_interest
+from shared.services.intake import AlreadyVerified, CodeExpired, NotFound, SmsUnavailable, Undeliverable, WrongCode
+from shared.services.sms_budget import BudgetExhausted
 from shared.web.common import (
     client_address,
     error_json,
@@ -285,7 +279,7 @@ def verify(interest_id: str, body: VerifyIn, request: Request) -> Response:
     services = services_of(request)
     locale = locale_for(request)
     code = body.code.strip()
-    if not (code.isascii() and code.isdigit() and len(code) == 6):
+    if not looks_like_code(code):
         return error_json(400, "code_format", locale)
     try:
         verified = services.intake.verify(interest_id, code)

@@ -37,7 +37,7 @@ from shared.core.local_time import format_meeting_time, organisation_tz
 from shared.services.facilitator_links import SESSION_COOKIE, SESSION_PATH
 from shared.services.facilitator_page import ACTIONS, NOTE_MAX, PLACE_MAX, FacilitatorPage, TextRefused
 from shared.services.notify import short_ref
-from shared.services.operations import OperationError
+from shared.services.operations_base import OperationError
 from shared.web.common import read_form, services_of
 
 router = APIRouter(include_in_schema=False)

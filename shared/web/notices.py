@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
 from shared.core import i18n
-from shared.services.intake import CODE_TTL
+from shared.core.codes import CODE_MINUTES
 from shared.web.common import locale_for, page, services_of
 
 router = APIRouter(include_in_schema=False)
@@ -39,7 +39,7 @@ def privacy(request: Request) -> HTMLResponse:
         "privacy.html",
         locale_for(request),
         lang_base="/privacy",
-        code_minutes=int(CODE_TTL.total_seconds() // 60),
+        code_minutes=CODE_MINUTES,
         retention_days=settings.retention_days,
         closed_group_retention_days=settings.closed_group_retention_days,
         on_its_own_retention_days=settings.on_its_own_retention_days,

@@ -5,24 +5,24 @@ from __future__ import annotations
 import secrets
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import HTMLResponse
 
 from shared.adapters.ratelimit import RateLimited
 from shared.adapters.storage import StorageUnavailable
 from shared.core import i18n
+from shared.core.codes import CODE_DIGITS, looks_like_code
+from shared.core.validation import FieldError, validate_interest
 from shared.services.intake import (
     AlreadyVerified,
-    BudgetExhausted,
     CodeExpired,
-    FieldError,
     IntakeError,
     NotFound,
     SmsUnavailable,
     Undeliverable,
     WrongCode,
-    validate_interest,
 )
+from shared.services.sms_budget import BudgetExhausted
 from shared.web.common import (
     client_address,
     expected_wait,
@@ -168,11 +168,11 @@ def verify(request: Request, data: FormData) -> HTMLResponse:
             interest_id=interest_id,
             withdraw_token=token,
             last_digits=last_digits,
-            values={"code": code[:6]},
+            values={"code": code[:CODE_DIGITS]},
             errors={"code": text or message(locale, error)},
         )
 
-    if not code.isascii() or not code.isdigit() or len(code) != 6:
+    if not looks_like_code(code):
         return again("code_format", 400)
     try:
         verified = services.intake.verify(interest_id, code)
@@ -239,23 +239,3 @@ def withdraw(request: Request, data: FormData) -> HTMLResponse:
     except NotFound:
         return render_message(request, "withdraw_title", "withdraw_invalid", status_code=404)
     return render_message(request, "withdrawn_title", "withdrawn_text")
-
-
-@router.get("/dev/outbox", response_class=HTMLResponse)
-def dev_outbox(request: Request) -> HTMLResponse:
-    services = services_of(request)
-    messages = getattr(services.sender, "messages", None)
-    if not services.settings.dev_mode or messages is None:
-        raise HTTPException(404)
-    return page(request, "dev_outbox.html", "en", messages=list(reversed(messages())))
-
-
-@router.get("/dev/outbox.json")
-def dev_outbox_json(request: Request) -> JSONResponse:
-    services = services_of(request)
-    messages = getattr(services.sender, "messages", None)
-    if not services.settings.dev_mode or messages is None:
-        raise HTTPException(404)
-    return JSONResponse(
-        [{"sid": m.sid, "to": m.to, "body": m.body, "sent_at": m.sent_at.isoformat()} for m in messages()]
-    )

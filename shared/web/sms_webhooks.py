@@ -44,7 +44,6 @@ from starlette.concurrency import run_in_threadpool
 from shared.adapters.storage import StorageUnavailable
 from shared.composition import Services
 from shared.core.domain import OUTBOX_PREFIX, MessageStatus
-from shared.core.replies import fallback_locale
 from shared.services.delivery import record_status
 from shared.web.api import error_responses
 from shared.web.common import read_form, services_of
@@ -268,4 +267,4 @@ async def inbound(request: Request) -> Response:
     return twiml(None)
 
 
-__all__ = ["HELP_WORDS", "STOP_WORDS", "fallback_locale", "keyword", "public_url", "router"]
+__all__ = ["HELP_WORDS", "STOP_WORDS", "keyword", "public_url", "router"]

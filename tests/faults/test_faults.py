@@ -30,7 +30,8 @@ from azure.core.exceptions import ServiceResponseError
 from fastapi.testclient import TestClient
 
 from shared.adapters.entities import entity_of, group_from, message_from
-from shared.adapters.sms import LocalOutboxSender, TwilioSender
+from shared.adapters.sms.local import LocalOutboxSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import INTERESTS, NOTIFICATIONS
 from shared.composition import Services, build_services, use_services
 from shared.core.domain import (
@@ -43,11 +44,11 @@ from shared.core.domain import (
     OutboxMessage,
     utcnow,
 )
+from shared.core.validation import ValidInterest
 from shared.local import azurite as azurite_module
 from shared.local.azurite import free_port
 from shared.local.runner import LocalHost, QueueRules
 from shared.services.facilitators import FacilitatorIn
-from shared.services.intake import ValidInterest
 from shared.web.app import create_app
 from tests.conftest import LiveServer, municipality
 from tests.support.runner_child import RunnerChild, runner_env, wait_until
@@ -306,7 +307,7 @@ def test_storage_stopped_between_the_code_and_its_verification(
     [only] = interests_by_phone(services)
     assert only["Status"] == InterestStatus.WAITING.value and only["CodeAttempts"] == 0
     requests = services.storage.queue("formation-requests").peek_messages(max_messages=32)
-    assert [m.content for m in requests] == ["anhorig"]
+    assert [m.content for m in requests] == ['{"theme":"anhorig"}']
 
 
 # --- the SMS provider answering 500 to every third request during a burst -----------------------------

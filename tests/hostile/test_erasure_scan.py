@@ -19,11 +19,12 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.composition import Services
 from shared.core.domain import Group, MessageKind, utcnow
 from shared.core.local_time import organisation_tz
-from shared.services.intake import Registration, ValidInterest
+from shared.core.validation import ValidInterest
+from shared.services.intake import Registration
 from shared.services.lifecycle import Lifecycle, LifecycleRules
 from shared.services.retention import Retention, RetentionRules
 from shared.web.app import create_app

@@ -28,13 +28,13 @@ from hypothesis import strategies as st
 from twilio.request_validator import RequestValidator
 
 from shared.adapters.entities import entity_of
-from shared.adapters.sms import LocalOutboxSender
+from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.storage import AUDIT, FORMATION_REQUESTS, INTERESTS, NOTIFICATIONS, RATE_LIMITS
 from shared.composition import Services
 from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, Interest, InterestStatus, MessageKind, utcnow
+from shared.local.outbox_pages import dev_app
 from shared.services.erasure import erase_number
 from shared.services.replies import SIGNATURE_KEY
-from shared.web.app import create_app
 
 ADMIN_TOKEN = "hostile-admin-token-0123456789"
 TWILIO_TOKEN = "hostile-twilio-token"
@@ -62,7 +62,7 @@ def hostile(make_services: Callable[..., Services]) -> Services:
 
 @pytest.fixture
 def app(hostile: Services) -> Any:
-    return create_app(lambda: hostile)
+    return dev_app(lambda: hostile)  # what `make dev` serves: every route, /dev/outbox too
 
 
 @pytest.fixture

@@ -35,11 +35,11 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from shared.adapters.sms import LocalOutboxSender
+from shared.adapters.sms.local import LocalOutboxSender
 from shared.composition import Services, build_services
+from shared.core.validation import ValidInterest
 from shared.local.azurite import Azurite, free_port
 from shared.services.facilitators import FacilitatorIn
-from shared.services.intake import ValidInterest
 from shared.settings import Settings
 from shared.web.app import create_app
 from tests.conftest import fresh_tables, municipality

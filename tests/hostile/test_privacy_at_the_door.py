@@ -15,11 +15,11 @@ from fastapi.testclient import TestClient
 
 from shared.adapters.entities import entity_of
 from shared.adapters.ratelimit import RateLimited
-from shared.adapters.sms import LocalOutboxSender
+from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.storage import INTERESTS, RATE_LIMITS
 from shared.composition import Services
 from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, Interest, InterestStatus, new_sortable_key, utcnow
-from shared.services.intake import ValidInterest
+from shared.core.validation import ValidInterest
 from shared.web.app import create_app
 
 PHONE = "070-174 06 40"  # PTS numbers reserved for fiction

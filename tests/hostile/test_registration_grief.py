@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.adapters.sms import LocalOutboxSender
+from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import INTERESTS, RATE_LIMITS
 from shared.composition import Services, build_services

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from shared.adapters.replies import ReplyLog
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import RATE_LIMITS, STOP_REQUESTS
 from shared.composition import Services, use_services
 from shared.core.domain import MessageKind

@@ -76,7 +76,7 @@ def test_queue_retries_outlast_a_ten_minute_outage() -> None:
     when processing of a message fails",
     https://learn.microsoft.com/azure/azure-functions/functions-bindings-storage-queue#host-json) and
     is poisoned on its maxDequeueCount-th failure. The old 30 s x 5 gave up after about two minutes;
-    tests/faults/test_provider_outage.py runs the outage itself."""
+    tests/faults/test_faults.py (the ten-minute provider outage) runs the outage itself."""
     queues = json.loads((ROOT / "host.json").read_text(encoding="utf-8"))["extensions"]["queues"]
     hours, minutes, seconds = (int(part) for part in queues["visibilityTimeout"].split(":"))
     between_tries = hours * 3600 + minutes * 60 + seconds

@@ -26,8 +26,8 @@ from shared.adapters.entities import group_from
 from shared.adapters.storage import AUDIT, INTERESTS, QUEUES, RATE_LIMITS, TABLES
 from shared.composition import Services
 from shared.core.domain import GroupStatus
+from shared.core.validation import ValidInterest
 from shared.services.facilitators import FacilitatorIn
-from shared.services.intake import ValidInterest
 from shared.settings import Settings
 from shared.web.admin import auth as admin_auth
 from shared.web.admin import tokens

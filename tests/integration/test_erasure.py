@@ -21,6 +21,7 @@ from shared.core.domain import (
 )
 from shared.services import erasure
 from shared.services.erasure import erase_number, interests_of_number
+from shared.services.outbox import notification_for
 from tests.support.privacy import (
     LEAVER,
     LEAVER_NAME,
@@ -136,7 +137,7 @@ def test_a_member_leaves_the_group_and_the_facilitator_is_told(services):
     assert left.subject_keys == (leaver.key,)
     assert left.subject_name == LEAVER_NAME
     assert left.status is MessageStatus.PENDING
-    assert queued(services) == [left.queue_text()]
+    assert queued(services) == [notification_for(left)]
     assert not [m for m in messages_of(services) if m.recipient_id == leaver.key]
     assert traces(services, number_needles(LEAVER)) == []
     assert traces(services, {LEAVER_NAME}) == ["interests/SubjectName"]  # until the facilitator is told

@@ -13,7 +13,7 @@ from shared.adapters.storage import INTERESTS
 from shared.composition import Services
 from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, Interest, InterestStatus, new_sortable_key, utcnow
 from shared.core.phone import legacy_phone_key
-from shared.services.intake import ValidInterest
+from shared.core.validation import ValidInterest
 from shared.services.rekey import migrate_phone_keys, retire_legacy_keys
 from shared.services.retention import Retention, RetentionRules
 from tests.support.privacy import register_verified

@@ -13,7 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.composition import Services
 from shared.core.domain import MessageKind
 from shared.core.sms_segments import segment_info

@@ -19,7 +19,7 @@ from shared.composition import Services, build_services
 from shared.core.domain import GroupStatus, MessageKind, utcnow
 from shared.services.facilitator_links import FacilitatorLinks, link_secret
 from shared.services.facilitators import FacilitatorPatch
-from shared.services.replies import Handled
+from shared.services.replies import ReplyHandling
 from shared.web.facilitator import text
 from tests.support.facilitator_page import (
     ADMIN,
@@ -270,19 +270,19 @@ def test_a_rotated_link_secret_ends_every_link(services, client, make_settings):
 
 def test_lank_from_the_facilitators_number_texts_a_fresh_link_there(services, client):
     roster_link(services)
-    assert services.replies.handle(EVA, " Länk. ").handled is Handled.LINK_REQUESTED
+    assert services.replies.handle(EVA, " Länk. ").handled is ReplyHandling.LINK_REQUESTED
     send_all(services)
     fresh = link_in(texts_to(services, EVA)[-1])
     assert "Person 0" not in texts_to(services, EVA)[-1]
     assert client.get(fresh).status_code == 200  # signed now: it lives its full FACILITATOR_LINK_DAYS
     for word in ("LENKE", "link"):
-        assert services.replies.handle(EVA, word).handled is Handled.LINK_REQUESTED
+        assert services.replies.handle(EVA, word).handled is ReplyHandling.LINK_REQUESTED
     send_all(services)
-    assert services.replies.handle(EVA, "LINK").handled is Handled.LINK_REQUESTED
+    assert services.replies.handle(EVA, "LINK").handled is ReplyHandling.LINK_REQUESTED
     send_all(services)
     assert len(texts_to(services, EVA)) == 1 + 3  # the roster and three links: at most three a day
     # From any other number the word is just a text: no link goes anywhere.
-    assert services.replies.handle("+46701740677", "LÄNK").handled is Handled.UNKNOWN
+    assert services.replies.handle("+46701740677", "LÄNK").handled is ReplyHandling.UNKNOWN
     assert texts_to(services, "+46701740677") == []
 
 

@@ -9,6 +9,7 @@ from datetime import timedelta
 import pytest
 
 from shared.adapters.entities import interest_from
+from shared.adapters.interests import InterestsTable
 from shared.core.domain import (
     GroupStatus,
     InterestStatus,
@@ -76,6 +77,20 @@ def test_a_sixth_joins_the_open_group_with_one_invitation_and_one_update(service
     assert Counter(m.kind for m in new) == {MessageKind.INVITATION: 1, MessageKind.MEMBER_JOINED: 1}
     [queued] = [parse_queue_message(text) for text in drain(services)]  # one message for the one change
     assert sorted(queued.rows) == sorted(m.key for m in new)
+
+
+def test_the_waiting_line_is_who_waits_oldest_first_and_the_groups_that_take_members(services):
+    add_facilitator(services)
+    verified(services, 5)
+    services.formation.form_theme(THEME)
+    [group] = groups(services)
+    verified(services, 3, start=5)
+
+    waiting, open_groups = InterestsTable(services.storage).unit().waiting_line(THEME)
+
+    assert len(waiting) == 3 and set(waiting).isdisjoint(group.member_keys)
+    assert [p.created_at for p in waiting.values()] == sorted(p.created_at for p in waiting.values())
+    assert list(open_groups) == [group.key]
 
 
 def test_racing_workers_never_put_a_person_in_two_groups(make_services):

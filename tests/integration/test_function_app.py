@@ -14,6 +14,7 @@ import azure.functions as func
 import pytest
 from azure.functions.timer import TimerRequest
 
+from shared.adapters.storage import FORMATION_REQUESTS
 from shared.composition import use_services
 from shared.core.domain import GroupStatus
 from shared.local.runner import indexed_functions
@@ -154,6 +155,39 @@ def test_a_formation_request_message_forms_the_group(services, functions_by_name
         assert group.status is GroupStatus.FORMING and len(group.member_keys) == 5
         # An unknown theme is dropped, not retried into the poison queue.
         functions_by_name["form_groups_on_request"](func.QueueMessage(id="2", body=b"no-such-theme"))
+    finally:
+        use_services(None)
+
+
+def test_what_intake_queues_is_what_the_trigger_reads(services, functions_by_name):
+    requests = services.storage.queue(FORMATION_REQUESTS)
+    requests.clear_messages()
+    use_services(services)
+    try:
+        add_facilitator(services)
+        seed_waiting(services, 5)
+        services.intake.request_formation(THEME)  # the producer, as after a verification
+        [queued] = requests.receive_messages()
+        assert json.loads(queued.content) == {"theme": THEME}  # what docs/architecture.md says
+        functions_by_name["form_groups_on_request"](func.QueueMessage(id=queued.id, body=queued.content.encode()))
+        [group] = groups(services)
+        assert group.status is GroupStatus.FORMING and len(group.member_keys) == 5
+    finally:
+        use_services(None)
+
+
+@pytest.mark.parametrize("body", [b'{"theme": 7}', b"{not json", b'{"theme": "sj/ukdom"}', b"\xff\xfe"])
+def test_a_malformed_formation_request_is_dropped_not_retried(services, functions_by_name, caplog, body):
+    use_services(services)
+    try:
+        add_facilitator(services)
+        seed_waiting(services, 5)
+        with caplog.at_level("WARNING", logger="functions.formation"):
+            functions_by_name["form_groups_on_request"](func.QueueMessage(id="3", body=body))  # returns: no retry
+        assert groups(services) == []
+        assert [r.getMessage() for r in caplog.records if r.name == "functions.formation"] == [
+            "malformed formation request dropped"
+        ]
     finally:
         use_services(None)
 

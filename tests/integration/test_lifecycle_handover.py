@@ -12,7 +12,7 @@ from datetime import timedelta
 
 import pytest
 
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import NOTIFICATIONS
 from shared.composition import Services
 from shared.core.domain import GroupStatus, MessageKind, utcnow
@@ -20,7 +20,8 @@ from shared.core.group_life import GroupLifeRules, format_day
 from shared.core.local_time import organisation_tz
 from shared.services.lifecycle import Lifecycle, LifecycleRules
 from shared.services.notify import Notifier, RateGate
-from shared.services.operations import OperationError, Operations
+from shared.services.operations import Operations
+from shared.services.operations_base import OperationError
 from shared.services.retention import Retention, RetentionRules
 from tests.support.privacy import number_needles, traces
 from tests.support.tables import THEME, add_facilitator, groups, outbox, seed_waiting

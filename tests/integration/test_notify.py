@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from shared.adapters.interests import InterestsTable
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import NOTIFICATIONS
 from shared.composition import Services, use_services
 from shared.core.domain import MessageKind, MessageStatus
 from shared.local.runner import LocalHost, QueueRules
+from shared.services.outbox import notification_for
 from tests.support.tables import THEME, add_facilitator, outbox, seed_waiting
 from tests.support.twilio_server import LoopbackTwilio, Reject, ServerError, Throttle
 
@@ -94,7 +95,7 @@ def test_the_same_queue_message_delivered_twice_sends_once(wired, twilio):
     form_group(services)
     queue = services.storage.queue(NOTIFICATIONS)
     first = next(iter(outbox(services)))
-    queue.send_message(first.queue_text())  # a duplicate, as a redelivery or a sweep would cause
+    queue.send_message(notification_for(first))  # a duplicate, as a redelivery or a sweep would cause
 
     host.run_until_idle()
 
@@ -132,7 +133,7 @@ def test_an_invalid_number_is_not_retried_and_the_coordinator_is_told_once(wired
     assert len(alerts) == 1
     assert "21211" in alerts[0].body and form_group_numbers not in alerts[0].body
     # Delivering the failed row's message again changes nothing.
-    services.storage.queue(NOTIFICATIONS).send_message(failed.queue_text())
+    services.storage.queue(NOTIFICATIONS).send_message(notification_for(failed))
     host.run_until_idle()
     assert len([m for m in twilio.received if m.to == form_group_numbers]) == 1
     assert len([m for m in twilio.accepted if m.to == services.organisation.coordinator_phone]) == 1
@@ -149,7 +150,7 @@ def test_a_message_failing_every_time_ends_in_the_poison_queue_and_is_visible(wi
     for message in queue.receive_messages(messages_per_page=32):
         queue.delete_message(message)
     twilio.plan(*[ServerError(status=503)] * FAST.max_dequeue_count)
-    queue.send_message(target.queue_text())
+    queue.send_message(notification_for(target))
 
     only_send = LocalHost(
         host_app(),
@@ -161,7 +162,7 @@ def test_a_message_failing_every_time_ends_in_the_poison_queue_and_is_visible(wi
     only_send.run_until_idle()
 
     poison = [m.content for m in services.storage.queue(f"{NOTIFICATIONS}-poison").peek_messages(max_messages=32)]
-    assert poison == [target.queue_text()]
+    assert poison == [notification_for(target)]
     attempts = [m for m in twilio.received if m.to == "+46701740610"]
     assert len(attempts) == FAST.max_dequeue_count and not [m for m in attempts if m.status_code == 201]
 
@@ -222,7 +223,7 @@ def test_a_sender_that_died_mid_send_is_reconciled_with_the_provider(wired, twil
     if provider_has_it:
         earlier = services.sender.send(phone, body)
 
-    outcome = services.notifier.handle(target.queue_text())
+    outcome = services.notifier.handle(notification_for(target))
 
     row = next(r for r in outbox(services) if r.key == target.key)
     assert row.status is MessageStatus.SENT

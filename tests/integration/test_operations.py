@@ -12,7 +12,7 @@ import pytest
 from azure.functions.timer import TimerRequest
 
 from shared.adapters.entities import entity_of
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.composition import Services, use_services
 from shared.core.domain import (
     INTEREST_PREFIX,
@@ -23,12 +23,12 @@ from shared.core.domain import (
     MessageStatus,
     utcnow,
 )
+from shared.core.local_time import format_meeting_time, organisation_tz
+from shared.core.validation import ValidInterest
 from shared.local.runner import LocalHost, QueueRules, indexed_functions
 from shared.services.facilitators import FacilitatorPatch
-from shared.services.intake import ValidInterest
-from shared.services.lifecycle import format_meeting_time, organisation_tz
 from shared.services.notify import short_ref
-from shared.services.operations import OperationError
+from shared.services.operations_base import OperationError
 from tests.conftest import municipality
 from tests.support.privacy import csv_rows, number_needles, traces
 from tests.support.tables import THEME, add_facilitator, groups, outbox, seed_waiting, verified

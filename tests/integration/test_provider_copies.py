@@ -9,8 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from shared.adapters.sms import LocalOutboxSender, TwilioSender
 from shared.adapters.sms.copies import PARTITION, CopyKeepingSender
+from shared.adapters.sms.local import LocalOutboxSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import SMS_COPIES
 from shared.composition import Services
 from shared.core.domain import MessageKind, MessageStatus

@@ -17,14 +17,15 @@ from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
 from shared.adapters.replies import ReplyLog
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import AUDIT, TABLES
 from shared.composition import Services
 from shared.core.domain import Group, MessageKind, MessageStatus, RecipientType, utcnow
 from shared.core.replies import MAX_FORWARD_SEGMENTS, coordinator_contact
 from shared.core.sms_segments import segment_info
-from shared.services.intake import ValidInterest
+from shared.core.validation import ValidInterest
 from shared.services.notify import short_ref
+from shared.services.outbox import notification_for
 from shared.services.retention import Retention, RetentionRules
 from shared.web.app import create_app
 from tests.support.privacy import number_forms, traces
@@ -140,7 +141,7 @@ def test_a_facilitators_reply_arrives_at_the_coordinators_phone_naming_them_and_
     assert twiml_messages(response) == [], "the facilitator gets no automatic answer"
     [forward] = [m for m in messages_of(wired) if m.kind is MessageKind.FACILITATOR_REPLY]
     assert forward.recipient_type is RecipientType.COORDINATOR and forward.group_key == group.key
-    assert queued(wired) == [forward.queue_text()]
+    assert queued(wired) == [notification_for(forward)]
     send_queued(wired)
     [text] = texts_to(twilio, coordinator)
     body = text.body or ""

@@ -10,17 +10,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.adapters.migrations import MIGRATED
 from shared.adapters.sms.send_rate import PARTITION as SEND_RATE
 from shared.adapters.storage import AUDIT, INTERESTS, NOTIFICATIONS, RATE_LIMITS
 from shared.composition import Services
 from shared.core.domain import GroupStatus, InterestStatus, MessageKind, MessageStatus, utcnow
+from shared.core.local_time import organisation_tz
+from shared.core.validation import ValidInterest
 from shared.services.facilitators import FacilitatorIn
 from shared.services.formation import FormationService
-from shared.services.intake import IntakeService, ValidInterest
-from shared.services.lifecycle import Lifecycle, LifecycleRules, organisation_tz
+from shared.services.intake import IntakeService
+from shared.services.lifecycle import Lifecycle, LifecycleRules
 from shared.services.notify import Notifier, RateGate
 from shared.services.operations import Operations
-from shared.services.rekey import MIGRATED
 from shared.services.retention import Retention, RetentionRules
 from shared.services.sms_budget import BUDGET_KEY, TEXTS_KEY
 from shared.services.statistics import Statistics

@@ -1,7 +1,7 @@
 """One send rate for the whole installation: the window rows in Table Storage, shared by every process.
 
 The windows are checked here with a settable clock (no waiting); the two-instances test in
-tests/faults/test_send_rate_instances.py runs real processes against the loopback Twilio server.
+tests/integration/test_send_rate_instances.py runs real processes against the loopback Twilio server.
 """
 
 from __future__ import annotations

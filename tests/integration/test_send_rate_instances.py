@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from shared.adapters.sms import TwilioSender
+from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import NOTIFICATIONS, RATE_LIMITS
 from shared.composition import Services
 from shared.core.domain import MessageStatus

@@ -19,6 +19,7 @@ from shared.composition import Services
 from shared.core.domain import OUTBOX_PREFIX, MessageKind, MessageStatus, OutboxMessage, RecipientType
 from shared.core.organisation import parse_organisation
 from shared.core.sms_segments import segment_info
+from shared.services.outbox import notification_for
 from shared.web.app import create_app
 from shared.web.sms_webhooks import HELP_WORDS, MAX_REPLY_SEGMENTS, STOP_WORDS, keyword
 from tests.conftest import municipality
@@ -221,8 +222,8 @@ def test_undelivered_is_recorded_and_alerts_the_coordinator_exactly_once(wired, 
     [alert] = alerts
     assert alert.recipient_type is RecipientType.COORDINATOR
     assert alert.reason == "undelivered" and alert.group_key == message.group_key
-    assert queued(wired) == [alert.queue_text()]
-    assert wired.notifier.handle(alert.queue_text()).sent  # the coordinator's text renders
+    assert queued(wired) == [notification_for(alert)]
+    assert wired.notifier.handle(notification_for(alert)).sent  # the coordinator's text renders
 
 
 def test_failed_alerts_once_and_sent_moves_a_row_forward(wired, http):
@@ -285,9 +286,9 @@ def test_stop_from_a_group_member_erases_every_trace_and_tells_the_facilitator(w
     [left] = [m for m in messages_of(wired) if m.kind is MessageKind.MEMBER_LEFT]
     assert left.recipient_type is RecipientType.FACILITATOR and left.recipient_id == group.facilitator_id
     assert left.subject_keys == (leaver.key,)
-    assert queued(wired) == [left.queue_text()]
+    assert queued(wired) == [notification_for(left)]
     # Once the facilitator has been told, the name is gone too.
-    assert wired.notifier.handle(left.queue_text()).sent
+    assert wired.notifier.handle(notification_for(left)).sent
     assert traces(wired, number_needles(LEAVER) | {LEAVER_NAME}) == []
 
 

@@ -17,15 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.sms import (
-    CopyNotFinal,
-    PermanentSmsError,
-    SentMessage,
-    SmsSender,
-    TransientSmsError,
-    TwilioSender,
-    masked,
-)
+from shared.adapters.sms.base import CopyNotFinal, PermanentSmsError, SentMessage, SmsSender, TransientSmsError, masked
+from shared.adapters.sms.twilio import TwilioSender
 from tests.support.twilio_server import Accept, LoopbackTwilio, Reject, ServerError, Stall, Throttle
 
 REPO = Path(__file__).resolve().parents[2]
@@ -389,7 +382,7 @@ def test_importing_shared_sms_does_not_import_twilio() -> None:
     code = textwrap.dedent(
         """
         import sys
-        import shared.adapters.sms
+        import shared.adapters.sms.twilio
         heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"twilio", "requests", "urllib3"})
         print(heavy)
         raise SystemExit(1 if heavy else 0)

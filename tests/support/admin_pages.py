@@ -11,7 +11,7 @@ from shared.adapters.entities import group_from
 from shared.adapters.storage import INTERESTS
 from shared.composition import Services
 from shared.core.domain import Group
-from shared.services.intake import ValidInterest
+from shared.core.validation import ValidInterest
 from shared.web.admin.rendering import text
 
 TOKEN = "e2e-admin-token-8c41f0d2"

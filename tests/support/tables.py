@@ -10,8 +10,8 @@ from shared.adapters.entities import entity_of, group_from, interest_from, messa
 from shared.adapters.storage import INTERESTS, NOTIFICATIONS
 from shared.composition import Services
 from shared.core.domain import INTEREST_PREFIX, Group, Interest, InterestStatus, OutboxMessage, utcnow
+from shared.core.validation import ValidInterest
 from shared.services.facilitators import FacilitatorIn
-from shared.services.intake import ValidInterest
 
 THEME = "stress"
 

@@ -61,7 +61,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from shared.adapters.sms import masked
+from shared.adapters.sms.base import masked
 from shared.core.sms_segments import segment_info
 
 HOST = "127.0.0.1"  # loopback only, always

@@ -12,19 +12,11 @@ import pytest
 from shared.adapters.templates import Templates
 from shared.core.domain import INTEREST_PREFIX, Group, GroupStatus, Interest, InterestStatus
 from shared.core.i18n import LOCALES
-from shared.core.local_time import organisation_tz
+from shared.core.local_time import format_meeting_time, organisation_tz
 from shared.core.sms_segments import segment_info
 from shared.core.statistics import CSV_COLUMNS, Counts, interest_counts, median, statistics_csv_text
-from shared.services.lifecycle import (
-    Due,
-    LifecycleRules,
-    check_in_due,
-    due,
-    format_meeting_time,
-    on_its_own_due,
-    reminder_due,
-)
-from shared.services.operations import PLACE_MAX, OperationError, check_meeting_time, clean_place
+from shared.services.lifecycle import Due, LifecycleRules, check_in_due, due, on_its_own_due, reminder_due
+from shared.services.operations_base import PLACE_MAX, OperationError, check_meeting_time, clean_place
 from shared.services.retention import RetentionRules, group_erasure_due, interest_erasure_reason, outbox_expired
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")

@@ -8,7 +8,8 @@ from datetime import UTC
 
 import pytest
 
-from shared.adapters.sms import LocalOutboxSender, SmsSender
+from shared.adapters.sms.base import SmsSender
+from shared.adapters.sms.local import LocalOutboxSender
 
 
 def test_stores_messages_oldest_first_with_local_sids() -> None:

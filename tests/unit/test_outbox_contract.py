@@ -7,12 +7,13 @@ import json
 
 import pytest
 
-from shared.core.domain import MessageKind, RecipientType, new_message, utcnow
+from shared.core.domain import MessageKind, OutboxMessage, RecipientType, new_message, utcnow
 from shared.services.outbox import (
     MAX_ROWS_PER_MESSAGE,
     MAX_ROWS_READ,
     NotificationMessageError,
     OutboxRows,
+    notification_for,
     parse_queue_message,
     per_change,
 )
@@ -30,7 +31,12 @@ def test_both_forms_read_and_the_written_form_round_trips():
     one = OutboxRows("stress", ("outbox.1",))
     assert json.loads(one.queue_text()) == {"theme": "stress", "row": "outbox.1"}  # what old readers read
     message = text("group.1")
-    assert parse_queue_message(message.queue_text()) == OutboxRows("stress", (message.key,))
+    assert json.loads(notification_for(message)) == {"theme": "stress", "row": message.key}
+    assert parse_queue_message(notification_for(message)) == OutboxRows("stress", (message.key,))
+
+
+def test_the_contract_has_one_writer_and_no_record_writes_its_own():
+    assert not hasattr(OutboxMessage, "queue_text")
 
 
 def test_a_row_named_twice_is_named_once_in_order():

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.adapters.sms import LocalOutboxSender, SentMessage, SmsSender
+from shared.adapters.sms.base import SentMessage, SmsSender
 from shared.adapters.sms.copies import CopyKeepingSender
+from shared.adapters.sms.local import LocalOutboxSender
 
 
 class NotedCopies:

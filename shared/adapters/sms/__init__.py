@@ -1,4 +1,5 @@
-"""SMS senders: one small interface, two real implementations.
+"""SMS senders: one small interface (`base`), two real implementations (`twilio`, `local`).
+Import each name from the module that defines it; this package re-exports nothing.
 
 - `TwilioSender` sends through the `twilio` SDK. `api_base_url` points it at a Twilio-compatible
   gateway or at the loopback test server instead of https://api.twilio.com.
@@ -10,33 +11,6 @@ outbox row and never retried; `TransientSmsError` is raised again so the queue r
 No exception message made here contains a phone number or a message body (provider messages do,
 e.g. "The 'To' number +4670… is not a valid phone number", so they are never copied).
 
-Importing this module imports neither `twilio` nor `requests`: cold starts stay short, and the
+Importing `twilio.py` imports neither `twilio` nor `requests`: cold starts stay short, and the
 client is built on the first send.
 """
-
-from shared.adapters.sms.base import (
-    CLOCK_SKEW,
-    CopyNotFinal,
-    PermanentSmsError,
-    SentMessage,
-    SmsError,
-    SmsSender,
-    TransientSmsError,
-    masked,
-)
-from shared.adapters.sms.local import LocalMessage, LocalOutboxSender
-from shared.adapters.sms.twilio import TwilioSender
-
-__all__ = [
-    "CLOCK_SKEW",
-    "CopyNotFinal",
-    "LocalMessage",
-    "LocalOutboxSender",
-    "PermanentSmsError",
-    "SentMessage",
-    "SmsError",
-    "SmsSender",
-    "TransientSmsError",
-    "TwilioSender",
-    "masked",
-]

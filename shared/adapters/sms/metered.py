@@ -70,4 +70,4 @@ def for_codes(sender: SmsSender) -> SmsSender:
     return choose(Lane.CODES) if callable(choose) else sender
 
 
-__all__ = ["Lane", "MeteredSender", "for_codes"]
+__all__ = ["MeteredSender", "for_codes"]

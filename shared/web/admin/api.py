@@ -21,7 +21,8 @@ from fastapi.security import HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from shared.services.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
+from shared.core.facilitators import Facilitator
+from shared.services.facilitators import FacilitatorIn, FacilitatorPatch, InvalidFacilitator
 from shared.web.admin.auth import audit, require_api_operator
 from shared.web.api import error_responses, require_json
 from shared.web.common import error_json, locale_for, message, request_formation_everywhere, services_of

@@ -9,7 +9,8 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 
 from shared.core import i18n
-from shared.services.facilitators import Facilitator, FacilitatorIn, FacilitatorPatch, InvalidFacilitator
+from shared.core.facilitators import Facilitator
+from shared.services.facilitators import FacilitatorIn, FacilitatorPatch, InvalidFacilitator
 from shared.web.admin.auth import PAGES, audit
 from shared.web.admin.rendering import admin_locale, ops, protected_router, redirect, render, text
 from shared.web.common import request_formation_everywhere, services_of

@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from shared.core.domain import GroupStatus
 from shared.core.facilitators import serves, trained_for
-from shared.services.operations import GroupView, OperationError
+from shared.services.operations_base import GroupView, OperationError
 from shared.web.admin.auth import PAGES, FormFields, audit
 from shared.web.admin.rendering import (
     admin_locale,

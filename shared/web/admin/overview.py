@@ -10,7 +10,7 @@ from fastapi.responses import HTMLResponse, Response
 
 from shared.core.statistics import statistics_csv_text
 from shared.services.attention import attention
-from shared.services.operations import OperationError
+from shared.services.operations_base import OperationError
 from shared.web.admin.auth import PAGES, FormFields, audit
 from shared.web.admin.needs import needs_reader
 from shared.web.admin.rendering import admin_locale, operation_message, ops, protected_router, redirect, render, text

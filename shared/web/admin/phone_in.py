@@ -3,8 +3,8 @@
 The resident path, unchanged: `intake.register` stores a pending attempt and texts a code to the
 caller's mobile; the caller reads the code out and the coordinator types it on the next page, and
 only `intake.verify` makes a registration of it. So nothing about the number exists as a registration
-before its holder has proved they have the phone (ARCHITECTURE.md), and an operator cannot register
-someone else's number. The consent the caller gave on the phone is kept on the row as
+before its holder has proved they have the phone (docs/architecture.md, "Privacy by construction"),
+and an operator cannot register someone else's number. The consent the caller gave on the phone is kept on the row as
 `<version>|phone:<operator>`; both steps are audited with the operator and the number's keyed marker.
 """
 
@@ -17,16 +17,10 @@ from shared.adapters.audit import lookup_target
 from shared.adapters.ratelimit import RateLimited
 from shared.adapters.storage import StorageUnavailable
 from shared.core import i18n
-from shared.services.intake import (
-    AlreadyVerified,
-    BudgetExhausted,
-    CodeExpired,
-    NotFound,
-    SmsUnavailable,
-    Undeliverable,
-    WrongCode,
-    validate_interest,
-)
+from shared.core.codes import looks_like_code
+from shared.core.validation import validate_interest
+from shared.services.intake import AlreadyVerified, CodeExpired, NotFound, SmsUnavailable, Undeliverable, WrongCode
+from shared.services.sms_budget import BudgetExhausted
 from shared.web.admin.auth import FormFields, Operator, audit
 from shared.web.admin.rendering import admin_locale, protected_router, render, text
 from shared.web.common import client_address, expected_wait, expected_wait_text, message, services_of
@@ -110,7 +104,7 @@ def phone_in_verify(request: Request, data: FormFields) -> HTMLResponse:
     interest_id = data.get("id", "")[:120]
     last_digits = "".join(c for c in data.get("last_digits", "")[:2] if c.isdigit())
     code = "".join(data.get("code", "").split())
-    if not (code.isascii() and code.isdigit() and len(code) == 6):
+    if not looks_like_code(code):
         return _code_page(request, interest_id, last_digits, status_code=400, error=message(locale, "code_format"))
     try:
         verified = services.intake.verify(interest_id, code)

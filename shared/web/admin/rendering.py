@@ -15,7 +15,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from shared.core import i18n
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
-from shared.services.operations import OperationError, Operations
+from shared.services.operations import Operations
+from shared.services.operations_base import OperationError
 from shared.web.admin.auth import CSRF_FIELD, LOGIN, PAGES, AdminRoute, Operator, require_operator
 from shared.web.common import services_of
 
