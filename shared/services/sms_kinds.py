@@ -317,7 +317,8 @@ def render_text(
 def compose(templates: Templates, text: SmsText[Given], given: Given, locale: str, organisation: Organisation) -> str:
     """A direct text, ready for the sender."""
     rendered = render_text(templates, text, given, locale, organisation)
-    assert rendered is not None, f"{text.name}: a direct text always has something to say"
+    if rendered is None:  # a direct text's facts are all it needs; only a queued one can find its subject gone
+        raise ValueError(f"{text.name}: nothing to send")
     return rendered[0]
 
 
