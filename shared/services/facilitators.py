@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from shared.adapters.records import FacilitatorTable
 from shared.core.domain import utcnow
 from shared.core.facilitators import Facilitator
-from shared.core.languages import LocaleCode
+from shared.core.languages import CODES, LocaleCode
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneError, parse_mobile
 
@@ -29,7 +29,8 @@ class FacilitatorIn(BaseModel):
     themes: list[str] = Field(default_factory=list, max_length=100)
     areas: list[str] = Field(default_factory=list, max_length=100)
     locales: list[LocaleCode] = Field(
-        max_length=3, description="Languages they run groups in; empty means every language of the organisation."
+        max_length=len(CODES),
+        description="Languages they run groups in; empty means every language of the organisation.",
     )
     capacity: int = Field(2, ge=1, le=20)
     active: bool = True
@@ -43,7 +44,7 @@ class FacilitatorPatch(BaseModel):
     themes: list[str] | None = Field(None, max_length=100)
     areas: list[str] | None = Field(None, max_length=100)
     locales: list[LocaleCode] | None = Field(
-        None, max_length=3, description="Empty means every language of the organisation."
+        None, max_length=len(CODES), description="Empty means every language of the organisation."
     )
     capacity: int | None = Field(None, ge=1, le=20)
     active: bool | None = None
