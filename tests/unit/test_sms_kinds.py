@@ -248,7 +248,7 @@ def test_recipients_are_people_we_can_reach() -> None:
 @pytest.mark.parametrize("locale", LOCALES)
 def test_direct_texts_read_as_the_services_rendered_them_before(locale: str) -> None:
     """Byte for byte the texts the services composed with their own template calls before the registry
-    (the wording was reviewed word by word: ../shared/CONTENT-REVIEW.md)."""
+    (their wording was reviewed word by word before this change)."""
     t, org = Templates(), ORGANISATIONS[1]
     before_after = [
         (
