@@ -8,11 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
-from typing import Literal, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Locale = Literal["sv", "nb", "en"]
+from shared.core.languages import LocaleCode
+
+Locale = LocaleCode  # one of core/languages.py
 
 
 class Facilitator(BaseModel):

@@ -21,8 +21,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 
-from babel.dates import format_date
-
 from shared.core.domain import (
     Group,
     GroupStatus,
@@ -32,6 +30,7 @@ from shared.core.domain import (
     new_message,
     to_members,
 )
+from shared.core.languages import long_date
 from shared.core.organisation import Organisation
 
 # A group stuck before its first meeting is set (no facilitator, or one who never set it).
@@ -162,11 +161,6 @@ def coordinator_name_and_phone(organisation: Organisation) -> tuple[str, str]:
     return name, phone
 
 
-_DAY_PATTERNS = {"sv": "d MMMM y", "nb": "d. MMMM y", "en": "d MMMM y"}
-_BABEL_LOCALES = {"sv": "sv_SE", "nb": "nb_NO", "en": "en_GB"}
-
-
 def format_day(when: datetime, locale: str, tz: tzinfo) -> str:
     """'14 maj 2030', '14. mai 2030', '14 May 2030' in the organisation's wall clock (CLDR via Babel)."""
-    lang = locale if locale in _DAY_PATTERNS else "en"
-    return format_date(when.astimezone(tz).date(), _DAY_PATTERNS[lang], locale=_BABEL_LOCALES[lang])
+    return long_date(when.astimezone(tz).date(), locale)

@@ -1,4 +1,4 @@
-"""Interface texts in sv, nb and en, and choosing the reader's language."""
+"""Interface texts in each language (core/languages.py), and choosing the reader's language."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from functools import cache
 from babel import Locale
 
 from shared import PACKAGE_DIR
+from shared.core.languages import CODES, LANGUAGES
 from shared.core.organisation import Organisation
 
-LOCALES: tuple[str, ...] = ("sv", "nb", "en")
+LOCALES: tuple[str, ...] = CODES  # core/languages.py: the one list
 _DIR = PACKAGE_DIR / "locales"
-# Browsers say "no" or "nn" for Norwegian more often than "nb".
-_ALIASES = {"no": "nb", "nn": "nb", "se": "sv"}
+_ALIASES = {alias: language.code for language in LANGUAGES for alias in language.aliases}
 
 
 @cache

@@ -18,9 +18,10 @@ import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from shared import PROJECT_DIR
+from shared.core.languages import LocaleCode
 from shared.core.widening import symmetric
 
-Locale = Literal["sv", "nb", "en"]
+Locale = LocaleCode  # one of core/languages.py
 # A theme's or an area's id; the formation-requests queue message checks its theme against it too.
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9-]{0,39}$"
 Slug = Annotated[str, StringConstraints(pattern=SLUG_PATTERN)]

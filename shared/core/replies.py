@@ -16,6 +16,7 @@ from datetime import datetime, tzinfo
 import phonenumbers
 
 from shared.core.domain import Group, GroupStatus
+from shared.core.languages import FALLBACK, LANGUAGES
 from shared.core.organisation import Organisation
 from shared.core.sms_segments import fits
 
@@ -132,11 +133,10 @@ def reply_day(now: datetime, tz: tzinfo) -> str:
 
 def fallback_locale(phone: str) -> str:
     """The language of a number with no interest left to tell us: by country code."""
-    if phone.startswith("+46"):
-        return "sv"
-    if phone.startswith("+47"):
-        return "nb"
-    return "en"
+    for language in LANGUAGES:
+        if phone.startswith(language.calling_codes):
+            return language.code
+    return FALLBACK
 
 
 def in_countries(phone: str, countries: Iterable[str]) -> bool:

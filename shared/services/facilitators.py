@@ -5,13 +5,14 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.adapters.records import FacilitatorTable
 from shared.core.domain import utcnow
 from shared.core.facilitators import Facilitator
+from shared.core.languages import CODES, LocaleCode
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneError, parse_mobile
 
@@ -27,8 +28,9 @@ class FacilitatorIn(BaseModel):
     phone: str = Field(max_length=40)
     themes: list[str] = Field(default_factory=list, max_length=100)
     areas: list[str] = Field(default_factory=list, max_length=100)
-    locales: list[Literal["sv", "nb", "en"]] = Field(
-        max_length=3, description="Languages they run groups in; empty means every language of the organisation."
+    locales: list[LocaleCode] = Field(
+        max_length=len(CODES),
+        description="Languages they run groups in; empty means every language of the organisation.",
     )
     capacity: int = Field(2, ge=1, le=20)
     active: bool = True
@@ -41,8 +43,8 @@ class FacilitatorPatch(BaseModel):
     phone: str | None = Field(None, max_length=40)
     themes: list[str] | None = Field(None, max_length=100)
     areas: list[str] | None = Field(None, max_length=100)
-    locales: list[Literal["sv", "nb", "en"]] | None = Field(
-        None, max_length=3, description="Empty means every language of the organisation."
+    locales: list[LocaleCode] | None = Field(
+        None, max_length=len(CODES), description="Empty means every language of the organisation."
     )
     capacity: int | None = Field(None, ge=1, le=20)
     active: bool | None = None

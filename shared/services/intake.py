@@ -55,6 +55,7 @@ from shared.services.confirmation import Confirmation, Conflict, attempt_marker_
 from shared.services.erasure import erase_interest
 from shared.services.formation_requests import formation_request
 from shared.services.sms_budget import BudgetExhausted, SmsBudget
+from shared.services.sms_kinds import VERIFICATION, Code, compose
 
 if TYPE_CHECKING:
     from shared.services.statistics import Statistics
@@ -239,9 +240,8 @@ class IntakeService:
         with storage_errors():
             rows.commit()
 
-        body = self._templates.sms(
-            "verification", interest.locale, code=code, organisation=self._org.name, minutes=CODE_MINUTES
-        )
+        verification = Code(code=code, minutes=CODE_MINUTES)
+        body = compose(self._templates, VERIFICATION, verification, interest.locale, self._org)
         try:
             self._sender.send(interest.phone, body)
         except BudgetExhausted:  # the codes' share ran out since the check: the same 503, no attempt kept

@@ -32,6 +32,7 @@ from shared.adapters.unit_of_work import LostRace
 from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, utcnow
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
+from shared.services.sms_kinds import COORDINATOR_NOTICE, Notice, compose
 
 log = logging.getLogger(__name__)
 
@@ -141,9 +142,8 @@ def _alert_conflicts(
     try:
         if not OncePerWindow.of(storage).claim("rekey.alerts", day, now + timedelta(days=2)):
             return
-        body = Templates().sms(
-            "coordinator_notice", organisation.default_locale, reason="key_conflicts", count=conflicts
-        )
+        notice = Notice("key_conflicts", count=conflicts)
+        body = compose(Templates(), COORDINATOR_NOTICE, notice, organisation.default_locale, organisation)
         sender.send(organisation.coordinator_phone, body)
     except Exception as exc:  # the pass runs again tomorrow, and tells them then
         log.warning("rekey: the coordinator could not be told of conflicts (%s)", type(exc).__name__)

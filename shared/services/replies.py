@@ -78,7 +78,7 @@ from shared.services.facilitators import FacilitatorStore
 from shared.services.notify import short_ref
 from shared.services.outbox import queue_committed
 from shared.services.rekey import retire_legacy_keys
-from shared.services.sms_kinds import forward_context
+from shared.services.sms_kinds import ANSWERS, COORDINATOR_NOTICE, Answer, Notice, compose, render_forward
 
 log = logging.getLogger(__name__)
 
@@ -186,13 +186,10 @@ class Replies:
                 return None
         locale = locale or fallback_locale(phone)
         base = self._public_base_url
-        body = self._templates.sms(
-            kind,
-            locale,
-            organisation=self._org.name,
-            crisis=self._org.crisis_summary(locale),
-            privacy_url=f"{base.rstrip('/')}/privacy" if base else "",
+        answer = Answer(
+            crisis=self._org.crisis_summary(locale), privacy_url=f"{base.rstrip('/')}/privacy" if base else ""
         )
+        body = compose(self._templates, ANSWERS[kind], answer, locale, self._org)
         try:
             return self._sender.send(phone, body)
         # The person wrote to us; a lost answer is not worth a retry loop. Not only SmsError: a sender that
@@ -220,12 +217,8 @@ class Replies:
                 SIGNATURE_KEY, f"alert.{window}", now + 2 * HOUR
             ):
                 return False
-            body = self._templates.sms(
-                "coordinator_notice",
-                self._org.default_locale,
-                reason="signature_failures",
-                count=SIGNATURE_FAILURES_PER_HOUR,
-            )
+            notice = Notice("signature_failures", count=SIGNATURE_FAILURES_PER_HOUR)
+            body = compose(self._templates, COORDINATOR_NOTICE, notice, self._org.default_locale, self._org)
             self._sender.send(self._org.coordinator_phone, body)
         except Exception as exc:
             log.warning("the coordinator could not be told of refused webhook signatures (%s)", type(exc).__name__)
@@ -270,12 +263,12 @@ class Replies:
             self._list(listed)
             return ReplyHandling.LISTED
         if has_link(words):  # flagged, and not tappable on the coordinator's phone
-            words = f"{self._templates.sms('coordinator_notice', locale, reason='link')} {defang(words)}"
+            flag = compose(self._templates, COORDINATOR_NOTICE, Notice("link"), locale, self._org)
+            words = f"{flag} {defang(words)}"
 
         def render(candidate: str) -> str:
-            context = forward_context(facilitator.name, candidate, group_key)
-            return self._templates.sms(
-                "facilitator_reply", locale, organisation=self._org.name, ref=short_ref(group_key), **context
+            return render_forward(
+                self._templates, self._org, locale, facilitator.name, candidate, group_key, short_ref(group_key)
             )
 
         suffix = f"fwd.{message_sid.lower()}" if _MESSAGE_SID.match(message_sid) else new_sortable_key()

@@ -30,6 +30,7 @@ from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.organisation import Organisation
+from shared.services.sms_kinds import SMS_BUDGET_ALERT, BudgetSpent, compose
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +136,7 @@ class SmsBudget:
             log.warning("could not record the SMS budget alert; not sending it", exc_info=False)
             return
         per_hour, per_day = self.limits(lane)
-        body = self._templates.sms(
-            "sms_budget_alert",
-            self._org.default_locale,
+        spent = BudgetSpent(
             limit=per_day if window >= DAY else per_hour,
             daily=window >= DAY,
             minutes=max(1, retry_after // 60),
@@ -145,6 +144,7 @@ class SmsBudget:
             # Who spends the codes' share: registration's busiest client buckets (issue 19.6).
             spenders=self._busiest() if lane is Lane.CODES else [],
         )
+        body = compose(self._templates, SMS_BUDGET_ALERT, spent, self._org.default_locale, self._org)
         try:
             self._sender.send(self._org.coordinator_phone, body)
         except SmsError:

@@ -1,14 +1,24 @@
-"""Every kind of outbox text in one table: who receives it, which template (shared/templates/sms/
-<locale>/<template>.txt) and what the template is given. Adding a kind is one entry here plus its
-templates; tests/unit/test_sms_kinds.py fails for a kind without an entry or a template.
+"""Every text Gruppstart sends, in one registry: who receives it, which template (shared/templates/sms/
+<locale>/<template>.txt) and the context it is rendered with.
+
+- Queued texts (`KINDS`, one per `MessageKind`) are outbox rows; notify renders them when it sends, from
+  current data (a `Draft`).
+- Direct texts (`DIRECT`) are sent at once by the service that composes them: the verification code, the
+  SMS budget's alert, the answers to texts to our number, the coordinator's notices. Each is given its own
+  facts (a frozen dataclass below) and rendered here too, never by a service's own `templates.sms` call.
+
+Adding a text is one entry here plus its template in each language (core/languages.py); a queued one also
+names its `MessageKind`. tests/unit/test_sms_kinds.py walks `TEXTS`: it fails for a template missing in a
+language, a template file no entry uses, or a template variable the entry's context does not feed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, fields
 from datetime import datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from shared.core.domain import Group, GroupStatus, Interest, MessageKind, OutboxMessage, RecipientType
 from shared.core.facilitators import Facilitator
@@ -18,6 +28,16 @@ from shared.core.organisation import Organisation
 
 if TYPE_CHECKING:
     from shared.adapters.templates import Templates
+
+
+class DirectRecipient(StrEnum):
+    """Who a direct text goes to when it is nobody on our rows (the coordinator is `RecipientType.COORDINATOR`)."""
+
+    APPLICANT = "applicant"  # the number a verification code is sent to (the web form or phone-in)
+    WRITER = "writer"  # the number that texted ours
+
+
+Recipient = RecipientType | DirectRecipient
 
 
 @dataclass(frozen=True)
@@ -42,11 +62,27 @@ class Draft:
 Context = dict[str, Any] | None  # None: nothing to send any more (the text is failed as recipient_gone)
 
 
+Given = TypeVar("Given")  # what a text's context is made from
+
+
 @dataclass(frozen=True)
-class SmsKind:
-    recipient: RecipientType
+class SmsText(Generic[Given]):
+    """One text: its name, who receives it, its template, and the context the template is rendered with."""
+
+    name: str
+    recipient: Recipient
     template: str
-    context: Callable[[Draft], Context]
+    given: type[Given]  # a Draft for queued texts; the text's own facts for direct ones
+    context: Callable[[Given], Context]
+
+    @property
+    def queued(self) -> bool:
+        return self.given is Draft
+
+
+def _queued(kind: MessageKind, recipient: RecipientType, context: Callable[[Draft], Context]) -> SmsText[Draft]:
+    # A queued text's template is named after its kind: no two kinds share a text.
+    return SmsText(kind.value, recipient, kind.value, Draft, context)
 
 
 def _invitation(d: Draft) -> Context:
@@ -170,23 +206,120 @@ def _member_reply(d: Draft) -> Context:
     }
 
 
-KINDS: dict[MessageKind, SmsKind] = {
-    MessageKind.INVITATION: SmsKind(RecipientType.MEMBER, "invitation", _invitation),
-    MessageKind.MEETING_SET: SmsKind(RecipientType.MEMBER, "meeting_set", _meeting),
-    MessageKind.MEETING_REMINDER: SmsKind(RecipientType.MEMBER, "meeting_reminder", _meeting),
-    MessageKind.ROSTER: SmsKind(RecipientType.FACILITATOR, "roster", _roster),
-    MessageKind.MEMBER_JOINED: SmsKind(RecipientType.FACILITATOR, "member_joined", _joined),
-    MessageKind.MEMBER_LEFT: SmsKind(RecipientType.FACILITATOR, "member_left", _left),
-    MessageKind.FACILITATOR_CHECK_IN: SmsKind(RecipientType.FACILITATOR, "facilitator_check_in", _check_in),
-    MessageKind.COORDINATOR_ALERT: SmsKind(RecipientType.COORDINATOR, "coordinator_alert", _alert),
-    MessageKind.FACILITATOR_REPLY: SmsKind(RecipientType.COORDINATOR, "facilitator_reply", _facilitator_reply),
-    MessageKind.MEMBER_REPLY: SmsKind(RecipientType.MEMBER, "member_reply", _member_reply),
-    MessageKind.HANDOVER: SmsKind(RecipientType.MEMBER, "handover", _leaving),
-    MessageKind.GROUP_CLOSED: SmsKind(RecipientType.MEMBER, "group_closed", _leaving),
-    MessageKind.FACILITATOR_REPORT: SmsKind(RecipientType.COORDINATOR, "facilitator_report", _report),
-    MessageKind.QUIET_GROUP: SmsKind(RecipientType.COORDINATOR, "quiet_group", _quiet),
-    MessageKind.FACILITATOR_LINK: SmsKind(RecipientType.FACILITATOR, "facilitator_link", _fresh_link),
+KINDS: dict[MessageKind, SmsText[Draft]] = {
+    kind: _queued(kind, recipient, context)
+    for kind, recipient, context in (
+        (MessageKind.INVITATION, RecipientType.MEMBER, _invitation),
+        (MessageKind.MEETING_SET, RecipientType.MEMBER, _meeting),
+        (MessageKind.MEETING_REMINDER, RecipientType.MEMBER, _meeting),
+        (MessageKind.ROSTER, RecipientType.FACILITATOR, _roster),
+        (MessageKind.MEMBER_JOINED, RecipientType.FACILITATOR, _joined),
+        (MessageKind.MEMBER_LEFT, RecipientType.FACILITATOR, _left),
+        (MessageKind.FACILITATOR_CHECK_IN, RecipientType.FACILITATOR, _check_in),
+        (MessageKind.COORDINATOR_ALERT, RecipientType.COORDINATOR, _alert),
+        (MessageKind.FACILITATOR_REPLY, RecipientType.COORDINATOR, _facilitator_reply),
+        (MessageKind.MEMBER_REPLY, RecipientType.MEMBER, _member_reply),
+        (MessageKind.HANDOVER, RecipientType.MEMBER, _leaving),
+        (MessageKind.GROUP_CLOSED, RecipientType.MEMBER, _leaving),
+        (MessageKind.FACILITATOR_REPORT, RecipientType.COORDINATOR, _report),
+        (MessageKind.QUIET_GROUP, RecipientType.COORDINATOR, _quiet),
+        (MessageKind.FACILITATOR_LINK, RecipientType.FACILITATOR, _fresh_link),
+    )
 }
+
+
+# --- direct texts: sent by the service that composes them, with their own facts ---
+
+
+@dataclass(frozen=True)
+class Code:
+    """The verification code (services/intake.py), to the number being registered."""
+
+    code: str
+    minutes: int  # how long it is valid
+
+
+@dataclass(frozen=True)
+class BudgetSpent:
+    """The SMS budget's alert (services/sms_budget.py): one share spent for a window."""
+
+    limit: int
+    daily: bool  # the day's limit, else the hour's
+    minutes: int  # until the window has room again
+    texts: bool  # the other texts' share, else the codes'
+    spenders: Sequence[str]  # the codes' share: registration's busiest client buckets, by keyed id
+
+
+@dataclass(frozen=True)
+class Answer:
+    """An answer to a text to our number (services/replies.py, stop_requests.py)."""
+
+    crisis: str = ""  # the organisation's crisis lines in the reader's language (HELP)
+    privacy_url: str = ""  # the privacy notice (HELP)
+
+
+NoticeReason = Literal["link", "facilitator_stopped", "signature_failures", "key_conflicts", "stop_failing"]
+
+
+@dataclass(frozen=True)
+class Notice:
+    """Something the coordinator must hear of: a facilitator's STOP (services/stop_requests.py), a STOP that
+    keeps failing, refused webhook signatures (services/replies.py), phone keys in conflict
+    (services/rekey.py); "link" is the flag put before a forwarded text that holds a link."""
+
+    reason: NoticeReason
+    count: int = 0  # signature_failures: the hourly threshold; key_conflicts: how many
+    facilitator: str = ""  # facilitator_stopped: their name
+
+
+def _facts(given: Any) -> Context:
+    return {f.name: getattr(given, f.name) for f in fields(given)}
+
+
+VERIFICATION: SmsText[Code] = SmsText("verification", DirectRecipient.APPLICANT, "verification", Code, _facts)
+SMS_BUDGET_ALERT: SmsText[BudgetSpent] = SmsText(
+    "sms_budget_alert", RecipientType.COORDINATOR, "sms_budget_alert", BudgetSpent, _facts
+)
+STOP_REPLY: SmsText[Answer] = SmsText("stop_reply", DirectRecipient.WRITER, "stop_reply", Answer, _facts)
+HELP_REPLY: SmsText[Answer] = SmsText("help_reply", DirectRecipient.WRITER, "help_reply", Answer, _facts)
+UNKNOWN_REPLY: SmsText[Answer] = SmsText("unknown_reply", DirectRecipient.WRITER, "unknown_reply", Answer, _facts)
+COORDINATOR_NOTICE: SmsText[Notice] = SmsText(
+    "coordinator_notice", RecipientType.COORDINATOR, "coordinator_notice", Notice, _facts
+)
+
+DIRECT: dict[str, SmsText[Any]] = {
+    text.name: text
+    for text in (VERIFICATION, SMS_BUDGET_ALERT, STOP_REPLY, HELP_REPLY, UNKNOWN_REPLY, COORDINATOR_NOTICE)
+}
+ANSWERS: dict[str, SmsText[Answer]] = {text.name: text for text in (STOP_REPLY, HELP_REPLY, UNKNOWN_REPLY)}
+
+# Every text, queued and direct.
+TEXTS: tuple[SmsText[Any], ...] = (*KINDS.values(), *DIRECT.values())
+
+
+# --- rendering ---
+
+
+def render_text(
+    templates: Templates, text: SmsText[Given], given: Given, locale: str, organisation: Organisation, ref: str = ""
+) -> tuple[str, dict[str, Any]] | None:
+    """The text as it is sent, and the context it was made from; None when there is nothing to send any more.
+    Every template is given the organisation's name; a queued one also the group's short reference."""
+    context = text.context(given)
+    if context is None:
+        return None
+    common: dict[str, Any] = {"organisation": organisation.name}
+    if text.queued:
+        common["ref"] = ref
+    return templates.sms(text.template, locale, **common, **context), context
+
+
+def compose(templates: Templates, text: SmsText[Given], given: Given, locale: str, organisation: Organisation) -> str:
+    """A direct text, ready for the sender."""
+    rendered = render_text(templates, text, given, locale, organisation)
+    if rendered is None:  # a direct text's facts are all it needs; only a queued one can find its subject gone
+        raise ValueError(f"{text.name}: nothing to send")
+    return rendered[0]
 
 
 def render(
@@ -194,9 +327,19 @@ def render(
 ) -> tuple[str, dict[str, Any]] | None:
     """The text of one outbox row as notify sends it, and the context it was made from; None when there
     is nothing to send any more."""
-    entry = KINDS[kind]
-    context = entry.context(draft)
-    if context is None:
-        return None
-    text = templates.sms(entry.template, draft.locale, organisation=organisation.name, ref=ref, **context)
-    return text, context
+    return render_text(templates, KINDS[kind], draft, draft.locale, organisation, ref)
+
+
+def render_forward(
+    templates: Templates,
+    organisation: Organisation,
+    locale: str,
+    facilitator_name: str,
+    words: str,
+    group_key: str,
+    ref: str,
+) -> str:
+    """The forward of a facilitator's words as notify will send it (services/replies.py cuts the words to fit)."""
+    context = forward_context(facilitator_name, words, group_key)
+    entry = KINDS[MessageKind.FACILITATOR_REPLY]
+    return templates.sms(entry.template, locale, organisation=organisation.name, ref=ref, **context)

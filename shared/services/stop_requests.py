@@ -45,6 +45,7 @@ from shared.core.phone import PhoneKeyer
 from shared.services.erasure import ErasureReport, erase_number, every_theme
 from shared.services.rekey import retire_legacy_keys
 from shared.services.replies import Replies
+from shared.services.sms_kinds import COORDINATOR_NOTICE, Notice, compose
 from shared.services.statistics import Statistics
 
 log = logging.getLogger(__name__)
@@ -142,9 +143,8 @@ class StopRequests:
     def _tell_coordinator(self, name: str) -> None:
         if self._sender is None:
             return
-        body = self._templates.sms(
-            "coordinator_notice", self._org.default_locale, reason="facilitator_stopped", facilitator=name
-        )
+        notice = Notice("facilitator_stopped", facilitator=name)
+        body = compose(self._templates, COORDINATOR_NOTICE, notice, self._org.default_locale, self._org)
         try:
             self._sender.send(self._org.coordinator_phone, body)
         except Exception as exc:  # the facilitator is stopped all the same; operators see them inactive
@@ -166,7 +166,8 @@ class StopRequests:
             return True
         try:
             if OncePerWindow.of(self._storage).claim("stop.alerts", now.strftime("%Y%m%d"), now + timedelta(days=2)):
-                body = self._templates.sms("coordinator_notice", self._org.default_locale, reason="stop_failing")
+                notice = Notice("stop_failing")
+                body = compose(self._templates, COORDINATOR_NOTICE, notice, self._org.default_locale, self._org)
                 self._sender.send(self._org.coordinator_phone, body)
         except Exception as exc:  # tomorrow's failure tells them
             log.warning("the coordinator could not be told of a failing STOP (%s)", type(exc).__name__)

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.adapters.ratelimit import RateLimited
 from shared.core.codes import looks_like_code
 from shared.core.disclosure import disclosed
+from shared.core.languages import LocaleCode
 from shared.core.validation import validate_interest
 from shared.services.intake import AlreadyVerified, CodeExpired, NotFound, SmsUnavailable, Undeliverable, WrongCode
 from shared.services.sms_budget import BudgetExhausted
@@ -130,7 +131,7 @@ class InterestIn(BaseModel):
     theme: str = Field(max_length=60)
     name: str = Field(max_length=200, description="First name or alias; anonymity is fine.")
     phone: str = Field(max_length=60, description="Mobile number, national or international form.")
-    locale: Literal["sv", "nb", "en"] | None = None
+    locale: LocaleCode | None = None
     area: str | None = Field(None, max_length=60)
     age_confirmed: bool
     consent: bool

@@ -11,11 +11,13 @@ Uu-tilsynet on tilgjengelighetserklæring
 
 from __future__ import annotations
 
+from datetime import date
+
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from shared.core import i18n
 from shared.core.codes import CODE_MINUTES
+from shared.core.languages import long_date
 from shared.web.common import locale_for, page, services_of
 
 router = APIRouter(include_in_schema=False)
@@ -64,14 +66,5 @@ def accessibility(request: Request) -> HTMLResponse:
     )
 
 
-_MONTHS = {
-    "sv": "januari februari mars april maj juni juli augusti september oktober november december",
-    "nb": "januar februar mars april mai juni juli august september oktober november desember",
-    "en": "January February March April May June July August September October November December",
-}
-
-
 def _date(iso: str, locale: str) -> str:
-    year, month, day = (int(part) for part in iso.split("-"))
-    name = _MONTHS[locale if locale in i18n.LOCALES else "en"].split()[month - 1]
-    return f"{day} {name} {year}" if locale != "nb" else f"{day}. {name} {year}"
+    return long_date(date.fromisoformat(iso), locale)  # CLDR's month names (core/languages.py)

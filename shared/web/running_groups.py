@@ -21,12 +21,12 @@ from babel.dates import format_date
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
+from shared.core.languages import language
 from shared.core.organisation import Organisation
 from shared.services.running_groups import RunningGroups
 from shared.web.common import locale_for, page, services_of
 
 router = APIRouter()
-_BABEL = {"sv": "sv_SE", "nb": "nb_NO", "en": "en_GB"}
 
 
 def _reader(request: Request) -> RunningGroups:
@@ -41,7 +41,7 @@ def _reader(request: Request) -> RunningGroups:
 def month_name(month: str, locale: str) -> str:
     """'2026-11' → 'november 2026', 'november 2026', 'November 2026' (CLDR's stand-alone month names)."""
     year, number = (int(p) for p in month.split("-"))
-    return format_date(date(year, number, 1), "LLLL y", locale=_BABEL.get(locale, "en_GB"))
+    return format_date(date(year, number, 1), "LLLL y", locale=language(locale).babel)
 
 
 def _area_name(organisation: Organisation, area_id: str | None) -> str:

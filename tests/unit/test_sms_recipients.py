@@ -1,5 +1,6 @@
-"""Who receives each kind of text, written out here by hand and held against both the kinds table
-(services/sms_kinds.py) and every place in shared/ that builds such a text (read from the source)."""
+"""Who receives each text: the registry (services/sms_kinds.py) is held against every place in shared/ that
+builds an outbox row or sends a direct text (read from the source), and the kinds where a wrong recipient
+would leak (names and numbers, a facilitator's words) are written out here by hand as well."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ import ast
 from pathlib import Path
 
 from shared.core.domain import MessageKind, RecipientType
-from shared.services.sms_kinds import KINDS
+from shared.services import sms_kinds
+from shared.services.sms_kinds import DIRECT, KINDS, DirectRecipient
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -60,23 +62,75 @@ def producers() -> list[tuple[str, str, str]]:
     return found
 
 
-def test_the_table_here_names_every_kind() -> None:
-    assert set(RECIPIENT) == {k.name for k in MessageKind}
+def registered(kind: str) -> str:
+    return KINDS[MessageKind[kind]].recipient.value
 
 
-def test_the_kinds_table_sends_each_kind_to_its_recipient() -> None:
-    assert {kind.name: spec.recipient.value for kind, spec in KINDS.items()} == RECIPIENT
+def test_the_registry_sends_each_kind_here_to_its_recipient() -> None:
+    # A new kind needs no line here: the producers below are held against the registry.
+    assert {kind: registered(kind) for kind in RECIPIENT} == RECIPIENT
+    assert len(RECIPIENT) == 15
     assert {t.value for t in RecipientType} >= {M, F, C}
 
 
 def test_every_producer_addresses_the_kinds_recipient() -> None:
     found = producers()
     wrong = [
-        f"{where}: {kind} to {recipient}, not {RECIPIENT[kind]}"
+        f"{where}: {kind} to {recipient}, not {registered(kind)}"
         for kind, recipient, where in found
-        if recipient != RECIPIENT[kind]
+        if recipient != registered(kind)
     ]
     assert not wrong, "\n".join(wrong)
     # The walk sees the producers: every kind is built somewhere, most in several places.
-    assert {kind for kind, _, _ in found} == set(RECIPIENT)
+    assert {kind for kind, _, _ in found} == {k.name for k in MessageKind}
     assert len(found) >= 20, found
+
+
+# --- direct texts: composed and sent by one function ---------------------------------------------------
+
+# The registry's direct entries by the names services import them as; ANSWERS holds the three answers.
+CONSTANTS = {
+    name: value
+    for name, value in vars(sms_kinds).items()
+    if isinstance(value, sms_kinds.SmsText) and value.name in DIRECT
+}
+
+
+def direct_senders() -> list[tuple[str, str, list[str]]]:
+    """(entry, where, first arguments of its function's .send calls) for each function composing a direct text."""
+    found = []
+    for path in sorted((ROOT / "shared" / "services").rglob("*.py")):
+        for fn in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(fn, ast.FunctionDef):
+                continue
+            calls = [n for n in ast.walk(fn) if isinstance(n, ast.Call)]
+            sends = [dotted(c.args[0]) for c in calls if dotted(c.func).endswith(".send") and c.args]
+            for call in calls:
+                if dotted(call.func) != "compose" or len(call.args) < 2:
+                    continue
+                entry = call.args[1]
+                name = dotted(entry.value) if isinstance(entry, ast.Subscript) else dotted(entry)
+                found.append((name, f"{path.relative_to(ROOT)}:{call.lineno}", sends))
+    return found
+
+
+def test_every_direct_text_is_sent_to_its_recipient() -> None:
+    found = direct_senders()
+    wrong = []
+    for name, where, sends in found:
+        if name == "ANSWERS":  # stop, help, "not read": to whoever wrote
+            recipients = {e.recipient for e in sms_kinds.ANSWERS.values()}
+        else:
+            assert name in CONSTANTS, f"{where}: composes {name}, not a registry entry"
+            recipients = {CONSTANTS[name].recipient}
+        for to in sends:
+            to_coordinator = to.endswith("coordinator_phone")
+            if to_coordinator != (recipients == {RecipientType.COORDINATOR}):
+                wrong.append(f"{where}: {name} sent to {to}, registered for {sorted(recipients)}")
+    assert not wrong, "\n".join(wrong)
+    # Every direct text is composed somewhere; the walk saw the sites (code, budget, answers, 5 notices).
+    assert {n for n, _, _ in found} - {"ANSWERS"} | {e.name.upper() for e in sms_kinds.ANSWERS.values()} == {
+        n for n, e in CONSTANTS.items()
+    }
+    assert sum(1 for _, _, sends in found if sends) >= 7, found  # 7 when this was written
+    assert {e.recipient for e in DIRECT.values()} == {RecipientType.COORDINATOR, *DirectRecipient}
