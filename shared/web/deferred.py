@@ -88,10 +88,15 @@ class DeferredRouter(APIRouter):
 
 
 def _route_path(scope: Scope) -> str:
-    """The path routes match against: the request's path without the app's root_path."""
+    """The path routes match against: the request's path without the app's root_path (as Starlette's
+    routing strips it: only at a segment boundary)."""
     path: str = scope.get("path", "")
     root: str = scope.get("root_path", "")
-    return path[len(root) :] if root and path.startswith(root) else path
+    if not root or not path.startswith(root):
+        return path
+    if path == root:
+        return ""
+    return path[len(root) :] if path[len(root)] == "/" else path
 
 
 def _paths(routes: Sequence[Any]) -> list[str]:
