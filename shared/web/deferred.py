@@ -82,6 +82,8 @@ class DeferredRouter(APIRouter):
             outside = [p for p in _paths(router.routes) if not self.under_prefixes(p)]
             if outside:
                 raise RuntimeError(f"{self.module} serves {outside} outside its prefixes {self.prefixes}")
+            if router.on_startup or router.on_shutdown:  # the app started long ago: they would never run
+                raise RuntimeError(f"{self.module} has startup or shutdown handlers: include it when the app is built")
             self._imported = holder.routes
             # An include caches its resolved routes per version of the routes: count this as a change.
             self._mark_routes_changed()
