@@ -317,9 +317,20 @@ class IntakeService:
             raise NotFound()
         return rows, record
 
+    def _read_with_line(self, interest_id: str) -> tuple[Rows, Interest, tuple[dict[str, Interest], dict[str, Group]]]:
+        """As `_read`, with the theme's waiting line from the same query (what `_outlook` needs afterwards)."""
+        location = split_interest_id(interest_id)
+        if location is None or self._org.theme(location[0]) is None:
+            raise NotFound()
+        rows = self._table.unit()
+        record, line = rows.interest_and_waiting_line(*location)
+        if record is None:
+            raise NotFound()
+        return rows, record, line
+
     def verify(self, interest_id: str, code: str) -> Verified:
         for _ in range(5):  # re-read when a concurrent attempt changed the row
-            rows, record = self._read(interest_id)
+            rows, record, line = self._read_with_line(interest_id)
             if record.status is not InterestStatus.PENDING_VERIFICATION:
                 raise AlreadyVerified()
             now = self._clock()
@@ -346,16 +357,25 @@ class IntakeService:
                     record.theme, 0, target.id, target.status, merged=target.key != record.key, area=target.area
                 )
             self.request_formation(record.theme)
-            needed, joining = self._outlook(rows, target, now)
+            needed, joining = self._outlook(line, record, target, now)
             return Verified(
                 record.theme, needed, target.id, target.status, target.key != record.key, joining, target.area
             )
         raise CodeExpired()
 
-    def _outlook(self, rows: Rows, person: Interest, now: datetime) -> tuple[int, bool]:
-        """How many more their bucket needs, and whether a starting group has a seat for them: one read
-        of the theme's queue (its waiting people and the groups that still take members)."""
-        waiting, groups = rows.waiting_line(person.theme)
+    def _outlook(
+        self,
+        line: tuple[dict[str, Interest], dict[str, Group]],
+        attempt: Interest,
+        person: Interest,
+        now: datetime,
+    ) -> tuple[int, bool]:
+        """How many more their bucket needs, and whether a starting group has a seat for them, from the
+        theme's waiting line as read with the attempt (its waiting people and the groups that still take
+        members), with the person now waiting in it: no read of its own."""
+        waiting = {k: i for k, i in line[0].items() if k != attempt.key}
+        waiting[person.key] = person
+        groups = line[1]
         counts: Counter[str] = Counter(self._bucket(person.theme, i.area) for i in waiting.values())
         if self._joins_at_once(person, list(waiting.values()), list(groups.values()), now):
             return 0, True

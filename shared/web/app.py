@@ -17,11 +17,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from shared import PACKAGE_DIR
 from shared.adapters.storage import StorageUnavailable
 from shared.composition import Services, get_services
-from shared.web import api, facilitator, notices, pages, running_groups, sms_webhooks
-from shared.web.admin import api as admin_api
-from shared.web.admin import pages as admin_pages
-from shared.web.admin import replies as admin_replies
+from shared.web import notices, pages
 from shared.web.common import error_json, locale_for, render_message
+from shared.web.deferred import DeferredRouter
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
@@ -141,6 +139,8 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        from shared.web import api  # imported by then: the routes that validate are the API's
+
         return api.validation_error_response(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
@@ -160,22 +160,26 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
             return error_json(exc.status_code, code, locale, headers=getattr(exc, "headers", None))
         return render_message(request, "not_found_title", "err_not_found", status_code=exc.status_code)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        return {"status": "ok"}
+    # A response model (inferred from a `-> dict` annotation) would have FastAPI build a pydantic
+    # adapter and import pydantic.v1 to check for v1 models, when the app is built: the answer is fixed.
+    @app.get("/healthz", include_in_schema=False, response_model=None)
+    def healthz() -> JSONResponse:
+        return JSONResponse({"status": "ok"})
 
     # The resident's pages first: FastAPI prepares an included router's routes when a request is first
     # matched against them, so the form, matched first, no longer pays for every other router's routes
     # on a new instance's first request. No path of one router is a path of another, so the order
-    # changes no route's answer.
+    # changes no route's answer. Every router but the form's and the notices' is imported when a
+    # request under its prefixes first arrives (shared/web/deferred.py): the JSON API's pydantic models,
+    # the operators' and facilitators' pages and the webhooks are no part of a resident's first page.
     app.include_router(pages.router)
     app.include_router(notices.router)
-    app.include_router(api.router)
-    app.include_router(admin_api.router)
-    app.include_router(admin_replies.router)
-    app.include_router(admin_pages.router)
-    app.include_router(running_groups.router)
-    app.include_router(sms_webhooks.router)
-    app.include_router(facilitator.router)
+    DeferredRouter("shared.web.api", ["/api"]).include_in(app)
+    DeferredRouter("shared.web.admin.api", ["/api/admin"]).include_in(app)
+    DeferredRouter("shared.web.admin.replies", ["/api/admin"]).include_in(app)
+    DeferredRouter("shared.web.admin.pages", ["/manage"]).include_in(app)
+    DeferredRouter("shared.web.running_groups", ["/running-groups", "/api/running-groups"]).include_in(app)
+    DeferredRouter("shared.web.sms_webhooks", ["/api/sms"]).include_in(app)
+    DeferredRouter("shared.web.facilitator", ["/f"]).include_in(app)
     app.mount("/static", StaticFiles(directory=_STATIC), name="static")
     return app

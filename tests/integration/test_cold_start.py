@@ -1,10 +1,11 @@
-"""A new instance's first form page imports no SDK it does not need (issue 22).
+"""A new instance's first form page imports no SDK and no page it does not need (issue 22).
 
 In a fresh interpreter, as a new instance: import function_app, serve GET / through the registered
 HTTP function with a real azure.functions.HttpRequest, then list which heavy modules got loaded. Twilio
 is configured (pointed at the loopback server), as in production, so the SMS SDK is one the app would
 use; the same child then registers someone through the same function, to show the probe sees the SDK
-as soon as a text is sent.
+as soon as a text is sent, and then opens an operator's page and a facilitator's link, to show the
+probe sees their modules as soon as their routes are hit.
 """
 
 from __future__ import annotations
@@ -23,10 +24,12 @@ from tests.support.twilio_server import LoopbackTwilio
 
 ROOT = Path(__file__).resolve().parents[2]
 
-# The SMS SDK, and the queue SDK with what only it pulls in. (The operators' and facilitators' page
-# modules are still imported when the app is built: their routers are included eagerly, see
-# bench/RESULTS.md, "First form page".)
-NOT_FOR_THE_FORM = ("twilio", "azure.storage.queue", "aiohttp", "azure.identity")
+# The SMS SDK, and the queue SDK with what only it pulls in.
+SDKS = ("twilio", "azure.storage.queue", "aiohttp", "azure.identity")
+# The operators' pages and API, and the facilitators' pages (shared/web/deferred.py).
+OPERATORS = ("shared.web.admin.api", "shared.web.admin.replies", "shared.web.admin.pages")
+FACILITATORS = ("shared.web.facilitator",)
+NOT_FOR_THE_FORM = SDKS + OPERATORS + FACILITATORS
 
 CHILD = """
 import asyncio, json, os, sys
@@ -64,17 +67,27 @@ registered = call(
                       "age_confirmed": True, "consent": True, "area": {area!r}}}).encode(),
     headers={{"content-type": "application/json"}},
 )
+after_registration = [m for m in WATCHED if m in sys.modules]
+manage = call("GET", "manage", headers={{"accept": "text/html"}})
+after_manage = [m for m in WATCHED if m in sys.modules]
+operator_api = call("GET", "api/admin/groups", headers={{"accept": "application/json"}})
+after_operator_api = [m for m in WATCHED if m in sys.modules]
+link = call("GET", "f/not-a-real-token", headers={{"accept-language": "sv"}})
 print(json.dumps({{
     "form_status": form.status_code, "form_has_fields": b'name="phone"' in form.get_body(),
     "after_form": after_form, "registered_status": registered.status_code,
-    "after_registration": [m for m in WATCHED if m in sys.modules],
+    "after_registration": after_registration,
+    "manage_status": manage.status_code, "after_manage": after_manage,
+    "operator_api_status": operator_api.status_code, "after_operator_api": after_operator_api,
+    "link_status": link.status_code, "link_body": link.get_body().decode(),
+    "after_link": [m for m in WATCHED if m in sys.modules],
 }}))
 sys.stdout.flush()
 os._exit(0)  # as a stopped worker: the app's lifespan task never ends by itself
 """
 
 
-def test_the_first_form_page_loads_neither_the_sms_sdk_nor_the_queue_sdk(azurite):
+def test_the_first_form_page_loads_no_sdk_and_no_operator_or_facilitator_page(azurite):
     organisation = municipality("region-jonkoping")["organisation"]
     theme, area = organisation["themes"][0]["id"], organisation["areas"][0]["id"]
     with LoopbackTwilio() as twilio:
@@ -102,6 +115,20 @@ def test_the_first_form_page_loads_neither_the_sms_sdk_nor_the_queue_sdk(azurite
     assert seen["registered_status"] == 201
     assert accepted == 1
     assert "twilio" in seen["after_registration"]
+    # A resident's registration (under /api, beside /api/admin) still imports no operator module.
+    assert not set(seen["after_registration"]) & set(OPERATORS + FACILITATORS)
+    # An operator's page imports the operators' pages (not their API), and serves: the sign-in
+    # answer, not a 404; the operators' API answers for itself (401 without a token) once hit.
+    assert seen["manage_status"] in (302, 303, 401, 403), seen["manage_status"]
+    assert "shared.web.admin.pages" in seen["after_manage"]
+    assert not set(seen["after_manage"]) & {"shared.web.admin.api", "shared.web.facilitator"}
+    assert seen["operator_api_status"] == 401, seen["operator_api_status"]
+    assert "shared.web.admin.api" in seen["after_operator_api"]
+    # A facilitator's link imports the facilitators' page, which answers it: an unknown link gets that
+    # page's own refusal (shared/locales/facilitator/sv.json), not the app's 404 page.
+    assert "shared.web.facilitator" in seen["after_link"]
+    assert seen["link_status"] == 404
+    assert "Länken fungerar inte längre" in seen["link_body"]
 
 
 def test_queues_left_to_the_first_message_are_created_when_it_is_put(azurite):

@@ -114,3 +114,63 @@ def test_group_texts_asked_for_late_in_a_window_book_the_next_one_and_codes_do_n
     limiter = instance(services, clock)
     assert limiter.acquire(Lane.TEXTS) == int(START) + 1  # sent at the next window's start, counted there
     assert limiter.acquire(Lane.CODES) == int(START)  # a code goes now
+
+
+class Calls:
+    """Counts the HTTP requests a storage client sends (azure-core's raw_request_hook), by method."""
+
+    def __init__(self) -> None:
+        self.methods: list[str] = []
+
+    def __call__(self, request: object) -> None:
+        self.methods.append(request.http_request.method)  # type: ignore[attr-defined]
+
+
+def counted_instance(services: Services, clock: Clock, calls: Calls) -> SendRate:
+    from shared.adapters.storage import StorageAccount
+
+    storage = StorageAccount(
+        connection_string=services.settings.storage_connection_string, client_options={"raw_request_hook": calls}
+    )
+    return SendRate.of(storage, 10, clock=clock, sleep=clock.sleep)
+
+
+def test_a_code_in_each_new_window_costs_one_storage_call_after_one_read_ahead(services: Services) -> None:
+    """Issue 22: a process reads the next rows of the ring in one query, then books each window with one
+    conditional write, where it used to read each row before writing it."""
+    clock, calls = Clock(START), Calls()
+    limiter = counted_instance(services, clock, calls)
+    booked = []
+    for _ in range(20):
+        booked.append(limiter.acquire(Lane.CODES))
+        clock.now += 1  # the next code comes in the next window
+    assert booked == [int(START) + n for n in range(20)]
+    # One query (a GET of the table) for the 20 windows, then a create per window: 21 calls, not 40.
+    assert calls.methods.count("GET") == 1, calls.methods
+    assert len(calls.methods) == 21, calls.methods
+    rows = list(services.storage.table(RATE_LIMITS).query_entities("PartitionKey eq 'send-rate'"))
+    assert sorted(r["Window"] for r in rows) == booked and {r["Used"] for r in rows} == {1}
+
+
+def test_rows_read_ahead_and_written_by_another_instance_since_are_read_again_and_counted_right(
+    services: Services,
+) -> None:
+    clock, calls = Clock(START), Calls()
+    mine, other = counted_instance(services, clock, calls), instance(services, clock)
+    assert mine.acquire(Lane.CODES) == int(START)  # reads the next windows' rows ahead (none there yet)
+    for n in range(1, 4):  # another instance fills the next three windows up to the codes' whole capacity
+        clock.now = START + n
+        for _ in range(10):
+            assert other.acquire(Lane.CODES) == int(START) + n
+    calls.methods.clear()
+    clock.now = START + 1
+
+    # What it read ahead says "empty": its create fails, it reads the row, finds it full and moves on;
+    # after that lost race it reads before it writes.
+    assert mine.acquire(Lane.CODES) == int(START) + 4
+    rows = {
+        r["Window"]: r["Used"]
+        for r in services.storage.table(RATE_LIMITS).query_entities("PartitionKey eq 'send-rate'")
+    }
+    assert rows == {int(START): 1, int(START) + 1: 10, int(START) + 2: 10, int(START) + 3: 10, int(START) + 4: 1}
+    assert calls.methods[0] == "POST" and calls.methods[1] == "GET", calls.methods

@@ -1,0 +1,76 @@
+"""A verification's storage calls, counted on the wire (issue 22 item 2: each is about 2.5 ms of CPU).
+
+The installation is in its steady state (the one-off rekey pass has run), as after its first daily
+retention run. Every request the storage SDKs send is counted with azure-core's raw_request_hook.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from shared.adapters.sms.local import LocalOutboxSender
+from shared.adapters.storage import StorageAccount
+from shared.composition import Services, build_services
+from shared.core.validation import ValidInterest
+from shared.services.rekey import migrate_phone_keys
+from shared.settings import Settings
+from tests.conftest import fresh_tables, municipality
+
+
+class Wire:
+    """(method, path) of every request sent; the path without the account and the query string."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str]] = []
+
+    def __call__(self, request: Any) -> None:
+        http = request.http_request
+        path = http.url.split("devstoreaccount1", 1)[-1].split("?", 1)[0]
+        self.sent.append((http.method, path))
+
+
+def counted(make_settings: Callable[..., Settings], outbox: LocalOutboxSender, wire: Wire) -> Services:
+    settings = make_settings()
+    storage = StorageAccount(
+        connection_string=settings.storage_connection_string, client_options={"raw_request_hook": wire}
+    )
+    services = build_services(settings, sender=outbox, storage=storage)
+    fresh_tables(services)
+    migrate_phone_keys(services.storage, services.keyer)
+    return services
+
+
+def register(services: Services, outbox: LocalOutboxSender, phone: str, theme: str, area: str) -> tuple[str, str]:
+    interest = ValidInterest(theme=theme, name="Anna", phone=phone, locale="sv", area=area)
+    registration = services.intake.register(interest, client_address="192.0.2.7")
+    [*_, last] = [m for m in outbox.messages() if m.to == phone]
+    code = re.search(r"\d{6}", last.body)
+    assert code is not None
+    return registration.interest_id, code.group(0)
+
+
+def test_a_verification_reads_the_attempt_and_the_queue_in_one_query(
+    make_settings: Callable[..., Settings], outbox: LocalOutboxSender
+) -> None:
+    wire = Wire()
+    services = counted(make_settings, outbox, wire)
+    organisation = municipality("region-jonkoping")["organisation"]
+    theme, area = organisation["themes"][0]["id"], organisation["areas"][0]["id"]
+    smallest = organisation["group_size"]["min"]
+    for n in range(2):  # two people wait in the bucket already
+        interest_id, code = register(services, outbox, f"+4670174060{n}", theme, area)
+        services.intake.verify(interest_id, code)
+    interest_id, code = register(services, outbox, "+46701740609", theme, area)
+    wire.sent.clear()
+
+    verified = services.intake.verify(interest_id, code)
+
+    # The answer counts the person and the two before them, as a read after the commit did.
+    assert verified.needed == smallest - 3 and verified.joining is False
+    # One query (the attempt and the theme's queue), the transaction, the formation request: three
+    # calls, where a point read of the attempt and a query of the queue after the commit made four.
+    assert [method for method, _ in wire.sent] == ["GET", "POST", "POST"], wire.sent
+    assert wire.sent[0][1] == "/interests()" and wire.sent[1][1] == "/$batch"
+    assert wire.sent[2][1] == "/formation-requests/messages"
