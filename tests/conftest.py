@@ -43,7 +43,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     (directly or through another fixture) and tests marked `azurite`."""
     if not MEMORY:
         return
-    kept, left = [], []
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
     for item in items:
         needs_azurite = "azurite" in getattr(item, "fixturenames", ()) or item.get_closest_marker("azurite")
         (left if needs_azurite else kept).append(item)
