@@ -58,7 +58,9 @@ test: deps chromium $(VENV)-infra/.installed
 # The inner loop: unit tests, and the service tests and the storage contract on the in-memory twin of
 # the storage account (shared/local/memory.py). No Azurite, no browser; tests that need Azurite itself
 # are marked `azurite` and left to `make test` (docs/architecture.md, "Test tiers").
-FAST_WORKERS ?= 2
+# Four workers on two cores: much of the tier's wall time is waiting (the SMS send rate's pacing, queue
+# visibility timeouts), which more workers overlap.
+FAST_WORKERS ?= 4
 test-fast: deps
 	GRUPPSTART_STORAGE=memory $(PY) -m pytest tests/unit tests/integration tests/contract -q \
 		-p no:schemathesis -n $(FAST_WORKERS)
