@@ -68,7 +68,7 @@ def test_a_row_changed_after_it_was_read_loses_the_race_whole(table: Any) -> Non
     change.merge(read.model_copy(update={"status": InterestStatus.GROUPED}), "status")
     with pytest.raises(LostRace):
         unit.commit()
-    assert [i.key for i in Rows(table).queue(THEME)[0].values()] == [person(1).key]  # person 2 never written
+    assert [i.key for i in Rows(table).waiting_line(THEME)[0].values()] == [person(1).key]  # person 2 never written
 
 
 def test_retrying_reads_again_after_a_lost_race_and_then_commits(table: Any) -> None:
@@ -111,7 +111,7 @@ def test_the_domain_reads_find_waiting_people_and_attempts(table: Any) -> None:
     change.add_marker("phone.k2.1", person(2).key)
     unit.commit()
     rows = Rows(table)
-    waiting, groups = rows.queue(THEME)
+    waiting, groups = rows.waiting_line(THEME)
     assert list(waiting) == [person(0).key, person(1).key] and groups == {}
     assert [m.key for m in rows.attempts(THEME, "k1")] == ["phone.k1.1", "phone.k1.2"]
     assert {t for t in rows.themes_with_rows()} == {THEME}
