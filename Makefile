@@ -1,4 +1,4 @@
-# Two commands matter: `make dev` and `make test`. Both install what is missing first.
+# Two commands matter: `make dev` and `make test` (`make test-fast` is the inner loop). All install what is missing first.
 PYTHON  ?= python3
 VENV    := .venv
 PY      := $(VENV)/bin/python
@@ -10,7 +10,7 @@ PEAK_MINUTES  ?= 10
 SCALING_SIZES ?= 1000,10000
 BENCH_ONLY    ?= cold,stages,formation,rate,invite,registration,peak,peakform,scaling
 
-.PHONY: dev test lint bench mutate deps chromium clean lock
+.PHONY: dev test test-fast lint bench mutate deps chromium clean lock
 
 deps: $(VENV)/.installed node_modules/.installed
 
@@ -54,6 +54,18 @@ dev: deps
 
 test: deps chromium $(VENV)-infra/.installed
 	$(PY) -m pytest
+
+# The inner loop: unit tests, and the service tests and the storage contract on the in-memory twin of
+# the storage account (shared/local/memory.py). No Azurite, no browser; tests that need Azurite itself
+# are marked `azurite` and left to `make test` (docs/architecture.md, "Test tiers").
+# Four workers on two cores: much of the tier's wall time is waiting (the SMS send rate's pacing, queue
+# visibility timeouts), which more workers overlap.
+# Bytecode is cached even where the environment says not to: else every worker compiles (and pytest
+# rewrites) every module again, a third of the tier's CPU.
+FAST_WORKERS ?= 4
+test-fast: deps
+	PYTHONDONTWRITEBYTECODE= GRUPPSTART_STORAGE=memory $(PY) -m pytest tests/unit tests/integration tests/contract -q \
+		-p no:schemathesis -n $(FAST_WORKERS)
 
 lint: deps
 	$(PY) -m ruff check .

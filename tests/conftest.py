@@ -1,8 +1,14 @@
-"""Shared fixtures: Azurite started once per run on free loopback ports, services wired to it, a live server."""
+"""Shared fixtures: Azurite started once per run on free loopback ports, services wired to it, a live server.
+
+The fast tier (`make test-fast`, GRUPPSTART_STORAGE=memory) wires the same services to the in-memory
+twin of the storage account (shared/local/memory.py) instead and starts no Azurite: a test that asks
+for Azurite, or is marked `azurite`, is left to `make test` (docs/architecture.md, "Test tiers").
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 import uuid
@@ -22,6 +28,30 @@ from tests.support.keys import TEST_PHONE_KEY_SECRET
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# The fast tier: services on the in-memory twin, no Azurite process.
+MEMORY = os.environ.get("GRUPPSTART_STORAGE") == "memory"
+# What the settings name as storage in the fast tier: a loopback port nothing listens on, so that code
+# building its own SDK client from the settings (instead of the wired account) fails at once, visibly.
+NOWHERE = (
+    "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;AccountKey=bm93aGVyZQ==;"
+    "TableEndpoint=http://127.0.0.1:9/devstoreaccount1;QueueEndpoint=http://127.0.0.1:9/devstoreaccount1;"
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In the fast tier, leave out what needs Azurite itself: tests asking for the `azurite` fixture
+    (directly or through another fixture) and tests marked `azurite`."""
+    if not MEMORY:
+        return
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
+    for item in items:
+        needs_azurite = "azurite" in getattr(item, "fixturenames", ()) or item.get_closest_marker("azurite")
+        (left if needs_azurite else kept).append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
 
 def municipality(stem: str) -> dict[str, Any]:
     return json.loads((MUNICIPALITIES / f"{stem}.json").read_text(encoding="utf-8"))
@@ -29,6 +59,8 @@ def municipality(stem: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def azurite() -> Iterator[Azurite]:
+    if MEMORY:  # the fast tier promises no Azurite process: a test that gets here is in the wrong tier
+        pytest.fail("the fast tier (GRUPPSTART_STORAGE=memory) starts no Azurite; mark the test `azurite`")
     emulator = Azurite()
     emulator.start()
     yield emulator
@@ -36,10 +68,24 @@ def azurite() -> Iterator[Azurite]:
 
 
 @pytest.fixture
-def make_settings(azurite: Azurite) -> Callable[..., Settings]:
+def storage_connection_string(request: pytest.FixtureRequest) -> str:
+    """Azurite's, or in the fast tier nowhere's (the services get the in-memory account instead)."""
+    return NOWHERE if MEMORY else request.getfixturevalue("azurite").connection_string
+
+
+@pytest.fixture
+def memory_storage() -> Any:
+    """One in-memory account per test, shared by every set of services the test wires (as Azurite is)."""
+    from shared.local.memory import MemoryAccount
+
+    return MemoryAccount()
+
+
+@pytest.fixture
+def make_settings(storage_connection_string: str) -> Callable[..., Settings]:
     def make(organisation: dict[str, Any] | None = None, **env: str) -> Settings:
         values = {
-            "AzureWebJobsStorage": azurite.connection_string,
+            "AzureWebJobsStorage": storage_connection_string,
             "ORGANISATION_CONFIG": json.dumps(organisation or municipality("region-jonkoping")["organisation"]),
             "DEV_MODE": "true",
             "PHONE_KEY_SECRET": TEST_PHONE_KEY_SECRET,  # keyed as in Azure, not with development's public key
@@ -68,9 +114,13 @@ def outbox() -> LocalOutboxSender:
 
 
 @pytest.fixture
-def make_services(make_settings: Callable[..., Settings], outbox: LocalOutboxSender) -> Callable[..., Services]:
+def make_services(
+    make_settings: Callable[..., Settings], outbox: LocalOutboxSender, request: pytest.FixtureRequest
+) -> Callable[..., Services]:
+    storage = request.getfixturevalue("memory_storage") if MEMORY else None
+
     def make(organisation: dict[str, Any] | None = None, sender: SmsSender | None = None, **env: str) -> Services:
-        services = build_services(make_settings(organisation, **env), sender=sender or outbox)
+        services = build_services(make_settings(organisation, **env), sender=sender or outbox, storage=storage)
         fresh_tables(services)
         return services
 

@@ -250,6 +250,7 @@ def test_a_revocation_is_a_conditional_write_that_a_stale_edit_cannot_undo(servi
     assert services.facilitators.get(facilitator.id).link_version == 1  # type: ignore[union-attr]
 
 
+@pytest.mark.azurite  # a second app wired from the settings alone, as a restart is
 def test_a_rotated_link_secret_ends_every_link(services, client, make_settings):
     path = roster_link(services)
     assert client.get(path).status_code == 200

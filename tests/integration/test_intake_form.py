@@ -373,6 +373,7 @@ def restart_on_same_ports(emulator: Azurite, monkeypatch: pytest.MonkeyPatch) ->
     emulator.start()
 
 
+@pytest.mark.azurite  # stops and starts an Azurite of its own
 def test_storage_down_keeps_the_form_and_says_so_in_swedish(
     own_azurite: Azurite,
     make_services: Callable[..., Services],
@@ -430,6 +431,7 @@ def test_storage_down_keeps_the_form_and_says_so_in_swedish(
         assert len(outbox.messages()) == 1
 
 
+@pytest.mark.azurite  # stops and starts an Azurite of its own
 def test_storage_down_at_start_recovers_when_it_comes_up(
     own_azurite: Azurite,
     make_settings: Callable[..., Settings],

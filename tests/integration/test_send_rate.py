@@ -135,6 +135,7 @@ def counted_instance(services: Services, clock: Clock, calls: Calls) -> SendRate
     return SendRate.of(storage, 10, clock=clock, sleep=clock.sleep)
 
 
+@pytest.mark.azurite  # counts the HTTP requests the storage SDK sends
 def test_a_code_in_each_new_window_costs_one_storage_call_after_one_read_ahead(services: Services) -> None:
     """Issue 22: a process reads the next rows of the ring in one query, then books each window with one
     conditional write, where it used to read each row before writing it."""
@@ -152,6 +153,7 @@ def test_a_code_in_each_new_window_costs_one_storage_call_after_one_read_ahead(s
     assert sorted(r["Window"] for r in rows) == booked and {r["Used"] for r in rows} == {1}
 
 
+@pytest.mark.azurite  # counts the HTTP requests the storage SDK sends
 def test_rows_read_ahead_and_written_by_another_instance_since_are_read_again_and_counted_right(
     services: Services,
 ) -> None:

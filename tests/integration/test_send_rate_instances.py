@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from shared.adapters.sms.twilio import TwilioSender
@@ -27,6 +28,8 @@ from tests.conftest import municipality
 from tests.support.runner_child import RunnerChild, runner_env, wait_until
 from tests.support.tables import add_facilitator, drain, outbox, seed_waiting
 from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage
+
+pytestmark = pytest.mark.azurite  # instances in processes of their own, sharing one storage account
 
 ROOT = Path(__file__).resolve().parents[2]
 RATE = 5  # segments a second: windows of one second, four segments of group texts, one kept for codes

@@ -73,6 +73,7 @@ def meeting_rows(services: Services) -> list:
     return [m for m in outbox(services) if m.kind is MessageKind.MEETING_SET]
 
 
+@pytest.mark.azurite  # a second app wired from the settings alone shares the budget
 def test_a_meeting_text_waits_once_the_shared_budget_is_spent_while_a_code_still_goes_out(
     wired, twilio: LoopbackTwilio, make_settings
 ) -> None:

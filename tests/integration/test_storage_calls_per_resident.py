@@ -10,6 +10,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.storage import StorageAccount
 from shared.composition import Services, build_services
@@ -17,6 +19,8 @@ from shared.core.validation import ValidInterest
 from shared.services.rekey import migrate_phone_keys
 from shared.settings import Settings
 from tests.conftest import fresh_tables, municipality
+
+pytestmark = pytest.mark.azurite  # counts the HTTP requests the storage SDK sends
 
 
 class Wire:
