@@ -27,12 +27,17 @@ from tests.support.facilitator_page import (
     roster_link,
     send_all,
 )
-from tests.support.tables import groups, outbox
+from tests.support.tables import Clock, groups, outbox
 
 
 @pytest.fixture
-def services(make_services) -> Services:
-    return make_services(PUBLIC_BASE_URL=BASE, ADMIN_TOKEN=ADMIN, FACILITATOR_LINK_SECRET=LINK_SECRET)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def services(make_services, clock: Clock) -> Services:
+    return make_services(clock=clock, PUBLIC_BASE_URL=BASE, ADMIN_TOKEN=ADMIN, FACILITATOR_LINK_SECRET=LINK_SECRET)
 
 
 @pytest.fixture
@@ -99,20 +104,18 @@ def test_reports_to_the_coordinator_are_capped_at_three_a_day(services, client, 
     assert sum(m.kind is MessageKind.FACILITATOR_REPORT for m in outbox(services)) == 3
 
 
-def test_a_meeting_is_recorded_at_most_once_a_day(services, client, page):
+def test_a_meeting_is_recorded_at_most_once_a_day(services, client, page, clock):
     action, token = page
     assert (
         client.post(f"{action}/meeting", data={"csrf": token, "when": when(services), "place": "Rum 1"}).status_code
         == 303
     )
-    clock = [services.operations._clock() + timedelta(days=4)]
-    services.operations._clock = lambda: clock[0]  # type: ignore[method-assign]
-    services.facilitator_page._clock = lambda: clock[0]  # type: ignore[union-attr]
+    clock.advance(days=4)  # the clock every service and limiter reads
     assert client.post(f"{action}/held", data={"csrf": token}).status_code == 303
     again = client.post(f"{action}/held", data={"csrf": token})
     assert again.status_code == 429 and text("sv", "err_held_today") in again.text
     assert groups(services)[0].meetings_held == 1
-    clock[0] += timedelta(days=1, minutes=30)
+    clock.advance(days=1, minutes=30)
     assert client.post(f"{action}/held", data={"csrf": token}).status_code == 303
     assert groups(services)[0].meetings_held == 2
 

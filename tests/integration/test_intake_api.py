@@ -13,9 +13,8 @@ from fastapi.testclient import TestClient
 
 from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.storage import INTERESTS
-from shared.composition import Services
+from shared.composition import Services, build_services
 from shared.core import i18n
-from shared.services.intake import IntakeService
 from shared.web.app import create_app
 
 PHONE = "070-174 06 10"  # PTS numbers reserved for fiction: 070-174 06 05 … 070-174 06 99
@@ -36,15 +35,7 @@ class Clock:
 
 
 def with_clock(services: Services, clock: Clock) -> Services:
-    services.intake = IntakeService(
-        storage=services.storage,
-        sender=services.sender,
-        templates=services.templates,
-        organisation=services.organisation,
-        keyer=services.keyer,
-        client_registrations_per_hour=services.settings.client_registrations_per_hour,
-        clock=clock,
-    )
+    services.intake = build_services(services.settings, clock=clock, sender=services.sender).intake
     return services
 
 

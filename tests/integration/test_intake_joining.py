@@ -11,10 +11,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared.adapters.sms.local import LocalOutboxSender
-from shared.composition import Services
+from shared.composition import Services, build_services
 from shared.core import i18n
 from shared.core.domain import utcnow
-from shared.services.intake import IntakeService
 from shared.web.app import create_app
 
 
@@ -93,16 +92,7 @@ def test_a_group_past_its_join_window_takes_no_late_joiner(
 ) -> None:
     a_group_of(api, services, outbox, 5)
     later = utcnow() + timedelta(days=services.settings.join_window_days, hours=1)
-    services.intake = IntakeService(
-        storage=services.storage,
-        sender=services.sender,
-        templates=services.templates,
-        organisation=services.organisation,
-        keyer=services.keyer,
-        client_registrations_per_hour=services.settings.client_registrations_per_hour,
-        clock=lambda: later,
-        join_window=timedelta(days=services.settings.join_window_days),
-    )
+    services.intake = build_services(services.settings, clock=lambda: later, sender=services.sender).intake
     answer = join(api, outbox, 5)
     assert (answer["status"], answer["needed"]) == ("waiting", None)  # 1 waits: withheld
 
