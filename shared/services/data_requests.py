@@ -145,7 +145,7 @@ class DataSubjectRequests(OperationsBase):
         return found
 
     def erase_person(self, phone: str) -> int:
-        """Erase the number everywhere (services/erasure.erase_number, as STOP does); each erased interest's
+        """Erase the number everywhere (services/erasure.Erasure.erase_number, as STOP does); each erased interest's
         counts go to the statistics in the transaction that deletes it. Returns how many rows were erased."""
         e164 = self._phone(phone)
         self._rekey.retire_legacy_keys()

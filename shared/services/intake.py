@@ -144,6 +144,9 @@ def _hash(*parts: str) -> str:
 # --- the service -------------------------------------------------------------------------
 
 
+COUNTS_TTL = 5.0  # seconds a process reuses the waiting counts it read (the form's "N more needed")
+
+
 @dataclass(frozen=True)
 class IntakeLimits:
     """Registration's limits, from settings: per client address and its network an hour, codes per number
@@ -176,7 +179,6 @@ class IntakeService:
         keyer: PhoneKeyer,
         limits: IntakeLimits,
         clock: Callable[[], datetime],
-        counts_ttl: float = 5.0,
     ) -> None:
         self._queues = queues
         self._erasure = erasure
@@ -188,7 +190,6 @@ class IntakeService:
         self._network_limit = limits.network_per_hour
         self._number_limits: Limits = [(CODES_PER_NUMBER_PER_HOUR, HOUR), (limits.codes_per_number_per_day, DAY)]
         self._clock = clock
-        self._counts_ttl = counts_ttl
         self._counts: tuple[float, dict[str, int]] | None = None
         self._counts_lock = threading.Lock()
         self._table = interests
@@ -437,7 +438,7 @@ class IntakeService:
     def waiting_counts(self) -> dict[str, int]:
         """Verified people waiting per bucket ('theme' or 'theme/area' when matching by area)."""
         with self._counts_lock:
-            if self._counts and time.monotonic() - self._counts[0] < self._counts_ttl:
+            if self._counts and time.monotonic() - self._counts[0] < COUNTS_TTL:
                 return self._counts[1]
         counts: Counter[str] = Counter(
             self._bucket(theme, area)

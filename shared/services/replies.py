@@ -24,7 +24,7 @@ coordinator, who can answer either role, while the member's answer would only po
 person. Their keywords keep working: STOP erases their memberships (services/erasure.py), as before.
 
 Who a number is: facilitators are found in their list (one small partition, compared in memory);
-members through the keyed phone markers of each theme (services/erasure.py's `interests_of_number`),
+members through the keyed phone markers of each theme (services/erasure.py's `Erasure.interests_of_number`),
 never by a query that names the number. Nothing here logs a number, a name or a text.
 """
 
