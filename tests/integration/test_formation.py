@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 
 from shared.adapters.entities import interest_from
-from shared.composition import build_services
 from shared.core.domain import (
     GroupStatus,
     InterestStatus,
@@ -29,6 +28,7 @@ from tests.support.tables import (
     seed_waiting,
     verified,
 )
+from tests.support.wiring import rewired
 
 
 def test_five_verified_form_one_group_with_a_facilitator_and_six_messages(services):
@@ -101,7 +101,7 @@ def test_racing_workers_never_put_a_person_in_two_groups(make_services):
     seed_waiting(services, 200)
 
     # Four workers as four instances would run them: each wired on its own, sharing only the storage.
-    workers = [build_services(services.settings, sender=services.sender).formation for _ in range(4)]
+    workers = [rewired(services, clock=services.clock).formation for _ in range(4)]
     errors: list[BaseException] = []
 
     def run(worker: FormationService) -> None:
@@ -152,7 +152,7 @@ def test_a_crash_between_commit_and_enqueue_is_repaired_by_the_next_sweep_once(s
     assert len(outbox(services)) == 6
     assert drain(services) == []
 
-    sweeper = build_services(services.settings, clock=clock, sender=services.sender).formation
+    sweeper = rewired(services, clock=clock).formation
     assert sweeper.sweep().messages_queued == 0  # too fresh: the original enqueue may still be coming
     clock.advance(minutes=4)
     assert sweeper.sweep().messages_queued == 6

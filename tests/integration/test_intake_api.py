@@ -13,9 +13,10 @@ from fastapi.testclient import TestClient
 
 from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.storage import INTERESTS
-from shared.composition import Services, build_services
+from shared.composition import Services
 from shared.core import i18n
 from shared.web.app import create_app
+from tests.support.wiring import rewired
 
 PHONE = "070-174 06 10"  # PTS numbers reserved for fiction: 070-174 06 05 … 070-174 06 99
 E164 = "+46701740610"
@@ -35,7 +36,7 @@ class Clock:
 
 
 def with_clock(services: Services, clock: Clock) -> Services:
-    services.intake = build_services(services.settings, clock=clock, sender=services.sender).intake
+    services.intake = rewired(services, clock=clock).intake
     return services
 
 

@@ -11,10 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from shared.adapters.sms.local import LocalOutboxSender
-from shared.composition import Services, build_services
+from shared.composition import Services
 from shared.core import i18n
 from shared.core.domain import utcnow
 from shared.web.app import create_app
+from tests.support.wiring import rewired
 
 
 def number(i: int) -> tuple[str, str]:
@@ -92,7 +93,7 @@ def test_a_group_past_its_join_window_takes_no_late_joiner(
 ) -> None:
     a_group_of(api, services, outbox, 5)
     later = utcnow() + timedelta(days=services.settings.join_window_days, hours=1)
-    services.intake = build_services(services.settings, clock=lambda: later, sender=services.sender).intake
+    services.intake = rewired(services, clock=lambda: later).intake
     answer = join(api, outbox, 5)
     assert (answer["status"], answer["needed"]) == ("waiting", None)  # 1 waits: withheld
 
