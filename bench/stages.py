@@ -65,7 +65,6 @@ def residents(connection_string: str, count: int, *, profile: bool = False) -> t
     from shared.adapters.storage import FORMATION_REQUESTS, NOTIFICATIONS
     from shared.core.validation import ValidInterest
     from shared.services.facilitators import FacilitatorIn
-    from shared.services.rekey import migrate_phone_keys
     from tests.support.twilio_server import LoopbackTwilio
 
     doc = organisation()
@@ -77,7 +76,7 @@ def residents(connection_string: str, count: int, *, profile: bool = False) -> t
         env = env_for(connection_string, doc, SMS_RATE_PER_SECOND="1000", PHONE_KEY_SECRET="bench phone key secret")
         services, counter = counted_services(env, sender)
         fresh(services)
-        migrate_phone_keys(services.storage, services.keyer)  # as the first daily retention run does
+        services.rekey.migrate_phone_keys()  # as the first daily retention run does
         for i in range(len(themes)):
             services.facilitators.create(
                 FacilitatorIn(name=f"Stage {i}", phone=f"+4670174065{i}", locales=[], capacity=20)

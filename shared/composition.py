@@ -5,10 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.adapters.audit import AuditLog, RevokedSessions
-from shared.adapters.ratelimit import RateLimiter
+from shared.adapters.interests import InterestsTable
+from shared.adapters.migrations import PhoneKeyMigration
+from shared.adapters.queues import Queues
+from shared.adapters.ratelimit import OncePerWindow, RateLimiter
+from shared.adapters.records import FacilitatorTable, RateLimitRows
+from shared.adapters.replies import ReplyCounters, ReplyLog
 from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.copies import CopyKeepingSender, ProviderCopies
 from shared.adapters.sms.local import LocalOutboxSender
@@ -22,17 +27,23 @@ from shared.core.group_life import GroupLifeRules, QuietRules
 from shared.core.local_time import organisation_tz
 from shared.core.organisation import Organisation
 from shared.core.phone import DEVELOPMENT_SECRET, PhoneKeyer
+from shared.services.confirmation import Confirmation
+from shared.services.erasure import Erasure
 from shared.services.expected_wait import ExpectedWaits
 from shared.services.facilitator_links import FacilitatorLinks, link_secret
 from shared.services.facilitator_page import FacilitatorPage
 from shared.services.facilitators import FacilitatorStore
 from shared.services.formation import FormationService
-from shared.services.intake import IntakeService
+from shared.services.intake import IntakeLimits, IntakeService
 from shared.services.lifecycle import Lifecycle, LifecycleRules
-from shared.services.notify import Notifier
+from shared.services.needs import NeedsReader
+from shared.services.notify import Notifier, Pacing
 from shared.services.operations import Operations
-from shared.services.replies import Replies
+from shared.services.operations_base import PersonalRecords
+from shared.services.rekey import Rekey
+from shared.services.replies import Replies, ReplyBounds
 from shared.services.retention import Retention, RetentionRules
+from shared.services.running_groups import RunningGroups
 from shared.services.sms_budget import SmsBudget
 from shared.services.statistics import Statistics
 from shared.services.stop_requests import StopRequests
@@ -41,6 +52,10 @@ from shared.settings import Settings, on_azure
 
 @dataclass
 class Services:
+    """The app's services and the few ports the web layer names itself (the audit log, the reply list,
+    the interests table for the overview's counts and delivery receipts). `storage` is here only for
+    `ensure_ready` and for tests' fixtures (fresh tables, reading rows back)."""
+
     settings: Settings
     organisation: Organisation
     storage: StorageAccount
@@ -60,10 +75,19 @@ class Services:
     keyer: PhoneKeyer
     replies: Replies
     stop_requests: StopRequests
+    clock: Callable[[], datetime]
+    interests: InterestsTable
+    queues: Queues
+    copies: ProviderCopies
+    reply_log: ReplyLog
+    erasure: Erasure
+    rekey: Rekey
+    needs: NeedsReader
+    running_groups: RunningGroups
+    budget: SmsBudget  # the installation's SMS budget, which the sender spends (for intake's check)
+    expected_waits: ExpectedWaits  # issue 23.2: the wait the form and the API say
+    facilitator_page: FacilitatorPage | None  # None: no secret to sign the facilitators' links with
     _ready: bool = False
-    facilitator_page: FacilitatorPage | None = None  # None: no secret to sign the facilitators' links with
-    budget: SmsBudget | None = None  # the installation's SMS budget, which the sender spends (for intake's check)
-    expected_waits: ExpectedWaits | None = None  # issue 23.2: the wait the form and the API say
 
     def ensure_ready(self) -> None:
         """Create tables once (queues on the first message put or read: no queue SDK on the form's path);
@@ -104,55 +128,109 @@ def build_keyer(settings: Settings) -> PhoneKeyer:
 
 
 def build_services(
-    settings: Settings, *, sender: SmsSender | None = None, storage: StorageAccount | None = None
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = utcnow,
+    sender: SmsSender | None = None,
+    storage: StorageAccount | None = None,
 ) -> Services:
+    """Every adapter, port and service of the app, built once from `settings`: the only place that
+    constructs them. `clock` is the one every service and adapter reads the time from (tests pass a
+    fixed one); `sender` replaces the provider (tests' loopback Twilio or local outbox); `storage`
+    replaces the account from settings (tests' Azurite, the in-memory twin)."""
     organisation = settings.organisation
-    storage = storage or StorageAccount.from_settings(settings)
+    storage = storage if storage is not None else StorageAccount.from_settings(settings)
     templates = Templates()
     keyer = build_keyer(settings)
+
+    # Ports: each built once over the one storage account, handed to the services that use them.
+    interests = InterestsTable(storage)
+    queues = Queues(storage)
     copies = ProviderCopies(storage, keyer.key)
-    provider = sender or build_sender(settings)
-    if isinstance(provider, CopyKeepingSender):
+    counters = RateLimitRows(storage)
+    reply_log = ReplyLog(storage)
+    audit = AuditLog(lambda: storage.table(AUDIT), clock)
+    alerts = OncePerWindow(lambda: storage.table(RATE_LIMITS))
+    migration = PhoneKeyMigration(storage)
+
+    def limiter() -> RateLimiter:
+        """A limiter of its own per user: each remembers the counters it wrote and skips their reads."""
+        return RateLimiter(lambda: storage.table(RATE_LIMITS), clock)
+
+    provider = sender if sender is not None else build_sender(settings)
+    # A sender wired here before (tests pass another Services' `sender`) gives back the provider inside it.
+    while isinstance(provider, CopyKeepingSender | MeteredSender):
         provider = provider.inner
     # The one door every text leaves by (adapters/sms/metered.py): the installation's send rate and SMS
     # budget, then the provider; every text the provider keeps is noted, to be deleted. Only the budget's
     # own alert to the coordinator leaves by the side door: the spent budget would refuse it.
     budget = SmsBudget(
-        storage=storage,
-        sender=CopyKeepingSender(provider, copies),
+        limiter=limiter(),
+        alerts=alerts,
+        sender=CopyKeepingSender(provider, copies, clock=clock),
         templates=templates,
         organisation=organisation,
         per_hour=settings.sms_codes_per_hour,
         per_day=settings.sms_codes_per_day,
         texts_per_hour=settings.sms_texts_per_hour,
         texts_per_day=settings.sms_texts_per_day,
-        clock=utcnow,
+        clock=clock,
         # The codes' alert names registration's busiest client buckets by keyed id (issue 19.6); read
         # when it is sent, long after `intake` below exists.
         spenders=lambda: intake.busiest_clients(),
     )
-    rate = SendRate.of(storage, settings.sms_rate_per_second)
-    sender = CopyKeepingSender(MeteredSender(provider, rate=rate, spend=budget.spend), copies)
-    statistics = Statistics(storage, organisation)
+    rate = SendRate(lambda: storage.table(RATE_LIMITS), settings.sms_rate_per_second)
+    sender = CopyKeepingSender(MeteredSender(provider, rate=rate, spend=budget.spend), copies, clock=clock)
+    statistics = Statistics(interests, organisation)
+    facilitators = FacilitatorStore(FacilitatorTable(lambda: storage.table(FACILITATORS)), organisation, clock)
+    rekey = Rekey(
+        migration=migration,
+        interests=interests,
+        alerts=alerts,
+        keyer=keyer,
+        sender=sender,
+        templates=templates,
+        organisation=organisation,
+        clock=clock,
+    )
+    erasure = Erasure(
+        interests=interests,
+        queues=queues,
+        copies=copies,
+        counters=counters,
+        organisation=organisation,
+        keyer=keyer,
+        statistics=statistics,
+        sender=sender,
+        clock=clock,
+    )
+    join_window = timedelta(days=settings.join_window_days)
     intake = IntakeService(
-        storage=storage,
+        interests=interests,
+        queues=queues,
+        confirmation=Confirmation(migration, keyer),
+        limiter=limiter(),
+        erasure=erasure,
+        budget=budget,
         sender=sender,
         templates=templates,
         organisation=organisation,
         keyer=keyer,
-        client_registrations_per_hour=settings.client_registrations_per_hour,
-        client_network_registrations_per_hour=settings.client_network_registrations_per_hour,
-        codes_per_number_per_day=settings.codes_per_number_per_day,
-        budget=budget,
-        statistics=statistics,
-        join_window=timedelta(days=settings.join_window_days),
+        limits=IntakeLimits(
+            client_per_hour=settings.client_registrations_per_hour,
+            client_network_per_hour=settings.client_network_registrations_per_hour,
+            codes_per_number_per_day=settings.codes_per_number_per_day,
+            join_window=join_window,
+        ),
+        clock=clock,
     )
-    facilitators = FacilitatorStore(lambda: storage.table(FACILITATORS), organisation)
     formation = FormationService(
-        storage=storage,
+        interests=interests,
+        queues=queues,
         organisation=organisation,
         facilitators=facilitators,
-        join_window=timedelta(days=settings.join_window_days),
+        join_window=join_window,
+        clock=clock,
     )
     # FACILITATOR_LINK_SECRET first; installations deployed before it existed keep their links until it is set.
     link_keys = (settings.facilitator_link_secret, settings.phone_key_secret, settings.admin_token)
@@ -161,6 +239,7 @@ def build_services(
         FacilitatorLinks(
             link_secret(*secrets),
             settings.public_base_url,
+            clock,
             lifetime=timedelta(days=settings.facilitator_link_days),
             session_lifetime=timedelta(minutes=settings.facilitator_session_minutes),
         )
@@ -168,14 +247,17 @@ def build_services(
         else None
     )
     notifier = Notifier(
-        storage=storage,
+        interests=interests,
+        queues=queues,
+        copies=copies,
         sender=sender,
         templates=templates,
         organisation=organisation,
         facilitators=facilitators,
         public_base_url=settings.public_base_url,
         facilitator_link=links.url if links else None,
-        copies=copies,
+        clock=clock,
+        pacing=Pacing(),
     )
     group_life = GroupLifeRules(
         facilitator_meetings=settings.facilitator_meetings,
@@ -183,19 +265,28 @@ def build_services(
         closed_group_retention=timedelta(days=settings.closed_group_retention_days),
     )
     operations = Operations(
-        storage=storage,
+        interests=interests,
+        queues=queues,
+        records=PersonalRecords(copies=copies, counters=counters, replies=reply_log),
+        erasure=erasure,
+        rekey=rekey,
         organisation=organisation,
         facilitators=facilitators,
         keyer=keyer,
         statistics=statistics,
         group_life=group_life,
-        sender=sender,
+        clock=clock,
     )
     retention = Retention(
-        storage=storage,
+        interests=interests,
+        copies=copies,
+        counters=counters,
+        reply_log=reply_log,
+        audit=audit,
+        rekey=rekey,
         organisation=organisation,
         statistics=statistics,
-        keyer=keyer,
+        clock=clock,
         sender=sender,
         rules=RetentionRules(
             retention=timedelta(days=settings.retention_days),
@@ -205,9 +296,11 @@ def build_services(
         ),
     )
     lifecycle = Lifecycle(
-        storage=storage,
+        interests=interests,
+        queues=queues,
         organisation=organisation,
         retention=retention,
+        clock=clock,
         rules=LifecycleRules(
             facilitator_meetings=settings.facilitator_meetings,
             check_in_weeks=settings.check_in_weeks,
@@ -222,50 +315,90 @@ def build_services(
     )
     # Answers to texts go through the same sender as every other text: noted as provider copies, counted.
     replies = Replies(
-        storage=storage,
+        interests=interests,
+        queues=queues,
+        copies=copies,
+        reply_log=reply_log,
+        bounds=ReplyBounds(answered=ReplyCounters(storage), limiter=limiter(), alerts=alerts),
+        erasure=erasure,
+        rekey=rekey,
         organisation=organisation,
         facilitators=facilitators,
         templates=templates,
         keyer=keyer,
         sender=sender,
         public_base_url=settings.public_base_url,
+        clock=clock,
     )
-    services = Services(
-        settings,
-        organisation,
-        storage,
-        sender,
-        templates,
-        intake,
-        facilitators,
-        formation,
-        notifier,
-        operations,
-        lifecycle,
-        retention,
-        statistics,
-        audit=AuditLog(lambda: storage.table(AUDIT)),
+    stop_requests = StopRequests(
+        queues=queues,
+        copies=copies,
+        facilitators=FacilitatorTable(lambda: storage.table(FACILITATORS)),
+        alerts=alerts,
+        erasure=erasure,
+        rekey=rekey,
+        organisation=organisation,
+        replies=replies,
+        templates=templates,
+        sender=sender,
+        clock=clock,
+    )
+    facilitator_page = (
+        FacilitatorPage(
+            interests=interests,
+            queues=queues,
+            limiter=limiter(),
+            audit=audit,
+            facilitators=facilitators,
+            operations=operations,
+            links=links,
+            clock=clock,
+        )
+        if links is not None
+        else None
+    )
+    return Services(
+        settings=settings,
+        organisation=organisation,
+        storage=storage,
+        sender=sender,
+        templates=templates,
+        intake=intake,
+        facilitators=facilitators,
+        formation=formation,
+        notifier=notifier,
+        operations=operations,
+        lifecycle=lifecycle,
+        retention=retention,
+        statistics=statistics,
+        audit=audit,
         revoked_sessions=RevokedSessions(lambda: storage.table(RATE_LIMITS)),
-        sign_in_limiter=lambda: RateLimiter(storage.table(RATE_LIMITS), utcnow),
+        sign_in_limiter=limiter,
         keyer=keyer,
         replies=replies,
-        stop_requests=StopRequests(
-            storage=storage,
+        stop_requests=stop_requests,
+        clock=clock,
+        interests=interests,
+        queues=queues,
+        copies=copies,
+        reply_log=reply_log,
+        erasure=erasure,
+        rekey=rekey,
+        needs=NeedsReader(
+            interests=interests,
             organisation=organisation,
-            keyer=keyer,
-            replies=replies,
-            templates=templates,
-            sender=sender,
+            facilitators=facilitators,
             statistics=statistics,
+            join_window=join_window,
+            clock=clock,
+        ),
+        running_groups=RunningGroups(
+            interests=interests, organisation=organisation, join_window=join_window, clock=clock
         ),
         budget=budget,
+        expected_waits=ExpectedWaits(statistics, organisation, clock=clock),
+        facilitator_page=facilitator_page,
     )
-    services.expected_waits = ExpectedWaits(statistics, organisation)
-    if links is not None:
-        services.facilitator_page = FacilitatorPage(
-            storage=storage, facilitators=facilitators, operations=operations, links=links
-        )
-    return services
 
 
 _lock = threading.Lock()

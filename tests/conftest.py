@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.local import LocalOutboxSender
 from shared.composition import Services, build_services
+from shared.core.domain import utcnow
 from shared.core.organisation import MUNICIPALITIES
 from shared.local.azurite import Azurite, free_port
 from shared.settings import Settings
@@ -119,8 +121,16 @@ def make_services(
 ) -> Callable[..., Services]:
     storage = request.getfixturevalue("memory_storage") if MEMORY else None
 
-    def make(organisation: dict[str, Any] | None = None, sender: SmsSender | None = None, **env: str) -> Services:
-        services = build_services(make_settings(organisation, **env), sender=sender or outbox, storage=storage)
+    def make(
+        organisation: dict[str, Any] | None = None,
+        sender: SmsSender | None = None,
+        clock: Callable[[], datetime] | None = None,
+        **env: str,
+    ) -> Services:
+        """Services wired as in production (shared/composition.py), on fresh tables; `clock`: the one every
+        service and adapter reads (a test's fixed or moving clock), else the real time."""
+        settings = make_settings(organisation, **env)
+        services = build_services(settings, clock=clock or utcnow, sender=sender or outbox, storage=storage)
         fresh_tables(services)
         return services
 

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import ResourceNotFoundError
 
 from shared.adapters.storage import storage_errors
-from shared.core.domain import PHONE_PREFIX, new_sortable_key, utcnow
+from shared.core.domain import PHONE_PREFIX, new_sortable_key
 from shared.core.phone import PhoneKeyer
 
 if TYPE_CHECKING:
@@ -42,7 +42,7 @@ def lookup_target(keyer: PhoneKeyer, e164: str) -> str:
 
 
 class AuditLog:
-    def __init__(self, table: Callable[[], TableClient], clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, table: Callable[[], TableClient], clock: Callable[[], datetime]) -> None:
         self._table = table  # a callable: the client is made on first use, not at cold start
         self._clock = clock
 

@@ -21,7 +21,7 @@ from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import TableClient, UpdateMode
 
-from shared.adapters.storage import RATE_LIMITS, StorageAccount, storage_errors
+from shared.adapters.storage import storage_errors
 
 _ATTEMPTS = 20
 _REMEMBERED = 4096  # counters whose last version this process keeps (the hot ones: budget, busy addresses)
@@ -60,10 +60,6 @@ class RateLimiter:
         self._seen: OrderedDict[tuple[str, str], Any] = OrderedDict()
         self._seen_lock = threading.Lock()
         self._locks = [threading.Lock() for _ in range(_LOCKS)]
-
-    @classmethod
-    def of(cls, storage: StorageAccount, clock: Callable[[], datetime]) -> RateLimiter:
-        return cls(lambda: storage.table(RATE_LIMITS), clock)
 
     def hit(self, key: str, limit: int, window: timedelta) -> None:
         """Count one event for `key`; raise RateLimited when the last `window` already holds `limit`."""
@@ -222,10 +218,6 @@ class OncePerWindow:
 
     def __init__(self, table: Callable[[], TableClient]) -> None:
         self._table = table
-
-    @classmethod
-    def of(cls, storage: StorageAccount) -> OncePerWindow:
-        return cls(lambda: storage.table(RATE_LIMITS))
 
     def claim(self, partition: str, row: str, expires_at: datetime) -> bool:
         """True for the first caller only; it must `release` if it could not do what it claimed."""

@@ -12,7 +12,7 @@ from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 from azure.data.tables import UpdateMode
 
 from shared.adapters.entities import FACILITATOR_PARTITION, etag_of, facilitator_entity, facilitator_from
-from shared.adapters.storage import FACILITATORS, RATE_LIMITS, StorageAccount, storage_errors
+from shared.adapters.storage import RATE_LIMITS, StorageAccount, storage_errors
 from shared.core.domain import PHONE_PREFIX
 from shared.core.facilitators import Facilitator
 
@@ -20,10 +20,6 @@ from shared.core.facilitators import Facilitator
 class FacilitatorTable:
     def __init__(self, table: Callable[[], Any]) -> None:
         self._table = table
-
-    @classmethod
-    def of(cls, storage: StorageAccount) -> FacilitatorTable:
-        return cls(lambda: storage.table(FACILITATORS))
 
     def list(self) -> list[Facilitator]:
         with storage_errors():

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.adapters.interests import InterestsTable
-from shared.adapters.storage import StorageAccount
 from shared.core.domain import GroupStatus
 from shared.core.needs import Need, Verdict
 from shared.services.needs import NeedsReader
@@ -26,8 +25,8 @@ class Attention:
         )
 
 
-def attention(storage: StorageAccount, needs: NeedsReader, failed_texts: int) -> Attention:
-    groups = InterestsTable(storage).unit().groups(statuses=[GroupStatus.AWAITING_FACILITATOR, GroupStatus.FORMING])
+def attention(interests: InterestsTable, needs: NeedsReader, failed_texts: int) -> Attention:
+    groups = interests.unit().groups(statuses=[GroupStatus.AWAITING_FACILITATOR, GroupStatus.FORMING])
     return Attention(
         awaiting_facilitator=sum(1 for g in groups if g.status is GroupStatus.AWAITING_FACILITATOR),
         awaiting_first_meeting=sum(1 for g in groups if g.status is GroupStatus.FORMING and g.first_meeting_at is None),

@@ -14,7 +14,6 @@ from datetime import datetime
 
 from shared.adapters.interests import Marker, Rows
 from shared.adapters.migrations import PhoneKeyMigration
-from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import ChangeSet, LostRace
 from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, Interest, InterestStatus
 from shared.core.phone import PhoneKeyer
@@ -33,8 +32,8 @@ def attempt_marker_key(pkey: str, interest_key: str) -> str:
 
 
 class Confirmation:
-    def __init__(self, storage: StorageAccount, keyer: PhoneKeyer) -> None:
-        self._migration = PhoneKeyMigration(storage)
+    def __init__(self, migration: PhoneKeyMigration, keyer: PhoneKeyer) -> None:
+        self._migration = migration
         self._keyer = keyer
         self._legacy_checked: tuple[float, bool] | None = None
         self._lock = threading.Lock()

@@ -7,14 +7,9 @@ import logging
 from datetime import datetime
 
 from shared.adapters.interests import Rows
-from shared.adapters.records import RateLimitRows
-from shared.adapters.replies import ReplyLog
-from shared.adapters.sms.copies import ProviderCopies
 from shared.core.domain import Interest
 from shared.core.phone import PhoneError, parse_mobile
-from shared.services.erasure import erase_number, every_theme
 from shared.services.operations_base import OperationError, OperationsBase
-from shared.services.rekey import retire_legacy_keys
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +31,7 @@ class DataSubjectRequests(OperationsBase):
         """The number's interests, found through the phone markers (point reads: a query by number would
         put it in a URL)."""
         found: list[Interest] = []
-        themes = every_theme(self._storage, self._org)  # themes no longer offered may still hold them
+        themes = self._erasure.every_theme()  # themes no longer offered may still hold them
         for theme, pkey in ((t, k) for t in themes for k in self._keyer.keys(e164)):
             marker = rows.marker(theme, pkey)
             interest = rows.interest(theme, marker.interest_key) if marker and marker.interest_key else None
@@ -49,7 +44,7 @@ class DataSubjectRequests(OperationsBase):
         groups, texts, unverified attempts, counters, the provider's copies we know of, and the texts a
         facilitator with this number sent us."""
         e164 = self._phone(phone)
-        retire_legacy_keys(self._storage, self._keyer)
+        self._rekey.retire_legacy_keys()
         interests, groups, messages = [], [], []
         facilitators = {f.id: f for f in self._facilitators.list()}
         rows = self._interests.unit()
@@ -97,7 +92,7 @@ class DataSubjectRequests(OperationsBase):
         limits = [
             {"counter": f"{name}s", "expires_at": _iso(expires)}
             for pkey in self._keyer.keys(e164)
-            for name, expires in RateLimitRows(self._storage).of_number(pkey)
+            for name, expires in self._records.counters.of_number(pkey)
         ]
         as_facilitator = [
             {
@@ -116,17 +111,14 @@ class DataSubjectRequests(OperationsBase):
         ]
         attempts = [
             {"theme": theme, "registered_at": _iso(attempt.created_at), "verification_code_pending": True}
-            for theme in every_theme(self._storage, self._org)
+            for theme in self._erasure.every_theme()
             for attempt in self._attempts_of(rows, theme, e164)
         ]
-        copies = [
-            {"provider_id": sid, "at": _iso(at)}
-            for sid, at in ProviderCopies(self._storage, self._keyer.key).of_recipient(e164)
-        ]
+        copies = [{"provider_id": sid, "at": _iso(at)} for sid, at in self._records.copies.of_recipient(e164)]
         facilitator_ids = {f["id"] for f in as_facilitator}
         replies = [
             {"received_at": _iso(r.received_at), "theme": r.theme or None, "text": r.text}
-            for r in ReplyLog(self._storage).newest(1000)
+            for r in self._records.replies.newest(1000)
             if r.facilitator_id in facilitator_ids
         ]
         return {
@@ -153,19 +145,10 @@ class DataSubjectRequests(OperationsBase):
         return found
 
     def erase_person(self, phone: str) -> int:
-        """Erase the number everywhere (services/erasure.erase_number, as STOP does); each erased interest's
+        """Erase the number everywhere (services/erasure.Erasure.erase_number, as STOP does); each erased interest's
         counts go to the statistics in the transaction that deletes it. Returns how many rows were erased."""
         e164 = self._phone(phone)
-        retire_legacy_keys(self._storage, self._keyer)
-        report = erase_number(
-            self._storage,
-            self._org,
-            e164,
-            keyer=self._keyer,
-            clock=self._clock,
-            statistics=self._stats,
-            sender=self._sender,
-            themes=every_theme(self._storage, self._org),
-        )
+        self._rekey.retire_legacy_keys()
+        report = self._erasure.erase_number(e164, themes=self._erasure.every_theme())
         log.info("operator erasure: %s interests erased", report.interests_erased)
         return 2 * report.interests_erased + report.outbox_rows_erased + report.rate_limit_rows_erased

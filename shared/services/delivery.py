@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 
 from shared.adapters.interests import InterestsTable, Rows
-from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import GaveUp, LostRace
 from shared.core.domain import MessageStatus, OutboxMessage, RecipientType
 from shared.services.notify import Notifier
@@ -30,7 +29,7 @@ NOT_DELIVERED = (MessageStatus.UNDELIVERED, MessageStatus.FAILED)
 
 
 def record_status(
-    storage: StorageAccount,
+    interests: InterestsTable,
     notifier: Notifier,
     theme: str,
     row: str,
@@ -57,7 +56,7 @@ def record_status(
         return updated
 
     try:
-        message = InterestsTable(storage).retrying(forward)
+        message = interests.retrying(forward)
     except GaveUp:
         log.warning("a delivery status could not be recorded: the row kept changing")
         return None

@@ -23,8 +23,8 @@ The facilitator's update carries the leaver's name until it is sent (the notifie
 their own row is gone by then.
 
 Beyond our tables, the SMS provider holds a copy of every text to them (codes, invitations) and of
-every text naming them (rosters, updates). Those are marked in `smscopies` to go at once, and with
-a `sender` deleted right after the erasure (services/provider_copies.py); what the provider will not
+every text naming them (rosters, updates). Those are marked in `smscopies` to go at once, and are
+deleted through the sender right after the erasure (services/provider_copies.py); what the provider will not
 delete yet (a text without a final status) the daily run deletes.
 
 Nothing here logs a name or a number; the report holds only counts and a language.
@@ -38,12 +38,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from shared.adapters.interests import InterestsTable, Rows
+from shared.adapters.queues import Queues
 from shared.adapters.records import RateLimitRows
 from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.copies import ProviderCopies
-from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import GaveUp
-from shared.core.domain import Interest, utcnow
+from shared.core.domain import Interest
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 from shared.services.membership import erase_person
@@ -79,136 +79,127 @@ def _find(rows: Rows, theme: str, pkey: str) -> tuple[object, Interest | None] |
     return marker, (rows.interest(theme, marker.interest_key) if marker.interest_key else None)
 
 
-def interests_of_number(
-    storage: StorageAccount, organisation: Organisation, phone_e164: str, *, keyer: PhoneKeyer
-) -> list[Interest]:
-    """Every interest registered with this number, newest first (read-only)."""
-    rows = InterestsTable(storage).unit()
-    found = [_find(rows, theme.id, pkey) for theme in organisation.themes for pkey in keyer.keys(phone_e164)]
-    interests = [f[1] for f in found if f is not None and f[1] is not None]
-    return sorted(interests, key=lambda i: i.created_at, reverse=True)
+class Erasure:
+    """Erasing numbers and interests: the tables it reaches and what it folds and deletes on the way.
+
+    Every erased interest's counts go to `statistics` in the transaction that deletes it, so aggregate
+    figures survive the person; the provider's copies marked on the way are deleted through `sender`
+    right after (what the provider will not delete yet, the daily run deletes)."""
+
+    def __init__(
+        self,
+        *,
+        interests: InterestsTable,
+        queues: Queues,
+        copies: ProviderCopies,
+        counters: RateLimitRows,
+        organisation: Organisation,
+        keyer: PhoneKeyer,
+        statistics: Statistics,
+        sender: SmsSender,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._interests = interests
+        self._queues = queues
+        self._copies = copies
+        self._counters = counters
+        self._org = organisation
+        self._keyer = keyer
+        self._statistics = statistics
+        self._sender = sender
+        self._clock = clock
+
+    def interests_of_number(self, phone_e164: str) -> list[Interest]:
+        """Every interest registered with this number, newest first (read-only)."""
+        rows = self._interests.unit()
+        keys = self._keyer.keys(phone_e164)
+        found = [_find(rows, theme.id, pkey) for theme in self._org.themes for pkey in keys]
+        interests = [f[1] for f in found if f is not None and f[1] is not None]
+        return sorted(interests, key=lambda i: i.created_at, reverse=True)
+
+    def every_theme(self) -> list[str]:
+        """The organisation's themes and every partition that still holds rows: a theme no longer offered keeps
+        its people until retention erases them, and a STOP must reach them there too (one scan of keys only)."""
+        offered = [t.id for t in self._org.themes]
+        return offered + sorted(self._interests.unit().themes_with_rows() - set(offered))
+
+    def erase_number(self, phone_e164: str, *, themes: Iterable[str] | None = None) -> ErasureReport:
+        """Remove every trace of `phone_e164`: interests, markers, group memberships, texts to them, counters,
+        and the SMS provider's copies of texts to or about them. `themes`: the partitions to look in (the
+        organisation's themes when None; `every_theme` adds those no longer offered)."""
+        keyer = self._keyer
+        report = ErasureReport()
+        newest: Interest | None = None
+        for theme_id in themes if themes is not None else [t.id for t in self._org.themes]:
+            report.interests_erased += self._erase_attempts(theme_id, keyer.key(phone_e164))
+            for pkey in keyer.keys(phone_e164):
+                erased = self._erase_in_partition(theme_id, pkey, report)
+                if erased is not None and (newest is None or erased.created_at > newest.created_at):
+                    newest = erased
+        report.locale = newest.locale if newest is not None else None
+        report.rate_limit_rows_erased = sum(self._counters.erase_number(pkey) for pkey in keyer.keys(phone_e164))
+        self._copies.erase_recipient(phone_e164)  # texts with no interest left to find them by (a code, say)
+        self._delete_marked_copies(report)
+        return report
+
+    def erase_interest(self, interest: Interest) -> ErasureReport:
+        """A resident's own withdrawal of one interest: as erasure does it, within that theme only. The
+        provider's copies of texts to their number go too: they cannot tell one theme's texts from another's."""
+        report = ErasureReport()
+        report.interests_erased += self._erase_attempts(interest.theme, self._keyer.key(interest.phone))
+        for pkey in self._keyer.keys(interest.phone):
+            self._erase_in_partition(interest.theme, pkey, report)
+        self._delete_marked_copies(report)
+        return report
+
+    def _erase_attempts(self, theme: str, pkey: str) -> int:
+        """The number's unverified attempts in one theme (markers `phone.<key>.<attempt>`), each with its row."""
+
+        def erase(rows: Rows) -> int:
+            attempts = rows.attempts(theme, pkey)
+            for marker in attempts:
+                change = rows.change(theme)
+                change.delete(marker.key)
+                # Already gone (verified, or withdrawn a moment ago): the marker goes alone.
+                if marker.interest_key and rows.interest(theme, marker.interest_key) is not None:
+                    change.delete(marker.interest_key)
+            return len(attempts)
+
+        return self._interests.retrying(erase)
+
+    def _delete_marked_copies(self, report: ErasureReport) -> None:
+        try:
+            report.provider_copies_deleted = delete_copies(self._sender, self._copies, self._copies.marked()).deleted
+        except Exception as exc:  # our data is erased; the daily run deletes the copies
+            log.warning("provider copies not deleted after an erasure (%s); the daily run will", type(exc).__name__)
+
+    def _erase_in_partition(self, theme: str, pkey: str, report: ErasureReport) -> Interest | None:
+        """Erase the number's interest in one theme; returns the erased interest (None if there was none)."""
+
+        def erase(rows: Rows) -> Interest | None:
+            marker = rows.marker(theme, pkey)
+            if marker is None:
+                return None
+            interest = rows.interest(theme, marker.interest_key) if marker.interest_key else None
+            if interest is None:
+                # A marker left behind by an interest already gone: remove it alone.
+                rows.change(theme).delete(marker.key)
+                return None
+            group = rows.group(theme, interest.group_id) if interest.group_id else None
+            erased = erase_person(rows, interest, marker, group, self._clock(), self._statistics, self._copies)
+
+            def committed() -> None:
+                report.interests_erased += 1
+                report.outbox_rows_erased += erased.texts
+                report.groups_left += erased.left_group is not None
+                if erased.message is not None:
+                    report.facilitators_notified += 1
+                    queue_committed(self._queues, [erased.message])
+
+            erased.change.on_commit.append(committed)
+            return interest
+
+        return self._interests.retrying(erase)
 
 
-def every_theme(storage: StorageAccount, organisation: Organisation) -> list[str]:
-    """The organisation's themes and every partition that still holds rows: a theme no longer offered keeps
-    its people until retention erases them, and a STOP must reach them there too (one scan of keys only)."""
-    offered = [t.id for t in organisation.themes]
-    return offered + sorted(InterestsTable(storage).unit().themes_with_rows() - set(offered))
-
-
-def erase_number(
-    storage: StorageAccount,
-    organisation: Organisation,
-    phone_e164: str,
-    *,
-    keyer: PhoneKeyer,
-    clock: Callable[[], datetime] = utcnow,
-    statistics: Statistics | None = None,
-    sender: SmsSender | None = None,
-    themes: Iterable[str] | None = None,
-) -> ErasureReport:
-    """Remove every trace of `phone_e164`: interests, markers, group memberships, texts to them, counters,
-    and the SMS provider's copies of texts to or about them (at once with `sender`, else the daily run).
-
-    With `statistics`, each erased interest's counts are folded into the statistics rows in the same
-    transaction that deletes it, so aggregate figures survive the person. `themes`: the partitions to
-    look in (default the organisation's themes; `every_theme` adds those no longer offered)."""
-    copies = ProviderCopies(storage, keyer.key)
-    report = ErasureReport()
-    newest: Interest | None = None
-    for theme_id in themes if themes is not None else [t.id for t in organisation.themes]:
-        report.interests_erased += _erase_attempts(storage, theme_id, keyer.key(phone_e164))
-        for pkey in keyer.keys(phone_e164):
-            erased = _erase_in_partition(storage, theme_id, pkey, clock, report, statistics, copies)
-            if erased is not None and (newest is None or erased.created_at > newest.created_at):
-                newest = erased
-    report.locale = newest.locale if newest is not None else None
-    report.rate_limit_rows_erased = sum(RateLimitRows(storage).erase_number(pkey) for pkey in keyer.keys(phone_e164))
-    copies.erase_recipient(phone_e164)  # texts with no interest left to find them by (a code, say)
-    _delete_marked_copies(sender, copies, report)
-    return report
-
-
-def erase_interest(
-    storage: StorageAccount,
-    interest: Interest,
-    *,
-    keyer: PhoneKeyer,
-    clock: Callable[[], datetime] = utcnow,
-    statistics: Statistics | None = None,
-    sender: SmsSender | None = None,
-) -> ErasureReport:
-    """A resident's own withdrawal of one interest: as erasure does it, within that theme only. The
-    provider's copies of texts to their number go too: they cannot tell one theme's texts from another's."""
-    report = ErasureReport()
-    copies = ProviderCopies(storage, keyer.key)
-    report.interests_erased += _erase_attempts(storage, interest.theme, keyer.key(interest.phone))
-    for pkey in keyer.keys(interest.phone):
-        _erase_in_partition(storage, interest.theme, pkey, clock, report, statistics, copies)
-    _delete_marked_copies(sender, copies, report)
-    return report
-
-
-def _erase_attempts(storage: StorageAccount, theme: str, pkey: str) -> int:
-    """The number's unverified attempts in one theme (markers `phone.<key>.<attempt>`), each with its row."""
-
-    def erase(rows: Rows) -> int:
-        attempts = rows.attempts(theme, pkey)
-        for marker in attempts:
-            change = rows.change(theme)
-            change.delete(marker.key)
-            # Already gone (verified, or withdrawn a moment ago): the marker goes alone.
-            if marker.interest_key and rows.interest(theme, marker.interest_key) is not None:
-                change.delete(marker.interest_key)
-        return len(attempts)
-
-    return InterestsTable(storage).retrying(erase)
-
-
-def _delete_marked_copies(sender: SmsSender | None, copies: ProviderCopies, report: ErasureReport) -> None:
-    if sender is None:
-        return
-    try:
-        report.provider_copies_deleted = delete_copies(sender, copies, copies.marked()).deleted
-    except Exception as exc:  # our data is erased; the daily run deletes the copies
-        log.warning("provider copies not deleted after an erasure (%s); the daily run will", type(exc).__name__)
-
-
-def _erase_in_partition(
-    storage: StorageAccount,
-    theme: str,
-    pkey: str,
-    clock: Callable[[], datetime],
-    report: ErasureReport,
-    statistics: Statistics | None = None,
-    copies: ProviderCopies | None = None,
-) -> Interest | None:
-    """Erase the number's interest in one theme; returns the erased interest (None if there was none)."""
-
-    def erase(rows: Rows) -> Interest | None:
-        marker = rows.marker(theme, pkey)
-        if marker is None:
-            return None
-        interest = rows.interest(theme, marker.interest_key) if marker.interest_key else None
-        if interest is None:
-            # A marker left behind by an interest already gone: remove it alone.
-            rows.change(theme).delete(marker.key)
-            return None
-        group = rows.group(theme, interest.group_id) if interest.group_id else None
-        erased = erase_person(rows, interest, marker, group, clock(), statistics, copies)
-
-        def committed() -> None:
-            report.interests_erased += 1
-            report.outbox_rows_erased += erased.texts
-            report.groups_left += erased.left_group is not None
-            if erased.message is not None:
-                report.facilitators_notified += 1
-                queue_committed(storage, [erased.message])
-
-        erased.change.on_commit.append(committed)
-        return interest
-
-    return InterestsTable(storage).retrying(erase)
-
-
-__all__ = ["ErasureGaveUp", "ErasureReport", "erase_interest", "erase_number", "every_theme", "interests_of_number"]
+__all__ = ["Erasure", "ErasureGaveUp", "ErasureReport"]

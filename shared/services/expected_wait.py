@@ -17,7 +17,6 @@ from collections.abc import Callable
 from datetime import datetime
 
 from shared.adapters.storage import StorageUnavailable, storage_errors
-from shared.core.domain import utcnow
 from shared.core.expected_wait import ExpectedWait, bucket, expected_waits, minimum_history
 from shared.core.organisation import Organisation
 from shared.core.statistics import month_of
@@ -32,7 +31,7 @@ class ExpectedWaits:
         statistics: Statistics,
         organisation: Organisation,
         *,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
         ttl: float = 300.0,
     ) -> None:
         self._statistics = statistics

@@ -30,9 +30,9 @@ from datetime import datetime, timedelta
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 
 from shared.adapters.interests import InterestsTable
+from shared.adapters.queues import Queues
 from shared.adapters.ratelimit import RateLimited, RateLimiter
-from shared.adapters.storage import StorageAccount
-from shared.core.domain import FACILITATED, MessageKind, to_facilitator, utcnow
+from shared.core.domain import FACILITATED, MessageKind, to_facilitator
 from shared.core.facilitators import Facilitator
 from shared.services.outbox import queue_committed
 
@@ -74,12 +74,11 @@ class FacilitatorLinks:
         self,
         secret: bytes,
         base_url: str | None,
-        clock: Callable[[], datetime] | None = None,
+        clock: Callable[[], datetime],
         *,
         lifetime: timedelta = LINK_LIFETIME,
         session_lifetime: timedelta = SESSION_LIFETIME,
     ) -> None:
-        clock = clock or utcnow
         self._secret = secret
         self._base = (base_url or "").rstrip("/")
         self._links = _Serializer(secret, _LINK_SALT, clock)
@@ -142,27 +141,27 @@ def is_link_keyword(body: str) -> bool:
     return word in LINK_KEYWORDS
 
 
-def send_fresh_link(storage: StorageAccount, facilitator: Facilitator, now: datetime) -> bool:
+def send_fresh_link(
+    interests: InterestsTable, limiter: RateLimiter, queues: Queues, facilitator: Facilitator, now: datetime
+) -> bool:
     """A text with a fresh link to the facilitator's own number (the one on their record, never the
     sender's claim alone: the caller matched the sender to it). The text is about one of their groups,
     since a facilitator's texts are rendered with a group; with no group there is no page to open and
     nothing is sent. At most FRESH_LINKS_PER_DAY a day. True when a text was queued."""
     if not facilitator.active:
         return False
-    rows = InterestsTable(storage).unit()
+    rows = interests.unit()
     groups = sorted(
         rows.groups(statuses=FACILITATED, facilitator_id=facilitator.id), key=lambda g: g.formed_at, reverse=True
     )
     if not groups:
         return False
     try:
-        RateLimiter.of(storage, lambda: now).hit(
-            f"facilitator-link.{facilitator.id}", FRESH_LINKS_PER_DAY, timedelta(days=1)
-        )
+        limiter.hit(f"facilitator-link.{facilitator.id}", FRESH_LINKS_PER_DAY, timedelta(days=1))
     except RateLimited:
         return False
     message = to_facilitator(groups[0], MessageKind.FACILITATOR_LINK, now, facilitator_id=facilitator.id)
     if not rows.try_create(message):
         return False
-    queue_committed(storage, [message])
+    queue_committed(queues, [message])
     return True

@@ -22,9 +22,9 @@ from typing import Any
 
 from shared.adapters.audit import AuditLog
 from shared.adapters.interests import InterestsTable
+from shared.adapters.queues import Queues
 from shared.adapters.ratelimit import RateLimited, RateLimiter
-from shared.adapters.storage import AUDIT, StorageAccount
-from shared.core.domain import MessageKind, RecipientType, new_message, utcnow
+from shared.core.domain import MessageKind, RecipientType, new_message
 from shared.core.facilitators import Facilitator
 from shared.core.sms_text import NotGsm7, sms_line
 from shared.core.validation import TextProblem
@@ -90,18 +90,23 @@ class FacilitatorPage:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
+        queues: Queues,
+        limiter: RateLimiter,
+        audit: AuditLog,
         facilitators: FacilitatorStore,
         operations: Operations,
         links: FacilitatorLinks,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._storage = storage
+        self._interests = interests
+        self._queues = queues
+        self._audit_log = audit
         self._facilitators = facilitators
         self._ops = operations
         self.links = links
         self._clock = clock
-        self._limiter = RateLimiter.of(storage, lambda: self._clock())
+        self._limiter = limiter
 
     # who is asking ------------------------------------------------------------------------------
 
@@ -133,7 +138,7 @@ class FacilitatorPage:
     def visit(self, facilitator: Facilitator) -> Visit:
         """The roster; changes nothing of the groups. The view is audited, once an hour at most."""
         mine = [g for g in self._ops.groups() if g.facilitator_id == facilitator.id and g.status != "closed"]
-        rows = InterestsTable(self._storage).unit()
+        rows = self._interests.unit()
         held = [(g, getattr(rows.group(g.theme, g.key), "meetings_held", 0)) for g in mine]
         try:
             self._limiter.hit(f"facilitator-view.{facilitator.id}", 1, VIEW_AUDIT_EVERY)
@@ -207,8 +212,8 @@ class FacilitatorPage:
             reason=note,
             subject_name=facilitator.first_name,
         )
-        InterestsTable(self._storage).unit().try_create(message)
-        queue_committed(self._storage, [message])
+        self._interests.unit().try_create(message)
+        queue_committed(self._queues, [message])
 
     # operators ----------------------------------------------------------------------------------
 
@@ -217,6 +222,4 @@ class FacilitatorPage:
         return self._facilitators.revoke_links(facilitator_id)
 
     def _audit(self, facilitator: Facilitator, action: str, outcome: str, targets: list[str]) -> None:
-        AuditLog(lambda: self._storage.table(AUDIT), self._clock).record(
-            action, actor=f"facilitator:{facilitator.id}", targets=targets, outcome=outcome
-        )
+        self._audit_log.record(action, actor=f"facilitator:{facilitator.id}", targets=targets, outcome=outcome)

@@ -5,12 +5,11 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.adapters.records import FacilitatorTable
-from shared.core.domain import utcnow
 from shared.core.facilitators import Facilitator
 from shared.core.languages import CODES, LocaleCode
 from shared.core.organisation import Organisation
@@ -90,10 +89,8 @@ def _check(values: dict, organisation: Organisation) -> dict:
 
 
 class FacilitatorStore:
-    def __init__(
-        self, table: Callable[[], Any], organisation: Organisation, clock: Callable[[], datetime] = utcnow
-    ) -> None:
-        self._rows = FacilitatorTable(table)
+    def __init__(self, rows: FacilitatorTable, organisation: Organisation, clock: Callable[[], datetime]) -> None:
+        self._rows = rows
         self._org = organisation
         self._clock = clock
 

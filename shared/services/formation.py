@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.adapters.interests import InterestsTable, Rows
-from shared.adapters.storage import StorageAccount
+from shared.adapters.queues import Queues
 from shared.adapters.unit_of_work import ChangeSet, GaveUp
 from shared.core.domain import (
     FACILITATED,
@@ -33,7 +33,6 @@ from shared.core.domain import (
     to_coordinator,
     to_facilitator,
     to_members,
-    utcnow,
 )
 from shared.core.facilitators import Facilitator
 from shared.core.matching import (
@@ -91,15 +90,16 @@ class FormationService:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
+        queues: Queues,
         organisation: Organisation,
         facilitators: FacilitatorStore,
         join_window: timedelta,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
         after_commit: Callable[[list[OutboxMessage]], None] | None = None,
     ) -> None:
-        self._storage = storage
-        self._interests = InterestsTable(storage)
+        self._interests = interests
+        self._queues = queues
         self._org = organisation
         self._facilitators = facilitators
         self._clock = clock
@@ -297,7 +297,7 @@ class FormationService:
             return
         if self._after_commit is not None:
             self._after_commit(messages)
-        report.in_flight.append(start_queueing(self._storage, messages))
+        report.in_flight.append(start_queueing(self._queues, messages))
 
     def redispatch_pending(self) -> int:
         """Put back on the queue every outbox row still unsent a while after it was written or last queued —
@@ -319,4 +319,4 @@ class FormationService:
             if not rows.try_merge(message.model_copy(update={"enqueued_at": now}), "enqueued_at"):
                 continue  # changed meanwhile (sent, or marked by another sweep)
             marked.append(message)
-        return queue_committed(self._storage, marked)
+        return queue_committed(self._queues, marked)

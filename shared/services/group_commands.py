@@ -9,10 +9,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 from shared.adapters.interests import Rows
-from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.storage import NOTIFICATIONS
 from shared.adapters.unit_of_work import MAX_TRANSACTION_OPERATIONS, GaveUp
 from shared.core.domain import (
@@ -30,7 +28,7 @@ from shared.core.domain import (
     to_members,
 )
 from shared.core.facilitators import Facilitator, refusal
-from shared.core.group_life import GroupLifeRules, NotNow, Step, close, hand_over, record_meeting
+from shared.core.group_life import NotNow, Step, close, hand_over, record_meeting
 from shared.services.group_views import GroupViews
 from shared.services.membership import erase_person
 from shared.services.operations_base import GroupView, OperationError, check_meeting_time, clean_place
@@ -38,10 +36,6 @@ from shared.services.outbox import notification_for, queue_committed
 
 
 class GroupCommands(GroupViews):
-    def __init__(self, *, group_life: GroupLifeRules | None = None, **kw: Any) -> None:
-        super().__init__(**kw)
-        self._group_life = group_life or GroupLifeRules()
-
     def _step(self, group_id: str, take: Callable[[Group, datetime], Step]) -> GroupView:
         """A step of core/group_life: its group fields and its texts in one change set."""
 
@@ -76,7 +70,7 @@ class GroupCommands(GroupViews):
             messages = self._interests.retrying(attempt)
         except GaveUp:
             raise OperationError("conflict") from None
-        queue_committed(self._storage, messages)
+        queue_committed(self._queues, messages)
         view = self.group(group_id)
         if view is None:
             raise OperationError("not_found", "group")
@@ -181,9 +175,7 @@ class GroupCommands(GroupViews):
             marker = next(
                 (m for m in (rows.marker(theme, k) for k in self._keyer.keys(interest.phone)) if m is not None), None
             )
-            erased = erase_person(
-                rows, interest, marker, group, now, self._stats, ProviderCopies(self._storage, self._keyer.key)
-            )
+            erased = erase_person(rows, interest, marker, group, now, self._stats, self._records.copies)
             return [erased.message] if erased.message is not None else []
 
         return self._change(group_id, decide)
@@ -247,7 +239,7 @@ class GroupCommands(GroupViews):
             retried = self._interests.retrying(attempt)
         except GaveUp:
             raise OperationError("conflict") from None
-        self._storage.enqueue(NOTIFICATIONS, notification_for(retried))
+        self._queues.enqueue(NOTIFICATIONS, notification_for(retried))
 
 
 def _told_members(rows: Rows, group: Group) -> set[str]:

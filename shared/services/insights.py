@@ -10,7 +10,6 @@ from collections import Counter
 from dataclasses import dataclass
 
 from shared.adapters.interests import InterestsTable
-from shared.adapters.storage import StorageAccount
 from shared.core.domain import GroupStatus
 from shared.core.organisation import Organisation
 from shared.core.statistics import median
@@ -37,7 +36,7 @@ class Insights:
     themes: tuple[ThemeFigure, ...]  # in the organisation's order
 
 
-def insights(statistics: Statistics, storage: StorageAccount, organisation: Organisation) -> Insights:
+def insights(statistics: Statistics, table: InterestsTable, organisation: Organisation) -> Insights:
     totals = statistics.totals()
     interests: Counter[str] = Counter()
     groups: Counter[str] = Counter()
@@ -47,7 +46,7 @@ def insights(statistics: Statistics, storage: StorageAccount, organisation: Orga
         groups[month] += counts.groups_formed
         days.setdefault(theme, Counter()).update(counts.days_to_group)
     months = _every_month(sorted(set(interests) | set(groups)))
-    on_own = on_their_own(storage)
+    on_own = on_their_own(table)
     return Insights(
         months=tuple(MonthCount(m, interests[m], groups[m]) for m in months),
         themes=tuple(
@@ -56,9 +55,9 @@ def insights(statistics: Statistics, storage: StorageAccount, organisation: Orga
     )
 
 
-def on_their_own(storage: StorageAccount) -> dict[str, int]:
+def on_their_own(interests: InterestsTable) -> dict[str, int]:
     """Groups now on their own, per theme."""
-    groups = InterestsTable(storage).unit().groups(statuses=[GroupStatus.ON_ITS_OWN])
+    groups = interests.unit().groups(statuses=[GroupStatus.ON_ITS_OWN])
     return dict(Counter(g.theme for g in groups))
 
 

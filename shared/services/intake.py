@@ -28,11 +28,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from shared.adapters.interests import InterestsTable, Rows
+from shared.adapters.queues import Queues
 from shared.adapters.ratelimit import Limits, RateLimiter
 from shared.adapters.sms.base import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.sms.metered import for_codes
 from shared.adapters.sms.send_rate import Lane
-from shared.adapters.storage import FORMATION_REQUESTS, StorageAccount, storage_errors
+from shared.adapters.storage import FORMATION_REQUESTS, storage_errors
 from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
 from shared.core.codes import CODE_LIFETIME, CODE_MINUTES, new_code
@@ -45,20 +46,19 @@ from shared.core.domain import (
     more_needed,
     new_sortable_key,
     split_interest_id,
-    utcnow,
 )
 from shared.core.matching import MatchingRules, takes_joiners
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 from shared.core.validation import ValidInterest
 from shared.services.confirmation import Confirmation, Conflict, attempt_marker_key
-from shared.services.erasure import erase_interest
+from shared.services.erasure import Erasure
 from shared.services.formation_requests import formation_request
 from shared.services.sms_budget import BudgetExhausted, SmsBudget
 from shared.services.sms_kinds import VERIFICATION, Code, compose
 
 if TYPE_CHECKING:
-    from shared.services.statistics import Statistics
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -144,47 +144,63 @@ def _hash(*parts: str) -> str:
 # --- the service -------------------------------------------------------------------------
 
 
+COUNTS_TTL = 5.0  # seconds a process reuses the waiting counts it read (the form's "N more needed")
+
+
+@dataclass(frozen=True)
+class IntakeLimits:
+    """Registration's limits, from settings: per client address and its network an hour, codes per number
+    a day, and how long a formed group takes newcomers (the formation's join window)."""
+
+    client_per_hour: int
+    client_network_per_hour: int | None  # None: twice one address's allowance
+    codes_per_number_per_day: int
+    join_window: timedelta
+
+    @property
+    def network_per_hour(self) -> int:
+        # A /24 or /48 is one holder's cheap supply of addresses.
+        return self.client_network_per_hour or 2 * self.client_per_hour
+
+
 class IntakeService:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
+        queues: Queues,
+        confirmation: Confirmation,
+        limiter: RateLimiter,
+        erasure: Erasure,
+        budget: SmsBudget,
         sender: SmsSender,
         templates: Templates,
         organisation: Organisation,
         keyer: PhoneKeyer,
-        client_registrations_per_hour: int,
-        client_network_registrations_per_hour: int | None = None,
-        codes_per_number_per_day: int = 5,
-        budget: SmsBudget | None = None,
-        clock: Callable[[], datetime] = utcnow,
-        counts_ttl: float = 5.0,
-        statistics: Statistics | None = None,
-        join_window: timedelta = timedelta(days=14),
+        limits: IntakeLimits,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._storage = storage
+        self._queues = queues
+        self._erasure = erasure
         self._sender = for_codes(sender)  # codes draw on their reserved share of the rate and the budget
         self._templates = templates
         self._org = organisation
         self._keyer = keyer
-        self._client_limit = client_registrations_per_hour
-        # A /24 or /48 is one holder's cheap supply of addresses; by default twice one address's allowance.
-        self._network_limit = client_network_registrations_per_hour or 2 * client_registrations_per_hour
-        self._number_limits: Limits = [(CODES_PER_NUMBER_PER_HOUR, HOUR), (codes_per_number_per_day, DAY)]
+        self._client_limit = limits.client_per_hour
+        self._network_limit = limits.network_per_hour
+        self._number_limits: Limits = [(CODES_PER_NUMBER_PER_HOUR, HOUR), (limits.codes_per_number_per_day, DAY)]
         self._clock = clock
-        self._counts_ttl = counts_ttl
-        self._statistics = statistics
         self._counts: tuple[float, dict[str, int]] | None = None
         self._counts_lock = threading.Lock()
-        self._table = InterestsTable(storage)
-        self._confirmation = Confirmation(storage, keyer)
+        self._table = interests
+        self._confirmation = confirmation
         # One limiter for the process: it remembers the counters it wrote and skips their reads.
-        self._limiter = RateLimiter.of(storage, clock)
+        self._limiter = limiter
         # The formation's own rule decides whether a newcomer is placed at once.
         self._rules = MatchingRules(
             min_size=organisation.group_size.min,
             max_size=organisation.group_size.max,
-            join_window=join_window,
+            join_window=limits.join_window,
             match_by_area=organisation.match_by_area,
             default_locale=organisation.default_locale,
         )
@@ -229,8 +245,7 @@ class IntakeService:
         # bucket leaves it alone).
         caps = [*self._client_caps(client_address), (f"{PHONE_PREFIX}{pkey}", self._number_limits)]
         self._limiter.check_all(caps)
-        if self._budget is not None:
-            self._budget.check(Lane.CODES)
+        self._budget.check(Lane.CODES)
         for key, limits in caps:
             self._limiter.hit_all(key, limits)
         rows = self._table.unit()
@@ -394,7 +409,7 @@ class IntakeService:
 
     def request_formation(self, theme: str) -> None:
         try:
-            self._storage.enqueue(FORMATION_REQUESTS, formation_request(theme))
+            self._queues.enqueue(FORMATION_REQUESTS, formation_request(theme))
         except Exception:  # the timer sweep forms the group a few minutes later instead
             log.warning("could not request formation right away; the sweep will", exc_info=False)
 
@@ -415,14 +430,7 @@ class IntakeService:
                 self._delete_attempt(record)
             return
         # As erasure does it: out of the group (the facilitator is told), texts to them gone, counts kept.
-        erase_interest(
-            self._storage,
-            record,
-            keyer=self._keyer,
-            clock=self._clock,
-            statistics=self._statistics,
-            sender=self._sender,
-        )
+        self._erasure.erase_interest(record)
         self._invalidate_counts()
 
     # counts -----------------------------------------------------------------------------
@@ -430,7 +438,7 @@ class IntakeService:
     def waiting_counts(self) -> dict[str, int]:
         """Verified people waiting per bucket ('theme' or 'theme/area' when matching by area)."""
         with self._counts_lock:
-            if self._counts and time.monotonic() - self._counts[0] < self._counts_ttl:
+            if self._counts and time.monotonic() - self._counts[0] < COUNTS_TTL:
                 return self._counts[1]
         counts: Counter[str] = Counter(
             self._bucket(theme, area)

@@ -30,7 +30,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from shared.adapters.interests import InterestsTable, Rows
-from shared.adapters.storage import StorageAccount
+from shared.adapters.queues import Queues
 from shared.adapters.unit_of_work import GaveUp, retrying
 from shared.core.domain import (
     RUNNING,
@@ -41,7 +41,6 @@ from shared.core.domain import (
     to_coordinator,
     to_facilitator,
     to_members,
-    utcnow,
 )
 from shared.core.group_life import (
     STUCK,
@@ -155,14 +154,15 @@ class Lifecycle:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
+        queues: Queues,
         organisation: Organisation,
         retention: Retention,
         rules: LifecycleRules,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._storage = storage
-        self._interests = InterestsTable(storage)
+        self._interests = interests
+        self._queues = queues
         self._org = organisation
         self._retention = retention
         self._rules = rules
@@ -236,7 +236,7 @@ class Lifecycle:
         report.escalated += todo.escalate
         report.quiet_reported += todo.quiet
         report.quiet_handed_over += todo.quiet_handover
-        report.messages_queued += queue_committed(self._storage, messages)
+        report.messages_queued += queue_committed(self._queues, messages)
 
 
 __all__ = [

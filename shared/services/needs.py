@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from shared.adapters.interests import InterestsTable
-from shared.adapters.storage import StorageAccount
-from shared.core.domain import FACILITATED, GroupStatus, utcnow
+from shared.core.domain import FACILITATED, GroupStatus
 from shared.core.matching import takes_joiners
 from shared.core.needs import AreaWaits, AwaitingGroup, Candidate, Need, last_months, needs_map, waits_by_month
 from shared.core.organisation import Organisation
@@ -31,14 +30,14 @@ class NeedsReader:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
         organisation: Organisation,
         facilitators: FacilitatorStore,
         statistics: Statistics,
         join_window: timedelta,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._interests = InterestsTable(storage)
+        self._interests = interests
         self._rules = matching_rules(organisation, join_window)
         self._org = organisation
         self._facilitators = facilitators

@@ -31,10 +31,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from shared.adapters.interests import InterestsTable, Rows
+from shared.adapters.queues import Queues
 from shared.adapters.sms.base import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
 from shared.adapters.sms.send_rate import SendRateBusy
-from shared.adapters.storage import NOTIFICATIONS, StorageAccount
+from shared.adapters.storage import NOTIFICATIONS
 from shared.adapters.templates import Templates
 from shared.core.domain import (
     OUTBOX_PREFIX,
@@ -43,7 +44,6 @@ from shared.core.domain import (
     OutboxMessage,
     RecipientType,
     to_coordinator,
-    utcnow,
 )
 from shared.core.facilitators import Facilitator
 from shared.core.local_time import organisation_tz
@@ -134,40 +134,52 @@ def short_ref(group_key: str) -> str:
     return group_key[-6:].upper() if group_key else "-"
 
 
+@dataclass(frozen=True)
+class Pacing:
+    """How the notifier spends its time: an optional local rate gate (the installation's rate is the
+    sender's), how old a claim must be before it is taken for dead, and how long one message may send
+    before it hands the rest back to the queue. The defaults are production's; fault tests compress them."""
+
+    gate: RateGate | None = None
+    stale_claim: timedelta = STALE_CLAIM
+    send_budget: float = SEND_BUDGET
+    sleep: Callable[[float], None] = time.sleep
+    monotonic: Callable[[], float] = time.monotonic
+
+
 class Notifier:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
+        queues: Queues,
+        copies: ProviderCopies,
         sender: SmsSender,
         templates: Templates,
         organisation: Organisation,
         facilitators: FacilitatorStore,
-        gate: RateGate | None = None,
-        public_base_url: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
-        sleep: Callable[[float], None] = time.sleep,
-        stale_claim: timedelta = STALE_CLAIM,
-        facilitator_link: Callable[[Facilitator], str] | None = None,
-        copies: ProviderCopies | None = None,
-        monotonic: Callable[[], float] = time.monotonic,
-        send_budget: float = SEND_BUDGET,
+        public_base_url: str | None,
+        facilitator_link: Callable[[Facilitator], str] | None,
+        clock: Callable[[], datetime],
+        pacing: Pacing,
     ) -> None:
-        self._storage = storage
-        self._interests = InterestsTable(storage)
+        """`public_base_url` None: no delivery receipts asked for; `facilitator_link` None: no secret to sign
+        the facilitators' links with, so their texts carry none."""
+        self._queues = queues
+        self._interests = interests
         self._sender = sender
         self._templates = templates
         self._org = organisation
         self._facilitators = facilitators
-        self._gate = gate
+        self._gate = pacing.gate
         self._base_url = public_base_url.rstrip("/") if public_base_url else None
         self._clock = clock
-        self._sleep = sleep
-        self._stale_claim = stale_claim
+        self._sleep = pacing.sleep
+        self._stale_claim = pacing.stale_claim
         self._facilitator_link = facilitator_link  # the facilitator's own page (services/facilitator_page.py)
         self._copies = copies
-        self._monotonic = monotonic
-        self._send_budget = send_budget
+        self._monotonic = pacing.monotonic
+        self._send_budget = pacing.send_budget
 
     def handle(self, queue_text: str) -> SendReport:
         """Send every row the message names that is not sent yet; raise (after trying the others) if one
@@ -288,7 +300,7 @@ class Notifier:
             "notification: %s texts deferred %s s (SMS budget or send rate)", deferred, int(delay.total_seconds())
         )
         try:
-            self._storage.queue(NOTIFICATIONS).send_message(queue_text, visibility_timeout=int(delay.total_seconds()))
+            self._queues.enqueue(NOTIFICATIONS, queue_text, delay=delay)
         except Exception:
             log.warning("could not put a deferred notification back; the sweep re-queues its rows", exc_info=False)
 
@@ -309,8 +321,7 @@ class Notifier:
         }
         if claimed.subject_name:
             sent["subject_name"] = ""  # the leaver's name is not kept once the facilitator knows...
-            if self._copies is not None:
-                self._copies.erase_soon([sid])  # ...nor at the provider, once the text is final
+            self._copies.erase_soon([sid])  # ...nor at the provider, once the text is final
         if self._update(rows, claimed, sent) is None:
             # A delivery receipt got here first (delivered, undelivered…): keep its status, add the sid.
             del sent["status"]
@@ -392,7 +403,7 @@ class Notifier:
         )
         if not self._interests.unit().try_create(alert):
             return  # already alerted about this message
-        queue_committed(self._storage, [alert])
+        queue_committed(self._queues, [alert])
 
     def record_poisoned(self, queue_text: str) -> None:
         """A message that failed every retry: fail each row it names that is still unsent, visibly, and tell

@@ -7,13 +7,18 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from shared.adapters.interests import InterestsTable
-from shared.adapters.sms.base import SmsSender
-from shared.adapters.storage import StorageAccount
-from shared.core.domain import GROUP_PREFIX, split_public_id, utcnow
+from shared.adapters.queues import Queues
+from shared.adapters.records import RateLimitRows
+from shared.adapters.replies import ReplyLog
+from shared.adapters.sms.copies import ProviderCopies
+from shared.core.domain import GROUP_PREFIX, split_public_id
+from shared.core.group_life import GroupLifeRules
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 from shared.core.validation import TextProblem, one_line
+from shared.services.erasure import Erasure
 from shared.services.facilitators import FacilitatorStore
+from shared.services.rekey import Rekey
 from shared.services.statistics import Statistics
 
 PLACE_MAX = 200
@@ -99,27 +104,44 @@ def check_meeting_time(when: object, now: datetime) -> datetime:
     return at
 
 
+@dataclass(frozen=True)
+class PersonalRecords:
+    """Where a number leaves traces beside the interests table, as the export and an erasure reach them:
+    the SMS provider's copies, the rate-limit counters, and the replies a facilitator sent us."""
+
+    copies: ProviderCopies
+    counters: RateLimitRows
+    replies: ReplyLog
+
+
 class OperationsBase:
     """What every part of the operators' service shares: storage, the organisation, the clock."""
 
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
+        queues: Queues,
+        records: PersonalRecords,
+        erasure: Erasure,
+        rekey: Rekey,
         organisation: Organisation,
         facilitators: FacilitatorStore,
         keyer: PhoneKeyer,
-        statistics: Statistics | None = None,
-        clock: Callable[[], datetime] = utcnow,
-        sender: SmsSender | None = None,
+        statistics: Statistics,
+        group_life: GroupLifeRules,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._storage = storage
         self._keyer = keyer
-        self._sender = sender  # an erasure deletes the SMS provider's copies at once with it
-        self._interests = InterestsTable(storage)
+        self._interests = interests
+        self._queues = queues
+        self._records = records
+        self._erasure = erasure
+        self._rekey = rekey
         self._org = organisation
         self._facilitators = facilitators
-        self._stats = statistics or Statistics(storage, organisation)
+        self._stats = statistics
+        self._group_life = group_life
         self._clock = clock
 
     def _locate(self, group_id: object) -> tuple[str, str] | None:

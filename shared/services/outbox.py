@@ -20,7 +20,8 @@ from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from shared.adapters.storage import NOTIFICATIONS, StorageAccount
+from shared.adapters.queues import Queues
+from shared.adapters.storage import NOTIFICATIONS
 from shared.core.domain import OUTBOX_PREFIX, OutboxMessage
 
 log = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ class Queueing:
         return queued
 
 
-def start_queueing(storage: StorageAccount, messages: Iterable[OutboxMessage]) -> Queueing:
+def start_queueing(queues: Queues, messages: Iterable[OutboxMessage]) -> Queueing:
     """Start queueing rows already committed, one queue message per change, and return at once: formation
     goes on with the next transaction meanwhile. A failed put is only logged when `result` is asked for:
     the formation sweep re-queues every row still pending a few minutes later, so a text is delayed,
@@ -114,7 +115,7 @@ def start_queueing(storage: StorageAccount, messages: Iterable[OutboxMessage]) -
 
     def put(batch: OutboxRows) -> bool:
         try:
-            storage.enqueue(NOTIFICATIONS, batch.queue_text())
+            queues.enqueue(NOTIFICATIONS, batch.queue_text())
             return True
         except Exception:
             return False
@@ -123,6 +124,6 @@ def start_queueing(storage: StorageAccount, messages: Iterable[OutboxMessage]) -
     return Queueing(batches, [_POOL.submit(put, batch) for batch in batches])
 
 
-def queue_committed(storage: StorageAccount, messages: Iterable[OutboxMessage]) -> int:
+def queue_committed(queues: Queues, messages: Iterable[OutboxMessage]) -> int:
     """Queue rows already committed, one queue message per change; returns how many rows were queued."""
-    return start_queueing(storage, messages).result()
+    return start_queueing(queues, messages).result()

@@ -9,8 +9,8 @@ retention run does it (`Retention.run`, timer `run_lifecycle`) until it has fini
 installation included; nothing is run by hand. When it finds nothing in conflict it records so, and
 every process switches the legacy lookups off (`retire_legacy_keys`: the keyer's `accept_legacy`
 becomes false, checked at most every ten minutes; erasure, STOP, the export and verification ask).
-A marker in conflict leaves the pass unfinished, and the coordinator is told once a day (with a
-`sender`): an operator must decide which registration the number keeps.
+A marker in conflict leaves the pass unfinished, and the coordinator is told once a day: an operator
+must decide which registration the number keeps.
 """
 
 from __future__ import annotations
@@ -26,17 +26,16 @@ from shared.adapters.interests import InterestsTable, Marker, Rows
 from shared.adapters.migrations import LEGACY_KEY, PhoneKeyMigration
 from shared.adapters.ratelimit import OncePerWindow
 from shared.adapters.sms.base import SmsSender
-from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.adapters.unit_of_work import LostRace
-from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, utcnow
+from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX
 from shared.core.organisation import Organisation
 from shared.core.phone import PhoneKeyer
 from shared.services.sms_kinds import COORDINATOR_NOTICE, Notice, compose
 
 log = logging.getLogger(__name__)
 
-__all__ = ["RekeyReport", "migrate_phone_keys", "migrated", "retire_legacy_keys"]
+__all__ = ["Rekey", "RekeyReport"]
 
 _RECHECK_SECONDS = 600
 _checked: dict[int, float] = {}  # id(keyer) -> when this process last asked, while not done
@@ -51,65 +50,92 @@ class RekeyReport:
     rate_limit_rows_deleted: int = 0
 
 
-def migrated(storage: StorageAccount) -> bool:
-    """Whether the one-off pass has finished (then nothing under the unkeyed key is left)."""
-    return PhoneKeyMigration(storage).done()
+class Rekey:
+    """The pass and its switch, on the ports it needs (built once in shared/composition.py)."""
 
+    def __init__(
+        self,
+        *,
+        migration: PhoneKeyMigration,
+        interests: InterestsTable,
+        alerts: OncePerWindow,
+        keyer: PhoneKeyer,
+        sender: SmsSender,
+        templates: Templates,
+        organisation: Organisation,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._migration = migration
+        self._interests = interests
+        self._alerts = alerts
+        self._keyer = keyer
+        self._sender = sender
+        self._templates = templates
+        self._org = organisation
+        self._clock = clock
 
-def retire_legacy_keys(storage: StorageAccount, keyer: PhoneKeyer) -> bool:
-    """Switch `keyer`'s legacy lookups off once the pass has finished; True while they are still on.
-    One read per process every ten minutes at most while the pass is unfinished, none once it is done.
-    A storage error leaves them on (they cost a read, never a miss)."""
-    if not keyer.accept_legacy:
-        return False
-    now = time.monotonic()
-    with _lock:
-        last = _checked.get(id(keyer))
-        if last is not None and now - last < _RECHECK_SECONDS:
+    def migrated(self) -> bool:
+        """Whether the one-off pass has finished (then nothing under the unkeyed key is left)."""
+        return self._migration.done()
+
+    def retire_legacy_keys(self) -> bool:
+        """Switch the keyer's legacy lookups off once the pass has finished; True while they are still on.
+        One read per process every ten minutes at most while the pass is unfinished, none once it is done.
+        A storage error leaves them on (they cost a read, never a miss)."""
+        keyer = self._keyer
+        if not keyer.accept_legacy:
+            return False
+        now = time.monotonic()
+        with _lock:
+            last = _checked.get(id(keyer))
+            if last is not None and now - last < _RECHECK_SECONDS:
+                return True
+            _checked[id(keyer)] = now
+        try:
+            done = self.migrated()
+        except Exception as exc:
+            log.warning("rekey: could not tell whether the pass is done (%s)", type(exc).__name__)
             return True
-        _checked[id(keyer)] = now
-    try:
-        done = migrated(storage)
-    except Exception as exc:
-        log.warning("rekey: could not tell whether the pass is done (%s)", type(exc).__name__)
-        return True
-    if done:
-        keyer.accept_legacy = False
-    return not done
+        if done:
+            keyer.accept_legacy = False
+        return not done
 
+    def migrate_phone_keys(self) -> RekeyReport:
+        """Rewrite markers and drop rate-limit rows written under the unkeyed key. The daily retention run
+        calls it until it has finished once (`migrated`); a conflict leaves it unfinished for an operator."""
+        keyer = self._keyer
+        report = RekeyReport()
+        rows = self._interests.unit()  # one pass, one thread: its reads remember each marker's version
+        markers = [(theme, m) for theme, m in rows.markers_everywhere() if LEGACY_KEY.match(m.key)]
+        for theme, marker in markers:
+            _rekey_marker(rows, keyer, theme, marker, report)
+        report.rate_limit_rows_deleted = self._migration.delete_legacy_counters()
+        if report.markers_in_conflict == 0:
+            self._migration.record_done()
+            keyer.accept_legacy = False
+        else:
+            log.warning("rekey: %s phone markers in conflict; the legacy lookups stay on", report.markers_in_conflict)
+            self._alert_conflicts(report.markers_in_conflict, self._clock())
+        log.info(
+            "rekey: %s markers rewritten, %s orphans, %s in conflict, %s rate-limit rows deleted",
+            report.markers_rewritten,
+            report.orphan_markers_deleted,
+            report.markers_in_conflict,
+            report.rate_limit_rows_deleted,
+        )
+        return report
 
-def migrate_phone_keys(
-    storage: StorageAccount,
-    keyer: PhoneKeyer,
-    *,
-    sender: SmsSender | None = None,
-    organisation: Organisation | None = None,
-    clock: Callable[[], datetime] = utcnow,
-) -> RekeyReport:
-    """Rewrite markers and drop rate-limit rows written under the unkeyed key. The daily retention run
-    calls it until it has finished once (`migrated`); a conflict leaves it unfinished for an operator."""
-    report = RekeyReport()
-    migration = PhoneKeyMigration(storage)
-    rows = InterestsTable(storage).unit()  # one pass, one thread: its reads remember each marker's version
-    markers = [(theme, m) for theme, m in rows.markers_everywhere() if LEGACY_KEY.match(m.key)]
-    for theme, marker in markers:
-        _rekey_marker(rows, keyer, theme, marker, report)
-    report.rate_limit_rows_deleted = migration.delete_legacy_counters()
-    if report.markers_in_conflict == 0:
-        migration.record_done()
-        keyer.accept_legacy = False
-    else:
-        log.warning("rekey: %s phone markers in conflict; the legacy lookups stay on", report.markers_in_conflict)
-        if sender is not None and organisation is not None:
-            _alert_conflicts(storage, sender, organisation, report.markers_in_conflict, clock())
-    log.info(
-        "rekey: %s markers rewritten, %s orphans, %s in conflict, %s rate-limit rows deleted",
-        report.markers_rewritten,
-        report.orphan_markers_deleted,
-        report.markers_in_conflict,
-        report.rate_limit_rows_deleted,
-    )
-    return report
+    def _alert_conflicts(self, conflicts: int, now: datetime) -> None:
+        """One text a day to the coordinator while markers are in conflict (counts only)."""
+        day = now.strftime("%Y%m%d")
+        try:
+            if not self._alerts.claim("rekey.alerts", day, now + timedelta(days=2)):
+                return
+            notice = Notice("key_conflicts", count=conflicts)
+            body = compose(self._templates, COORDINATOR_NOTICE, notice, self._org.default_locale, self._org)
+            self._sender.send(self._org.coordinator_phone, body)
+        except Exception as exc:  # the pass runs again tomorrow, and tells them then
+            log.warning("rekey: the coordinator could not be told of conflicts (%s)", type(exc).__name__)
 
 
 def _rekey_marker(rows: Rows, keyer: PhoneKeyer, theme: str, marker: Marker, report: RekeyReport) -> None:
@@ -132,18 +158,3 @@ def _rekey_marker(rows: Rows, keyer: PhoneKeyer, theme: str, marker: Marker, rep
         report.markers_rewritten += 1
     except LostRace:  # changed meanwhile (a verification rewrote it, an erasure): next run
         return
-
-
-def _alert_conflicts(
-    storage: StorageAccount, sender: SmsSender, organisation: Organisation, conflicts: int, now: datetime
-) -> None:
-    """One text a day to the coordinator while markers are in conflict (counts only)."""
-    day = now.strftime("%Y%m%d")
-    try:
-        if not OncePerWindow.of(storage).claim("rekey.alerts", day, now + timedelta(days=2)):
-            return
-        notice = Notice("key_conflicts", count=conflicts)
-        body = compose(Templates(), COORDINATOR_NOTICE, notice, organisation.default_locale, organisation)
-        sender.send(organisation.coordinator_phone, body)
-    except Exception as exc:  # the pass runs again tomorrow, and tells them then
-        log.warning("rekey: the coordinator could not be told of conflicts (%s)", type(exc).__name__)

@@ -24,7 +24,7 @@ coordinator, who can answer either role, while the member's answer would only po
 person. Their keywords keep working: STOP erases their memberships (services/erasure.py), as before.
 
 Who a number is: facilitators are found in their list (one small partition, compared in memory);
-members through the keyed phone markers of each theme (services/erasure.py's `interests_of_number`),
+members through the keyed phone markers of each theme (services/erasure.py's `Erasure.interests_of_number`),
 never by a query that names the number. Nothing here logs a number, a name or a text.
 """
 
@@ -39,11 +39,11 @@ from enum import StrEnum
 from typing import Final
 
 from shared.adapters.interests import InterestsTable, Rows
+from shared.adapters.queues import Queues
 from shared.adapters.ratelimit import OncePerWindow, RateLimited, RateLimiter
 from shared.adapters.replies import ReplyCounters, ReplyLog
 from shared.adapters.sms.base import SentMessage, SmsSender
 from shared.adapters.sms.copies import ProviderCopies
-from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.domain import (
     INTEREST_PREFIX,
@@ -55,7 +55,6 @@ from shared.core.domain import (
     RecipientType,
     new_message,
     new_sortable_key,
-    utcnow,
 )
 from shared.core.facilitators import Facilitator
 from shared.core.local_time import organisation_tz
@@ -72,12 +71,12 @@ from shared.core.replies import (
     in_countries,
     reply_day,
 )
-from shared.services.erasure import interests_of_number
+from shared.services.erasure import Erasure
 from shared.services.facilitator_links import is_link_keyword, send_fresh_link
 from shared.services.facilitators import FacilitatorStore
 from shared.services.notify import short_ref
 from shared.services.outbox import queue_committed
-from shared.services.rekey import retire_legacy_keys
+from shared.services.rekey import Rekey
 from shared.services.sms_kinds import ANSWERS, COORDINATOR_NOTICE, Answer, Notice, compose, render_forward
 
 log = logging.getLogger(__name__)
@@ -115,27 +114,47 @@ class ReplyOutcome:
     locale: str | None = None  # for UNKNOWN: the language of the number's interest, if it has one
 
 
+@dataclass(frozen=True)
+class ReplyBounds:
+    """The counters that bound what our number sends back: one answer a day per number and kind
+    (`answered`), forwards and refused signatures (`limiter`), one alert per window (`alerts`)."""
+
+    answered: ReplyCounters
+    limiter: RateLimiter
+    alerts: OncePerWindow
+
+
 class Replies:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
+        queues: Queues,
+        copies: ProviderCopies,
+        reply_log: ReplyLog,
+        bounds: ReplyBounds,
+        erasure: Erasure,
+        rekey: Rekey,
         organisation: Organisation,
         facilitators: FacilitatorStore,
         templates: Templates,
         keyer: PhoneKeyer,
-        sender: SmsSender | None = None,
-        public_base_url: str | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        sender: SmsSender,
+        public_base_url: str | None,
+        clock: Callable[[], datetime],
     ) -> None:
         self._keyer = keyer
-        self._sender = sender  # None: nothing is answered (tests of the forwarding alone)
-        self._copies = ProviderCopies(storage, keyer.key)
-        self._counters = ReplyCounters(storage)
-        self._limiter = RateLimiter.of(storage, clock)
+        self._sender = sender
+        self._copies = copies
+        self._reply_log = reply_log
+        self._counters = bounds.answered
+        self._limiter = bounds.limiter
+        self._alerts = bounds.alerts
+        self._erasure = erasure
+        self._rekey = rekey
         self._public_base_url = public_base_url
-        self._storage = storage
-        self._interests = InterestsTable(storage)
+        self._queues = queues
+        self._interests = interests
         self._org = organisation
         self._facilitators = facilitators
         self._templates = templates
@@ -154,7 +173,7 @@ class Replies:
     def help(self, phone: str, message_sid: str = "") -> SentMessage | None:
         """HELP: who sends these texts and how to leave, in the number's language (at most once a day)."""
         self.note_inbound(phone, message_sid)
-        interests = interests_of_number(self._storage, self._org, phone, keyer=self._keyer)
+        interests = self._erasure.interests_of_number(phone)
         return self.answer(phone, "help_reply", interests[0].locale if interests else None)
 
     def note_inbound(self, phone: str, message_sid: str, *, erase_now: bool = False) -> None:
@@ -176,7 +195,7 @@ class Replies:
         """Send `kind` (stop_reply, help_reply, unknown_reply) to `phone` through the sender, if it may have
         one: a number of the organisation's countries, and for "not read" and HELP the first today. None
         when nothing was sent."""
-        if self._sender is None or not in_countries(phone, self._org.allowed_phone_countries):
+        if not in_countries(phone, self._org.allowed_phone_countries):
             return None
         now = self._clock()
         daily = kind in DAILY_ANSWERS if once_a_day is None else once_a_day
@@ -213,9 +232,7 @@ class Replies:
         now = self._clock()
         window = int(now.timestamp() // HOUR.total_seconds())
         try:
-            if self._sender is None or not OncePerWindow.of(self._storage).claim(
-                SIGNATURE_KEY, f"alert.{window}", now + 2 * HOUR
-            ):
+            if not self._alerts.claim(SIGNATURE_KEY, f"alert.{window}", now + 2 * HOUR):
                 return False
             notice = Notice("signature_failures", count=SIGNATURE_FAILURES_PER_HOUR)
             body = compose(self._templates, COORDINATOR_NOTICE, notice, self._org.default_locale, self._org)
@@ -229,16 +246,16 @@ class Replies:
 
     def handle(self, phone: str, body: str, message_sid: str = "") -> ReplyOutcome:
         """`phone` is the sender's E.164 number, `body` their text (not a keyword)."""
-        retire_legacy_keys(self._storage, self._keyer)
+        self._rekey.retire_legacy_keys()
         facilitator = next((f for f in self._facilitators.list() if f.phone == phone), None)
         if facilitator is not None and is_link_keyword(body):
             # Issue 19.1: LÄNK / LENKE / LINK from a facilitator's registered number: a fresh page link by
             # SMS to that number (services/facilitator_links.py); the coordinator need not see it.
-            send_fresh_link(self._storage, facilitator, self._clock())
+            send_fresh_link(self._interests, self._limiter, self._queues, facilitator, self._clock())
             return ReplyOutcome(ReplyHandling.LINK_REQUESTED)
         if facilitator is not None:
             return ReplyOutcome(self._forward(facilitator, body, message_sid))
-        interests = interests_of_number(self._storage, self._org, phone, keyer=self._keyer)
+        interests = self._erasure.interests_of_number(phone)
         rows = self._interests.unit()
         for interest in interests:
             group = self._group_of(rows, interest)
@@ -284,13 +301,13 @@ class Replies:
         ).model_copy(update={"forwarded_text": fit_words(render, words)})
         if not rows.try_create(message):
             return ReplyHandling.FORWARDED  # Twilio posted this message before: forwarded and listed then
-        queue_committed(self._storage, [message])
+        queue_committed(self._queues, [message])
         self._list(listed)
         return ReplyHandling.FORWARDED
 
     def _list(self, reply: FacilitatorReply) -> None:
         try:
-            ReplyLog(self._storage).record(reply)
+            self._reply_log.record(reply)
         except Exception as exc:  # the coordinator has it already; only the operators' list misses it
             log.warning("a forwarded reply could not be listed for operators: %s", type(exc).__name__)
 
@@ -335,7 +352,7 @@ class Replies:
         )
         if not rows.try_create(message):
             return ReplyHandling.ANSWERED_TODAY
-        queue_committed(self._storage, [message])
+        queue_committed(self._queues, [message])
         return ReplyHandling.ANSWERED
 
 

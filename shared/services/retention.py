@@ -41,15 +41,13 @@ from shared.adapters.records import RateLimitRows
 from shared.adapters.replies import ReplyLog
 from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.copies import ProviderCopies
-from shared.adapters.storage import AUDIT, StorageAccount
 from shared.adapters.unit_of_work import MAX_TRANSACTION_OPERATIONS, GaveUp, retrying
 from shared.core.codes import CODE_LIFETIME
-from shared.core.domain import Group, GroupStatus, Interest, InterestStatus, utcnow
+from shared.core.domain import Group, GroupStatus, Interest, InterestStatus
 from shared.core.group_life import STUCK
 from shared.core.organisation import Organisation
-from shared.core.phone import PhoneKeyer, legacy_phone_key
 from shared.services.provider_copies import CopiesReport, delete_due_copies
-from shared.services.rekey import migrate_phone_keys, migrated
+from shared.services.rekey import Rekey
 from shared.services.statistics import Statistics
 
 log = logging.getLogger(__name__)
@@ -150,29 +148,34 @@ class Retention:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
+        copies: ProviderCopies,
+        counters: RateLimitRows,
+        reply_log: ReplyLog,
+        audit: AuditLog,
+        rekey: Rekey,
         organisation: Organisation,
         rules: RetentionRules,
-        statistics: Statistics | None = None,
-        keyer: PhoneKeyer | None = None,
-        clock: Callable[[], datetime] = utcnow,
-        sender: SmsSender | None = None,
+        statistics: Statistics,
+        clock: Callable[[], datetime],
+        sender: SmsSender,
     ) -> None:
-        """Without a `sender` the provider's copies are only marked, never deleted (tests of our tables)."""
-        self._keyer = keyer  # rows under the unkeyed phone key of earlier versions are rewritten first
-        self._storage = storage
+        self._rekey = rekey  # rows under the unkeyed phone key of earlier versions are rewritten first
         self._sender = sender
-        self._copies = ProviderCopies(storage, keyer.key if keyer else legacy_phone_key)
-        self._interests = InterestsTable(storage)
+        self._copies = copies
+        self._counters = counters
+        self._reply_log = reply_log
+        self._audit_log = audit
+        self._interests = interests
         self._org = organisation
         self._rules = rules
-        self._stats = statistics or Statistics(storage, organisation)
+        self._stats = statistics
         self._clock = clock
 
     def run(self) -> RetentionReport:
         report = RetentionReport()
-        if self._keyer is not None and not migrated(self._storage):
-            migrate_phone_keys(self._storage, self._keyer, sender=self._sender, organisation=self._org)
+        if not self._rekey.migrated():
+            self._rekey.migrate_phone_keys()
         themes = {t.id for t in self._org.themes} | self._interests.unit().themes_with_rows()
         for theme in sorted(themes):  # also partitions of themes since removed from the organisation
 
@@ -186,15 +189,14 @@ class Retention:
                 retrying(self._interests.unit, erase, on_lost_race=lost)
             except GaveUp:
                 log.warning("retention: a partition kept changing; the next run finishes it")
-        report.rate_limit_rows_erased += RateLimitRows(self._storage).erase_expired(self._clock())
-        report.replies_erased += ReplyLog(self._storage).erase_received_before(self._clock() - self._rules.retention)
-        if self._sender is not None:
-            try:
-                report.provider_copies = delete_due_copies(
-                    self._sender, self._copies, self._clock(), self._rules.provider_copy
-                )
-            except Exception as exc:  # storage down: the next run deletes them
-                log.warning("retention: provider copies not deleted (%s)", type(exc).__name__)
+        report.rate_limit_rows_erased += self._counters.erase_expired(self._clock())
+        report.replies_erased += self._reply_log.erase_received_before(self._clock() - self._rules.retention)
+        try:
+            report.provider_copies = delete_due_copies(
+                self._sender, self._copies, self._clock(), self._rules.provider_copy
+            )
+        except Exception as exc:  # storage down: the next run deletes them
+            log.warning("retention: provider copies not deleted (%s)", type(exc).__name__)
         self._audit(report)
         log.info(
             "retention: %s unverified, %s never grouped, %s members of %s closed groups, %s markers, "
@@ -331,9 +333,7 @@ class Retention:
     def _audit(self, report: RetentionReport) -> None:
         """One audit row per run, in the admin log's shape: counts only."""
         # AuditLog logs a failed write and never raises: the audit must not undo the erasure.
-        AuditLog(lambda: self._storage.table(AUDIT), self._clock).record(
-            "retention", actor="timer", count=report.rows_erased
-        )
+        self._audit_log.record("retention", actor="timer", count=report.rows_erased)
 
 
 __all__ = [

@@ -7,8 +7,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from shared.adapters.interests import InterestsTable
-from shared.adapters.storage import StorageAccount
-from shared.core.domain import utcnow
 from shared.core.local_time import organisation_tz
 from shared.core.matching import MatchingRules
 from shared.core.organisation import Organisation
@@ -30,12 +28,12 @@ class RunningGroups:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        interests: InterestsTable,
         organisation: Organisation,
         join_window: timedelta,
-        clock: Callable[[], datetime] = utcnow,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._interests = InterestsTable(storage)
+        self._interests = interests
         self._org = organisation
         self._clock = clock
         self._rules = matching_rules(organisation, join_window)

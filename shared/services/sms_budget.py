@@ -27,7 +27,6 @@ from datetime import datetime, timedelta
 from shared.adapters.ratelimit import OncePerWindow, RateLimited, RateLimiter
 from shared.adapters.sms.base import SmsError, SmsSender, TransientSmsError
 from shared.adapters.sms.send_rate import Lane
-from shared.adapters.storage import StorageAccount
 from shared.adapters.templates import Templates
 from shared.core.organisation import Organisation
 from shared.services.sms_kinds import SMS_BUDGET_ALERT, BudgetSpent, compose
@@ -54,7 +53,8 @@ class SmsBudget:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        limiter: RateLimiter,
+        alerts: OncePerWindow,
         sender: SmsSender,
         templates: Templates,
         organisation: Organisation,
@@ -63,7 +63,7 @@ class SmsBudget:
         texts_per_hour: int,
         texts_per_day: int,
         clock: Callable[[], datetime],
-        spenders: Callable[[], list[str]] | None = None,
+        spenders: Callable[[], list[str]],
     ) -> None:
         """`per_hour`/`per_day` are the codes' share of the whole budget `texts_per_hour`/`texts_per_day`;
         `sender` sends the coordinator's alert and must not spend this budget itself."""
@@ -71,8 +71,8 @@ class SmsBudget:
             raise ValueError("the SMS budget must be larger than the codes' share of it")
         # One limiter for the process: the budget row is written by every registration, and the limiter
         # writes on top of the version it wrote last instead of reading it first.
-        self._limiter = RateLimiter.of(storage, clock)
-        self._alerts = OncePerWindow.of(storage)
+        self._limiter = limiter
+        self._alerts = alerts
         self._sender = sender
         self._templates = templates
         self._org = organisation
@@ -116,7 +116,7 @@ class SmsBudget:
 
     def _busiest(self) -> list[str]:
         try:
-            return self._spenders() if self._spenders else []
+            return self._spenders()
         except Exception:  # the alert matters more than its detail
             log.warning("could not read who is spending the SMS budget", exc_info=False)
             return []

@@ -15,7 +15,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, tzinfo
 
 from shared.adapters.interests import InterestsTable
-from shared.adapters.storage import StorageAccount
 from shared.adapters.unit_of_work import ChangeSet
 from shared.core.domain import Group, Interest
 from shared.core.local_time import organisation_tz
@@ -33,8 +32,8 @@ Person = tuple[Interest, Group | None, datetime | None]  # who, their group, whe
 
 
 class Statistics:
-    def __init__(self, storage: StorageAccount, organisation: Organisation) -> None:
-        self._interests = InterestsTable(storage)
+    def __init__(self, interests: InterestsTable, organisation: Organisation) -> None:
+        self._interests = interests
         self._tz = organisation_tz(organisation)
 
     @property

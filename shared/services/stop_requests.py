@@ -33,20 +33,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
+from shared.adapters.queues import Queues
 from shared.adapters.ratelimit import OncePerWindow
 from shared.adapters.records import FacilitatorTable
 from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.copies import ProviderCopies
-from shared.adapters.storage import STOP_REQUESTS, StorageAccount, storage_errors
+from shared.adapters.storage import STOP_REQUESTS
 from shared.adapters.templates import Templates
-from shared.core.domain import utcnow
 from shared.core.organisation import Organisation
-from shared.core.phone import PhoneKeyer
-from shared.services.erasure import ErasureReport, erase_number, every_theme
-from shared.services.rekey import retire_legacy_keys
+from shared.services.erasure import Erasure, ErasureReport
+from shared.services.rekey import Rekey
 from shared.services.replies import Replies
 from shared.services.sms_kinds import COORDINATOR_NOTICE, Notice, compose
-from shared.services.statistics import Statistics
 
 log = logging.getLogger(__name__)
 
@@ -71,49 +69,44 @@ class StopRequests:
     def __init__(
         self,
         *,
-        storage: StorageAccount,
+        queues: Queues,
+        copies: ProviderCopies,
+        facilitators: FacilitatorTable,
+        alerts: OncePerWindow,
+        erasure: Erasure,
+        rekey: Rekey,
         organisation: Organisation,
-        keyer: PhoneKeyer,
         replies: Replies,
         templates: Templates,
-        sender: SmsSender | None,
-        statistics: Statistics | None = None,
-        clock: Callable[[], datetime] = utcnow,
+        sender: SmsSender,
+        clock: Callable[[], datetime],
     ) -> None:
-        self._storage = storage
+        self._queues = queues
         self._org = organisation
-        self._keyer = keyer
+        self._erasure = erasure
+        self._rekey = rekey
         self._replies = replies
         self._templates = templates
         self._sender = sender
-        self._statistics = statistics
-        self._copies = ProviderCopies(storage, keyer.key)
-        self._facilitators = FacilitatorTable.of(storage)
+        self._copies = copies
+        self._facilitators = facilitators
+        self._alerts = alerts
         self._clock = clock
 
     def accept(self, phone: str, message_sid: str) -> None:
         """Queue one STOP. Raises StorageUnavailable when the queue cannot be written (answer 503)."""
         sid = message_sid if _SID.match(message_sid) else ""
-        self._storage.enqueue(STOP_REQUESTS, json.dumps({"phone": phone, "sid": sid}))
+        self._queues.enqueue(STOP_REQUESTS, json.dumps({"phone": phone, "sid": sid}))
 
     def carry_out(self, text: str) -> StopReport:
         """Do what one queued STOP asks. Storage errors raise, so the queue tries again."""
         phone, sid = _parse(text)
-        retire_legacy_keys(self._storage, self._keyer)
+        self._rekey.retire_legacy_keys()
         report = StopReport()
         if sid:
             self._copies.erase_soon([sid])  # the person's "STOP" at the provider: gone with the erasure below
         locale = self._stop_facilitators(phone, report)
-        report.erasure = erase_number(
-            self._storage,
-            self._org,
-            phone,
-            keyer=self._keyer,
-            clock=self._clock,
-            statistics=self._statistics,
-            sender=self._sender,
-            themes=every_theme(self._storage, self._org),
-        )
+        report.erasure = self._erasure.erase_number(phone, themes=self._erasure.every_theme())
         sent = self._replies.answer(phone, "stop_reply", report.erasure.locale or locale, once_a_day=False)
         if sent is not None:
             report.confirmed = True
@@ -141,8 +134,6 @@ class StopRequests:
         return locale
 
     def _tell_coordinator(self, name: str) -> None:
-        if self._sender is None:
-            return
         notice = Notice("facilitator_stopped", facilitator=name)
         body = compose(self._templates, COORDINATOR_NOTICE, notice, self._org.default_locale, self._org)
         try:
@@ -158,14 +149,11 @@ class StopRequests:
             _parse(text)
         except StopRequestError:
             return False
-        with storage_errors():
-            self._storage.queue(STOP_REQUESTS).send_message(text, visibility_timeout=POISON_RETRY_SECONDS)
+        self._queues.enqueue(STOP_REQUESTS, text, delay=timedelta(seconds=POISON_RETRY_SECONDS))
         log.warning("a STOP failed every retry; queued again for an hour from now")
         now = self._clock()
-        if self._sender is None:
-            return True
         try:
-            if OncePerWindow.of(self._storage).claim("stop.alerts", now.strftime("%Y%m%d"), now + timedelta(days=2)):
+            if self._alerts.claim("stop.alerts", now.strftime("%Y%m%d"), now + timedelta(days=2)):
                 notice = Notice("stop_failing")
                 body = compose(self._templates, COORDINATOR_NOTICE, notice, self._org.default_locale, self._org)
                 self._sender.send(self._org.coordinator_phone, body)

@@ -15,7 +15,7 @@ threadpool that is then awaited" (https://fastapi.tiangolo.com/async/#path-opera
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date
 
 from babel.dates import format_date
 from fastapi import APIRouter, Request
@@ -30,12 +30,7 @@ router = APIRouter()
 
 
 def _reader(request: Request) -> RunningGroups:
-    services = services_of(request)
-    return RunningGroups(
-        storage=services.storage,
-        organisation=services.organisation,
-        join_window=timedelta(days=services.settings.join_window_days),
-    )
+    return services_of(request).running_groups
 
 
 def month_name(month: str, locale: str) -> str:

@@ -191,7 +191,7 @@ async def delivery_status(request: Request) -> Response:
         return Response(status_code=204)
     code = _field(form, "ErrorCode").strip()
     error_code = int(code) if code.isdigit() and len(code) < 10 else None
-    await run_in_threadpool(record_status, services.storage, services.notifier, theme, row, status, error_code)
+    await run_in_threadpool(record_status, services.interests, services.notifier, theme, row, status, error_code)
     return Response(status_code=204)
 
 

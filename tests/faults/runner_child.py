@@ -21,20 +21,27 @@ def main() -> int:
     import function_app
     from shared.composition import build_services, use_services
     from shared.local.runner import LocalHost, QueueRules
-    from shared.services.notify import Notifier, RateGate
+    from shared.services.notify import Notifier, Pacing, RateGate
     from shared.settings import Settings
 
     settings = Settings()  # type: ignore[call-arg]  # from the environment
     services = build_services(settings)
+    # Production's notifier on production's ports, its pacing compressed for the fault tests.
     services.notifier = Notifier(
-        storage=services.storage,
+        interests=services.interests,
+        queues=services.queues,
+        copies=services.copies,
         sender=services.sender,
         templates=services.templates,
         organisation=services.organisation,
         facilitators=services.facilitators,
-        gate=RateGate(settings.sms_rate_per_second),
         public_base_url=settings.public_base_url,
-        stale_claim=timedelta(seconds=float(os.environ["GRUPPSTART_STALE_CLAIM_SECONDS"])),
+        facilitator_link=None,
+        clock=services.clock,
+        pacing=Pacing(
+            gate=RateGate(settings.sms_rate_per_second),
+            stale_claim=timedelta(seconds=float(os.environ["GRUPPSTART_STALE_CLAIM_SECONDS"])),
+        ),
     )
     use_services(services)
     rules = QueueRules(

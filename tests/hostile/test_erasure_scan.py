@@ -25,8 +25,8 @@ from shared.core.domain import Group, MessageKind, utcnow
 from shared.core.local_time import organisation_tz
 from shared.core.validation import ValidInterest
 from shared.services.intake import Registration
-from shared.services.lifecycle import Lifecycle, LifecycleRules
-from shared.services.retention import Retention, RetentionRules
+from shared.services.lifecycle import LifecycleRules
+from shared.services.retention import RetentionRules
 from shared.web.app import create_app
 from tests.support.privacy import (
     LEAVER,
@@ -41,6 +41,7 @@ from tests.support.privacy import (
 from tests.support.stops import carry_out_stops
 from tests.support.tables import THEME, Clock, add_facilitator, drain, groups, messages_of
 from tests.support.twilio_server import LoopbackTwilio
+from tests.support.wiring import rewired
 
 FROM = "+46766861000"
 BASE = "https://gruppstart.example"
@@ -106,14 +107,7 @@ def a_group_with_the_leaver(services: Services, twilio: LoopbackTwilio) -> tuple
 
 
 def daily_run(services: Services, clock: Clock) -> None:
-    Retention(
-        storage=services.storage,
-        organisation=services.organisation,
-        rules=RetentionRules(),
-        statistics=services.statistics,
-        clock=clock,
-        sender=services.sender,
-    ).run()
+    rewired(services, clock=clock).retention.run()
 
 
 def assert_nothing_left(services: Services, twilio: LoopbackTwilio) -> None:
@@ -239,18 +233,8 @@ def test_retention_after_a_quiet_group_was_handed_over(wired: Services, twilio: 
     assert send_queued(wired) == 5
     twilio.settle()
     clock = Clock()
-    retention = Retention(
-        storage=wired.storage,
-        organisation=wired.organisation,
-        rules=RetentionRules(),
-        statistics=wired.statistics,
-        clock=clock,
-        sender=wired.sender,
-    )
-    rules = LifecycleRules(tz=organisation_tz(wired.organisation))
-    lifecycle = Lifecycle(
-        storage=wired.storage, organisation=wired.organisation, retention=retention, rules=rules, clock=clock
-    )
+    rules = LifecycleRules(tz=organisation_tz(wired.organisation))  # the settings' defaults, for the period
+    lifecycle = rewired(wired, clock=clock).lifecycle
     period = rules.quiet.after + rules.quiet.handover_after + rules.on_its_own_retention
     clock.advance(days=1, hours=1)  # the first meeting, and nothing recorded after it
     steps = []

@@ -33,7 +33,6 @@ from shared.adapters.storage import AUDIT, FORMATION_REQUESTS, INTERESTS, NOTIFI
 from shared.composition import Services
 from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, Interest, InterestStatus, MessageKind, utcnow
 from shared.local.outbox_pages import dev_app
-from shared.services.erasure import erase_number
 from shared.services.replies import SIGNATURE_KEY
 
 ADMIN_TOKEN = "hostile-admin-token-0123456789"
@@ -544,7 +543,7 @@ def test_hostile_names_reach_every_sms_literally_and_every_page_as_text(
     assert any(sixth.name in body for body in updates[1:]), updates
 
     # One leaves (STOP): the facilitator is told the name, literally.
-    erase_number(hostile.storage, hostile.organisation, "+46701740641", keyer=hostile.keyer)
+    hostile.erasure.erase_number("+46701740641")
     send_all(hostile)
     left = [m.body for m in outbox.messages() if m.to == "+46701740610"][-1]
     assert names[1] in left

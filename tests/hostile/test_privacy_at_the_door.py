@@ -271,7 +271,6 @@ def _legacy_registration(services: Services, theme: str, phone: str, name: str) 
 def test_rows_under_the_legacy_key_are_found_rewritten_and_migrated(
     client: TestClient, services: Services, outbox: LocalOutboxSender
 ) -> None:
-    from shared.services.rekey import migrate_phone_keys
 
     legacy = hashlib.sha256(E164.encode()).hexdigest()[:32]
     old = _legacy_registration(services, "stress", E164, "Anna")
@@ -286,12 +285,12 @@ def test_rows_under_the_legacy_key_are_found_rewritten_and_migrated(
     assert len(interests_of(services, "stress")) == 1
 
     # The one-off pass does the rest: the other theme's marker, and the legacy counters.
-    report = migrate_phone_keys(services.storage, services.keyer)
+    report = services.rekey.migrate_phone_keys()
     assert (report.markers_rewritten, report.rate_limit_rows_deleted) == (1, 1)
     sorg = services.storage.table(INTERESTS).get_entity("anhorig", PHONE_PREFIX + services.keyer.key(E164))
     assert sorg["Interest"] == other.key
     assert not any(legacy in e["PartitionKey"] for e in services.storage.table(RATE_LIMITS).list_entities())
-    assert migrate_phone_keys(services.storage, services.keyer).markers_rewritten == 0
+    assert services.rekey.migrate_phone_keys().markers_rewritten == 0
 
 
 # --- 5. the withdraw token never in a URL ---------------------------------------------------------------

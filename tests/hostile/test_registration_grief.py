@@ -25,9 +25,9 @@ from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import INTERESTS, RATE_LIMITS
 from shared.composition import Services, build_services
 from shared.core.domain import utcnow
-from shared.services.intake import IntakeService
 from shared.web.app import create_app
 from tests.support.keys import hmac_key
+from tests.support.wiring import rewired
 
 
 def body(phone: str, **changes: Any) -> dict[str, Any]:
@@ -89,19 +89,8 @@ def test_a_victims_sixth_code_of_the_day_is_refused_alike_whether_the_number_is_
 ) -> None:
     client, services = api_for(CLIENT_REGISTRATIONS_PER_HOUR="100")
     clock = Clock()
-    settings = services.settings
-    services.intake = IntakeService(  # the app's intake on a clock the test moves
-        storage=services.storage,
-        sender=services.sender,
-        templates=services.templates,
-        organisation=services.organisation,
-        keyer=services.keyer,
-        client_registrations_per_hour=settings.client_registrations_per_hour,
-        client_network_registrations_per_hour=settings.client_network_registrations_per_hour,
-        codes_per_number_per_day=settings.codes_per_number_per_day,
-        budget=services.budget,
-        clock=clock,
-    )
+    # The app's intake on a clock the test moves, wired as production wires it.
+    services.intake = rewired(services, clock=clock).intake
     registered, unregistered = ("070-174 06 40", "+46701740640"), ("070-174 06 41", "+46701740641")
     first = client.post("/api/interests", json=body(registered[0]))
     code = re.search(r"\b(\d{6})\b", texts_to(outbox, registered[1])[-1]).group(1)  # type: ignore[union-attr]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import azure.functions as func
@@ -16,19 +15,18 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from shared.adapters.replies import ReplyLog
 from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import RATE_LIMITS, STOP_REQUESTS
-from shared.composition import Services, use_services
+from shared.composition import Services, build_services, use_services
 from shared.core.domain import MessageKind
 from shared.local.runner import indexed_functions
 from shared.services.replies import FORWARDS_PER_DAY, SIGNATURE_FAILURES_PER_HOUR, SIGNATURE_KEY
-from shared.services.retention import Retention, RetentionRules
 from shared.web.app import create_app
 from tests.conftest import municipality
 from tests.support.stops import carry_out_stops, queued_stops
 from tests.support.tables import THEME, Clock, add_facilitator, drain, interests, messages_of
 from tests.support.twilio_server import LoopbackTwilio
+from tests.support.wiring import rewired
 
 BASE = "https://gruppstart.example"
 TOKEN = "f" * 32
@@ -45,11 +43,14 @@ def twilio(monkeypatch: pytest.MonkeyPatch) -> Iterator[LoopbackTwilio]:
         yield server
 
 
-def wire(make_services: Any, twilio: LoopbackTwilio, organisation: dict | None = None) -> Services:
+def wire(
+    make_services: Any, twilio: LoopbackTwilio, organisation: dict | None = None, clock: Clock | None = None
+) -> Services:
     sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_=OUR_NUMBER, api_base_url=twilio.base_url)
     return make_services(
         organisation,
         sender=sender,
+        clock=clock,
         TWILIO_ACCOUNT_SID=twilio.account_sid,
         TWILIO_AUTH_TOKEN=TOKEN,
         TWILIO_FROM=OUR_NUMBER,
@@ -113,8 +114,7 @@ def test_a_number_abroad_gets_no_answer_at_all(wired, http, twilio):
 
 def test_the_next_day_brings_one_more_answer(make_services, twilio):
     clock = Clock()
-    services = wire(make_services, twilio)
-    services.replies._clock = clock  # the day the counter row is named after
+    services = wire(make_services, twilio, clock=clock)  # the day the counter row is named after
     with TestClient(create_app(lambda: services)) as client:
         first = [inbound(client, STRANGER, "hej") for _ in range(2)]
         clock.advance(days=1)
@@ -131,7 +131,7 @@ def test_a_facilitators_forwards_are_capped_per_day_and_the_rest_listed(wired, h
 
     forwards = [m for m in twilio.accepted if m.to == wired.organisation.coordinator_phone]
     assert len(forwards) == FORWARDS_PER_DAY
-    assert len(ReplyLog(wired.storage).newest(50)) == FORWARDS_PER_DAY + 3, "operators see every one"
+    assert len(wired.reply_log.newest(50)) == FORWARDS_PER_DAY + 3, "operators see every one"
 
 
 def test_a_link_in_a_facilitators_text_reaches_the_coordinator_flagged_and_untappable(wired, http, twilio):
@@ -160,13 +160,7 @@ def test_inbound_texts_and_answers_at_the_provider_go_after_their_hours(wired, h
 
     later = Clock()
     later.advance(hours=wired.settings.sms_provider_copy_hours + 1)
-    Retention(
-        storage=wired.storage,
-        organisation=wired.organisation,
-        rules=RetentionRules(provider_copy=timedelta(hours=wired.settings.sms_provider_copy_hours)),
-        clock=later,
-        sender=wired.sender,
-    ).run()
+    rewired(wired, clock=later).retention.run()
 
     assert twilio.stored == []
 
@@ -209,7 +203,10 @@ def test_stop_when_storage_is_down_answers_503_not_a_silent_200(make_services, t
         f"{kind}Endpoint=http://127.0.0.1:{free_port()}/devstoreaccount1" for kind in ("Blob", "Queue", "Table")
     )
     services = wire(make_services, twilio)
-    services.stop_requests._storage = StorageAccount(connection_string=dead)  # the queue cannot be written
+    # The app's STOP handling wired over a storage account nobody answers at: the queue cannot be written.
+    services.stop_requests = build_services(
+        services.settings, sender=services.sender, storage=StorageAccount(connection_string=dead)
+    ).stop_requests
     with TestClient(create_app(lambda: services), raise_server_exceptions=False) as client:
         response = inbound(client, STRANGER, "STOP")
     assert response.status_code == 503  # Twilio keeps it only when told to retry (infra/README.md)

@@ -20,7 +20,6 @@ from shared.core.domain import (
     utcnow,
 )
 from shared.services import erasure
-from shared.services.erasure import erase_number, interests_of_number
 from shared.services.outbox import notification_for
 from tests.support.privacy import (
     LEAVER,
@@ -59,7 +58,7 @@ def test_a_waiting_person_is_erased_and_nobody_else_is_touched(services):
         "PartitionKey eq @p", parameters={"p": PHONE_PREFIX + services.keyer.key(LEAVER)}
     ), "registration counts codes per number"
 
-    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    report = services.erasure.erase_number(LEAVER)
 
     assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 0, 0)
     assert report.rate_limit_rows_erased == 1
@@ -75,7 +74,7 @@ def test_an_unconfirmed_registration_is_erased_too(services):
     [pending] = interests(services)
     assert pending.status is InterestStatus.PENDING_VERIFICATION
 
-    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    report = services.erasure.erase_number(LEAVER)
 
     assert report.interests_erased == 1
     assert traces(services, number_needles(LEAVER) | {LEAVER_NAME}) == []
@@ -84,19 +83,19 @@ def test_an_unconfirmed_registration_is_erased_too(services):
 def test_every_theme_is_erased_and_the_newest_interest_gives_the_language(services):
     register_verified(services, LEAVER_NAME, LEAVER, theme=THEME, locale="sv")
     register_verified(services, LEAVER_NAME, LEAVER, theme=OTHER_THEME, locale="en")
-    assert len(interests_of_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)) == 2
+    assert len(services.erasure.interests_of_number(LEAVER)) == 2
 
-    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    report = services.erasure.erase_number(LEAVER)
 
     assert report.interests_erased == 2
     assert report.locale == "en"
-    assert interests_of_number(services.storage, services.organisation, LEAVER, keyer=services.keyer) == []
+    assert services.erasure.interests_of_number(LEAVER) == []
     assert traces(services, number_needles(LEAVER)) == []
 
 
 def test_an_unknown_number_erases_nothing(services):
     register_verified(services, *person(1))
-    report = erase_number(services.storage, services.organisation, "+46709999999", keyer=services.keyer)
+    report = services.erasure.erase_number("+46709999999")
     assert report == erasure.ErasureReport()
     assert not report.found
     assert len(interests(services)) == 1
@@ -107,7 +106,7 @@ def test_a_marker_left_behind_is_removed(services):
     [interest] = interests(services)
     services.storage.table(INTERESTS).delete_entity(THEME, interest.key)  # the interest alone is gone
 
-    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    report = services.erasure.erase_number(LEAVER)
 
     assert report.interests_erased == 0
     with pytest.raises(ResourceNotFoundError):
@@ -123,7 +122,7 @@ def test_a_member_leaves_the_group_and_the_facilitator_is_told(services):
     assert leaver.key in group.member_keys
     drain(services)
 
-    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    report = services.erasure.erase_number(LEAVER)
 
     assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 1, 1)
     assert report.outbox_rows_erased == 1  # the leaver's invitation: a queued copy now finds nothing to send
@@ -149,7 +148,7 @@ def test_the_facilitator_gets_the_leavers_name_once_and_then_it_is_gone(services
         m for m in messages_of(services) if m.kind is MessageKind.INVITATION and m.recipient_id == leaver_key(services)
     )
     drain(services)
-    erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    services.erasure.erase_number(LEAVER)
     [queue_text] = queued(services)
     sent_before = len(outbox.messages())
 
@@ -171,7 +170,7 @@ def test_with_a_sender_the_providers_copies_to_and_about_them_go_at_once(service
     about_them = {m.sid for m in outbox.messages() if m.to == LEAVER or LEAVER_NAME in m.body}
     assert len(about_them) == 3  # their code, their invitation, the facilitator's roster
 
-    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer, sender=services.sender)
+    report = services.erasure.erase_number(LEAVER)
 
     assert report.provider_copies_deleted == 3
     assert {m.sid for m in outbox.messages()} == held - about_them
@@ -183,7 +182,7 @@ def test_a_member_of_a_group_awaiting_a_facilitator_leaves_without_an_update(ser
     assert group.status is GroupStatus.AWAITING_FACILITATOR
     drain(services)
 
-    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    report = services.erasure.erase_number(LEAVER)
 
     assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 1, 0)
     [after] = groups(services)
@@ -199,7 +198,7 @@ def test_a_closed_group_is_updated_without_telling_anyone(services):
     )
     drain(services)
 
-    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    report = services.erasure.erase_number(LEAVER)
 
     assert (report.groups_left, report.facilitators_notified) == (1, 0)
     assert len(groups(services)[0].member_keys) == 4
@@ -225,7 +224,7 @@ def test_a_lost_race_on_the_group_row_is_retried(services, monkeypatch):
 
     monkeypatch.setattr(Rows, "group", racing)
 
-    report = erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    report = services.erasure.erase_number(LEAVER)
 
     assert len(calls) == 2
     assert (report.interests_erased, report.groups_left, report.facilitators_notified) == (1, 1, 1)
@@ -251,7 +250,7 @@ def test_a_race_lost_every_time_gives_up_without_a_half_erasure(services, monkey
     monkeypatch.setattr(Rows, "group", always_racing)
 
     with pytest.raises(erasure.ErasureGaveUp):
-        erase_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+        services.erasure.erase_number(LEAVER)
     assert any(i.phone == LEAVER for i in interests(services)), "all or nothing"
     assert len(groups(services)[0].member_keys) == 5
 

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from shared.adapters.interests import InterestsTable
 from shared.composition import Services
 from shared.core.domain import utcnow
 from shared.core.statistics import Counts, month_of
@@ -28,7 +27,7 @@ ANY_WAIT_NB = "Å komme med i en gruppe tar vanligvis omkring"
 def history(services: Services, theme: str, area: str, people: int, days: int) -> None:
     """`people` who got a group in `theme` and `area` this month after `days`, as erasure leaves them:
     in the theme's statistics row, written through the unit of work."""
-    rows = InterestsTable(services.storage).unit()
+    rows = services.interests.unit()
     change = rows.change(theme)
     this_month = month_of(utcnow(), services.statistics.tz)
     change.add_to_stats({(this_month, area): Counts(days_to_group=Counter({days: people}))})

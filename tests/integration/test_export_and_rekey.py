@@ -8,14 +8,11 @@ from collections.abc import Iterator
 import pytest
 
 from shared.adapters.entities import entity_of
-from shared.adapters.replies import ReplyLog
 from shared.adapters.storage import INTERESTS
 from shared.composition import Services
 from shared.core.domain import INTEREST_PREFIX, PHONE_PREFIX, Interest, InterestStatus, new_sortable_key, utcnow
 from shared.core.phone import legacy_phone_key
 from shared.core.validation import ValidInterest
-from shared.services.rekey import migrate_phone_keys, retire_legacy_keys
-from shared.services.retention import Retention, RetentionRules
 from tests.support.privacy import register_verified
 from tests.support.tables import THEME, add_facilitator
 
@@ -89,10 +86,10 @@ def _legacy_marker(services: Services, theme: str, phone: str) -> Interest:
 def test_legacy_lookups_switch_off_once_the_pass_is_done(fresh_process):
     services = fresh_process
     _legacy_marker(services, THEME, PHONE)
-    assert retire_legacy_keys(services.storage, services.keyer), "not done: still on"
+    assert services.rekey.retire_legacy_keys(), "not done: still on"
     assert services.keyer.keys(PHONE)[1] == legacy_phone_key(PHONE)
 
-    report = migrate_phone_keys(services.storage, services.keyer)
+    report = services.rekey.migrate_phone_keys()
 
     assert report.markers_rewritten == 1 and report.markers_in_conflict == 0
     assert services.keyer.accept_legacy is False and services.keyer.keys(PHONE) == (services.keyer.key(PHONE),)
@@ -100,10 +97,10 @@ def test_legacy_lookups_switch_off_once_the_pass_is_done(fresh_process):
 
 def test_another_process_switches_off_when_it_next_asks(fresh_process, make_services):
     services = fresh_process
-    migrate_phone_keys(services.storage, services.keyer)  # nothing to rewrite: done at once
+    services.rekey.migrate_phone_keys()  # nothing to rewrite: done at once
     services.keyer.accept_legacy = True  # another process, started before the pass
 
-    assert retire_legacy_keys(services.storage, services.keyer) is False
+    assert services.rekey.retire_legacy_keys() is False
     assert services.keyer.accept_legacy is False
 
 
@@ -112,13 +109,7 @@ def test_conflicts_keep_legacy_lookups_on_and_tell_the_coordinator_once_a_day(fr
     register_verified(services, "Ny Anmälan", PHONE)  # the keyed marker names this one
     _legacy_marker(services, THEME, PHONE)  # an old one names another: which stands is an operator's call
     before = len(services.sender.messages())  # type: ignore[attr-defined]
-    retention = Retention(
-        storage=services.storage,
-        organisation=services.organisation,
-        rules=RetentionRules(),
-        keyer=services.keyer,
-        sender=services.sender,
-    )
+    retention = services.retention
 
     retention.run()
     retention.run()
@@ -127,4 +118,4 @@ def test_conflicts_keep_legacy_lookups_on_and_tell_the_coordinator_once_a_day(fr
     assert len(told) == 1 and "registrerade två gånger" in told[0]
     assert all(m.to == services.organisation.coordinator_phone for m in services.sender.messages()[before:])  # type: ignore[attr-defined]
     assert services.keyer.accept_legacy is True
-    assert ReplyLog(services.storage).newest(5) == []
+    assert services.reply_log.newest(5) == []

@@ -21,18 +21,26 @@ from shared.web.facilitator import text
 from tests.support.facilitator_page import (
     ADMIN,
     BASE,
+    EVA,
     LINK_SECRET,
     client_of,
+    link_in,
     open_page,
     roster_link,
     send_all,
+    texts_to,
 )
-from tests.support.tables import groups, outbox
+from tests.support.tables import Clock, groups, outbox
 
 
 @pytest.fixture
-def services(make_services) -> Services:
-    return make_services(PUBLIC_BASE_URL=BASE, ADMIN_TOKEN=ADMIN, FACILITATOR_LINK_SECRET=LINK_SECRET)
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def services(make_services, clock: Clock) -> Services:
+    return make_services(clock=clock, PUBLIC_BASE_URL=BASE, ADMIN_TOKEN=ADMIN, FACILITATOR_LINK_SECRET=LINK_SECRET)
 
 
 @pytest.fixture
@@ -99,20 +107,23 @@ def test_reports_to_the_coordinator_are_capped_at_three_a_day(services, client, 
     assert sum(m.kind is MessageKind.FACILITATOR_REPORT for m in outbox(services)) == 3
 
 
-def test_a_meeting_is_recorded_at_most_once_a_day(services, client, page):
+def test_a_meeting_is_recorded_at_most_once_a_day(services, client, page, clock):
     action, token = page
     assert (
         client.post(f"{action}/meeting", data={"csrf": token, "when": when(services), "place": "Rum 1"}).status_code
         == 303
     )
-    clock = [services.operations._clock() + timedelta(days=4)]
-    services.operations._clock = lambda: clock[0]  # type: ignore[method-assign]
-    services.facilitator_page._clock = lambda: clock[0]  # type: ignore[union-attr]
+    # Days later on the one clock every service, limiter and session reads: the facilitator opens their
+    # link again (the session of four days ago has expired).
+    link = link_in(texts_to(services, EVA)[0])
+    clock.advance(days=4)
+    token = open_page(client, link)
     assert client.post(f"{action}/held", data={"csrf": token}).status_code == 303
     again = client.post(f"{action}/held", data={"csrf": token})
     assert again.status_code == 429 and text("sv", "err_held_today") in again.text
     assert groups(services)[0].meetings_held == 1
-    clock[0] += timedelta(days=1, minutes=30)
+    clock.advance(days=1, minutes=30)
+    token = open_page(client, link)
     assert client.post(f"{action}/held", data={"csrf": token}).status_code == 303
     assert groups(services)[0].meetings_held == 2
 

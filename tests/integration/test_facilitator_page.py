@@ -178,7 +178,7 @@ def test_forged_expired_and_revoked_links_are_refused_alike(services, client):
     path = roster_link(services)
     [group] = groups(services)
     facilitator = services.facilitators.list()[0]
-    forged = FacilitatorLinks(link_secret("not our secret"), BASE).url(facilitator).removeprefix(BASE)
+    forged = FacilitatorLinks(link_secret("not our secret"), BASE, utcnow).url(facilitator).removeprefix(BASE)
     clock = [utcnow() - timedelta(days=14, minutes=1)]  # FACILITATOR_LINK_DAYS' default is 14
     expired = FacilitatorLinks(link_secret(LINK_SECRET), BASE, lambda: clock[0]).url(facilitator).removeprefix(BASE)
     for bad in (forged, expired, path + "x", "/f/nonsense"):

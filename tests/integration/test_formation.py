@@ -9,7 +9,6 @@ from datetime import timedelta
 import pytest
 
 from shared.adapters.entities import interest_from
-from shared.adapters.interests import InterestsTable
 from shared.core.domain import (
     GroupStatus,
     InterestStatus,
@@ -29,6 +28,7 @@ from tests.support.tables import (
     seed_waiting,
     verified,
 )
+from tests.support.wiring import rewired
 
 
 def test_five_verified_form_one_group_with_a_facilitator_and_six_messages(services):
@@ -86,7 +86,7 @@ def test_the_waiting_line_is_who_waits_oldest_first_and_the_groups_that_take_mem
     [group] = groups(services)
     verified(services, 3, start=5)
 
-    waiting, open_groups = InterestsTable(services.storage).unit().waiting_line(THEME)
+    waiting, open_groups = services.interests.unit().waiting_line(THEME)
 
     assert len(waiting) == 3 and set(waiting).isdisjoint(group.member_keys)
     assert [p.created_at for p in waiting.values()] == sorted(p.created_at for p in waiting.values())
@@ -100,15 +100,8 @@ def test_racing_workers_never_put_a_person_in_two_groups(make_services):
         add_facilitator(services, name=f"Facilitator {i}", capacity=10)
     seed_waiting(services, 200)
 
-    workers = [
-        FormationService(
-            storage=services.storage,
-            organisation=services.organisation,
-            facilitators=services.facilitators,
-            join_window=timedelta(days=14),
-        )
-        for _ in range(4)
-    ]
+    # Four workers as four instances would run them: each wired on its own, sharing only the storage.
+    workers = [rewired(services, clock=services.clock).formation for _ in range(4)]
     errors: list[BaseException] = []
 
     def run(worker: FormationService) -> None:
@@ -145,11 +138,12 @@ def test_a_crash_between_commit_and_enqueue_is_repaired_by_the_next_sweep_once(s
     def crash(_messages):
         raise RuntimeError("host died after commit")
 
-    crashing = FormationService(
-        storage=services.storage,
+    crashing = FormationService(  # production's formation with the fault-injection seam
+        interests=services.interests,
+        queues=services.queues,
         organisation=services.organisation,
         facilitators=services.facilitators,
-        join_window=timedelta(days=14),
+        join_window=timedelta(days=services.settings.join_window_days),
         clock=clock,
         after_commit=crash,
     )
@@ -158,13 +152,7 @@ def test_a_crash_between_commit_and_enqueue_is_repaired_by_the_next_sweep_once(s
     assert len(outbox(services)) == 6
     assert drain(services) == []
 
-    sweeper = FormationService(
-        storage=services.storage,
-        organisation=services.organisation,
-        facilitators=services.facilitators,
-        join_window=timedelta(days=14),
-        clock=clock,
-    )
+    sweeper = rewired(services, clock=clock).formation
     assert sweeper.sweep().messages_queued == 0  # too fresh: the original enqueue may still be coming
     clock.advance(minutes=4)
     assert sweeper.sweep().messages_queued == 6

@@ -15,8 +15,8 @@ from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.storage import INTERESTS
 from shared.composition import Services
 from shared.core import i18n
-from shared.services.intake import IntakeService
 from shared.web.app import create_app
+from tests.support.wiring import rewired
 
 PHONE = "070-174 06 10"  # PTS numbers reserved for fiction: 070-174 06 05 … 070-174 06 99
 E164 = "+46701740610"
@@ -36,15 +36,7 @@ class Clock:
 
 
 def with_clock(services: Services, clock: Clock) -> Services:
-    services.intake = IntakeService(
-        storage=services.storage,
-        sender=services.sender,
-        templates=services.templates,
-        organisation=services.organisation,
-        keyer=services.keyer,
-        client_registrations_per_hour=services.settings.client_registrations_per_hour,
-        clock=clock,
-    )
+    services.intake = rewired(services, clock=clock).intake
     return services
 
 

@@ -14,8 +14,8 @@ from shared.adapters.sms.local import LocalOutboxSender
 from shared.composition import Services
 from shared.core import i18n
 from shared.core.domain import utcnow
-from shared.services.intake import IntakeService
 from shared.web.app import create_app
+from tests.support.wiring import rewired
 
 
 def number(i: int) -> tuple[str, str]:
@@ -93,16 +93,7 @@ def test_a_group_past_its_join_window_takes_no_late_joiner(
 ) -> None:
     a_group_of(api, services, outbox, 5)
     later = utcnow() + timedelta(days=services.settings.join_window_days, hours=1)
-    services.intake = IntakeService(
-        storage=services.storage,
-        sender=services.sender,
-        templates=services.templates,
-        organisation=services.organisation,
-        keyer=services.keyer,
-        client_registrations_per_hour=services.settings.client_registrations_per_hour,
-        clock=lambda: later,
-        join_window=timedelta(days=services.settings.join_window_days),
-    )
+    services.intake = rewired(services, clock=lambda: later).intake
     answer = join(api, outbox, 5)
     assert (answer["status"], answer["needed"]) == ("waiting", None)  # 1 waits: withheld
 

@@ -16,13 +16,12 @@ from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import NOTIFICATIONS
 from shared.composition import Services
 from shared.core.domain import GroupStatus, MessageKind, utcnow
-from shared.core.group_life import GroupLifeRules, format_day
+from shared.core.group_life import format_day
 from shared.core.local_time import organisation_tz
-from shared.services.lifecycle import Lifecycle, LifecycleRules
-from shared.services.notify import Notifier, RateGate
+from shared.services.lifecycle import Lifecycle
+from shared.services.notify import Notifier
 from shared.services.operations import Operations
 from shared.services.operations_base import OperationError
-from shared.services.retention import Retention, RetentionRules
 from tests.support.privacy import number_needles, traces
 from tests.support.tables import THEME, add_facilitator, groups, outbox, seed_waiting
 from tests.support.twilio_server import LoopbackTwilio
@@ -70,65 +69,22 @@ class World:
         return group.id
 
 
-RULES = GroupLifeRules(
-    facilitator_meetings=5, on_its_own_retention=timedelta(days=90), closed_group_retention=timedelta(days=30)
-)
-
-
 @pytest.fixture
 def world(make_services, monkeypatch: pytest.MonkeyPatch) -> Iterator[World]:
     monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
     with LoopbackTwilio() as twilio:
         sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46700000001", api_base_url=twilio.base_url)
-        services = make_services(sender=sender)
         clock = Clock()
-        org, storage = services.organisation, services.storage
-        retention = Retention(
-            storage=storage,
-            organisation=org,
-            statistics=services.statistics,
-            rules=RetentionRules(
-                retention=timedelta(days=180),
-                closed_group_retention=RULES.closed_group_retention,
-                on_its_own_retention=RULES.on_its_own_retention,
-            ),
-            clock=clock,
-        )
+        # As production wires it (shared/composition.py, the settings' defaults: 5 meetings, 90 days on its
+        # own, 30 after closing), every service and adapter on the test's clock.
+        services = make_services(sender=sender, clock=clock)
         yield World(
             services=services,
             twilio=twilio,
             clock=clock,
-            operations=Operations(
-                storage=storage,
-                organisation=org,
-                facilitators=services.facilitators,
-                keyer=services.keyer,
-                statistics=services.statistics,
-                clock=clock,
-                group_life=RULES,
-            ),
-            lifecycle=Lifecycle(
-                storage=storage,
-                organisation=org,
-                retention=retention,
-                rules=LifecycleRules(
-                    facilitator_meetings=5,
-                    check_in_weeks=7,
-                    escalate_stuck_after=timedelta(days=21),
-                    on_its_own_retention=RULES.on_its_own_retention,
-                    tz=organisation_tz(org),
-                ),
-                clock=clock,
-            ),
-            notifier=Notifier(
-                storage=storage,
-                sender=sender,
-                templates=services.templates,
-                organisation=org,
-                facilitators=services.facilitators,
-                gate=RateGate(1000),
-                clock=clock,
-            ),
+            operations=services.operations,
+            lifecycle=services.lifecycle,
+            notifier=services.notifier,
         )
 
 

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from shared.adapters.interests import InterestsTable
 from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import NOTIFICATIONS
 from shared.composition import Services, use_services
@@ -219,7 +218,7 @@ def test_a_sender_that_died_mid_send_is_reconciled_with_the_provider(wired, twil
         mode="merge",
     )
     # exactly what the dead invocation would have sent
-    phone, body, _named = services.notifier._render(InterestsTable(services.storage).unit(), target)
+    phone, body, _named = services.notifier._render(services.interests.unit(), target)
     if provider_has_it:
         earlier = services.sender.send(phone, body)
 
@@ -238,7 +237,7 @@ def test_a_delivery_receipt_that_arrives_before_the_send_is_recorded_keeps_its_s
     services, _host = wired
     form_group(services)
     target = next(r for r in outbox(services) if r.kind is MessageKind.INVITATION)
-    rows = InterestsTable(services.storage).unit()
+    rows = services.interests.unit()
     target = rows.message(target.theme, target.key)
     claimed = services.notifier._update(rows, target, {"status": MessageStatus.SENDING})
     services.storage.table("interests").update_entity(  # the status webhook, faster than our own write

@@ -169,21 +169,28 @@ def test_old_single_row_messages_queued_before_the_deploy_are_still_sent_once(wi
 
 
 def test_a_message_longer_than_the_time_budget_hands_the_rest_back_to_the_queue(make_services, twilio):
-    from shared.services.notify import Notifier, RateGate
+    from shared.services.notify import Notifier, Pacing, RateGate
 
     sender = TwilioSender(twilio.account_sid, twilio.auth_token, from_="+46700000001", api_base_url=twilio.base_url)
     services = make_services(sender=sender, SMS_RATE_PER_SECOND="1000")
     text = formed(services)
     ticks = iter(range(1000))
-    notifier = Notifier(
-        storage=services.storage,
+    notifier = Notifier(  # production's notifier on production's ports, with a short time budget
+        interests=services.interests,
+        queues=services.queues,
+        copies=services.copies,
         sender=services.sender,
         templates=services.templates,
         organisation=services.organisation,
         facilitators=services.facilitators,
-        gate=RateGate(1000),
-        monotonic=lambda: float(next(ticks)),  # every look at the clock: one more second
-        send_budget=3.5,
+        public_base_url=services.settings.public_base_url,
+        facilitator_link=None,
+        clock=services.clock,
+        pacing=Pacing(
+            gate=RateGate(1000),
+            monotonic=lambda: float(next(ticks)),  # every look at the clock: one more second
+            send_budget=3.5,
+        ),
     )
 
     with pytest.raises(UnfinishedMessage):
@@ -204,11 +211,12 @@ def test_the_sweep_requeues_pending_rows_one_message_per_group_and_claims_left_b
         raise RuntimeError("host died after commit")
 
     def formation(after_commit=None) -> FormationService:  # type: ignore[no-untyped-def]
-        return FormationService(
-            storage=wired.storage,
+        return FormationService(  # production's formation with the fault-injection seam
+            interests=wired.interests,
+            queues=wired.queues,
             organisation=wired.organisation,
             facilitators=wired.facilitators,
-            join_window=timedelta(days=14),
+            join_window=timedelta(days=wired.settings.join_window_days),
             clock=clock,
             after_commit=after_commit,
         )

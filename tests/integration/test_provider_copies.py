@@ -5,7 +5,6 @@ again when the provider refuses or fails; and the texts record whom they name.""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import timedelta
 
 import pytest
 
@@ -15,10 +14,11 @@ from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import SMS_COPIES
 from shared.composition import Services
 from shared.core.domain import MessageKind, MessageStatus
-from shared.services.retention import Retention, RetentionRules
+from shared.services.retention import Retention
 from tests.support.privacy import LEAVER, LEAVER_NAME, form_group, number_forms
 from tests.support.tables import Clock, drain, groups, interests, messages_of
 from tests.support.twilio_server import LoopbackTwilio, ServerError
+from tests.support.wiring import rewired
 
 FACILITATOR_PHONE = "+46701740610"  # tests/support/tables.add_facilitator's
 
@@ -28,14 +28,7 @@ def copy_rows(services: Services) -> dict[str, dict]:
 
 
 def daily_run(services: Services, clock: Clock, hours: int = 24) -> Retention:
-    retention = Retention(
-        storage=services.storage,
-        organisation=services.organisation,
-        rules=RetentionRules(provider_copy=timedelta(hours=hours)),
-        statistics=services.statistics,
-        clock=clock,
-        sender=services.sender,
-    )
+    retention = rewired(services, clock=clock, sms_provider_copy_hours=hours).retention
     retention.run()
     return retention
 

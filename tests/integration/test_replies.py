@@ -16,7 +16,6 @@ import pytest
 from fastapi.testclient import TestClient
 from twilio.request_validator import RequestValidator
 
-from shared.adapters.replies import ReplyLog
 from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import AUDIT, TABLES
 from shared.composition import Services
@@ -26,12 +25,12 @@ from shared.core.sms_segments import segment_info
 from shared.core.validation import ValidInterest
 from shared.services.notify import short_ref
 from shared.services.outbox import notification_for
-from shared.services.retention import Retention, RetentionRules
 from shared.web.app import create_app
 from tests.support.privacy import number_forms, traces
 from tests.support.stops import carry_out_stops
 from tests.support.tables import THEME, add_facilitator, drain, groups, messages_of, queued
 from tests.support.twilio_server import LoopbackTwilio, ReceivedMessage
+from tests.support.wiring import rewired
 
 BASE = "https://gruppstart.example"
 TOKEN = "f" * 32
@@ -294,7 +293,7 @@ def test_keywords_from_facilitators_and_members_keep_working(wired, http, twilio
     assert stop.confirmed and stop.facilitators_stopped == 0
     pending = [m.kind for m in messages_of(wired) if m.status is MessageStatus.PENDING]
     assert pending == [MessageKind.MEMBER_LEFT], "no forward, no answer: the keywords acted alone"
-    assert ReplyLog(wired.storage).newest(10) == []
+    assert wired.reply_log.newest(10) == []
 
 
 def test_unknown_numbers_and_waiting_residents_are_told_this_number_is_not_read(wired, http, twilio):
@@ -329,17 +328,12 @@ def test_retention_erases_replies_older_than_retention_days(wired, http, twilio)
     add_facilitator(wired)
     inbound(http, FACILITATOR, "Ett gammalt svar")
     later = utcnow() + timedelta(days=wired.settings.retention_days, minutes=1)
-    retention = Retention(
-        storage=wired.storage,
-        organisation=wired.organisation,
-        rules=RetentionRules(retention=timedelta(days=wired.settings.retention_days)),
-        clock=lambda: later,
-    )
+    retention = rewired(wired, clock=lambda: later).retention
 
     assert wired.retention.run().replies_erased == 0  # today: kept
-    assert len(ReplyLog(wired.storage).newest(10)) == 1
+    assert len(wired.reply_log.newest(10)) == 1
     assert retention.run().replies_erased == 1
-    assert ReplyLog(wired.storage).newest(10) == []
+    assert wired.reply_log.newest(10) == []
     assert traces(wired, {"gammalt svar"}) == [], "the outbox row's copy went with the outbox rows"
 
 

@@ -20,10 +20,10 @@ from shared.core.validation import ValidInterest
 from shared.services.facilitators import FacilitatorIn
 from shared.services.formation import FormationService
 from shared.services.intake import IntakeService
-from shared.services.lifecycle import Lifecycle, LifecycleRules
-from shared.services.notify import Notifier, RateGate
+from shared.services.lifecycle import Lifecycle
+from shared.services.notify import Notifier
 from shared.services.operations import Operations
-from shared.services.retention import Retention, RetentionRules
+from shared.services.retention import Retention
 from shared.services.sms_budget import BUDGET_KEY, TEXTS_KEY
 from shared.services.statistics import Statistics
 from tests.support.privacy import csv_rows, number_needles, traces
@@ -80,68 +80,19 @@ class World:
 
 @pytest.fixture
 def world(make_services) -> Iterator[World]:
-    services = make_services()
+    # Wired as production wires it (shared/composition.py), every service and adapter on the one clock.
     clock = Clock(utcnow().replace(microsecond=0))
-    org, storage = services.organisation, services.storage
-    statistics = Statistics(storage, org)
-    retention = Retention(
-        storage=storage,
-        organisation=org,
-        statistics=statistics,
-        keyer=services.keyer,  # the same key the sender's notes of provider copies are written with
-        rules=RetentionRules(retention=timedelta(days=180), closed_group_retention=timedelta(days=30)),
-        clock=clock,
-    )
+    services = make_services(clock=clock, CLIENT_REGISTRATIONS_PER_HOUR="1000")
     yield World(
         services=services,
         clock=clock,
-        intake=IntakeService(
-            storage=storage,
-            sender=services.sender,
-            templates=services.templates,
-            organisation=org,
-            keyer=services.keyer,
-            client_registrations_per_hour=1000,
-            clock=clock,
-        ),
-        formation=FormationService(
-            storage=storage,
-            organisation=org,
-            facilitators=services.facilitators,
-            join_window=timedelta(days=14),
-            clock=clock,
-        ),
-        operations=Operations(
-            storage=storage,
-            organisation=org,
-            facilitators=services.facilitators,
-            keyer=services.keyer,
-            statistics=statistics,
-            clock=clock,
-        ),
-        retention=retention,
-        lifecycle=Lifecycle(
-            storage=storage,
-            organisation=org,
-            retention=retention,
-            rules=LifecycleRules(
-                facilitator_meetings=5,
-                check_in_weeks=7,
-                escalate_stuck_after=timedelta(days=21),
-                tz=organisation_tz(org),
-            ),
-            clock=clock,
-        ),
-        notifier=Notifier(
-            storage=storage,
-            sender=services.sender,
-            templates=services.templates,
-            organisation=org,
-            facilitators=services.facilitators,
-            gate=RateGate(1000),
-            clock=clock,
-        ),
-        statistics=statistics,
+        intake=services.intake,
+        formation=services.formation,
+        operations=services.operations,
+        retention=services.retention,
+        lifecycle=services.lifecycle,
+        notifier=services.notifier,
+        statistics=services.statistics,
     )
 
 

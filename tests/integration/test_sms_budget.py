@@ -18,7 +18,6 @@ from shared.adapters.storage import NOTIFICATIONS
 from shared.composition import Services, build_services, use_services
 from shared.core.domain import MessageKind, MessageStatus, utcnow
 from shared.local.runner import LocalHost, QueueRules
-from shared.services.formation import FormationService
 from shared.services.sms_budget import BudgetExhausted
 from shared.web.app import create_app
 from tests.support.tables import THEME, add_facilitator, groups, outbox, seed_waiting
@@ -134,13 +133,9 @@ def test_a_meeting_text_waits_once_the_shared_budget_is_spent_while_a_code_still
     # queue and each goes out once; the deferred message, when it reappears, finds them sent.
     later = build_services(make_settings(**{**BUDGET, "SMS_TEXTS_PER_HOUR": "20"}), sender=loopback_sender(twilio))
     use_services(later)
-    sweep = FormationService(
-        storage=later.storage,
-        organisation=later.organisation,
-        facilitators=later.facilitators,
-        join_window=timedelta(days=later.settings.join_window_days),
-        clock=lambda: utcnow() + timedelta(hours=2),
-    )
+    sweep = build_services(
+        later.settings, clock=lambda: utcnow() + timedelta(hours=2), sender=loopback_sender(twilio)
+    ).formation
     assert sweep.redispatch_pending() == 5
     deliver(LocalHost(function_app.app, later.storage, settings=later.settings, rules=FAST))
     meeting_texts = [m for m in twilio.accepted if "Folkets hus" in (m.body or "")]

@@ -16,7 +16,6 @@ from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.storage import StorageAccount
 from shared.composition import Services, build_services
 from shared.core.validation import ValidInterest
-from shared.services.rekey import migrate_phone_keys
 from shared.settings import Settings
 from tests.conftest import fresh_tables, municipality
 
@@ -42,7 +41,7 @@ def counted(make_settings: Callable[..., Settings], outbox: LocalOutboxSender, w
     )
     services = build_services(settings, sender=outbox, storage=storage)
     fresh_tables(services)
-    migrate_phone_keys(services.storage, services.keyer)
+    services.rekey.migrate_phone_keys()
     return services
 
 

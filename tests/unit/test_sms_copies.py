@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from shared.adapters.sms.base import SentMessage, SmsSender
 from shared.adapters.sms.copies import CopyKeepingSender
 from shared.adapters.sms.local import LocalOutboxSender
+from shared.core.domain import utcnow
 
 
 class NotedCopies:
@@ -44,7 +45,7 @@ def test_every_sender_can_delete() -> None:
 def test_copy_keeping_sender_notes_each_sent_or_found_message_and_passes_the_rest_through() -> None:
     outbox = LocalOutboxSender(echo=None)
     copies = NotedCopies()
-    sender = CopyKeepingSender(outbox, copies)  # type: ignore[arg-type]
+    sender = CopyKeepingSender(outbox, copies, clock=utcnow)  # type: ignore[arg-type]
     assert isinstance(sender, SmsSender)
 
     sent = sender.send("+46701740601", "hej")
@@ -58,7 +59,7 @@ def test_copy_keeping_sender_notes_each_sent_or_found_message_and_passes_the_res
 
 def test_a_copy_that_cannot_be_noted_does_not_undo_the_send(caplog) -> None:
     outbox = LocalOutboxSender(echo=None)
-    sender = CopyKeepingSender(outbox, NotedCopies(fail=True))  # type: ignore[arg-type]
+    sender = CopyKeepingSender(outbox, NotedCopies(fail=True), clock=utcnow)  # type: ignore[arg-type]
 
     sent = sender.send("+46701740601", "hej")
 

@@ -27,7 +27,6 @@ from typing import Any, Final
 
 from shared.adapters.sms.base import SentMessage, SmsSender
 from shared.adapters.storage import SMS_COPIES, StorageAccount, storage_errors
-from shared.core.domain import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +133,7 @@ class CopyKeepingSender:
     A failure to note a copy is logged and swallowed: the text was sent, and failing now would send it
     again. That copy then waits for an erasure of its recipient's number, or is left at the provider."""
 
-    def __init__(self, inner: SmsSender, copies: ProviderCopies, *, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, inner: SmsSender, copies: ProviderCopies, *, clock: Callable[[], datetime]) -> None:
         self.inner = inner
         self._copies = copies
         self._clock = clock

@@ -7,7 +7,7 @@ Handlers are plain `def`: they read storage, and FastAPI runs them in its thread
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import Request
@@ -28,21 +28,11 @@ CHART_ROWS = 15  # the chart shows the most pressing rows; the table lists them 
 
 
 def needs_reader(services: Services) -> NeedsReader:
-    return NeedsReader(
-        storage=services.storage,
-        organisation=services.organisation,
-        facilitators=services.facilitators,
-        statistics=services.statistics,
-        join_window=timedelta(days=services.settings.join_window_days),
-    )
+    return services.needs
 
 
 def running_reader(services: Services) -> RunningGroups:
-    return RunningGroups(
-        storage=services.storage,
-        organisation=services.organisation,
-        join_window=timedelta(days=services.settings.join_window_days),
-    )
+    return services.running_groups
 
 
 def waited(locale: str, days: int) -> str:

@@ -37,7 +37,7 @@ def overview_context(request: Request) -> dict[str, Any]:
         "counts": counts,
         "failed": failed,
         "matrix": matrix,
-        "attention": attention(services.storage, needs_reader(services), len(failed)),
+        "attention": attention(services.interests, needs_reader(services), len(failed)),
     }
 
 

@@ -12,7 +12,6 @@ from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
-from shared.adapters.replies import ReplyLog
 from shared.core.domain import public_id
 from shared.services.notify import short_ref
 from shared.web.admin.api import AuditedRoute, bearer_scheme
@@ -55,7 +54,7 @@ class ReplyOut(BaseModel):
 )
 async def list_replies(request: Request, limit: int = Query(100, ge=1, le=500)) -> list[ReplyOut]:
     services = services_of(request)
-    replies = await run_in_threadpool(ReplyLog(services.storage).newest, limit)
+    replies = await run_in_threadpool(services.reply_log.newest, limit)
     names = {f.id: f.name for f in await run_in_threadpool(services.facilitators.list)}
     return [
         ReplyOut(

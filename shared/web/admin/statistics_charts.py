@@ -10,7 +10,7 @@ from shared.web.admin.charts import FILLS, Series, bar_chart, horizontal_bar_cha
 
 def statistics_charts(services: Any, at: Any, theme_label: Any) -> dict[str, Any]:
     """`at` gives a text in the operator's language; `theme_label` a theme's name."""
-    data = insights(services.statistics, services.storage, services.organisation)
+    data = insights(services.statistics, services.interests, services.organisation)
     months = [m.month for m in data.months]
     return {
         "data": data,
