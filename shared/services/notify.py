@@ -353,7 +353,8 @@ class Notifier:
             # The group's language, or one the facilitator reads.
             locale = message.locale if message.locale in facilitator.locales else facilitator.locales[0]
             phone = facilitator.phone
-            members = [m for m in (rows.interest(group.theme, k) for k in group.member_keys) if m is not None]
+            present = rows.interests(group.theme, group.member_keys)
+            members = [present[k] for k in group.member_keys if k in present]
         draft = Draft(
             message=message,
             locale=locale,
