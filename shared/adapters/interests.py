@@ -67,6 +67,33 @@ class Rows(Unit):
         entity = self.get(theme, key) if key.startswith(INTEREST_PREFIX) else None
         return interest_from(entity) if entity is not None else None
 
+    def interests(self, theme: str, keys: Iterable[str]) -> dict[str, Interest]:
+        """The interests of `keys` still in the theme (a group's members), by key, in one query: not a
+        point read each (a roster named 5–8 people with 5–8 calls; each is about 2.5 ms of the SDK's CPU)."""
+        wanted = sorted({key for key in keys if key.startswith(INTEREST_PREFIX)})
+        if not wanted:
+            return {}
+        # Within one partition, RowKey equalities: the service reads only the theme's partition.
+        names = {f"k{i}": key for i, key in enumerate(wanted)}
+        either = " or ".join(f"RowKey eq @{name}" for name in names)
+        # Spaces around each @name: the SDK finds parameters by splitting the filter on spaces.
+        rows = self.query(f"PartitionKey eq @theme and ( {either} )", {"theme": theme, **names})
+        return {row["RowKey"]: interest_from(row) for row in rows}
+
+    def group_and_member(self, theme: str, group_key: str, member_key: str) -> tuple[Group | None, Interest | None]:
+        """A group and one of its members in one query, not two point reads (a member's text needs both)."""
+        if not (group_key.startswith(GROUP_PREFIX) and member_key.startswith(INTEREST_PREFIX)):
+            return self.group(theme, group_key), self.interest(theme, member_key)
+        group: Group | None = None
+        member: Interest | None = None
+        query = "PartitionKey eq @theme and ( RowKey eq @group or RowKey eq @member )"
+        for row in self.query(query, {"theme": theme, "group": group_key, "member": member_key}):
+            if row["RowKey"] == group_key:
+                group = group_from(row)
+            else:
+                member = interest_from(row)
+        return group, member
+
     def group(self, theme: str, key: str) -> Group | None:
         entity = self.get(theme, key) if key.startswith(GROUP_PREFIX) else None
         return group_from(entity) if entity is not None else None

@@ -220,7 +220,8 @@ class FormationService:
                 "facilitator_assigned_at": now,
             }
         )
-        present = [key for key in group.member_keys if rows.interest(group.theme, key) is not None]
+        found = rows.interests(group.theme, group.member_keys)
+        present = [key for key in group.member_keys if key in found]
         change = rows.change(group.theme)
         change.replace(updated)
         # Only members still there are invited: one who withdrew meanwhile is simply not.

@@ -91,11 +91,8 @@ class GroupViews(OperationsBase):
         return self._view_of(rows, group)
 
     def _view_of(self, rows: Rows, group: Group) -> GroupView:
-        members = {}
-        for key in group.member_keys:
-            interest = rows.interest(group.theme, key)
-            if interest is not None:
-                members[key] = interest
+        found = rows.interests(group.theme, group.member_keys)
+        members = {key: found[key] for key in group.member_keys if key in found}
         facilitator = self._facilitators.get(group.facilitator_id) if group.facilitator_id else None
         return self._view(group, members, {facilitator.id: facilitator} if facilitator else {})
 

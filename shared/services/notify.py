@@ -333,16 +333,19 @@ class Notifier:
         """The recipient's number, the text, and the keys of the people it names, from current data;
         None if the recipient is gone."""
         kind = KINDS[message.kind]
-        group = rows.group(message.theme, message.group_key) if message.group_key else None
         member: Interest | None = None
+        if kind.recipient is RecipientType.MEMBER and message.group_key:
+            # The group and the member in one query (issue 22: each storage call is about 2.5 ms of CPU).
+            group, member = rows.group_and_member(message.theme, message.group_key, message.recipient_id)
+        else:
+            group = rows.group(message.theme, message.group_key) if message.group_key else None
         facilitator: Facilitator | None = None
         members: list[Interest] = []
         locale: str
         if kind.recipient is RecipientType.COORDINATOR:
             phone, locale = self._org.coordinator_phone, self._org.default_locale
         elif kind.recipient is RecipientType.MEMBER:
-            member = rows.interest(message.theme, message.recipient_id)
-            if member is None or group is None:
+            if member is None or group is None:  # without a group no member's text is sent
                 return None
             facilitator = self._facilitators.get(group.facilitator_id or "")
             phone, locale = member.phone, member.locale
@@ -353,7 +356,8 @@ class Notifier:
             # The group's language, or one the facilitator reads.
             locale = message.locale if message.locale in facilitator.locales else facilitator.locales[0]
             phone = facilitator.phone
-            members = [m for m in (rows.interest(group.theme, k) for k in group.member_keys) if m is not None]
+            present = rows.interests(group.theme, group.member_keys)
+            members = [present[k] for k in group.member_keys if k in present]
         draft = Draft(
             message=message,
             locale=locale,

@@ -29,7 +29,24 @@ SDKS = ("twilio", "azure.storage.queue", "aiohttp", "azure.identity")
 # The operators' pages and API, and the facilitators' pages (shared/web/deferred.py).
 OPERATORS = ("shared.web.admin.api", "shared.web.admin.replies", "shared.web.admin.pages")
 FACILITATORS = ("shared.web.facilitator",)
-NOT_FOR_THE_FORM = SDKS + OPERATORS + FACILITATORS
+# Services the composition root builds on first use (shared/composition.py `_OnFirstUse`), and the
+# modules only they import: the facilitators' page and links, the operators' and formation's services,
+# the replies and the audit log (issue 22.1).
+COMPOSED_LATER = (
+    "shared.services.facilitator_page",
+    "shared.services.facilitator_links",
+    "itsdangerous",
+    "shared.services.operations",
+    "shared.services.formation",
+    "shared.services.notify",
+    "shared.services.lifecycle",
+    "shared.services.retention",
+    "shared.services.replies",
+    "shared.services.stop_requests",
+    "shared.adapters.audit",
+    "shared.adapters.replies",
+)
+NOT_FOR_THE_FORM = SDKS + OPERATORS + FACILITATORS + COMPOSED_LATER
 
 CHILD = """
 import asyncio, json, os, sys
@@ -127,6 +144,8 @@ def test_the_first_form_page_loads_no_sdk_and_no_operator_or_facilitator_page(az
     # A facilitator's link imports the facilitators' page, which answers it: an unknown link gets that
     # page's own refusal (shared/locales/facilitator/sv.json), not the app's 404 page.
     assert "shared.web.facilitator" in seen["after_link"]
+    # … and the facilitators' page service with it, built by the composition root when first read.
+    assert {"shared.services.facilitator_page", "shared.services.facilitator_links"} <= set(seen["after_link"])
     assert seen["link_status"] == 404
     assert "Länken fungerar inte längre" in seen["link_body"]
 
@@ -155,3 +174,29 @@ def test_queues_left_to_the_first_message_are_created_when_it_is_put(azurite):
     [message] = setup.queue(FORMATION_REQUESTS).receive_messages()
     assert message.content == '{"theme": "sjukdom"}'
     setup.queue(FORMATION_REQUESTS).clear_messages()
+
+
+def test_a_new_instance_lists_the_tables_and_creates_only_the_missing_ones(azurite):
+    from shared.adapters.storage import AUDIT, TABLES, StorageAccount
+
+    sent: list[tuple[str, str]] = []
+
+    def wire(request):  # azure-core's raw_request_hook: every request the table SDK sends
+        http = request.http_request
+        sent.append((http.method, http.url.split("devstoreaccount1", 1)[-1].split("?", 1)[0]))
+
+    setup = StorageAccount(connection_string=azurite.connection_string)
+    setup.ensure_resources(queues=False)
+    setup.table_service().delete_table(AUDIT)  # one table missing, as after a new table in a release
+    storage = StorageAccount(connection_string=azurite.connection_string, client_options={"raw_request_hook": wire})
+
+    storage.ensure_resources(queues=False)
+    assert sent == [("GET", "/Tables"), ("POST", "/Tables")]  # one listing, one create: the missing one
+    assert {t.name for t in setup.table_service().list_tables()} >= set(TABLES)
+
+    sent.clear()
+    StorageAccount(
+        connection_string=azurite.connection_string, client_options={"raw_request_hook": wire}
+    ).ensure_resources(queues=False)
+    # A deployed account (every table there): one round trip where there were five creates answered 409.
+    assert sent == [("GET", "/Tables")]

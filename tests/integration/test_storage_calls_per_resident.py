@@ -77,3 +77,63 @@ def test_a_verification_reads_the_attempt_and_the_queue_in_one_query(
     assert [method for method, _ in wire.sent] == ["GET", "POST", "POST"], wire.sent
     assert wire.sent[0][1] == "/interests()" and wire.sent[1][1] == "/$batch"
     assert wire.sent[2][1] == "/formation-requests/messages"
+
+
+def test_a_roster_reads_the_groups_members_in_one_query(
+    make_settings: Callable[..., Settings], outbox: LocalOutboxSender
+) -> None:
+    from shared.core.domain import MessageKind
+    from tests.support.tables import THEME, add_facilitator, interests, seed_waiting
+    from tests.support.tables import outbox as outbox_rows
+
+    wire = Wire()
+    services = counted(make_settings, outbox, wire)
+    add_facilitator(services, name="Eva Lind")
+    seed_waiting(services, 6)
+    services.formation.form_theme(THEME)
+    [roster] = [m for m in outbox_rows(services) if m.kind is MessageKind.ROSTER]
+    members = interests(services)
+    assert len(members) == 6
+    wire.sent.clear()
+
+    outcome = services.notifier.send(THEME, roster.key)
+
+    assert outcome.sent is True
+    [text] = [m for m in outbox.messages() if m.to == "+46701740610"]
+    assert all(f"{m.name} {m.phone}" in text.body for m in members)  # the roster names all six
+    on_interests = [(method, path) for method, path in wire.sent if path.startswith("/interests")]
+    point_reads = [path for method, path in on_interests if method == "GET" and path != "/interests()"]
+    queries = [path for method, path in on_interests if method == "GET" and path == "/interests()"]
+    # The outbox row and the group by key, the six members in one query: three reads where the
+    # members' point reads made eight.
+    assert len(point_reads) == 2, on_interests
+    assert len(queries) == 1, on_interests
+
+
+def test_an_invitation_reads_the_group_and_the_member_in_one_query(
+    make_settings: Callable[..., Settings], outbox: LocalOutboxSender
+) -> None:
+    from shared.core.domain import MessageKind
+    from tests.support.tables import THEME, add_facilitator, interests, seed_waiting
+    from tests.support.tables import outbox as outbox_rows
+
+    wire = Wire()
+    services = counted(make_settings, outbox, wire)
+    add_facilitator(services, name="Eva Lind")
+    seed_waiting(services, 5)
+    services.formation.form_theme(THEME)
+    invitation = next(m for m in outbox_rows(services) if m.kind is MessageKind.INVITATION)
+    [member] = [i for i in interests(services) if i.key == invitation.recipient_id]
+    wire.sent.clear()
+
+    outcome = services.notifier.send(THEME, invitation.key)
+
+    assert outcome.sent is True
+    [text] = [m for m in outbox.messages() if m.to == member.phone]
+    assert text.body.startswith(f"Hej {member.name}!") and "Eva" in text.body
+    on_interests = [(method, path) for method, path in wire.sent if path.startswith("/interests")]
+    point_reads = [path for method, path in on_interests if method == "GET" and path != "/interests()"]
+    queries = [path for method, path in on_interests if method == "GET" and path == "/interests()"]
+    # The outbox row by key, then the group and the member in one query: two reads where there were three.
+    assert len(point_reads) == 1, on_interests
+    assert len(queries) == 1, on_interests
