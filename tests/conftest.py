@@ -50,14 +50,14 @@ NOWHERE = (
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In the fast tier, leave out what needs Azurite itself: tests asking for the `azurite` fixture
-    (directly or through another fixture) and tests marked `azurite`."""
+    (directly or through another fixture) and tests marked `azurite`; and tests marked `full`."""
     if not MEMORY:
         return
     kept: list[pytest.Item] = []
     left: list[pytest.Item] = []
     for item in items:
         needs_azurite = "azurite" in getattr(item, "fixturenames", ()) or item.get_closest_marker("azurite")
-        (left if needs_azurite else kept).append(item)
+        (left if needs_azurite or item.get_closest_marker("full") else kept).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
