@@ -58,14 +58,16 @@ test: deps chromium $(VENV)-infra/.installed
 # The inner loop: unit tests, and the service tests and the storage contract on the in-memory twin of
 # the storage account (shared/local/memory.py). No Azurite, no browser; tests that need Azurite itself
 # are marked `azurite` and left to `make test` (docs/architecture.md, "Test tiers").
-# Four workers on two cores: much of the tier's wall time is waiting (the SMS send rate's pacing, queue
-# visibility timeouts), which more workers overlap.
+# Three workers on two cores, handing each other tests as they finish (worksteal): what waiting is left
+# (queue visibility timeouts in the local host's retry tests) overlaps another worker's work, and a fourth
+# worker costs more in collecting the suite (~5 s of CPU each) than it saves. The send rate's waits are
+# skipped in tests (tests/support/pace.py).
 # Bytecode is cached even where the environment says not to: else every worker compiles (and pytest
 # rewrites) every module again, a third of the tier's CPU.
-FAST_WORKERS ?= 4
+FAST_WORKERS ?= 3
 test-fast: deps
 	PYTHONDONTWRITEBYTECODE= GRUPPSTART_STORAGE=memory $(PY) -m pytest tests/unit tests/integration tests/contract -q \
-		-p no:schemathesis -n $(FAST_WORKERS)
+		-p no:schemathesis -n $(FAST_WORKERS) --dist worksteal
 
 lint: deps
 	$(PY) -m ruff check .

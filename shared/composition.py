@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -17,7 +18,7 @@ from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.copies import CopyKeepingSender, ProviderCopies
 from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.sms.metered import MeteredSender
-from shared.adapters.sms.send_rate import SendRate
+from shared.adapters.sms.send_rate import Pace, SendRate
 from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import AUDIT, FACILITATORS, RATE_LIMITS, StorageAccount
 from shared.adapters.templates import Templates
@@ -173,11 +174,13 @@ def build_services(
     clock: Callable[[], datetime] = utcnow,
     sender: SmsSender | None = None,
     storage: StorageAccount | None = None,
+    pace: Pace = time,
 ) -> Services:
     """Every adapter, port and service of the app, built once from `settings`: the only place that
     constructs them. `clock` is the one every service and adapter reads the time from (tests pass a
     fixed one); `sender` replaces the provider (tests' loopback Twilio or local outbox); `storage`
-    replaces the account from settings (tests' Azurite, the in-memory twin).
+    replaces the account from settings (tests' Azurite, the in-memory twin); `pace` is where the send rate
+    reads the time and waits for its window (production's real time; tests' skips the waits).
 
     What the form's first request needs is built here; the rest by the factories below, each the first
     time its member of `Services` is read (a new instance imports none of their modules before then)."""
@@ -220,7 +223,7 @@ def build_services(
         # when it is sent, long after `intake` below exists.
         spenders=lambda: intake.busiest_clients(),
     )
-    rate = SendRate(lambda: storage.table(RATE_LIMITS), settings.sms_rate_per_second)
+    rate = SendRate(lambda: storage.table(RATE_LIMITS), settings.sms_rate_per_second, clock=pace.time, sleep=pace.sleep)
     sender = CopyKeepingSender(MeteredSender(provider, rate=rate, spend=budget.spend), copies, clock=clock)
     statistics = Statistics(interests, organisation)
     erasure = Erasure(

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from shared.adapters.sms.base import SmsSender
 from shared.adapters.sms.local import LocalOutboxSender
@@ -27,11 +28,18 @@ from shared.core.organisation import MUNICIPALITIES
 from shared.local.azurite import Azurite, free_port
 from shared.settings import Settings
 from tests.support.keys import TEST_PHONE_KEY_SECRET
+from tests.support.pace import SkippingTime
+from tests.support.properties import FAST_EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 
 # The fast tier: services on the in-memory twin, no Azurite process.
 MEMORY = os.environ.get("GRUPPSTART_STORAGE") == "memory"
+# The inner loop tries a fifth of each property test's examples (tests/support/properties.py); `make test`
+# all of them.
+hypothesis_settings.register_profile("fast", max_examples=FAST_EXAMPLES)
+if MEMORY:
+    hypothesis_settings.load_profile("fast")
 # What the settings name as storage in the fast tier: a loopback port nothing listens on, so that code
 # building its own SDK client from the settings (instead of the wired account) fails at once, visibly.
 NOWHERE = (
@@ -42,14 +50,14 @@ NOWHERE = (
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """In the fast tier, leave out what needs Azurite itself: tests asking for the `azurite` fixture
-    (directly or through another fixture) and tests marked `azurite`."""
+    (directly or through another fixture) and tests marked `azurite`; and tests marked `full`."""
     if not MEMORY:
         return
     kept: list[pytest.Item] = []
     left: list[pytest.Item] = []
     for item in items:
         needs_azurite = "azurite" in getattr(item, "fixturenames", ()) or item.get_closest_marker("azurite")
-        (left if needs_azurite else kept).append(item)
+        (left if needs_azurite or item.get_closest_marker("full") else kept).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
@@ -116,8 +124,17 @@ def outbox() -> LocalOutboxSender:
 
 
 @pytest.fixture
+def send_time() -> SkippingTime:
+    """The send rate's time for the test's services: each wait for a window skipped, not slept."""
+    return SkippingTime()
+
+
+@pytest.fixture
 def make_services(
-    make_settings: Callable[..., Settings], outbox: LocalOutboxSender, request: pytest.FixtureRequest
+    make_settings: Callable[..., Settings],
+    outbox: LocalOutboxSender,
+    send_time: SkippingTime,
+    request: pytest.FixtureRequest,
 ) -> Callable[..., Services]:
     storage = request.getfixturevalue("memory_storage") if MEMORY else None
 
@@ -130,7 +147,9 @@ def make_services(
         """Services wired as in production (shared/composition.py), on fresh tables; `clock`: the one every
         service and adapter reads (a test's fixed or moving clock), else the real time."""
         settings = make_settings(organisation, **env)
-        services = build_services(settings, clock=clock or utcnow, sender=sender or outbox, storage=storage)
+        services = build_services(
+            settings, clock=clock or utcnow, sender=sender or outbox, storage=storage, pace=send_time
+        )
         fresh_tables(services)
         return services
 

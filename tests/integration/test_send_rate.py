@@ -6,13 +6,17 @@ tests/integration/test_send_rate_instances.py runs real processes against the lo
 
 from __future__ import annotations
 
+import inspect
+import time
 from collections.abc import Callable
 
 import pytest
 
+from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.sms.send_rate import Lane, SendRate, SendRateBusy
 from shared.adapters.storage import RATE_LIMITS
-from shared.composition import Services
+from shared.composition import Services, build_services
+from tests.support.pace import SkippingTime
 
 
 class Clock:
@@ -176,3 +180,20 @@ def test_rows_read_ahead_and_written_by_another_instance_since_are_read_again_an
     }
     assert rows == {int(START): 1, int(START) + 1: 10, int(START) + 2: 10, int(START) + 3: 10, int(START) + 4: 1}
     assert calls.methods[0] == "POST" and calls.methods[1] == "GET", calls.methods
+
+
+def test_the_wired_send_rate_reads_the_time_and_waits_through_the_pace_it_is_given(
+    make_services: Callable[..., Services], send_time: SkippingTime, outbox: LocalOutboxSender
+) -> None:
+    # Production's pace is the `time` module: real time, real waits.
+    assert inspect.signature(build_services).parameters["pace"].default is time
+    services = make_services(SMS_RATE_PER_SECOND="1")  # windows of five seconds, four group texts each
+
+    for n in range(9):
+        services.sender.send("+46701234567", f"Hej {n}")
+
+    # Nine texts fill three windows: the fifth waited for the next window to begin (more than half a window
+    # away: texts asked for in a window's first half go in it, later ones book the next), the ninth a whole
+    # window more; so 7.5 to 12.5 seconds of waiting, which the test's pace skipped instead of sleeping.
+    assert len(outbox.messages()) == 9
+    assert 7.5 <= send_time.skipped <= 12.5, send_time.skipped

@@ -85,6 +85,9 @@ def test_every_contract_has_a_planted_breach() -> None:
     assert {contract for _, _, contract in PLANTED} == {c["id"] for c in CONTRACTS}
 
 
+# Eleven runs of lint-imports over copies of the tree, ~10 s of CPU: `make test` only. The fast tier keeps
+# the run over the tree itself (above) and `make lint` runs it too.
+@pytest.mark.full
 @pytest.mark.parametrize(("path", "line", "contract"), PLANTED, ids=[f"{c}:{p}" for p, _, c in PLANTED])
 def test_a_planted_breach_breaks_its_contract(tmp_path: Path, path: str, line: str, contract: str) -> None:
     for part in ("shared", "functions", "bench"):

@@ -36,6 +36,7 @@ from tests.support.matching import (
     check_nobody_placed_twice,
     scenarios,
 )
+from tests.support.properties import examples
 
 RULES = MatchingRules(min_size=5, max_size=8, join_window=timedelta(days=14), match_by_area=False, default_locale="sv")
 BY_AREA = MatchingRules(min_size=5, max_size=8, join_window=timedelta(days=14), match_by_area=True, default_locale="sv")
@@ -122,7 +123,7 @@ def test_group_sizes_rejects_min_above_max() -> None:
         group_sizes(10, 6, 5)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.integers(1, 12).flatmap(lambda lo: st.tuples(st.just(lo), st.integers(lo, lo + 10), st.integers(0, 200))))
 def test_group_sizes_properties(case: tuple[int, int, int]) -> None:
     min_size, max_size, n = case
@@ -467,7 +468,7 @@ def test_min_size_below_one_is_rejected() -> None:
 # --- properties -----------------------------------------------------------------------------
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_plan_properties(s: Scenario, rnd: random.Random) -> None:
     result = s.plan()

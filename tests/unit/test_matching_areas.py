@@ -26,6 +26,7 @@ from shared.core.matching import (
 )
 from shared.core.widening import symmetric
 from tests.support import matching as plain
+from tests.support.properties import examples
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 THEME = plain.THEME
@@ -251,7 +252,7 @@ def check_new_groups_keep_an_area_and_the_common_locale(s: Scenario, result: For
         assert locales[g.locale] == max(locales.values())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(scenarios(), st.randoms(use_true_random=False))
 def test_area_matching_properties(s: Scenario, rnd: random.Random) -> None:
     result = s.plan()
@@ -268,7 +269,7 @@ def test_area_matching_properties(s: Scenario, rnd: random.Random) -> None:
     plain.check_input_order_does_not_matter(s, result, rnd)
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(scenarios())
 def test_before_anyone_is_overdue_plans_are_exactly_those_of_strict_area_matching(s: Scenario) -> None:
     assert s.rules.area_wait is not None

@@ -25,6 +25,7 @@ import ast
 import inspect
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -248,7 +249,11 @@ class Analysis:
         return function
 
 
-ANALYSIS = Analysis()
+@cache
+def analysis() -> Analysis:
+    """The walk, made once on first use rather than at import: every xdist worker imports this module to
+    collect its tests, and most run none of them."""
+    return Analysis()
 
 
 def _app_endpoints() -> list[Any]:
@@ -272,7 +277,7 @@ def _app_endpoints() -> list[Any]:
 
 
 def test_the_walk_sees_every_route_the_app_serves() -> None:
-    examined = {(f.module, f.qualname) for f in ANALYSIS.handlers()}
+    examined = {(f.module, f.qualname) for f in analysis().handlers()}
     served = {(e.__module__, e.__qualname__) for e in _app_endpoints()}
     assert len(served) >= 45, f"only {len(served)} routes found in the app: did routing change?"
     assert served <= examined, f"routes the walk did not examine: {sorted(served - examined)}"
@@ -298,28 +303,28 @@ def test_the_walk_finds_the_blocking_helpers_it_must_see() -> None:
         ("shared.web.admin.rendering", "ops"),  # hands the service back, calls nothing on it
     }
     for module, name in blocking:
-        assert id(ANALYSIS.named(module, name).node) in ANALYSIS.blocking, f"{module}.{name} not seen as blocking"
+        assert id(analysis().named(module, name).node) in analysis().blocking, f"{module}.{name} not seen as blocking"
     for module, name in pure:
-        assert id(ANALYSIS.named(module, name).node) not in ANALYSIS.blocking, f"{module}.{name} seen as blocking"
+        assert id(analysis().named(module, name).node) not in analysis().blocking, f"{module}.{name} seen as blocking"
 
 
 def test_no_async_function_in_the_web_layer_calls_blocking_code() -> None:
-    asynchronous = [f for f in ANALYSIS.functions if f.is_async]
-    handlers = ANALYSIS.handlers()
+    asynchronous = [f for f in analysis().functions if f.is_async]
+    handlers = analysis().handlers()
     # Handlers, dependencies, route wrappers, middleware, exception handlers, lifespan: all examined.
     assert len(asynchronous) >= 15, f"only {len(asynchronous)} async functions examined"
     assert len(handlers) >= 45, f"only {len(handlers)} route handlers examined"
     offences = [
         f"{f.where} calls {ast.unparse(call.func)}() on the event loop (line {call.lineno})"
         for f in asynchronous
-        for call in ANALYSIS.calls(f)
+        for call in analysis().calls(f)
     ]
     assert offences == []
 
 
 def test_the_app_routes_that_work_are_plain_functions_run_in_the_threadpool() -> None:
     """The other side of the rule, from the running objects: each async endpoint is one the walk cleared."""
-    cleared = {(f.module, f.qualname) for f in ANALYSIS.handlers() if f.is_async and not ANALYSIS.calls(f)}
+    cleared = {(f.module, f.qualname) for f in analysis().handlers() if f.is_async and not analysis().calls(f)}
     endpoints = _app_endpoints()
     asynchronous = [e for e in endpoints if inspect.iscoroutinefunction(e)]
     assert {(e.__module__, e.__qualname__) for e in asynchronous} <= cleared

@@ -38,7 +38,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -62,6 +62,16 @@ class Lane(StrEnum):
 
     CODES = "codes"  # verification codes: a resident is waiting on the form
     TEXTS = "texts"  # everything else: group texts, replies, forwards, reports, alerts
+
+
+class Pace(Protocol):
+    """Where the send rate reads the time (seconds since the epoch) and how it waits for its window to begin.
+    Production's is the `time` module itself; services wired in tests get time that skips each wait
+    (tests/support/pace.py), so a suite sending hundreds of texts does not sleep through their windows."""
+
+    def time(self) -> float: ...
+
+    def sleep(self, seconds: float, /) -> None: ...
 
 
 class SendRateBusy(TransientSmsError):
@@ -212,4 +222,4 @@ def _etag(entity: Any) -> str | None:
     return getattr(entity, "metadata", {}).get("etag")
 
 
-__all__ = ["CODES_SHARE", "Lane", "SendRate", "SendRateBusy"]
+__all__ = ["CODES_SHARE", "Lane", "Pace", "SendRate", "SendRateBusy"]
