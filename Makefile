@@ -65,7 +65,7 @@ test: deps chromium $(VENV)-infra/.installed
 # Bytecode is cached even where the environment says not to: else every worker compiles (and pytest
 # rewrites) every module again, a third of the tier's CPU.
 FAST_WORKERS ?= 3
-test-fast: deps
+test-fast: $(VENV)/.installed  # no Azurite, no browser: the Python packages are all it needs
 	PYTHONDONTWRITEBYTECODE= GRUPPSTART_STORAGE=memory $(PY) -m pytest tests/unit tests/integration tests/contract -q \
 		-p no:schemathesis -n $(FAST_WORKERS) --dist worksteal
 
