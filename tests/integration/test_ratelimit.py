@@ -1,4 +1,5 @@
-"""The rate limiter against Azurite (or the in-memory twin in the fast tier): at most `limit` events in any span of `window`, counted per key."""
+"""The rate limiter against Azurite (the in-memory twin in the fast tier): at most `limit` events in any
+span of `window`, counted per key."""
 
 from __future__ import annotations
 
