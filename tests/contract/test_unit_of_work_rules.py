@@ -212,3 +212,31 @@ def test_a_discarded_change_set_is_not_committed(table: Any) -> None:
     assert stored(table, person(1).key) is not None
     assert stored(table, person(2).key) is None
     assert unit.transactions == 1 and unit.entities_written == 1
+
+
+# --- delete_all --------------------------------------------------------------------------------------
+
+
+def test_delete_all_deletes_every_row_a_hundred_per_transaction(table: Any) -> None:
+    keys = [person(i).key for i in range(150)]
+    unit = Rows(table)
+    for start in (0, 100):
+        change = unit.change(THEME)
+        for i in range(start, min(start + 100, 150)):
+            change.create(person(i))
+    unit.commit()
+    table.create_entity(entity_of(person(500)))  # not asked for: stays
+    assert unit.delete_all(THEME, keys) == 150
+    assert [r["RowKey"] for r in table.list_entities()] == [person(500).key]
+
+
+def test_delete_all_goes_one_by_one_through_a_chunk_with_a_row_already_gone(table: Any) -> None:
+    """A transaction with a row already gone fails whole; the chunk's other rows are deleted one by one."""
+    unit = Rows(table)
+    change = unit.change(THEME)
+    for i in range(5):
+        change.create(person(i))
+    unit.commit()
+    table.delete_entity(THEME, person(2).key)
+    unit.delete_all(THEME, [person(i).key for i in range(5)])
+    assert list(table.list_entities()) == []
