@@ -10,10 +10,21 @@ mutmut ignores the nested table itself.
 
 from __future__ import annotations
 
+import os
 import sys
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+
+def _fresh_enqueue_pool() -> None:
+    """mutmut forks a worker per mutant from the process that ran the tests once. A thread pool made at
+    import (services/outbox.py's enqueue pool) comes across the fork believing its threads exist, but a
+    child has none: the first commit with texts waits for ever. Each child gets a pool of its own."""
+    outbox = sys.modules.get("shared.services.outbox")
+    if outbox is not None:
+        outbox._POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="enqueue")  # type: ignore[attr-defined]
 
 
 def main(argv: list[str]) -> None:
@@ -26,6 +37,8 @@ def main(argv: list[str]) -> None:
     settings = {**base, **base[name]}
 
     import mutmut.configuration as configuration
+
+    os.register_at_fork(after_in_child=_fresh_enqueue_pool)
 
     # mutmut looks its settings up through this one reader (configuration._load_config).
     configuration._config_reader = lambda: settings.get  # type: ignore[assignment]
