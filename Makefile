@@ -81,8 +81,9 @@ bench: deps
 
 # Mutation testing of the rules that protect people ([tool.mutmut] in pyproject.toml; not part of `make test`):
 # every mutant of those modules should turn a test red. docs/mutation.md lists the survivors and why.
-# Two runs, as mutmut takes one test selection per run: the core rules against the unit tests, then the
-# storage rules ([tool.mutmut.storage]) against the service tests on the in-memory twin.
+# Three runs, as mutmut takes one test selection per run: the core rules against the unit tests, then the
+# storage rules ([tool.mutmut.storage]) against the service tests on the in-memory twin, then the webhooks'
+# signature check ([tool.mutmut.webhooks]) against the webhook tests.
 mutate: mutate-core mutate-storage
 
 mutate-core: deps
@@ -94,6 +95,9 @@ mutate-storage: deps
 	rm -rf mutants
 	GRUPPSTART_STORAGE=memory $(PY) -m tests.support.mutmut_profile storage run --max-children 2 | tail -c 300; echo
 	$(PY) -m tests.support.mutmut_profile storage results
+	rm -rf mutants
+	GRUPPSTART_STORAGE=memory $(PY) -m tests.support.mutmut_profile webhooks run --max-children 2 | tail -c 300; echo
+	$(PY) -m tests.support.mutmut_profile webhooks results
 
 clean:
 	rm -rf $(VENV) $(VENV)-infra node_modules .pytest_cache .hypothesis mutants
