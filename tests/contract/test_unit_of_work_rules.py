@@ -4,6 +4,7 @@ no test reaching them; retention, intake, rekeying and confirmation rely on each
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,10 +12,27 @@ import pytest
 from shared.adapters.entities import entity_of, marker_entity
 from shared.adapters.interests import Rows
 from shared.adapters.unit_of_work import LostRace
-from shared.core.domain import InterestStatus
-from tests.contract.test_units_and_limits import THEME, person
+from shared.core.domain import INTEREST_PREFIX, Interest, InterestStatus
 
+THEME = "stress"
 MARKER = "phone.k1"
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def person(i: int) -> Interest:
+    return Interest(
+        theme=THEME,
+        key=f"{INTEREST_PREFIX}{i:024x}",
+        name=f"Person {i}",
+        phone=f"+4670{1000000 + i:07d}",
+        locale="sv",
+        area="habo",
+        status=InterestStatus.WAITING,
+        consent_version="test",
+        created_at=T0 + timedelta(seconds=i),
+        verified_at=T0,
+        withdraw_token_hash="x",
+    )
 
 
 def stored(table: Any, key: str) -> dict[str, Any] | None:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from shared.composition import Services
 from shared.core.domain import PHONE_PREFIX, InterestStatus
-from shared.services.erasure import erase_interest, interests_of_number
 from tests.support.privacy import LEAVER, LEAVER_NAME, register_verified
 from tests.support.tables import THEME, interests, rows
 
@@ -24,14 +23,14 @@ def test_withdrawing_one_interest_leaves_the_other_themes(services: Services) ->
     register_verified(services, LEAVER_NAME, LEAVER, theme=OTHER_THEME, locale="en")
     [withdrawn] = [i for i in interests(services) if i.theme == THEME]
 
-    report = erase_interest(services.storage, withdrawn, keyer=services.keyer)
+    report = services.erasure.erase_interest(withdrawn)
 
     assert report.interests_erased == 1 and report.groups_left == 0
     assert interests(services, THEME) == []
     assert [i.locale for i in interests(services, OTHER_THEME)] == ["en"]
     assert markers_of(services, THEME) == []
     assert len(markers_of(services, OTHER_THEME)) == 1
-    left = interests_of_number(services.storage, services.organisation, LEAVER, keyer=services.keyer)
+    left = services.erasure.interests_of_number(LEAVER)
     assert [i.theme for i in left] == [OTHER_THEME]
 
 
@@ -42,7 +41,7 @@ def test_withdrawing_erases_the_numbers_pending_attempts_in_that_theme_too(servi
     [withdrawn] = [i for i in interests(services) if i.theme == THEME and i.status is InterestStatus.WAITING]
     assert len(markers_of(services, THEME)) == 2  # the interest's marker and the attempt's
 
-    report = erase_interest(services.storage, withdrawn, keyer=services.keyer)
+    report = services.erasure.erase_interest(withdrawn)
 
     assert report.interests_erased == 2  # the interest and the pending attempt
     assert markers_of(services, THEME) == []

@@ -8,8 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from shared.adapters.ratelimit import OncePerWindow, RateLimiter
 from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.sms.send_rate import Lane
+from shared.adapters.storage import RATE_LIMITS
 from shared.composition import Services
 from shared.services.sms_budget import BudgetExhausted, SmsBudget
 
@@ -27,7 +29,8 @@ class Clock:
 def budget(services: Services, clock: Clock, *, codes: tuple[int, int], texts: tuple[int, int]) -> SmsBudget:
     """Codes' share `codes` (per hour, per day) of the whole budget `texts`."""
     return SmsBudget(
-        storage=services.storage,
+        limiter=RateLimiter(lambda: services.storage.table(RATE_LIMITS), clock),
+        alerts=OncePerWindow(lambda: services.storage.table(RATE_LIMITS)),
         sender=LocalOutboxSender(echo=None),
         templates=services.templates,
         organisation=services.organisation,
@@ -36,6 +39,7 @@ def budget(services: Services, clock: Clock, *, codes: tuple[int, int], texts: t
         texts_per_hour=texts[0],
         texts_per_day=texts[1],
         clock=clock,
+        spenders=list,
     )
 
 
