@@ -1,4 +1,5 @@
-"""The rate limiter against Azurite: at most `limit` events in any span of `window`, counted per key."""
+"""The rate limiter against Azurite (the in-memory twin in the fast tier): at most `limit` events in any
+span of `window`, counted per key."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from azure.data.tables import TableClient
 from shared.adapters.ratelimit import RateLimited, RateLimiter
 from shared.adapters.storage import RATE_LIMITS, StorageAccount
 from shared.local.azurite import Azurite
+from tests.conftest import MEMORY
 
 HOUR = timedelta(hours=1)
 
@@ -28,8 +30,13 @@ class Clock:
 
 
 @pytest.fixture
-def table(azurite: Azurite) -> Iterator[TableClient]:
-    storage = StorageAccount(connection_string=azurite.connection_string)
+def table(request: pytest.FixtureRequest) -> Iterator[TableClient]:
+    """The rate-limit table: Azurite's, or in the fast tier the in-memory twin's (tests/conftest.py)."""
+    if MEMORY:
+        storage = request.getfixturevalue("memory_storage")
+    else:
+        azurite: Azurite = request.getfixturevalue("azurite")
+        storage = StorageAccount(connection_string=azurite.connection_string)
     storage.ensure_resources()
     client = storage.table(RATE_LIMITS)
     for row in client.list_entities(select=["PartitionKey", "RowKey"]):
