@@ -111,7 +111,8 @@ class Settings(BaseSettings):
     @classmethod
     def _unresolved_reference_is_unset(cls, value: object) -> object:
         # If Key Vault cannot be read, Azure passes the reference text itself: never take that as a secret.
-        if isinstance(value, str) and value.strip().startswith("@Microsoft.KeyVault("):
+        # An empty secret is no secret either (anyone can sign with the empty key): it reads as unset.
+        if isinstance(value, str) and (not value.strip() or value.strip().startswith("@Microsoft.KeyVault(")):
             return None
         return value
 

@@ -149,3 +149,29 @@ def test_an_unresolved_key_vault_reference_is_never_taken_as_a_secret():
         ADMIN_TOKEN=reference,
     )
     assert settings.admin_token is None
+
+
+@pytest.mark.parametrize("blank", ["", "   "])
+def test_an_empty_secret_is_no_secret(blank: str) -> None:
+    """A secret set to nothing reads as unset: an empty Twilio token would let anyone sign a webhook with
+    the empty key, an empty phone key would key every number with a known key (issue 24's mutation run)."""
+    from shared.settings import Settings
+
+    names = {
+        "ADMIN_TOKEN": "admin_token",
+        "TWILIO_AUTH_TOKEN": "twilio_auth_token",
+        "PHONE_KEY_SECRET": "phone_key_secret",
+        "FACILITATOR_LINK_SECRET": "facilitator_link_secret",
+    }
+    settings = Settings(
+        AzureWebJobsStorage="UseDevelopmentStorage=true", ORGANISATION_CONFIG="{}", **{k: blank for k in names}
+    )
+    assert len(names) == 4 and [getattr(settings, field) for field in names.values()] == [None] * 4
+    with pytest.raises(ValueError, match="TWILIO_AUTH_TOKEN"):
+        Settings(
+            AzureWebJobsStorage="UseDevelopmentStorage=true",
+            ORGANISATION_CONFIG="{}",
+            TWILIO_ACCOUNT_SID="AC" + "0" * 32,
+            TWILIO_FROM="+46766861000",
+            TWILIO_AUTH_TOKEN=blank,
+        )
