@@ -4,7 +4,7 @@ no test reaching them; retention, intake, rekeying and confirmation rely on each
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -12,7 +12,8 @@ import pytest
 from shared.adapters.entities import entity_of, marker_entity
 from shared.adapters.interests import Rows
 from shared.adapters.unit_of_work import LostRace
-from shared.core.domain import INTEREST_PREFIX, Interest, InterestStatus
+from shared.core.domain import Interest, InterestStatus
+from tests.support.tables import waiting_interest
 
 THEME = "stress"
 MARKER = "phone.k1"
@@ -20,19 +21,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def person(i: int) -> Interest:
-    return Interest(
-        theme=THEME,
-        key=f"{INTEREST_PREFIX}{i:024x}",
-        name=f"Person {i}",
-        phone=f"+4670{1000000 + i:07d}",
-        locale="sv",
-        area="habo",
-        status=InterestStatus.WAITING,
-        consent_version="test",
-        created_at=T0 + timedelta(seconds=i),
-        verified_at=T0,
-        withdraw_token_hash="x",
-    )
+    return waiting_interest(i, THEME, T0)
 
 
 def stored(table: Any, key: str) -> dict[str, Any] | None:

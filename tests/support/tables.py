@@ -4,7 +4,7 @@ table, facilitators, and what the interests table and the notifications queue ho
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from shared.adapters.entities import entity_of, group_from, interest_from, message_from
 from shared.adapters.storage import INTERESTS, NOTIFICATIONS
@@ -43,27 +43,28 @@ def verified(services: Services, n: int, theme: str = THEME, start: int = 0, loc
     return ids
 
 
+def waiting_interest(i: int, theme: str = THEME, now: datetime | None = None) -> Interest:
+    """The i-th verified person waiting in a theme, as a record (ids, names and numbers made from i)."""
+    now = now or utcnow()
+    return Interest(
+        theme=theme,
+        key=f"{INTEREST_PREFIX}{i:012x}{i:012x}",
+        name=f"Person {i}",
+        phone=f"+4670{1000000 + i:07d}",
+        locale="sv",
+        area="habo",
+        status=InterestStatus.WAITING,
+        consent_version="test",
+        created_at=now + timedelta(milliseconds=i),
+        verified_at=now,
+        withdraw_token_hash="x",
+    )
+
+
 def seed_waiting(services: Services, n: int, theme: str = THEME, start: int = 0) -> None:
     """Verified interests written straight to the table, 100 per transaction (intake is tested elsewhere)."""
     now = utcnow()
-    entities = [
-        entity_of(
-            Interest(
-                theme=theme,
-                key=f"{INTEREST_PREFIX}{i:012x}{i:012x}",
-                name=f"Person {i}",
-                phone=f"+4670{1000000 + i:07d}",
-                locale="sv",
-                area="habo",
-                status=InterestStatus.WAITING,
-                consent_version="test",
-                created_at=now + timedelta(milliseconds=i),
-                verified_at=now,
-                withdraw_token_hash="x",
-            )
-        )
-        for i in range(start, start + n)
-    ]
+    entities = [entity_of(waiting_interest(i, theme, now)) for i in range(start, start + n)]
     table = services.storage.table(INTERESTS)
     for first in range(0, n, 100):
         table.submit_transaction([("create", e) for e in entities[first : first + 100]])
