@@ -1,28 +1,23 @@
 """HTTP trigger: the whole web surface (form, JSON API, webhooks) is one ASGI app behind one catch-all route.
 
-The FastAPI app is built on the first HTTP event, not at import: the host imports function_app to
-index every function, and queue and timer invocations never need the web stack.
+That app is the front (shared/web/front.py): a new instance answers the resident's form and its
+stylesheet without FastAPI, and builds the FastAPI app on the first request that needs it. Nothing of
+the web stack is imported here: the host imports function_app to index every function, and queue and
+timer invocations never need it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-
-class LazyAsgiApp:
-    def __init__(self) -> None:
-        self._app: Any = None
-
-    @property
-    def app(self) -> Any:
-        if self._app is None:
-            from shared.web.app import create_app
-
-            self._app = create_app()
-        return self._app
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
+from shared.web.front import Front
 
 
-asgi_app = LazyAsgiApp()
+def web_app() -> Any:
+    """The FastAPI app, imported and built when the front first hands it a request."""
+    from shared.web.app import create_app
+
+    return create_app()
+
+
+asgi_app = Front(web_app)

@@ -70,9 +70,11 @@ def main() -> None:
 
     from shared.local.outbox_pages import dev_app
     from shared.local.runner import LocalHost, load_function_app
+    from shared.web.front import Front
 
-    # The queue and timer functions exactly as function_app.py registers them; the HTTP surface is the
-    # FastAPI app its one HTTP function wraps (functions/http.py builds it with the same factory).
+    # The queue and timer functions exactly as function_app.py registers them; the HTTP surface is what
+    # its one HTTP function serves (functions/http.py): the front, then the FastAPI app built by the same
+    # factory, with the outbox pages added.
     host = LocalHost(
         load_function_app(),
         services.storage,
@@ -82,7 +84,8 @@ def main() -> None:
     sms = "Twilio" if settings.uses_twilio else f"the local outbox (http://127.0.0.1:{port}/dev/outbox)"
     print(f"\n  Form:     http://127.0.0.1:{port}/\n  API:      http://127.0.0.1:{port}/api/docs\n  SMS go to {sms}")
     print(f"  Admin API token: {os.environ['ADMIN_TOKEN']}\n")
-    server = uvicorn.Server(uvicorn.Config(dev_app(), host="127.0.0.1", port=port, log_level="warning"))
+    web = Front(app=dev_app)
+    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
 
     def shutdown(*_: object) -> None:
         server.should_exit = True

@@ -10,20 +10,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared import PACKAGE_DIR
 from shared.adapters.storage import StorageUnavailable
 from shared.composition import Services, get_services
-from shared.web import notices, pages
+from shared.web import front, notices, pages, security
 from shared.web.common import error_json, locale_for, render_message
 from shared.web.deferred import DeferredRouter
 
 log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64 * 1024
-_STATIC = PACKAGE_DIR / "static"
 
 
 class BodyLimit:
@@ -74,38 +71,15 @@ class BodyLimit:
         await response(scope, receive, send)
 
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff",
-    # Withdraw links carry a token: never leak them to another site.
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": "no-store",
-}
-# Browsers honour HSTS only when it arrives over HTTPS (RFC 6797 §8.1), and on plain http it would be
-# a lie: sent on HTTPS responses only. Two years, as hstspreload.org asks; no includeSubDomains,
-# because a municipality's other hosts under a custom domain are not ours to decide for.
-HSTS = "max-age=63072000"
-
-
 def is_https(request: Request, trust_proxy: bool) -> bool:
-    """The request reached us over HTTPS: its own scheme, or (outside DEV_MODE) the front end's word.
-
-    In Azure the Functions host hands the worker the original https:// URL; X-Forwarded-Proto is the
-    front end's fallback signal. Locally (DEV_MODE) no proxy header is trusted, as for client addresses."""
-    if request.url.scheme == "https":
-        return True
-    forwarded = request.headers.get("x-forwarded-proto", "") if trust_proxy else ""
-    return forwarded.split(",")[0].strip().lower() == "https"
+    """The request reached us over HTTPS (shared/web/security.py has the rule)."""
+    return security.is_https(request.url.scheme, request.headers.get("x-forwarded-proto"), trust_proxy=trust_proxy)
 
 
 def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        current = services()  # a bad configuration fails here, at start, naming the field
-        try:
-            await run_in_threadpool(current.ensure_ready)
-        except StorageUnavailable:
-            log.warning("storage unreachable at start; will retry on first use")
+        await front.start(services)  # the front's start too (shared/web/front.py): one of them runs
         yield
 
     app = FastAPI(
@@ -123,10 +97,9 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
     @app.middleware("http")
     async def headers(request: Request, call_next: Callable) -> Response:
         response: Response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
+        https = is_https(request, trust_proxy=not services().settings.dev_mode)
+        for name, value in security.headers_for(https).items():
             response.headers.setdefault(name, value)
-        if is_https(request, trust_proxy=not services().settings.dev_mode):
-            response.headers.setdefault("Strict-Transport-Security", HSTS)
         return response
 
     @app.exception_handler(StorageUnavailable)
@@ -181,5 +154,5 @@ def create_app(services: Callable[[], Services] = get_services) -> FastAPI:
     DeferredRouter("shared.web.running_groups", ["/running-groups", "/api/running-groups"]).include_in(app)
     DeferredRouter("shared.web.sms_webhooks", ["/api/sms"]).include_in(app)
     DeferredRouter("shared.web.facilitator", ["/f"]).include_in(app)
-    app.mount("/static", StaticFiles(directory=_STATIC), name="static")
+    app.mount(front.STATIC_PREFIX.rstrip("/"), StaticFiles(directory=front.STATIC), name="static")
     return app

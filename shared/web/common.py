@@ -12,8 +12,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from shared.composition import Services
 from shared.core import i18n
-from shared.core.disclosure import needed_publicly
 from shared.core.expected_wait import ExpectedWait
+from shared.web import form_page
 
 
 def services_of(request: Request) -> Services:
@@ -21,27 +21,22 @@ def services_of(request: Request) -> Services:
 
 
 def locale_for(request: Request, explicit: str | None = None) -> str:
-    organisation = services_of(request).organisation
-    return i18n.choose_locale(
-        explicit or request.query_params.get("lang"), request.headers.get("accept-language"), organisation
+    return form_page.choose_locale(
+        services_of(request), explicit or request.query_params.get("lang"), request.headers.get("accept-language")
     )
 
 
 def expected_wait(request: Request, theme: str, area: str | None) -> ExpectedWait | None:
     """The usual wait in `theme` (and `area`), or None where the history is too thin to say it (issue 23.2)."""
-    waits = services_of(request).expected_waits
-    return waits.for_choice(theme, area) if waits is not None else None
+    return form_page.expected_wait(services_of(request), theme, area)
 
 
 def public_needed(request: Request, needed: int) -> int | None:
-    """`needed` as the form, the thank-you page and the API may say it: None where it would tell how many
-    of fewer than the organisation's small-count threshold are waiting (issue 23.6, core/disclosure.py)."""
-    organisation = services_of(request).organisation
-    return needed_publicly(needed, organisation.group_size.min, organisation.small_count_threshold)
+    """`needed` as the form, the thank-you page and the API may say it (shared/web/form_page.py)."""
+    return form_page.public_needed(services_of(request), needed)
 
 
-def expected_wait_text(locale: str, wait: ExpectedWait | None) -> str | None:
-    return None if wait is None else i18n.plural(locale, wait.catalog_key, wait.amount)
+expected_wait_text = form_page.expected_wait_text
 
 
 def message(locale: str, code: str, params: Mapping[str, object] | None = None) -> str:
@@ -72,15 +67,7 @@ def error_json(
 
 
 def page(request: Request, name: str, locale: str, *, status_code: int = 200, **context: Any) -> HTMLResponse:
-    services = services_of(request)
-    organisation = services.organisation
-    languages: list[tuple[str, str]] = [(code, i18n.translate(code, "lang_name")) for code in organisation.locales]
-    if locale not in organisation.locales:
-        languages.append((locale, i18n.translate(locale, "lang_name")))
-    context.setdefault("errors", {})
-    context.setdefault("values", {})
-    body = services.templates.page(name, locale, organisation=organisation, languages=languages, **context)
-    return HTMLResponse(body, status_code=status_code)
+    return HTMLResponse(form_page.page_html(services_of(request), name, locale, **context), status_code=status_code)
 
 
 def render_message(request: Request, title_key: str, text_key: str, *, status_code: int = 200) -> HTMLResponse:

@@ -23,6 +23,7 @@ from shared.services.intake import (
     WrongCode,
 )
 from shared.services.sms_budget import BudgetExhausted
+from shared.web import form_page
 from shared.web.common import (
     client_address,
     expected_wait,
@@ -40,46 +41,9 @@ router = APIRouter(include_in_schema=False)
 _KEPT = ("theme", "name", "phone", "area", "age_confirmed", "consent", "pledge")
 
 
-def theme_choices(request: Request, locale: str, area: str | None = None) -> list[dict]:
-    """The themes as the form lists them; `needed` is None when storage cannot tell or the small-count rule
-    withholds it (then `few`); `wait` is the usual
-    wait where there is history enough (with matching by area, once the area is known)."""
-    services = services_of(request)
-    try:
-        counts: dict[str, int] | None = services.intake.waiting_counts()
-    except StorageUnavailable:
-        counts = None  # counts are a courtesy: the form must still render, with the values kept
-    themes = []
-    for theme in services.organisation.themes:
-        text = services.organisation.theme_text(theme.id, locale)
-        needed = public_needed(request, services.intake.needed(theme.id, None, counts)) if counts is not None else None
-        wait = expected_wait_text(locale, expected_wait(request, theme.id, area))
-        themes.append(
-            {
-                "id": theme.id,
-                "label": text.label,
-                "description": text.description,
-                "needed": needed,
-                "few": counts is not None and needed is None,  # some wait, fewer than the rule lets us count
-                "wait": wait,
-            }
-        )
-    return themes
-
-
 def _form(request: Request, locale: str, *, values: dict, errors: dict, status_code: int) -> HTMLResponse:
-    area = values.get("area") or None
-    themes = theme_choices(request, locale, area if area and services_of(request).organisation.area(area) else None)
-    return page(
-        request,
-        "form.html",
-        locale,
-        status_code=status_code,
-        themes=themes,
-        areas=services_of(request).organisation.areas,
-        values=values,
-        errors=errors,
-    )
+    body = form_page.form_html(services_of(request), locale, values=values, errors=errors)
+    return HTMLResponse(body, status_code=status_code)
 
 
 async def _form_data(request: Request) -> dict[str, str]:

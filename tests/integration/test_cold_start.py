@@ -150,6 +150,85 @@ def test_the_first_form_page_loads_no_sdk_and_no_operator_or_facilitator_page(az
     assert "Länken fungerar inte längre" in seen["link_body"]
 
 
+# The web framework: FastAPI and Starlette's routing (Starlette's responses and StaticFiles are the front's).
+FRAMEWORK = ("fastapi", "starlette.routing", "pydantic.v1")
+
+FIRST_PAGE = """
+import asyncio, json, os, sys
+import function_app
+
+WATCHED = {watched!r}
+{call}
+form = call("GET", "", headers={{"accept-language": "sv"}})
+css = call("GET", "static/style.css")
+english = call("GET", "", params={{"lang": "en"}})
+after_page = [m for m in WATCHED if m in sys.modules]
+health = call("GET", "healthz")
+print(json.dumps({{
+    "form_status": form.status_code, "form_has_fields": b'name="phone"' in form.get_body(),
+    "form_sv": b'<html lang="sv">' in form.get_body(), "english": b'<html lang="en">' in english.get_body(),
+    "css_status": css.status_code, "css_type": css.headers.get("content-type"),
+    "css_starts": css.get_body()[:200].decode(), "after_page": after_page,
+    "health_status": health.status_code, "after_health": [m for m in WATCHED if m in sys.modules],
+}}))
+sys.stdout.flush()
+os._exit(0)
+"""
+CALL = """
+import azure.functions as func
+
+[http] = [f for f in function_app.app.get_functions() if f.get_function_name() == "http_app_func"]
+handler = http.get_user_function()
+loop = asyncio.new_event_loop()
+
+
+class Context:
+    invocation_id = "00000000-0000-0000-0000-000000000001"
+    function_name = "http_app_func"
+    function_directory = "."
+    trace_context = None
+    retry_context = None
+    thread_local_storage = None
+
+
+def call(method, route, body=b"", headers=None, params=None):
+    query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
+    request = func.HttpRequest(
+        method=method, url="http://localhost/" + route + ("?" + query if query else ""), headers=headers or {},
+        params=params or {}, route_params={"route": route}, body=body,
+    )
+    return loop.run_until_complete(handler(request, Context()))
+"""
+
+
+def test_the_first_form_page_and_its_stylesheet_are_served_without_the_web_framework(azurite):
+    """A new instance's first page and the stylesheet the browser fetches next import neither FastAPI nor
+    Starlette's routing (shared/web/front.py); the first request the front hands on does."""
+    organisation = municipality("region-jonkoping")["organisation"]
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PYTHONPATH": str(ROOT),
+        "AzureWebJobsStorage": azurite.connection_string,
+        "ORGANISATION_CONFIG": json.dumps(organisation),
+        "PHONE_KEY_SECRET": TEST_PHONE_KEY_SECRET,
+    }
+    code = FIRST_PAGE.format(watched=FRAMEWORK + NOT_FOR_THE_FORM, call=CALL)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    seen = json.loads(result.stdout.strip().splitlines()[-1])
+    assert seen["form_status"] == 200 and seen["form_has_fields"] is True
+    assert seen["form_sv"] is True and seen["english"] is True
+    assert seen["css_status"] == 200
+    assert seen["css_type"].startswith("text/css")
+    assert seen["css_starts"] == (ROOT / "shared" / "static" / "style.css").read_text(encoding="utf-8")[:200]
+    assert seen["after_page"] == []
+    # The probe sees the framework once a request needs the app.
+    assert seen["health_status"] == 200
+    assert {"fastapi", "starlette.routing"} <= set(seen["after_health"])
+
+
 def test_queues_left_to_the_first_message_are_created_when_it_is_put(azurite):
     from azure.core.exceptions import ResourceNotFoundError
 

@@ -293,10 +293,13 @@ def test_the_walk_finds_the_blocking_helpers_it_must_see() -> None:
         ("shared.web.admin.groups", "_group_or_404"),  # ops(request).group(...), ops -> Operations
         ("shared.web.facilitator", "_roster"),  # page.visit(...), page: FacilitatorPage
         ("shared.web.admin.statistics_charts", "statistics_charts"),  # insights(services.statistics, ...)
-        ("shared.web.pages", "theme_choices"),  # services.intake.waiting_counts()
+        ("shared.web.form_page", "theme_choices"),  # services.intake.waiting_counts(), services a parameter
+        ("shared.web.form_page", "form_html"),  # theme_choices(...), transitively
+        ("shared.web.pages", "_form"),  # form_page.form_html(...), a module's function
     }
     pure = {
         ("shared.web.common", "page"),  # templates only
+        ("shared.web.form_page", "page_html"),
         ("shared.web.common", "locale_for"),
         ("shared.web.common", "client_address"),
         ("shared.web.admin.rendering", "render"),
