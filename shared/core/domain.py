@@ -69,7 +69,10 @@ def more_needed(group_min: int, waiting: int) -> int:
 class Interest(BaseModel):
     """One resident's interest in one theme. Name and phone are the personal data to guard."""
 
-    model_config = ConfigDict(frozen=True)
+    # The records' validators are built on their first validation, not at import (issue 22.1): a new
+    # instance's first page validates none of them
+    # (https://docs.pydantic.dev/latest/api/config/#pydantic.config.ConfigDict.defer_build).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     theme: str
     key: str  # "interest.…"
@@ -109,7 +112,7 @@ RUNNING = (GroupStatus.ACTIVE, GroupStatus.ON_ITS_OWN)  # what the daily lifecyc
 
 
 class Group(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # built on first validation, as Interest
 
     theme: str
     key: str  # "group.…"
@@ -187,7 +190,7 @@ class OutboxMessage(BaseModel):
     withdrawn member's name never reaches a roster sent after they left.
     """
 
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)  # built on first validation, as Interest
 
     theme: str
     key: str  # "outbox.…"

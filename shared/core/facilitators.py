@@ -18,7 +18,8 @@ Locale = LocaleCode  # one of core/languages.py
 
 
 class Facilitator(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    # Built on first validation, not at import: a new instance's form validates no facilitator (issue 22.1).
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     id: str
     name: str
