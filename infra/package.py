@@ -3,7 +3,16 @@
 .funcignore names (tests, infra, bench, node_modules, virtual environments, caches...).
 
 The Flex Consumption plan builds it remotely: requirements.txt is installed in Azure, so the
-package carries source only. Standard library only.
+package carries our code only: each module's source and, when this runs on the runtime's Python,
+its bytecode. Flex Consumption runs the app from the package, mounted read-only
+(https://learn.microsoft.com/azure/azure-functions/run-functions-from-deployment-package: "Function
+apps on the Flex Consumption hosting plan run from a package by default";
+https://learn.microsoft.com/azure/app-service/deploy-run-package: "the ZIP package itself gets
+mounted directly as the read-only wwwroot directory"), so the worker cannot write __pycache__ beside
+our modules and would compile every one of them again on every cold start (issue 22.1). The bytecode
+is "unchecked-hash" pyc (PEP 552): Python loads it without comparing it with the source's mtime,
+which a zip does not keep, and source and bytecode ship together, so they cannot differ. Standard
+library only.
 
     python3 infra/package.py --output /tmp/gruppstart.zip
     python3 infra/package.py --list          # what would go in, one path a line
@@ -13,14 +22,20 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import importlib.util
 import os
+import py_compile
 import sys
+import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
 
 ROOT = Path(__file__).resolve().parent.parent
 # Needed by the Functions host and the remote build; the package is refused without them.
 REQUIRED = ("function_app.py", "host.json", "requirements.txt")
+# The Python the app runs on in Azure (infra/modules/functionapp.bicep, pythonVersion): bytecode is
+# specific to one version, so it is compiled only by that version.
+RUNTIME_PYTHON = (3, 11)
 
 
 def read_patterns(root: Path = ROOT) -> list[str]:
@@ -60,15 +75,42 @@ def package_files(root: Path = ROOT, patterns: list[str] | None = None) -> list[
     return found
 
 
+def compiles_bytecode() -> bool:
+    return sys.version_info[:2] == RUNTIME_PYTHON
+
+
+def bytecode_path(relative: PurePosixPath) -> PurePosixPath:
+    """Where the runtime's import system looks for a module's bytecode: __pycache__/NAME.cpython-311.pyc."""
+    return PurePosixPath(importlib.util.cache_from_source(relative.as_posix()))
+
+
 def build(output: Path, root: Path = ROOT) -> list[PurePosixPath]:
     files = package_files(root)
     missing = [name for name in REQUIRED if PurePosixPath(name) not in files]
     if missing:
         raise SystemExit(f"error: the package would lack {', '.join(missing)}")
-    with zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+    if not compiles_bytecode():
+        wanted = ".".join(map(str, RUNTIME_PYTHON))
+        print(f"warning: Python {sys.version.split()[0]} is not the runtime's {wanted}: source only", file=sys.stderr)
+    written = list(files)
+    with (
+        zipfile.ZipFile(output, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         for relative in files:
             archive.write(root / relative, relative.as_posix())
-    return files
+            if relative.suffix == ".py" and compiles_bytecode():
+                compiled = Path(tmp) / "module.pyc"
+                py_compile.compile(
+                    str(root / relative),
+                    cfile=str(compiled),
+                    dfile=relative.as_posix(),  # tracebacks name the module's path in the app, not this machine's
+                    doraise=True,
+                    invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+                )
+                archive.write(compiled, bytecode_path(relative).as_posix())
+                written.append(bytecode_path(relative))
+    return written
 
 
 def main(argv: list[str] | None = None) -> int:

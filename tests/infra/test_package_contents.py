@@ -44,3 +44,41 @@ def test_every_module_the_entry_point_reaches_ships(listed: set[str]) -> None:
     assert {"function_app.py", "host.json", "requirements.txt"} <= listed
     assert any(p.startswith("shared/templates/sms/") for p in listed)
     assert any(p.startswith("shared/locales/") for p in listed)
+
+
+def test_the_package_ships_valid_bytecode_for_every_module(tmp_path) -> None:
+    """The package is mounted read-only in Azure, so the worker could not cache bytecode beside our modules:
+    each .py ships with an unchecked-hash pyc (PEP 552) where the runtime's import system looks for it,
+    compiled from that very source by the runtime's Python version."""
+    import importlib.util
+    import marshal
+    import re
+    import zipfile
+
+    output = tmp_path / "app.zip"
+    done = subprocess.run(
+        [sys.executable, "infra/package.py", "--output", str(output)], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    # The version it compiles for is the one the Bicep deploys (a pyc of another version is ignored).
+    bicep = (ROOT / "infra" / "modules" / "functionapp.bicep").read_text(encoding="utf-8")
+    deployed = re.search(r"param pythonVersion string = '(\d+)\.(\d+)'", bicep)
+    assert deployed and sys.version_info[:2] == (int(deployed[1]), int(deployed[2])), (
+        "run the tests on the runtime's Python"
+    )
+
+    with zipfile.ZipFile(output) as archive:
+        names = set(archive.namelist())
+        sources = sorted(n for n in names if n.endswith(".py"))
+        compiled = sorted(n for n in names if n.endswith(".pyc"))
+        assert len(sources) >= 100 and len(compiled) == len(sources)
+        for source in sources:
+            where = PurePosixPath(source)
+            pyc = (where.parent / "__pycache__" / f"{where.stem}.{sys.implementation.cache_tag}.pyc").as_posix()
+            assert pyc in names, f"{source} ships without bytecode"
+            data, text = archive.read(pyc), archive.read(source)
+            assert data[:4] == importlib.util.MAGIC_NUMBER, pyc
+            assert int.from_bytes(data[4:8], "little") == 0b01, pyc  # hash-based, source not checked at import
+            assert data[8:16] == importlib.util.source_hash(text), f"{pyc} is not {source}'s bytecode"
+            code = marshal.loads(data[16:])  # noqa: S302 - our own package, just built
+            assert code.co_filename == source  # tracebacks name the app's path, not the build machine's
