@@ -25,6 +25,7 @@ import fnmatch
 import importlib.util
 import os
 import py_compile
+import subprocess
 import sys
 import tempfile
 import zipfile
@@ -84,6 +85,25 @@ def bytecode_path(relative: PurePosixPath) -> PurePosixPath:
     return PurePosixPath(importlib.util.cache_from_source(relative.as_posix()))
 
 
+# The web pages' Jinja bytecode (shared/adapters/templates.py, ShippedBytecode), where the app looks for it.
+COMPILED_PAGES = PurePosixPath("shared/templates/compiled")
+
+
+def compiled_pages(root: Path, into: Path) -> list[Path]:
+    """The web pages compiled by Jinja, by this Python with the app's own environment (a child process: this
+    script imports nothing of the app). None when that cannot run here (Jinja not installed): then the app
+    compiles each page on an instance's first use of it, as before."""
+    code = "import sys; from pathlib import Path; from shared.adapters.templates import compile_pages; "
+    code += "print(compile_pages(Path(sys.argv[1])))"
+    done = subprocess.run(  # noqa: S603 - this interpreter, our own code
+        [sys.executable, "-c", code, str(into)], cwd=root, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        print(f"warning: web pages not precompiled ({done.stderr.strip().splitlines()[-1:]})", file=sys.stderr)
+        return []
+    return sorted(into.glob("*.jinja"))
+
+
 def build(output: Path, root: Path = ROOT) -> list[PurePosixPath]:
     files = package_files(root)
     missing = [name for name in REQUIRED if PurePosixPath(name) not in files]
@@ -110,6 +130,10 @@ def build(output: Path, root: Path = ROOT) -> list[PurePosixPath]:
                 )
                 archive.write(compiled, bytecode_path(relative).as_posix())
                 written.append(bytecode_path(relative))
+        if compiles_bytecode():  # Jinja's bytecode is marshalled Python code too: the runtime's version only
+            for page in compiled_pages(root, Path(tmp) / "pages"):
+                archive.write(page, (COMPILED_PAGES / page.name).as_posix())
+                written.append(COMPILED_PAGES / page.name)
     return written
 
 

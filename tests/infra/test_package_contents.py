@@ -82,3 +82,7 @@ def test_the_package_ships_valid_bytecode_for_every_module(tmp_path) -> None:
             assert data[8:16] == importlib.util.source_hash(text), f"{pyc} is not {source}'s bytecode"
             code = marshal.loads(data[16:])  # noqa: S302 - our own package, just built
             assert code.co_filename == source  # tracebacks name the app's path, not the build machine's
+        # The web pages' Jinja bytecode, one entry per page, where the app's ShippedBytecode reads it.
+        pages = [n for n in names if n.startswith("shared/templates/web/") and n.endswith(".html")]
+        shipped = [n for n in names if n.startswith("shared/templates/compiled/") and n.endswith(".jinja")]
+        assert len(pages) >= 20 and len(shipped) == len(pages)
