@@ -19,7 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from shared.adapters.http_env import configures_http
+from shared.adapters.http_env import azure_client_options
 
 # The SDKs log each request's URL at INFO (urllib3 at DEBUG). Row keys in those URLs are derived from
 # phone numbers (phone markers, rate-limit keys): keep them out of Application Insights.
@@ -85,9 +85,8 @@ class StorageAccount:
         self._connection_string = connection_string
         self._account_name = account_name
         self._client_id = client_id
-        # No per-call search of the environment for proxies where none is configured (adapters/http_env.py).
-        environment = {} if configures_http() else {"use_env_settings": False}
-        self._options = {**_CLIENT_OPTIONS, **environment, **(client_options or {})}
+        # No per-call reading of the environment unless a proxy needs it; a CA bundle goes in once (http_env.py).
+        self._options = {**_CLIENT_OPTIONS, **azure_client_options(), **(client_options or {})}
         self._lock = threading.Lock()
         self._tables: dict[str, TableClient] = {}
         self._queues: dict[str, QueueClient] = {}

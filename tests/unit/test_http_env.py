@@ -1,4 +1,4 @@
-"""The SDK clients stop searching the environment for proxies on every call only where none is configured."""
+"""SDK clients read the environment on every call only where a proxy or netrc needs it; a CA bundle goes in once."""
 
 from __future__ import annotations
 
@@ -15,15 +15,19 @@ CONFIGURING += ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
 def bare_environment(monkeypatch: pytest.MonkeyPatch):
     for name in CONFIGURING:
         monkeypatch.delenv(name, raising=False)
-    http_env.configures_http.cache_clear()
+    http_env.http_environment.cache_clear()
     yield monkeypatch
-    http_env.configures_http.cache_clear()
+    http_env.http_environment.cache_clear()
+
+
+def transport_of(storage: StorageAccount):
+    table = storage.table("interests")
+    wrapper = table._client._client._pipeline._transport  # the tables SDK wraps the requests transport it built
+    return getattr(wrapper, "_transport", wrapper)
 
 
 def transport_trusts_environment(storage: StorageAccount) -> bool:
-    table = storage.table("interests")
-    wrapper = table._client._client._pipeline._transport  # the tables SDK wraps the requests transport it built
-    transport = getattr(wrapper, "_transport", wrapper)
+    transport = transport_of(storage)
     with transport:
         return transport.session.trust_env
 
@@ -34,9 +38,23 @@ def test_without_proxy_or_ca_bundle_the_storage_session_does_not_read_the_enviro
 
 
 @pytest.mark.parametrize(
-    ("name", "value"), [("HTTPS_PROXY", "http://proxy.example:3128"), ("REQUESTS_CA_BUNDLE", "/etc/ssl/ca.pem")]
+    ("name", "value"), [("HTTPS_PROXY", "http://proxy.example:3128"), ("all_proxy", "http://proxy.example:3128")]
 )
-def test_a_configured_proxy_or_ca_bundle_is_still_read(bare_environment, name, value):
+def test_a_configured_proxy_is_still_read_on_every_call(bare_environment, name, value):
     bare_environment.setenv(name, value)
     storage = StorageAccount(connection_string="UseDevelopmentStorage=true")
     assert transport_trusts_environment(storage) is True
+
+
+@pytest.mark.parametrize("name", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"])
+def test_a_ca_bundle_alone_is_read_once_and_handed_to_the_client(bare_environment, name):
+    bare_environment.setenv(name, "/etc/ssl/ca.pem")
+    storage = StorageAccount(connection_string="UseDevelopmentStorage=true")
+    assert transport_trusts_environment(storage) is False
+    assert transport_of(storage).connection_config.verify == "/etc/ssl/ca.pem"
+
+
+def test_requests_order_of_ca_bundles_is_kept(bare_environment):
+    bare_environment.setenv("CURL_CA_BUNDLE", "/etc/ssl/curl.pem")
+    bare_environment.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/requests.pem")
+    assert http_env.http_environment().ca_bundle == "/etc/ssl/requests.pem"

@@ -123,7 +123,7 @@ def _header_keeping_http_client_class() -> type:
     from requests.adapters import HTTPAdapter
     from twilio.http.http_client import TwilioHttpClient
 
-    from shared.adapters.http_env import configures_http
+    from shared.adapters.http_env import configure_session
 
     class HeaderKeepingHttpClient(TwilioHttpClient):
         def __init__(self, timeout: float) -> None:
@@ -131,8 +131,8 @@ def _header_keeping_http_client_class() -> type:
             self._last = threading.local()
             # The SDK sizes the connection pool for https only; a gateway or loopback URL may be http.
             self.session.mount("http://", HTTPAdapter(pool_maxsize=_POOL_SIZE))
-            # No search of every environment variable for proxies on each send where none is configured.
-            self.session.trust_env = configures_http()
+            # No search of every environment variable on each send unless a proxy needs it (adapters/http_env.py).
+            configure_session(self.session)
 
         def request(
             self,
