@@ -15,7 +15,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from azure.core import MatchConditions
 from azure.core.exceptions import ResourceExistsError, ResourceModifiedError, ResourceNotFoundError
@@ -38,6 +38,14 @@ class RateLimited(Exception):
 
 
 Limits = Sequence[tuple[int, timedelta]]
+
+
+class Opened(NamedTuple):
+    """An event `RateLimiter.open_new` counted by creating its counter: what `take_back` needs to uncount it."""
+
+    key: str
+    limits: Limits
+    at: datetime
 
 
 class RateLimiter:
@@ -140,8 +148,6 @@ class RateLimiter:
     def _hit(self, key: str, row: str, limits: Limits) -> None:
         table = self._table_of()
         now = self._clock()
-        at = now.timestamp()
-        single = len(limits) == 1
         entity = self._recall(key, row)
         fresh = False
         for attempt in range(_ATTEMPTS):  # optimistic concurrency: re-read on a lost race
@@ -151,29 +157,12 @@ class RateLimiter:
                 except ResourceNotFoundError:
                     entity = None
                 fresh = True
-            record: dict = {"PartitionKey": key, "RowKey": row}
-            refusals: list[tuple[int, timedelta]] = []
-            expires = at
-            for limit, window in limits:
-                field = "Slots" if single else f"Slots{int(window.total_seconds())}"
-                seconds = window.total_seconds()
-                slot = seconds / self.SLOTS
-                current = int(at // slot)
-                # A slot still counts while any part of it lies within the window ending now.
-                counts = _live_counts(entity, field, int((at - seconds) // slot))
-                total = sum(counts.values())
-                if total >= limit:
-                    refusals.append((_wait(counts, total, limit, at, slot, seconds), window))
-                    continue
-                counts[current] = counts.get(current, 0) + 1
-                record[field] = json.dumps({str(k): v for k, v in counts.items()}, separators=(",", ":"))
-                expires = max(expires, (current + 1) * slot + seconds)
+            record, refusals = self._counted(key, row, limits, entity, now)
             if refusals:
                 if not fresh:  # what this process remembers may be gone (erased, expired): look first
                     entity = _UNKNOWN
                     continue
                 raise RateLimited(max(w for w, _ in refusals), max(window for _, window in refusals), key)
-            record["ExpiresAt"] = datetime.fromtimestamp(expires, tz=now.tzinfo)
             try:
                 if entity is None:
                     meta = table.create_entity(record)
@@ -196,12 +185,105 @@ class RateLimiter:
         self._forget(key, row)
         raise RateLimited(1, key=key)  # contention this high is itself a flood
 
+    def _counted(
+        self, key: str, row: str, limits: Limits, entity: Any, now: datetime, step: int = 1
+    ) -> tuple[dict, list[tuple[int, timedelta]]]:
+        """The counter's row with `step` events added at `now` (a negative step takes them back), and the
+        (wait, window) of each limit that is full and would refuse the event."""
+        at = now.timestamp()
+        single = len(limits) == 1
+        record: dict = {"PartitionKey": key, "RowKey": row}
+        refusals: list[tuple[int, timedelta]] = []
+        expires = at
+        for limit, window in limits:
+            field = "Slots" if single else f"Slots{int(window.total_seconds())}"
+            seconds = window.total_seconds()
+            slot = seconds / self.SLOTS
+            current = int(at // slot)
+            # A slot still counts while any part of it lies within the window ending now.
+            counts = _live_counts(entity, field, int((at - seconds) // slot))
+            total = sum(counts.values())
+            if step > 0 and total >= limit:
+                refusals.append((_wait(counts, total, limit, at, slot, seconds), window))
+                continue
+            counts[current] = counts.get(current, 0) + step
+            counts = {index: n for index, n in counts.items() if n > 0}
+            record[field] = json.dumps({str(k): v for k, v in counts.items()}, separators=(",", ":"))
+            expires = max(expires, (current + 1) * slot + seconds)
+        record["ExpiresAt"] = datetime.fromtimestamp(expires, tz=now.tzinfo)
+        return record, refusals
+
+    def open_new(self, key: str, limits: Limits) -> Opened | None:
+        """Count one event on a counter this process has not seen by creating it, with no read first: a new
+        counter cannot refuse. None when the counter exists (what it holds is then remembered, so `check`
+        and `hit_all` of it need no read) or this process has seen it already: count it with `hit_all`.
+
+        One call for a new counter where a check and a hit made two (a read that finds nothing, a create);
+        three for a counter another instance made (the refused create, a read, the hit)."""
+        row = _row(limits)
+        if any(limit < 1 for limit, _ in limits):
+            return None
+        with self._seen_lock:
+            if (key, row) in self._seen:
+                return None
+        with self._locks[hash((key, row)) % _LOCKS], storage_errors():
+            table = self._table_of()
+            now = self._clock()
+            record, _ = self._counted(key, row, limits, None, now)
+            try:
+                meta = table.create_entity(record)
+            except ResourceExistsError:
+                try:
+                    entity = table.get_entity(key, row)
+                except ResourceNotFoundError:  # erased or expired since: the next hit creates it again
+                    entity = None
+                self._keep(key, row, entity)
+                return None
+            self._keep(key, row, {**record, "_etag": (meta or {}).get("etag")})
+            return Opened(key, limits, now)
+
+    def take_back(self, opened: Opened) -> None:
+        """Uncount the event `open_new` counted (the request was refused by another cap after all): the
+        counter is left as if that request had never come; deleted when nothing else was counted on it."""
+        key, limits, at = opened
+        row = _row(limits)
+        with self._locks[hash((key, row)) % _LOCKS], storage_errors():
+            table = self._table_of()
+            entity = self._recall(key, row)
+            for _ in range(_ATTEMPTS):
+                if entity is _UNKNOWN or entity is None:
+                    try:
+                        entity = table.get_entity(key, row)
+                    except ResourceNotFoundError:
+                        self._keep(key, row, None)
+                        return
+                record, _ = self._counted(key, row, limits, entity, at, step=-1)
+                if isinstance(entity.get("ExpiresAt"), datetime):  # a later hit's expiry stands
+                    record["ExpiresAt"] = max(record["ExpiresAt"], entity["ExpiresAt"])
+                empty = all(record[f] == "{}" for f in record if f.startswith("Slots"))
+                try:
+                    if empty:
+                        table.delete_entity(key, row, etag=_etag(entity), match_condition=MatchConditions.IfNotModified)
+                        self._keep(key, row, None)
+                    else:
+                        meta = table.update_entity(
+                            record,
+                            mode=UpdateMode.REPLACE,
+                            etag=_etag(entity),
+                            match_condition=MatchConditions.IfNotModified,
+                        )
+                        self._keep(key, row, {**record, "_etag": (meta or {}).get("etag")})
+                    return
+                except (ResourceModifiedError, ResourceNotFoundError):
+                    entity = _UNKNOWN
+            self._forget(key, row)
+
     def _recall(self, key: str, row: str) -> Any:
         """The version last seen, or None (assume a new counter: create it) when this process never saw it."""
         with self._seen_lock:
             return self._seen.get((key, row))
 
-    def _keep(self, key: str, row: str, entity: dict) -> None:
+    def _keep(self, key: str, row: str, entity: dict | None) -> None:
         with self._seen_lock:
             self._seen[(key, row)] = entity
             self._seen.move_to_end((key, row))

@@ -25,11 +25,11 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 from shared.adapters.interests import InterestsTable, Rows
 from shared.adapters.queues import Queues
-from shared.adapters.ratelimit import Limits, RateLimiter
+from shared.adapters.ratelimit import Limits, RateLimited, RateLimiter
 from shared.adapters.sms.base import PermanentSmsError, SmsError, SmsSender
 from shared.adapters.sms.metered import for_codes
 from shared.adapters.sms.send_rate import Lane
@@ -239,15 +239,31 @@ class IntakeService:
         )
         # Check every cap, then count: a request refused by one spends none. A check passes on what this
         # process last saw of a counter; the count is conditional on that version and re-reads when another
-        # instance moved it, so a race can still refuse while counting. Hence the order: the budget's
-        # codes' share is checked with the rest (its refusal spends nobody's counter) and spent by the
-        # sender when the code goes out; the number's counter is counted last (a race lost on a client
-        # bucket leaves it alone).
-        caps = [*self._client_caps(client_address), (f"{PHONE_PREFIX}{pkey}", self._number_limits)]
-        self._limiter.check_all(caps)
-        self._budget.check(Lane.CODES)
-        for key, limits in caps:
-            self._limiter.hit_all(key, limits)
+        # instance moved it, so a race can still refuse while counting. The budget's codes' share is checked
+        # with the rest (its refusal spends nobody's counter) and spent by the sender when the code goes out.
+        # A number this process has not seen is counted by creating its counter, with no read first (a new
+        # counter cannot refuse: one call where a read and a create made two); only when it exists is it
+        # read and checked, still before any client counter is spent. What a later refusal (the budget, a
+        # race lost on a client bucket) would have spent on a new number's counter is taken back.
+        clients = self._client_caps(client_address)
+        number = (f"{PHONE_PREFIX}{pkey}", self._number_limits)
+        try:
+            self._limiter.check_all(clients)
+        except RateLimited as refused:
+            self._refuse_with_number(refused, number)
+        opened = self._limiter.open_new(*number)
+        try:
+            if opened is None:
+                self._limiter.check(*number)  # on what open_new read or this process remembers: no call
+            self._budget.check(Lane.CODES)
+            for key, limits in clients:
+                self._limiter.hit_all(key, limits)
+        except (RateLimited, BudgetExhausted):
+            if opened is not None:
+                self._limiter.take_back(opened)
+            raise
+        if opened is None:
+            self._limiter.hit_all(*number)
         rows = self._table.unit()
         change = rows.change(interest.theme)
         change.create(record)
@@ -269,6 +285,14 @@ class IntakeService:
             self._delete_attempt(record)
             raise SmsUnavailable() from None
         return Registration(record.id, token, interest.phone[-2:])
+
+    def _refuse_with_number(self, refused: RateLimited, number: tuple[str, Limits]) -> NoReturn:
+        """A client cap refused: raise the longest wait of it and the number's (as checking all of them did)."""
+        try:
+            self._limiter.check(*number)
+        except RateLimited as also:
+            raise max((refused, also), key=lambda exc: exc.retry_after) from None
+        raise refused
 
     def _client_caps(self, address: str | None) -> list[tuple[str, Limits]]:
         """The client's buckets: its exact address (the web layer gives an IPv6 client as its /64), and the

@@ -25,6 +25,7 @@ from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import INTERESTS, RATE_LIMITS
 from shared.composition import Services, build_services
 from shared.core.domain import utcnow
+from shared.core.validation import ValidInterest
 from shared.web.app import create_app
 from tests.support.keys import hmac_key
 from tests.support.wiring import rewired
@@ -202,3 +203,25 @@ def test_a_budget_another_instance_spent_after_the_check_sends_no_code_and_keeps
     assert texts_to(outbox, "+46701740689") == []
     attempts = [r for r in services.storage.table(INTERESTS).list_entities() if r["RowKey"].startswith("interest.")]
     assert len(attempts) == 2, "the refused attempt was kept"
+
+
+def test_an_address_another_instance_filled_after_the_check_spends_no_new_numbers_counter(
+    api_for: Callable[..., tuple[TestClient, Services]], outbox: LocalOutboxSender
+) -> None:
+    """A new number's counter is created before the address is counted (issue 22.2: no read first); when
+    the address's count then refuses (another instance filled it since this one looked), the number's
+    event is taken back."""
+    client, services = api_for(CLIENT_REGISTRATIONS_PER_HOUR="2", DEV_MODE="false")
+    attacker = via("203.0.113.7:50123")
+    assert client.post("/api/interests", json=body("070-174 06 50"), headers=attacker).status_code == 201
+    other = rewired(services, clock=utcnow)  # a second instance on the same storage
+    other.intake.register(
+        ValidInterest(theme="stress", name="Zacharias", phone="+46701740651", locale="sv", area="jonkoping"),
+        client_address="203.0.113.7",
+    )  # the address's second, counted there: this instance still remembers one
+
+    refused = client.post("/api/interests", json=body("070-174 06 49"), headers=attacker)
+
+    assert refused.status_code == 429
+    assert "phone." + keyed("+46701740649") not in counters(services)
+    assert texts_to(outbox, "+46701740649") == []

@@ -227,3 +227,55 @@ def test_the_busiest_counters_of_a_prefix_over_a_window(table: TableClient, cloc
     assert limiter.busiest("client", HOUR, top=3) == [("client24.b", 5), ("client.a", 3), ("client.d", 1)]
     clock.advance(hours=1, minutes=2)
     assert limiter.busiest("client", HOUR) == []  # the hour has passed: nobody is spending now
+
+
+# --- issue 22.2: a new number's counter is created without a read first ---------------------------------
+
+
+def test_a_new_counter_is_opened_with_one_create(table: TableClient, clock: Clock) -> None:
+    counting = CountingTable(table)
+    limiter = RateLimiter(counting, clock)  # type: ignore[arg-type]
+    opened = limiter.open_new("phone.n", [(3, HOUR)])
+    assert opened is not None
+    limiter.hit("phone.n", 3, HOUR)
+    limiter.hit("phone.n", 3, HOUR)
+    assert counting.calls == ["create_entity", "update_entity", "update_entity"]
+    with pytest.raises(RateLimited):  # the create counted one: three in all
+        limiter.hit("phone.n", 3, HOUR)
+
+
+def test_a_counter_another_instance_made_is_read_once_and_then_checked_and_counted_from_memory(
+    table: TableClient, clock: Clock
+) -> None:
+    RateLimiter(table, clock).hit_all("phone.m", [(2, HOUR)])
+    counting = CountingTable(table)
+    limiter = RateLimiter(counting, clock)  # type: ignore[arg-type]
+    assert limiter.open_new("phone.m", [(2, HOUR)]) is None  # it exists: nothing counted
+    limiter.check("phone.m", [(2, HOUR)])
+    limiter.hit_all("phone.m", [(2, HOUR)])
+    assert counting.calls == ["create_entity", "get_entity", "update_entity"]
+    with pytest.raises(RateLimited):
+        limiter.check("phone.m", [(2, HOUR)])
+
+
+def test_taking_back_an_opened_counter_leaves_it_as_before(table: TableClient, clock: Clock) -> None:
+    limiter = RateLimiter(table, clock)
+    opened = limiter.open_new("phone.t", [(1, HOUR)])
+    assert opened is not None
+    limiter.take_back(opened)
+    assert [e["PartitionKey"] for e in table.list_entities()] == []  # nothing else counted: no row left
+    limiter.hit("phone.t", 1, HOUR)  # the one event the limit allows is still there
+
+
+def test_taking_back_keeps_what_another_instance_counted_meanwhile(table: TableClient, clock: Clock) -> None:
+    first, second = RateLimiter(table, clock), RateLimiter(table, clock)
+    opened = first.open_new("phone.u", [(2, HOUR)])
+    assert opened is not None
+    clock.advance(minutes=7)
+    second.hit("phone.u", 2, HOUR)  # the row moved: `first`'s version is stale
+    first.take_back(opened)
+    expires = table.get_entity("phone.u", "3600")["ExpiresAt"]
+    assert expires >= clock.now + HOUR  # the later hit's expiry stands
+    second.hit("phone.u", 2, HOUR)  # one taken back, one kept: room for exactly one more
+    with pytest.raises(RateLimited):
+        first.hit("phone.u", 2, HOUR)

@@ -137,3 +137,26 @@ def test_an_invitation_reads_the_group_and_the_member_in_one_query(
     # The outbox row by key, then the group and the member in one query: two reads where there were three.
     assert len(point_reads) == 1, on_interests
     assert len(queries) == 1, on_interests
+
+
+def test_a_new_numbers_counter_is_created_without_a_read_first(
+    make_settings: Callable[..., Settings], outbox: LocalOutboxSender
+) -> None:
+    wire = Wire()
+    services = counted(make_settings, outbox, wire)
+    organisation = municipality("region-jonkoping")["organisation"]
+    theme, area = organisation["themes"][0]["id"], organisation["areas"][0]["id"]
+    for n in range(2):  # the client's counters, the send rate and the budget are known to this process now
+        register(services, outbox, f"+4670174060{n}", theme, area)
+    wire.sent.clear()
+
+    register(services, outbox, "+46701740609", theme, area)
+
+    on_counters = [(method, path) for method, path in wire.sent if path.startswith("/ratelimits")]
+    # The number's counter: one create (a POST to the table), where a read that found nothing came first.
+    assert [call for call in on_counters if call == ("POST", "/ratelimits")] == [("POST", "/ratelimits")]
+    assert [method for method, _ in on_counters if method == "GET"] == [], on_counters
+    # The address and its network, the send rate and the budget on their remembered versions (four PUTs).
+    assert sorted(method for method, _ in on_counters) == ["POST", "PUT", "PUT", "PUT", "PUT"], on_counters
+    # With the attempt's transaction and the provider-copy row: seven calls where there were eight.
+    assert len(wire.sent) == 7, wire.sent
