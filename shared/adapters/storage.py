@@ -19,7 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from shared.adapters.http_env import azure_client_options
+from shared.adapters.http_env import azure_client_options, http_environment
 
 # The SDKs log each request's URL at INFO (urllib3 at DEBUG). Row keys in those URLs are derived from
 # phone numbers (phone markers, rate-limit keys): keep them out of Application Insights.
@@ -87,6 +87,9 @@ class StorageAccount:
         self._client_id = client_id
         # No per-call reading of the environment unless a proxy needs it; a CA bundle goes in once (http_env.py).
         self._options = {**_CLIENT_OPTIONS, **azure_client_options(), **(client_options or {})}
+        # The SDKs' calls go through one urllib3 pool (adapters/transport.py), built on the first client;
+        # where a proxy is configured, the SDKs' own requests transport reads it as before.
+        self._pooled = "transport" not in self._options and not http_environment().per_call
         self._lock = threading.Lock()
         self._tables: dict[str, TableClient] = {}
         self._queues: dict[str, QueueClient] = {}
@@ -102,6 +105,18 @@ class StorageAccount:
             client_id=settings.storage_client_id,
         )
 
+    def _sdk_options(self) -> dict[str, Any]:
+        """The clients' options, with the shared transport (built once, under the caller's lock)."""
+        if self._pooled and "transport" not in self._options:
+            from shared.adapters.transport import PooledTransport
+
+            self._options["transport"] = PooledTransport(
+                connection_timeout=self._options["connection_timeout"],
+                read_timeout=self._options["read_timeout"],
+                connection_verify=self._options.get("connection_verify", True),
+            )
+        return self._options
+
     def _credential(self) -> Any:
         from azure.identity import DefaultAzureCredential
 
@@ -114,13 +129,13 @@ class StorageAccount:
             if self._table_service is None:
                 if self._connection_string:
                     self._table_service = TableServiceClient.from_connection_string(
-                        self._connection_string, **self._options
+                        self._connection_string, **self._sdk_options()
                     )
                 else:
                     self._table_service = TableServiceClient(
                         f"https://{self._account_name}.table.core.windows.net",
                         credential=self._credential(),
-                        **self._options,
+                        **self._sdk_options(),
                     )
             return self._table_service
 
@@ -131,13 +146,13 @@ class StorageAccount:
             if self._queue_service is None:
                 if self._connection_string:
                     self._queue_service = QueueServiceClient.from_connection_string(
-                        self._connection_string, **self._options
+                        self._connection_string, **self._sdk_options()
                     )
                 else:
                     self._queue_service = QueueServiceClient(
                         f"https://{self._account_name}.queue.core.windows.net",
                         credential=self._credential(),
-                        **self._options,
+                        **self._sdk_options(),
                     )
             return self._queue_service
 

@@ -18,6 +18,7 @@ from azure.core.exceptions import ResourceExistsError
 from shared.adapters import http_env
 from shared.adapters.sms.twilio import TwilioSender
 from shared.adapters.storage import StorageAccount, StorageUnavailable, storage_errors
+from shared.adapters.transport import PooledTransport
 from shared.local.azurite import ACCOUNT, KEY, Azurite
 from tests.support.relays import forward_proxy, tls_front
 from tests.support.twilio_server import LoopbackTwilio
@@ -58,12 +59,10 @@ def tables_over_https(port: int) -> StorageAccount:
     )
 
 
-def storage_session(storage: StorageAccount) -> Any:
+def storage_transport(storage: StorageAccount) -> Any:
     table = storage.table("interests")
-    wrapper = table._client._client._pipeline._transport  # the tables SDK wraps the requests transport it built
-    transport = getattr(wrapper, "_transport", wrapper)
-    transport.open()
-    return transport.session
+    wrapper = table._client._client._pipeline._transport  # the tables SDK wraps the transport it was given
+    return getattr(wrapper, "_transport", wrapper)
 
 
 def a_round_trip(storage: StorageAccount) -> dict[str, Any]:
@@ -82,7 +81,8 @@ def test_with_only_a_ca_bundle_storage_verifies_against_it_without_reading_the_e
         storage = tables_over_https(front.port)
 
         assert a_round_trip(storage)["Seen"] == "yes"
-        assert storage_session(storage).trust_env is False  # no scan of the environment per call
+        # Through the pooled transport (shared/adapters/transport.py): no requests session reads the environment.
+        assert isinstance(storage_transport(storage), PooledTransport)
         assert [method for method, _ in front.relayed] == ["POST", "PATCH", "GET"]
 
 
@@ -106,6 +106,7 @@ def test_a_proxy_in_the_environment_carries_every_storage_call(
         storage = StorageAccount(connection_string=azurite.connection_string, client_options={"retry_total": 0})
 
         assert a_round_trip(storage)["Seen"] == "yes"
+        assert storage_transport(storage).session.trust_env is True  # requests' transport, reading the proxy
         assert [method for method, _ in proxy.relayed] == ["POST", "PATCH", "GET"]
         assert all(target.startswith(f"http://127.0.0.1:{azurite.ports['table']}/") for _, target in proxy.relayed)
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import certifi
 import pytest
 
 from shared.adapters import http_env
 from shared.adapters.storage import StorageAccount
+from shared.adapters.transport import PooledTransport
 
 CONFIGURING = ("HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy")
 CONFIGURING += ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "NETRC")
@@ -32,9 +34,11 @@ def transport_trusts_environment(storage: StorageAccount) -> bool:
         return transport.session.trust_env
 
 
-def test_without_proxy_or_ca_bundle_the_storage_session_does_not_read_the_environment(bare_environment):
+def test_without_proxy_or_ca_bundle_storage_goes_through_the_pooled_transport(bare_environment):
     storage = StorageAccount(connection_string="UseDevelopmentStorage=true")
-    assert transport_trusts_environment(storage) is False
+    transport = transport_of(storage)
+    assert isinstance(transport, PooledTransport)  # no requests session: nothing reads the environment per call
+    assert transport._pool.connection_pool_kw["ca_certs"] == certifi.where()  # requests' default trust
 
 
 @pytest.mark.parametrize(
@@ -50,8 +54,9 @@ def test_a_configured_proxy_is_still_read_on_every_call(bare_environment, name, 
 def test_a_ca_bundle_alone_is_read_once_and_handed_to_the_client(bare_environment, name):
     bare_environment.setenv(name, "/etc/ssl/ca.pem")
     storage = StorageAccount(connection_string="UseDevelopmentStorage=true")
-    assert transport_trusts_environment(storage) is False
-    assert transport_of(storage).connection_config.verify == "/etc/ssl/ca.pem"
+    transport = transport_of(storage)
+    assert isinstance(transport, PooledTransport)
+    assert transport._pool.connection_pool_kw["ca_certs"] == "/etc/ssl/ca.pem"
 
 
 def test_requests_order_of_ca_bundles_is_kept(bare_environment):
