@@ -60,7 +60,7 @@ class StageClock:
                 self.calls[stage] += self.counter.take()
 
 
-def residents(connection_string: str, count: int, *, profile: bool = False) -> tuple[StageClock, int]:
+def residents(connection_string: str, count: int, *, profile: bool = False) -> tuple[StageClock, int, str]:
     from shared.adapters.sms.twilio import TwilioSender
     from shared.adapters.storage import FORMATION_REQUESTS, NOTIFICATIONS
     from shared.core.validation import ValidInterest
@@ -105,7 +105,10 @@ def residents(connection_string: str, count: int, *, profile: bool = False) -> t
         for i in range(count):
             one(i, clock)
         requests.clear_messages()  # the host's trigger would take these; formation ran above for each
-    return clock, count
+        # As a Function App runs: no proxy, so the storage clients go through the pooled transport and read
+        # no environment per call (a CA bundle set here is read once). With a proxy set, the rows say so.
+        path = "pooled transport" if services.storage.pooled_transport else "requests transport, proxy read per call"
+    return clock, count, path
 
 
 def top_frames(profile: cProfile.Profile, calls: int, limit: int = 8) -> list[str]:
@@ -120,7 +123,7 @@ def top_frames(profile: cProfile.Profile, calls: int, limit: int = 8) -> list[st
 
 
 def stage_rows(connection_string: str, count: int) -> tuple[list[Row], dict[str, Any]]:
-    clock, n = residents(connection_string, count)
+    clock, n, path = residents(connection_string, count)
     per = {stage: clock.cpu[stage] / n * 1000 for stage in STAGES}
     intake = per["register"] + per["verify"]
     rows = [
@@ -142,7 +145,7 @@ def stage_rows(connection_string: str, count: int) -> tuple[list[Row], dict[str,
     for size, gb in INSTANCE_GB.items():
         gb_seconds = total / CORES[size] * gb * 1000
         rows.append(Row(f"… Flex GB-s per 1,000 residents at {size} (all four stages, CPU-bound)", gb_seconds, "GB-s"))
-    profiled, m = residents(connection_string, max(20, count // 5), profile=True)
+    profiled, m, _ = residents(connection_string, max(20, count // 5), profile=True)
     assert profiled.profiles is not None
     frames = {stage: top_frames(profiled.profiles[stage], m) for stage in STAGES}
-    return rows, {"top_frames": frames}
+    return rows, {"top_frames": frames, "storage_transport": path}

@@ -105,6 +105,11 @@ class StorageAccount:
             client_id=settings.storage_client_id,
         )
 
+    @property
+    def pooled_transport(self) -> bool:
+        """Whether the clients go through adapters/transport.py (False where a proxy is configured)."""
+        return self._pooled
+
     def _sdk_options(self) -> dict[str, Any]:
         """The clients' options, with the shared transport (built once, under the caller's lock)."""
         if self._pooled and "transport" not in self._options:
