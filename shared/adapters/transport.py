@@ -20,6 +20,7 @@ configured, StorageAccount keeps the SDKs' requests transport.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import urllib3
 from azure.core.exceptions import (
@@ -164,16 +165,21 @@ class PooledTransport(HttpTransport):
             raise ValueError("PooledTransport does not do proxies: build the client without it")
         rest = isinstance(request, RestHttpRequest)
         body = request.content if rest else request.data
+        target = urlsplit(request.url)
         try:
-            response = self._pool.urlopen(
+            # The pool for the host, then the request target: urllib3's PoolManager.urlopen would parse the
+            # whole URL again (percent-encoding it character by character) before its pool does the same.
+            pool = self._pool.connection_from_host(target.hostname, port=target.port, scheme=target.scheme)
+            response = pool.urlopen(
                 request.method,
-                request.url,
+                f"{target.path or '/'}?{target.query}" if target.query else target.path or "/",
                 body=body,
                 headers=dict(request.headers),
                 timeout=urllib3.Timeout(connect=connect, read=read),
                 redirect=False,
                 retries=False,
                 preload_content=True,
+                assert_same_host=False,
             )
         except (urllib3.exceptions.NewConnectionError, urllib3.exceptions.SSLError) as exc:
             raise ServiceRequestError(exc, error=exc) from exc  # refused, unresolved, or TLS failed: nothing sent
