@@ -19,6 +19,7 @@ configured, StorageAccount keeps the SDKs' requests transport.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -143,7 +144,9 @@ class PooledTransport(HttpTransport):
             import certifi
 
             bundle = certifi.where() if connection_verify is True else connection_verify
-            verify = {"cert_reqs": "CERT_REQUIRED", "ca_certs": bundle}
+            # A directory of certificates is as valid a bundle as a file to requests (its ca_cert_dir).
+            where = "ca_cert_dir" if os.path.isdir(bundle) else "ca_certs"
+            verify = {"cert_reqs": "CERT_REQUIRED", where: bundle}
         self._pool = urllib3.PoolManager(maxsize=_POOL_SIZE, retries=False, **verify)
 
     def __enter__(self) -> PooledTransport:

@@ -7,12 +7,16 @@ it is given, TLS verified, and tables, batches and queues with text beyond ASCII
 
 from __future__ import annotations
 
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -33,9 +37,10 @@ from tests.support.relays import tls_front
 pytestmark = pytest.mark.azurite
 
 
-def table_at(endpoint: str, transport: PooledTransport, **options: Any) -> TableClient:
+def table_at(endpoint: str, transport: PooledTransport, name: str | None = None, **options: Any) -> TableClient:
     connection = f"DefaultEndpointsProtocol=http;AccountName={ACCOUNT};AccountKey={KEY};TableEndpoint={endpoint};"
-    return TableClient.from_connection_string(connection, f"t{uuid.uuid4().hex[:12]}", transport=transport, **options)
+    name = name or f"t{uuid.uuid4().hex[:12]}"
+    return TableClient.from_connection_string(connection, name, transport=transport, **options)
 
 
 class Attempts:
@@ -171,6 +176,13 @@ def test_a_read_whose_connection_broke_is_retried_and_answered(azurite: Azurite)
     assert attempts.count == 2
 
 
+def ssl_subject_hash(certificate: Path) -> str:
+    """The name OpenSSL looks a certificate up by in a CA directory."""
+    return subprocess.run(
+        ["openssl", "x509", "-hash", "-noout", "-in", str(certificate)], check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
 def test_tls_is_verified_against_the_bundle_given_and_refused_otherwise(azurite: Azurite) -> None:
     with tls_front(azurite.ports["table"]) as (front, certificate):
         endpoint = f"https://127.0.0.1:{front.port}/{ACCOUNT}"
@@ -178,6 +190,14 @@ def test_tls_is_verified_against_the_bundle_given_and_refused_otherwise(azurite:
         trusting.create_table()
         trusting.upsert_entity({"PartitionKey": "p", "RowKey": "r"})
         assert trusting.get_entity("p", "r")["RowKey"] == "r"
+        relayed = len(front.relayed)
+
+        with tempfile.TemporaryDirectory() as directory:  # a directory of certificates, as c_rehash leaves it
+            shutil.copy(certificate, Path(directory) / f"{ssl_subject_hash(certificate)}.0")
+            from_directory = table_at(
+                endpoint, PooledTransport(connection_verify=directory), trusting.table_name, retry_total=0
+            )
+            assert from_directory.get_entity("p", "r")["RowKey"] == "r"
         relayed = len(front.relayed)
 
         default = table_at(endpoint, PooledTransport(), retry_total=0)  # certifi's public roots only
