@@ -29,7 +29,8 @@ TOP = ("shared", "functions", "tests", "infra", "bench", "docs", ".ci")
 # Folders the documents name relative to a layer (`core/codes.py`, `sms/`, `admin/`).
 INNER = ("core", "adapters", "services", "web", "local", "templates", "locales", "static", "sms", "admin", "modules")
 # Written by azd's preprovision hook from the municipality file, never committed (infra/README.md).
-GENERATED = {"infra/main.parameters.json"}
+# Written into the app package by infra/package.py (the web pages' Jinja bytecode), never committed.
+GENERATED = {"infra/main.parameters.json", "shared/templates/compiled/"}
 
 _PATH = r"(?<![\w/.:-])((?:{first})/(?:[\w.-]+/)*[\w.-]*)(?![\w/\\*{{<])"
 DOC_PATH = re.compile(_PATH.format(first="|".join(re.escape(t) for t in (*TOP, *INNER))))
