@@ -23,7 +23,7 @@ from fastapi.testclient import TestClient
 from shared.adapters.sms.local import LocalOutboxSender
 from shared.adapters.sms.send_rate import Lane
 from shared.adapters.storage import INTERESTS, RATE_LIMITS
-from shared.composition import Services, build_services
+from shared.composition import Services
 from shared.core.domain import utcnow
 from shared.core.validation import ValidInterest
 from shared.web.app import create_app
@@ -193,7 +193,7 @@ def test_a_budget_another_instance_spent_after_the_check_sends_no_code_and_keeps
     for n in range(2):
         sent = client.post("/api/interests", json=body(f"070-174 06 8{n}"), headers=via(f"203.0.113.{n + 1}:443"))
         assert sent.status_code == 201
-    other = build_services(services.settings, sender=outbox)  # a second instance on the same storage
+    other = rewired(services, clock=utcnow)  # a second instance on the same storage
     assert other.budget is not None
     other.budget.spend(Lane.CODES)  # the hour's last code, sent there
 
