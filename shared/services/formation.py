@@ -3,9 +3,9 @@
 Everything a change touches lives in the theme's partition of the interests table — the
 members' interests (claimed with ETag conditions), the group row, and one outbox row per
 text to send — so a change commits whole or not at all. A lost race fails the transaction;
-we re-read the partition and plan again. After a commit the outbox rows are put on the
-notifications queue, one message per group change; the sweep puts back any row still pending,
-so a crash between commit and enqueue loses nothing.
+we re-read the partition and plan again. After each commit its outbox rows are put on the
+notifications queue, one message for the changes that transaction committed (shared/services/outbox.py);
+the sweep puts back any row still pending, so a crash between commit and enqueue loses nothing.
 """
 
 from __future__ import annotations
@@ -301,9 +301,9 @@ class FormationService:
         report.in_flight.append(start_queueing(self._queues, messages))
 
     def redispatch_pending(self) -> int:
-        """Put back on the queue every outbox row still unsent a while after it was written or last queued —
-        one queue message per group's rows — and every claim left by an invocation that died mid-send
-        (the notifier asks the provider before sending such a row again). Returns how many rows."""
+        """Put back on the queue every outbox row still unsent a while after it was written or last queued — as
+        few queue messages as fit, each group's rows together — and every claim left by an invocation that
+        died mid-send (the notifier asks the provider before sending such a row again). Returns how many rows."""
         now = self._clock()
         cutoff = now - REDISPATCH_AFTER
         rows = self._interests.unit()

@@ -1,13 +1,13 @@
 """Sending the outbox: every text once, in the reader's language.
 
-A queue message names the outbox rows of one change (shared/services/outbox.py); each is sent in
-turn. A row is read first (already sent: done), claimed with its ETag once a sending slot is free
-(a parallel delivery naming the same row loses the claim and skips it), rendered from current data,
-sent, and the provider's id recorded. Permanent provider errors fail that row for good and tell the
-coordinator once; transient ones give that row's claim back, the other rows are still sent, and then
-the message is raised back to the queue, whose retry finds only the unsent rows pending. A message
-that fails every retry lands in the poison queue, where every row it names that is still unsent is
-failed visibly and the coordinator told once.
+A queue message names the outbox rows one transaction committed, change after change
+(shared/services/outbox.py); each is sent in turn. A row is read first (already sent: done), claimed
+with its ETag once a sending slot is free (a parallel delivery naming the same row loses the claim and
+skips it), rendered from current data, sent, and the provider's id recorded. Permanent provider errors
+fail that row for good and tell the coordinator once; transient ones give that row's claim back, the
+other rows are still sent, and then the message is raised back to the queue, whose retry finds only the
+unsent rows pending. A message that fails every retry lands in the poison queue, where every row it
+names that is still unsent is failed visibly and the coordinator told once per group change among them.
 
 The sender waits for room in the installation's send rate and spends its SMS budget
 (adapters/sms/metered.py). When the budget's share for these texts is spent (or no room in the rate
@@ -411,7 +411,8 @@ class Notifier:
 
     def record_poisoned(self, queue_text: str) -> None:
         """A message that failed every retry: fail each row it names that is still unsent, visibly, and tell
-        the coordinator once (the alert's key derives from the first such row, so a rerun adds none)."""
+        the coordinator once per group change among them (each alert's key derives from that change's first
+        such row, so a rerun adds none)."""
         try:
             named = parse_queue_message(queue_text)
         except NotificationMessageError:
@@ -431,8 +432,13 @@ class Notifier:
             if (m in unsent or (m.status is MessageStatus.FAILED and m.error == "poisoned"))
             and m.recipient_type is not RecipientType.COORDINATOR
         ]
-        if poisoned:
-            self.alert_coordinator(poisoned[0], "failed")
+        # One alert per group change among them: a message names the texts of every change one transaction
+        # committed, and each change is the coordinator's to follow up, as when each had a message of its own.
+        first_per_change: dict[str, OutboxMessage] = {}
+        for message in poisoned:
+            first_per_change.setdefault(message.group_key, message)
+        for message in first_per_change.values():
+            self.alert_coordinator(message, "failed")
 
 
 def _named(message: OutboxMessage, context: dict[str, Any]) -> tuple[str, ...]:

@@ -1,15 +1,21 @@
-"""The notifications queue's contract, both ends: a queue message names the outbox rows of one change.
+"""The notifications queue's contract, both ends: a queue message names outbox rows of one theme.
 This module is its one home: every message is written by `OutboxRows.queue_text` and read by
 `parse_queue_message`.
 
-Written: `{"theme": "<theme>", "rows": ["outbox.…", …]}` — the texts of one group change (a group
-formed, a member joined, a reminder…), at most MAX_ROWS_PER_MESSAGE of them, all in the theme's
-partition. A change with one text is written in the one-row form `{"theme": …, "row": "outbox.…"}`,
-which is also what every message queued before this contract looks like; both are read.
+Written: `{"theme": "<theme>", "rows": ["outbox.…", …]}` — the texts of the group changes one table
+transaction committed (groups formed, members joined, a reminder…), change after change, at most
+MAX_ROWS_PER_MESSAGE rows, all in the theme's partition. A message with one row is written in the
+one-row form `{"theme": …, "row": "outbox.…"}`, what every message queued before issue 15 looks like;
+both are read, and a message naming one change's rows (issue 15's form) is the same `rows` form, so
+messages in flight across a deploy, either way, are read by both versions.
 
-One message per change, not per text: queueing is one round trip per group instead of one per text
-(issue 15), while a message still names few rows, so a retry or a poisoned message concerns one
-group's texts and an invocation stays far inside the function timeout at the sending rate.
+One message per commit, not per change (issue 22) nor per text (issue 15): a formation sweep's puts cost
+Python CPU in the same process as its transactions (about 2–5 ms each), and a transaction of up to 100
+operations commits several groups. Exactly once still holds per text: the notifier claims each row
+with its ETag and skips a row already sent, so a retried or redelivered message sends nothing twice;
+a row failing transiently leaves the others of the message sent (handle tries every row before it
+raises); a poisoned message fails only the rows still unsent, and alerts the coordinator once per
+group change among them, as one poisoned message per change did.
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ from shared.core.domain import OUTBOX_PREFIX, OutboxMessage
 
 log = logging.getLogger(__name__)
 
-# A group of the largest size (8 members) has nine texts: invitations and the roster.
-MAX_ROWS_PER_MESSAGE = 10
+# A transaction (at most 100 operations) holds about half outbox rows when it forms groups (a claim per
+# member, the group, a text per member and the roster): one message names a commit's texts. A cap keeps a
+# message's sending inside the notifier's time budget (SEND_BUDGET) at the installation's send rate.
+MAX_ROWS_PER_MESSAGE = 50
 # What a reader accepts: no change set holds more rows than one transaction (100 operations).
 MAX_ROWS_READ = 100
 _MAX_KEY_LENGTH = 100
 
-# One queue call per change, a few at a time: a commit's texts reach the queue in one round trip's time.
+# Queue calls a few at a time: a sweep's commits reach the queue while the next transactions are built.
 _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="enqueue")
 
 
@@ -80,16 +88,23 @@ def parse_queue_message(text: str) -> OutboxRows:
     return OutboxRows(theme, tuple(dict.fromkeys(named)))  # a row named twice is sent once anyway
 
 
-def per_change(messages: Iterable[OutboxMessage]) -> list[OutboxRows]:
-    """The rows grouped by the change they tell about (theme and group), in order, chunked to fit a message."""
+def per_message(messages: Iterable[OutboxMessage]) -> list[OutboxRows]:
+    """The rows in as few messages as fit: per theme, each change's rows (theme and group) kept together and
+    in order, changes packed while a message holds at most MAX_ROWS_PER_MESSAGE rows (a change with more is
+    chunked, which no change today has)."""
     changes: dict[tuple[str, str], list[str]] = {}
     for message in messages:
         changes.setdefault((message.theme, message.group_key), []).append(message.key)
-    return [
-        OutboxRows(theme, tuple(keys[start : start + MAX_ROWS_PER_MESSAGE]))
-        for (theme, _group), keys in changes.items()
-        for start in range(0, len(keys), MAX_ROWS_PER_MESSAGE)
-    ]
+    packed: dict[str, list[list[str]]] = {}
+    for (theme, _group), keys in changes.items():
+        batches = packed.setdefault(theme, [])
+        for start in range(0, len(keys), MAX_ROWS_PER_MESSAGE):
+            chunk = keys[start : start + MAX_ROWS_PER_MESSAGE]
+            if batches and len(batches[-1]) + len(chunk) <= MAX_ROWS_PER_MESSAGE:
+                batches[-1].extend(chunk)
+            else:
+                batches.append(list(chunk))
+    return [OutboxRows(theme, tuple(batch)) for theme, batches in packed.items() for batch in batches]
 
 
 class Queueing:
@@ -108,7 +123,7 @@ class Queueing:
 
 
 def start_queueing(queues: Queues, messages: Iterable[OutboxMessage]) -> Queueing:
-    """Start queueing rows already committed, one queue message per change, and return at once: formation
+    """Start queueing rows already committed, as few queue messages as fit, and return at once: formation
     goes on with the next transaction meanwhile. A failed put is only logged when `result` is asked for:
     the formation sweep re-queues every row still pending a few minutes later, so a text is delayed,
     never lost."""
@@ -120,10 +135,10 @@ def start_queueing(queues: Queues, messages: Iterable[OutboxMessage]) -> Queuein
         except Exception:
             return False
 
-    batches = per_change(messages)
+    batches = per_message(messages)
     return Queueing(batches, [_POOL.submit(put, batch) for batch in batches])
 
 
 def queue_committed(queues: Queues, messages: Iterable[OutboxMessage]) -> int:
-    """Queue rows already committed, one queue message per change; returns how many rows were queued."""
+    """Queue rows already committed, as few queue messages as fit; returns how many rows were queued."""
     return start_queueing(queues, messages).result()

@@ -1,5 +1,5 @@
 """The notifications queue's message contract (shared/services/outbox.py), both forms, and how rows are
-grouped into messages: per change, never more than MAX_ROWS_PER_MESSAGE."""
+grouped into messages: per theme, each change's rows together, never more than MAX_ROWS_PER_MESSAGE."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from shared.services.outbox import (
     OutboxRows,
     notification_for,
     parse_queue_message,
-    per_change,
+    per_message,
 )
 
 
@@ -70,18 +70,32 @@ def test_anything_else_names_no_row(bad):
         parse_queue_message(bad)
 
 
-def test_rows_are_grouped_per_change_and_chunked():
+def test_a_commits_changes_share_a_message_each_kept_whole_and_themes_apart():
+    # Six changes of nine texts (a group of eight and its roster): five fit one message, the sixth starts
+    # the next one rather than being split across two.
+    changes = [[text(f"group.{g}") for _ in range(9)] for g in range(6)]
+    interleaved = [m for change in changes for m in change]
+    other_theme = [text("group.0", theme="sorg")]
+    batches = per_message([*interleaved[:3], *other_theme, *interleaved[3:]])
+
+    assert MAX_ROWS_PER_MESSAGE == 50
+    assert [(m.theme, len(m.rows)) for m in batches] == [("stress", 45), ("stress", 9), ("sorg", 1)]
+    assert batches[0].rows == tuple(m.key for change in changes[:5] for m in change)  # change after change
+    assert batches[1].rows == tuple(m.key for m in changes[5])
+    assert per_message([]) == []
+
+
+def test_a_change_larger_than_a_message_is_chunked():
     a = [text("group.a") for _ in range(MAX_ROWS_PER_MESSAGE + 3)]
     b = [text("group.b") for _ in range(2)]
-    other_theme = [text("group.a", theme="sorg")]
-    batches = per_change([a[0], b[0], *a[1:], b[1], *other_theme])
+    batches = per_message([a[0], b[0], *a[1:], b[1]])
 
-    assert [(m.theme, len(m.rows)) for m in batches] == [
-        ("stress", MAX_ROWS_PER_MESSAGE),
-        ("stress", 3),
-        ("stress", 2),
-        ("sorg", 1),
-    ]
-    assert batches[0].rows + batches[1].rows == tuple(m.key for m in a)
-    assert batches[2].rows == tuple(m.key for m in b)
-    assert per_change([]) == []
+    assert [len(m.rows) for m in batches] == [MAX_ROWS_PER_MESSAGE, 5]
+    assert batches[0].rows + batches[1].rows[:3] == tuple(m.key for m in a)
+    assert batches[1].rows[3:] == tuple(m.key for m in b)
+
+
+def test_the_largest_message_is_read_back():
+    [batch] = per_message([text(f"group.{i // 9}") for i in range(MAX_ROWS_PER_MESSAGE)])
+    assert len(batch.rows) == MAX_ROWS_PER_MESSAGE <= MAX_ROWS_READ
+    assert parse_queue_message(batch.queue_text()) == batch
