@@ -8,8 +8,11 @@ Linear growth shows as a flat time per interest and a flat count of calls per in
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -92,6 +95,20 @@ def measure_formation(connection_string: str, themes: int, interests: int) -> Fo
         seeding=seeding,
         queueing=queueing.seconds,
     )
+
+
+@contextlib.contextmanager
+def spinning(processes: int) -> Iterator[None]:
+    """A busy machine on purpose: `processes` interpreters spinning on the cores for as long as the block
+    runs (the sweep and its floor alike), ended by their own handles afterwards."""
+    spinners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(processes)]
+    try:
+        yield
+    finally:
+        for spinner in spinners:
+            spinner.kill()
+        for spinner in spinners:
+            spinner.wait()
 
 
 class _QueueTimer:

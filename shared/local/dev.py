@@ -31,6 +31,9 @@ def _organisation_from_file() -> None:
         known = ", ".join(sorted(p.stem for p in MUNICIPALITIES.glob("*.json")))
         sys.exit(f"ORG={stem}: no such municipality file; known: {known}")
     os.environ["ORGANISATION_CONFIG"] = json.dumps(json.loads(path.read_text(encoding="utf-8"))["organisation"])
+    from shared.local.concurrency import ENV, templates_concurrency
+
+    os.environ.setdefault(ENV, str(templates_concurrency(path)))  # as many requests at once as its instance runs
 
 
 def main() -> None:
@@ -84,8 +87,13 @@ def main() -> None:
     sms = "Twilio" if settings.uses_twilio else f"the local outbox (http://127.0.0.1:{port}/dev/outbox)"
     print(f"\n  Form:     http://127.0.0.1:{port}/\n  API:      http://127.0.0.1:{port}/api/docs\n  SMS go to {sms}")
     print(f"  Admin API token: {os.environ['ADMIN_TOKEN']}\n")
-    web = Front(app=dev_app)
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="warning"))
+    app: Any = Front(app=dev_app)
+    from shared.local.concurrency import ENV, PerInstanceConcurrency
+
+    if os.environ.get(ENV):  # one instance's HTTP concurrency, as the templates set it (shared/local/concurrency.py)
+        app = PerInstanceConcurrency(app, int(os.environ[ENV]))
+        print(f"  At most {app.limit} requests at once, the rest queued (one instance's {ENV})")
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
 
     def shutdown(*_: object) -> None:
         server.should_exit = True
