@@ -229,6 +229,10 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100, busy: i
                 "(the table work against the same floor)",
             ),
         ]
+    if run.cpu is not None and run.floor_cpu is not None:
+        rows.append(
+            Row("… the sweep's app CPU (utime+stime, queue puts included) vs the floor's", run.cpu, "s", run.floor_cpu)
+        )
     rows += [
         Row("entities formation wrote (claims, groups, outbox rows)", run.entities, ""),
         Row("storage operations per formed member (incl. queueing)", run.operations / members, "ops"),
@@ -249,6 +253,8 @@ def formation(azurite: Azurite, themes: int = 100, per_theme: int = 100, busy: i
                 loaded.seconds <= 1.5 * loaded.floor,
             )
         )
+        if loaded.cpu is not None and loaded.floor_cpu is not None:
+            rows.append(Row("… its app CPU vs the floor's (utime+stime)", loaded.cpu, "s", loaded.floor_cpu))
     return rows
 
 

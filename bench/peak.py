@@ -10,7 +10,10 @@ shows as latency, not as a politely slower client.
 With `path="form"` (part `peakform`) each person goes through the resident's HTML form instead of the
 JSON API, as a browser without JavaScript does: POST / (the form), then POST /verify (the code page's
 form), reading the interest's id and token from the hidden fields. That is the path residents use, and
-it is the one that once ran on the event loop (issue 18).
+it is the one that once ran on the event loop (issue 18). The server then runs as one Flex instance
+does at the templates' HTTP concurrency (issue 22 item 4): at most `httpPerInstanceConcurrency` requests
+at once, from the municipality file whose organisation the bench uses, the rest queued
+(shared/local/concurrency.py); and the server's CPU over the crowd's run is divided by the people.
 
 Baselines from the same run, before the peak starts: the same requests one at a time on the idle
 server, and the same fifth-verification-to-last-invitation delay for two groups formed on it.
@@ -34,9 +37,12 @@ from typing import Any
 
 import httpx
 
-from bench.common import counted_services, env_for, fresh, organisation, peak_rss_mib, percentile
+from bench.common import counted_services, cpu_seconds, env_for, fresh, organisation, peak_rss_mib, percentile
 from bench.rows import Row
+from shared.core.organisation import MUNICIPALITIES
 from shared.local.azurite import Azurite, free_port
+from shared.local.concurrency import ENV as CONCURRENCY_ENV
+from shared.local.concurrency import templates_concurrency
 
 CODE_TEXT = re.compile(r"^\d{6}\b")  # the verification text starts with the code, in every locale
 BASELINE_THEMES = 2  # themes of their own for the idle baseline, five people each: one group apiece
@@ -268,6 +274,9 @@ def peak(
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}")
     run = Run(path=path)
+    # The form's run: one instance at the HTTP concurrency the templates give this municipality (8 in
+    # Region Jönköping's file, the organisation `organisation()` reads; main.bicep's default otherwise).
+    concurrency = templates_concurrency(MUNICIPALITIES / "region-jonkoping.json") if path == "form" else None
     with LoopbackTwilio(on_accept=run.on_accept) as twilio:
         env = env_for(
             azurite.connection_string,
@@ -277,6 +286,8 @@ def peak(
             TWILIO_FROM="+46700000001",
             TWILIO_API_BASE_URL=twilio.base_url,
         )  # SMS_RATE_PER_SECOND as deployed (the settings' default)
+        if concurrency is not None:
+            env[CONCURRENCY_ENV] = str(concurrency)
         services, _ = counted_services(env)
         fresh(services)
         port = free_port()
@@ -320,8 +331,10 @@ def peak(
 
             crowd = _schedule(people, minutes, peak_themes, seed)
             print(f"    {people} people over {minutes:g} min across {themes} themes", file=sys.stderr, flush=True)
+            cpu = cpu_seconds(process.pid)
             offered = asyncio.run(_drive(run, base, crowd, areas))
             settled = _settle(services, drain)
+            cpu = cpu_seconds(process.pid) - cpu  # the crowd's requests, its formation and its texts
             rss = peak_rss_mib(process.pid)
 
     rows = services.storage.table(INTERESTS).list_entities()
@@ -396,6 +409,8 @@ def peak(
     )
     idle_p50 = percentile(idle_requests, 50)
     through = "through the form (POST / and /verify)" if path == "form" else "through the JSON API"
+    if concurrency is not None:
+        through += f" at {concurrency} requests at once (httpPerInstanceConcurrency)"
     label = f"peak {through}: {people:,} people over {minutes:g} min, {themes} themes"
     p95_invite = percentile(delays, 95)
     return [
@@ -457,4 +472,9 @@ def peak(
             members_twice + rosters_twice == 0,
         ),
         Row(f"… peak RSS of the app server after {people:,} people", rss, "MiB"),
+        Row(
+            "… server CPU per resident over the run (utime+stime ÷ people: register, verify, formation, texts)",
+            cpu / people * 1000,
+            "ms",
+        ),
     ]

@@ -9,6 +9,7 @@ Linear growth shows as a flat time per interest and a flat count of calls per in
 from __future__ import annotations
 
 import contextlib
+import resource
 import subprocess
 import sys
 import time
@@ -36,6 +37,13 @@ class FormationRun:
     groups: int
     seeding: float  # writing the waiting interests before the sweep (not measured work)
     queueing: float | None = None  # the part of `seconds` spent putting texts on the queue, when measurable
+    cpu: float | None = None  # this process's CPU (utime+stime) during the sweep, its queue puts' threads included
+    floor_cpu: float | None = None  # … and during the floor
+
+
+def _process_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)  # this process only: Azurite and any spinners are others
+    return usage.ru_utime + usage.ru_stime
 
 
 def _phone(i: int) -> str:
@@ -63,10 +71,12 @@ def measure_formation(connection_string: str, themes: int, interests: int) -> Fo
 
     queueing = _QueueTimer()
     counter.take()
+    cpu = _process_cpu()
     start = time.perf_counter()
     with queueing:
         report = services.formation.sweep()
     seconds = time.perf_counter() - start
+    cpu = _process_cpu() - cpu
     operations = counter.take()
 
     # Floor: as many entities as formation wrote, in full 100-op transactions, into a table of its own
@@ -79,10 +89,12 @@ def measure_formation(connection_string: str, themes: int, interests: int) -> Fo
         by_partition.setdefault(theme, []).append(
             {"PartitionKey": theme, "RowKey": f"floor.{i:08d}", "Name": "x" * 12, "Status": "waiting"}
         )
+    floor_cpu = _process_cpu()
     start = time.perf_counter()
     for rows in by_partition.values():
         write_batched(floor_table, rows)
     floor = time.perf_counter() - start
+    floor_cpu = _process_cpu() - floor_cpu
     services.storage.table_service().delete_table("benchfloor")
     return FormationRun(
         interests=interests,
@@ -94,6 +106,8 @@ def measure_formation(connection_string: str, themes: int, interests: int) -> Fo
         groups=report.groups_formed,
         seeding=seeding,
         queueing=queueing.seconds,
+        cpu=cpu,
+        floor_cpu=floor_cpu,
     )
 
 
