@@ -20,12 +20,12 @@ from shared.web.common import (
     client_address,
     error_json,
     expected_wait,
-    expected_wait_text,
     locale_for,
     message,
     public_needed,
     services_of,
 )
+from shared.web.form_page import expected_wait_text
 
 
 def require_json(request: Request) -> None:

@@ -36,9 +36,6 @@ def public_needed(request: Request, needed: int) -> int | None:
     return form_page.public_needed(services_of(request), needed)
 
 
-expected_wait_text = form_page.expected_wait_text
-
-
 def message(locale: str, code: str, params: Mapping[str, object] | None = None) -> str:
     key = f"err_{code}"
     if key not in i18n.catalog(locale):

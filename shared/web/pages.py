@@ -27,7 +27,6 @@ from shared.web import form_page
 from shared.web.common import (
     client_address,
     expected_wait,
-    expected_wait_text,
     locale_for,
     message,
     page,
@@ -173,7 +172,7 @@ def _thanks(
         theme_label=organisation.theme_text(theme, locale).label,
         needed=public_needed(request, needed),  # None: more are needed, how many is withheld
         joining=joining,
-        wait=expected_wait_text(locale, expected_wait(request, theme, area)),
+        wait=form_page.expected_wait_text(locale, expected_wait(request, theme, area)),
         # Posted, never put in a link: a URL with the token would sit in history, logs and Referer headers.
         withdraw={"id": interest_id, "token": token} if token else None,
     )

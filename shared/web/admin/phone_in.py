@@ -23,7 +23,8 @@ from shared.services.intake import AlreadyVerified, CodeExpired, NotFound, SmsUn
 from shared.services.sms_budget import BudgetExhausted
 from shared.web.admin.auth import FormFields, Operator, audit
 from shared.web.admin.rendering import admin_locale, protected_router, render, text
-from shared.web.common import client_address, expected_wait, expected_wait_text, message, services_of
+from shared.web.common import client_address, expected_wait, message, services_of
+from shared.web.form_page import expected_wait_text
 
 protected = protected_router()
 _KEPT = ("theme", "area", "name", "phone", "locale", "age_confirmed", "consent", "pledge")
