@@ -173,7 +173,7 @@ class RateLimiter:
                         etag=_etag(entity),
                         match_condition=MatchConditions.IfNotModified,
                     )
-                self._keep(key, row, {**record, "_etag": (meta or {}).get("etag")})
+                self._keep_written(key, row, record, meta)
                 return
             except (ResourceExistsError, ResourceModifiedError, ResourceNotFoundError):
                 entity = _UNKNOWN
@@ -239,7 +239,7 @@ class RateLimiter:
                     entity = None
                 self._keep(key, row, entity)
                 return None
-            self._keep(key, row, {**record, "_etag": (meta or {}).get("etag")})
+            self._keep_written(key, row, record, meta)
             return Opened(key, limits, now)
 
     def take_back(self, opened: Opened) -> None:
@@ -272,7 +272,7 @@ class RateLimiter:
                             etag=_etag(entity),
                             match_condition=MatchConditions.IfNotModified,
                         )
-                        self._keep(key, row, {**record, "_etag": (meta or {}).get("etag")})
+                        self._keep_written(key, row, record, meta)
                     return
                 except (ResourceModifiedError, ResourceNotFoundError):
                     entity = _UNKNOWN
@@ -289,6 +289,10 @@ class RateLimiter:
             self._seen.move_to_end((key, row))
             while len(self._seen) > _REMEMBERED:
                 self._seen.popitem(last=False)
+
+    def _keep_written(self, key: str, row: str, record: dict, meta: Any) -> None:
+        """Remember what this process just wrote, with the ETag the write returned."""
+        self._keep(key, row, {**record, "_etag": (meta or {}).get("etag")})
 
     def _forget(self, key: str, row: str) -> None:
         with self._seen_lock:
