@@ -48,12 +48,10 @@ COMPOSED_LATER = (
 )
 NOT_FOR_THE_FORM = SDKS + OPERATORS + FACILITATORS + COMPOSED_LATER
 
-CHILD = """
-import asyncio, json, os, sys
+# How the host hands a child its HTTP events: the registered function, a real HttpRequest, a context.
+CALL = """
 import azure.functions as func
-import function_app
 
-WATCHED = {watched!r}
 [http] = [f for f in function_app.app.get_functions() if f.get_function_name() == "http_app_func"]
 handler = http.get_user_function()
 loop = asyncio.new_event_loop()
@@ -68,14 +66,21 @@ class Context:
     thread_local_storage = None
 
 
-def call(method, route, body=b"", headers=None):
+def call(method, route, body=b"", headers=None, params=None):
+    query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
     request = func.HttpRequest(
-        method=method, url="http://localhost/" + route, headers=headers or {{}}, params={{}},
-        route_params={{"route": route}}, body=body,
+        method=method, url="http://localhost/" + route + ("?" + query if query else ""), headers=headers or {},
+        params=params or {}, route_params={"route": route}, body=body,
     )
     return loop.run_until_complete(handler(request, Context()))
+"""
 
+CHILD = """
+import asyncio, json, os, sys
+import function_app
 
+WATCHED = {watched!r}
+{call}
 form = call("GET", "", headers={{"accept-language": "sv"}})
 after_form = [m for m in WATCHED if m in sys.modules]
 registered = call(
@@ -119,7 +124,7 @@ def test_the_first_form_page_loads_no_sdk_and_no_operator_or_facilitator_page(az
             "TWILIO_FROM": "+46700000001",
             "TWILIO_API_BASE_URL": twilio.base_url,
         }
-        code = CHILD.format(watched=NOT_FOR_THE_FORM, theme=theme, area=area)
+        code = CHILD.format(watched=NOT_FOR_THE_FORM, theme=theme, area=area, call=CALL)
         result = subprocess.run(
             [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
         )
@@ -176,31 +181,6 @@ print(json.dumps({{
 }}))
 sys.stdout.flush()
 os._exit(0)
-"""
-CALL = """
-import azure.functions as func
-
-[http] = [f for f in function_app.app.get_functions() if f.get_function_name() == "http_app_func"]
-handler = http.get_user_function()
-loop = asyncio.new_event_loop()
-
-
-class Context:
-    invocation_id = "00000000-0000-0000-0000-000000000001"
-    function_name = "http_app_func"
-    function_directory = "."
-    trace_context = None
-    retry_context = None
-    thread_local_storage = None
-
-
-def call(method, route, body=b"", headers=None, params=None):
-    query = "&".join(f"{k}={v}" for k, v in (params or {}).items())
-    request = func.HttpRequest(
-        method=method, url="http://localhost/" + route + ("?" + query if query else ""), headers=headers or {},
-        params=params or {}, route_params={"route": route}, body=body,
-    )
-    return loop.run_until_complete(handler(request, Context()))
 """
 
 
