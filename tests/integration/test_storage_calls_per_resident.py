@@ -79,6 +79,14 @@ def test_a_verification_reads_the_attempt_and_the_queue_in_one_query(
     assert wire.sent[2][1] == "/formation-requests/messages"
 
 
+def reads_of_interests(wire: Wire) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """The interests table's requests on the wire, its point reads and its queries."""
+    on_interests = [(method, path) for method, path in wire.sent if path.startswith("/interests")]
+    point_reads = [path for method, path in on_interests if method == "GET" and path != "/interests()"]
+    queries = [path for method, path in on_interests if method == "GET" and path == "/interests()"]
+    return on_interests, point_reads, queries
+
+
 def test_a_roster_reads_the_groups_members_in_one_query(
     make_settings: Callable[..., Settings], outbox: LocalOutboxSender
 ) -> None:
@@ -101,9 +109,7 @@ def test_a_roster_reads_the_groups_members_in_one_query(
     assert outcome.sent is True
     [text] = [m for m in outbox.messages() if m.to == "+46701740610"]
     assert all(f"{m.name} {m.phone}" in text.body for m in members)  # the roster names all six
-    on_interests = [(method, path) for method, path in wire.sent if path.startswith("/interests")]
-    point_reads = [path for method, path in on_interests if method == "GET" and path != "/interests()"]
-    queries = [path for method, path in on_interests if method == "GET" and path == "/interests()"]
+    on_interests, point_reads, queries = reads_of_interests(wire)
     # The outbox row and the group by key, the six members in one query: three reads where the
     # members' point reads made eight.
     assert len(point_reads) == 2, on_interests
@@ -131,9 +137,7 @@ def test_an_invitation_reads_the_group_and_the_member_in_one_query(
     assert outcome.sent is True
     [text] = [m for m in outbox.messages() if m.to == member.phone]
     assert text.body.startswith(f"Hej {member.name}!") and "Eva" in text.body
-    on_interests = [(method, path) for method, path in wire.sent if path.startswith("/interests")]
-    point_reads = [path for method, path in on_interests if method == "GET" and path != "/interests()"]
-    queries = [path for method, path in on_interests if method == "GET" and path == "/interests()"]
+    on_interests, point_reads, queries = reads_of_interests(wire)
     # The outbox row by key, then the group and the member in one query: two reads where there were three.
     assert len(point_reads) == 1, on_interests
     assert len(queries) == 1, on_interests
